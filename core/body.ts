@@ -1,0 +1,129 @@
+import { ERR, RxgiError } from './errors.js';
+import type { HeaderList } from './events.js';
+
+/** Bytes a body reader grants when reading starts; it then grants back what it hands over. */
+export const BODY_WINDOW = 65_536;
+
+/** The default size limit of `bytes`, `text` and `json`: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1_048_576;
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * A request body as a pull stream. It asks the driver for input (a `window` grant) only when
+ * its consumer pulls, so at most one window of bytes is ever queued (SPEC.md §6).
+ */
+export class BodyReader implements AsyncIterable<Uint8Array> {
+  /** Trailer fields, once the body has ended with them. */
+  trailers: HeaderList | null = null;
+  private readonly queue: Uint8Array[] = [];
+  private ended: boolean;
+  private failure: unknown = null;
+  private started = false;
+  private waiter: {
+    resolve: (result: IteratorResult<Uint8Array>) => void;
+    reject: (error: unknown) => void;
+  } | null = null;
+
+  constructor(
+    private readonly grant: (bytes: number) => void,
+    ended: boolean,
+  ) {
+    this.ended = ended;
+  }
+
+  /** A chunk arrived from the driver. */
+  push(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    const waiter = this.waiter;
+    if (waiter !== null) {
+      this.waiter = null;
+      this.grant(chunk.byteLength);
+      waiter.resolve({ done: false, value: chunk });
+    } else {
+      this.queue.push(chunk);
+    }
+  }
+
+  /** The body ended, with trailers or without. */
+  end(trailers: HeaderList | null = null): void {
+    this.ended = true;
+    this.trailers = trailers;
+    this.settle();
+  }
+
+  /** The stream closed before the body ended. */
+  fail(error: unknown): void {
+    if (this.ended) return;
+    this.failure = error;
+    this.settle();
+  }
+
+  private settle(): void {
+    const waiter = this.waiter;
+    if (waiter === null || this.queue.length > 0) return;
+    this.waiter = null;
+    if (this.failure !== null) waiter.reject(this.failure);
+    else waiter.resolve(DONE);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (this.started) {
+      throw new RxgiError(ERR.BODY_CONSUMED, 'the request body was already read');
+    }
+    this.started = true;
+    if (!this.ended) this.grant(BODY_WINDOW);
+    return {
+      next: () => this.pull(),
+      return: () => {
+        this.queue.length = 0;
+        return Promise.resolve(DONE);
+      },
+    };
+  }
+
+  private pull(): Promise<IteratorResult<Uint8Array>> {
+    const chunk = this.queue.shift();
+    if (chunk !== undefined) {
+      if (!this.ended) this.grant(chunk.byteLength);
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve(DONE);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+}
+
+/**
+ * Read a whole body into one buffer, failing with 413 (RXGI_ERR_BODY_TOO_LARGE) past `limit`.
+ * `declared` is the content-length, when the request has one, so an oversized body is refused
+ * before a byte of it is read.
+ */
+export async function readAll(
+  body: AsyncIterable<Uint8Array>,
+  limit: number,
+  declared?: string,
+): Promise<Uint8Array> {
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return all;
+}
+
+function tooLarge(limit: number): RxgiError {
+  return new RxgiError(ERR.BODY_TOO_LARGE, `the request body is larger than ${limit} bytes`, 413);
+}

@@ -1,0 +1,427 @@
+import { type Observer, Subject, type Subscription } from 'rxjs';
+import type { App, ConnectionInfo } from './app.js';
+import { ERR, RxgiError } from './errors.js';
+import {
+  type Capabilities,
+  type Chunk,
+  type CloseOutEvent,
+  CONNECTION_STREAM,
+  type DataOutEvent,
+  type EarlyHintsEvent,
+  H2_CODE,
+  type HeaderList,
+  INITIAL_WINDOW,
+  type InboundEvent,
+  type OutboundEvent,
+  type PushEvent,
+  type ResponseEvent,
+  type TrailersOutEvent,
+  WS_CODE,
+  type WsAcceptEvent,
+  type WsMessageOutEvent,
+} from './events.js';
+import { logger } from './log.js';
+
+/**
+ * The state every driver keeps for one stream. Drivers extend it with their wire objects.
+ * Fields are public so drivers can read them; only the connection changes them.
+ */
+export class StreamState {
+  /** The response head (or `ws-accept`) has been sent. */
+  headSent = false;
+  /** The WebSocket session is open (after `ws-accept`). */
+  wsOpen = false;
+  /** The request body has been delivered to its end. */
+  inEnded: boolean;
+  /** Inbound bytes the app has granted and not yet received (SPEC.md §6). */
+  credit = 0;
+  /** Outbound bytes flushed to the wire and not yet granted back to the app. */
+  owed = 0;
+  /** Link values from pushes that degraded to a `Link` header (SPEC.md §7). */
+  links: string[] | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly caps: Capabilities,
+    /** The stream is a WebSocket handshake. */
+    readonly websocket: boolean,
+    inEnded: boolean,
+  ) {
+    this.inEnded = inEnded;
+  }
+}
+
+/** Plain status text for the error responses drivers write themselves. */
+export const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  408: 'Request Timeout',
+  413: 'Content Too Large',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+const EMPTY = new Uint8Array(0);
+
+/** The byte length of a chunk as it goes on the wire. */
+export function chunkLength(chunk: Chunk): number {
+  return typeof chunk === 'string' ? utf8Length(chunk) : chunk.byteLength;
+}
+
+function utf8Length(text: string): number {
+  // ASCII fast path; exact count otherwise (surrogate pairs are 4 bytes).
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) i++, (bytes += 1);
+    else bytes += 2;
+  }
+  return bytes;
+}
+
+/**
+ * One connection between a driver and an app: the logic every driver shares. It runs the app,
+ * checks the app's output against each stream's state, applies the error rules of SPEC.md §9
+ * and the flow-control rules of §6, and leaves the wire to the subclass.
+ */
+export abstract class Connection<S extends StreamState> implements Observer<OutboundEvent> {
+  protected readonly streams = new Map<number, S>();
+  private readonly events = new Subject<InboundEvent>();
+  private subscription: Subscription | null = null;
+  private appDone = false;
+  private ended = false;
+
+  constructor(readonly info: ConnectionInfo) {}
+
+  /** Run `app` on this connection. Call once, before the first `open`. */
+  start(app: App): void {
+    try {
+      const output = app(this.events.asObservable(), this.info);
+      const subscription = output.subscribe(this);
+      if (this.ended) subscription.unsubscribe();
+      else this.subscription = subscription;
+    } catch (error) {
+      this.error(error);
+    }
+  }
+
+  /** The number of open streams. */
+  get openStreams(): number {
+    return this.streams.size;
+  }
+
+  /** True once the app's output has ended: the connection can serve nothing new. */
+  get appFinished(): boolean {
+    return this.appDone;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Driver side: what the wire tells the app
+
+  /** Register a stream and tell the app about its request. */
+  protected open(stream: S, event: InboundEvent): void {
+    this.streams.set(stream.id, stream);
+    if (this.appDone) {
+      this.failStream(stream, new RxgiError(ERR.NO_RESPONSE, 'the app has finished'));
+      return;
+    }
+    this.events.next(event);
+  }
+
+  /** Deliver a body chunk; returns false when the app's window is spent and input should pause. */
+  protected deliverData(stream: S, chunk: Uint8Array): boolean {
+    stream.credit -= chunk.byteLength;
+    this.events.next({ type: 'data', stream: stream.id, chunk, end: false });
+    return stream.credit > 0;
+  }
+
+  /** Deliver the end of a body, with its trailers when there are any. */
+  protected deliverEnd(stream: S, trailers: HeaderList | null): void {
+    if (stream.inEnded) return;
+    stream.inEnded = true;
+    if (trailers !== null && trailers.length > 0) {
+      this.events.next({ type: 'trailers', stream: stream.id, headers: trailers });
+    } else {
+      this.events.next({ type: 'data', stream: stream.id, chunk: EMPTY, end: true });
+    }
+  }
+
+  /** Deliver a WebSocket message; returns false when input should pause. */
+  protected deliverMessage(stream: S, data: Uint8Array | string, size: number): boolean {
+    stream.credit -= size;
+    this.events.next({ type: 'ws-message', stream: stream.id, data });
+    return stream.credit > 0;
+  }
+
+  /** Count bytes that left the driver's buffer; grants them back to the app in batches. */
+  protected flushed(stream: S, bytes: number, now = false): void {
+    stream.owed += bytes;
+    if (
+      stream.owed > 0 &&
+      (now || stream.owed >= INITIAL_WINDOW / 2) &&
+      this.streams.has(stream.id)
+    ) {
+      const grant = stream.owed;
+      stream.owed = 0;
+      this.events.next({ type: 'window', stream: stream.id, bytes: grant });
+    }
+  }
+
+  /** The peer ended the stream: tell the app and forget the stream. */
+  protected peerClosed(stream: S, code: number, reason: string): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.events.next({ type: 'close', stream: stream.id, code, reason });
+  }
+
+  /** Tell the app the server is shutting down. */
+  shutdown(deadline: number): void {
+    if (!this.ended) this.events.next({ type: 'shutdown', stream: CONNECTION_STREAM, deadline });
+  }
+
+  /**
+   * The connection is gone: every open stream gets `close`, the inbound stream completes and the
+   * app's output is unsubscribed. Idempotent.
+   */
+  end(reason = 'connection closed'): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const stream of [...this.streams.values()]) {
+      const code = stream.wsOpen ? WS_CODE.ABNORMAL : H2_CODE.CANCEL;
+      this.peerClosed(stream, code, reason);
+    }
+    this.events.complete();
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // App side: the Observer of the app's output
+
+  /** One outbound event from the app. */
+  next(event: OutboundEvent): void {
+    const stream = this.streams.get(event.stream);
+    if (stream === undefined) {
+      if (event.stream === CONNECTION_STREAM && event.type === 'close') this.closeConnection();
+      // Send-after-close (SPEC.md §9): the stream is gone, the event is dropped.
+      return;
+    }
+    try {
+      this.dispatch(stream, event);
+    } catch (error) {
+      this.failStream(stream, error);
+    }
+  }
+
+  /** The app's output failed: every open stream fails and the connection closes. */
+  error(error: unknown): void {
+    this.appDone = true;
+    logger().error('app failed; closing the connection', { connection: this.info.id, error });
+    const failure = new RxgiError(ERR.APP_ERROR, 'the app failed', 500, { cause: error });
+    for (const stream of [...this.streams.values()]) this.failStream(stream, failure, false);
+    this.closeConnection();
+  }
+
+  /** The app's output completed: streams still waiting get a 500, WebSockets close 1000. */
+  complete(): void {
+    this.appDone = true;
+    if (this.ended) return;
+    for (const stream of [...this.streams.values()]) {
+      if (stream.wsOpen) this.closeStream(stream, WS_CODE.NORMAL, '');
+      else {
+        const failure = new RxgiError(ERR.NO_RESPONSE, 'the app completed before responding');
+        this.failStream(stream, failure);
+      }
+    }
+    if (this.streams.size === 0) this.closeConnection();
+  }
+
+  private dispatch(stream: S, event: OutboundEvent): void {
+    switch (event.type) {
+      case 'response':
+        if (stream.headSent) throw invalid(event, 'the response head was already sent');
+        stream.headSent = true;
+        if (stream.links !== null) event = withLinks(event, stream.links);
+        this.writeResponse(stream, event);
+        if (event.end) this.outputEnded(stream);
+        return;
+      case 'data':
+        if (!stream.headSent || stream.wsOpen) throw invalid(event, 'no response head was sent');
+        this.writeData(stream, event);
+        if (event.end) this.outputEnded(stream);
+        return;
+      case 'trailers':
+        if (!stream.headSent || stream.wsOpen) throw invalid(event, 'no response head was sent');
+        if (stream.caps.trailers) this.writeTrailers(stream, event);
+        else this.writeData(stream, { type: 'data', stream: stream.id, chunk: EMPTY, end: true });
+        this.outputEnded(stream);
+        return;
+      case 'push':
+        this.push(stream, event);
+        return;
+      case 'early-hints':
+        if (stream.headSent) throw invalid(event, 'early hints must come before the head');
+        if (stream.caps.earlyHints) this.writeEarlyHints(stream, event);
+        return;
+      case 'ws-accept':
+        if (!stream.websocket) throw invalid(event, 'the stream is not a WebSocket handshake');
+        if (stream.headSent) throw invalid(event, 'the handshake was already answered');
+        stream.headSent = true;
+        stream.wsOpen = true;
+        this.acceptWebSocket(stream, event);
+        return;
+      case 'ws-message':
+        if (!stream.wsOpen) throw invalid(event, 'the WebSocket is not open');
+        this.sendMessage(stream, event);
+        return;
+      case 'close':
+        this.appClose(stream, event);
+        return;
+      case 'window':
+        stream.credit += event.bytes;
+        if (stream.credit > 0 && !stream.inEnded) this.resumeInput(stream);
+        return;
+      default:
+        throw invalid(
+          event,
+          `unknown event type ${JSON.stringify((event as { type: unknown }).type)}`,
+        );
+    }
+  }
+
+  private push(stream: S, event: PushEvent): void {
+    if (stream.caps.push && !this.outputIsEnded(stream)) {
+      this.writePush(stream, event);
+      return;
+    }
+    // Degradation, SPEC.md §7: hint the client before the head, or drop.
+    if (stream.headSent) {
+      logger().debug('push dropped: the response head was already sent', { path: event.path });
+      return;
+    }
+    const link = `<${event.path}>; rel=preload`;
+    if (stream.caps.earlyHints) {
+      this.writeEarlyHints(stream, {
+        type: 'early-hints',
+        stream: stream.id,
+        headers: ['link', link],
+      });
+    }
+    stream.links ??= [];
+    stream.links.push(link);
+  }
+
+  private outputIsEnded(stream: S): boolean {
+    return this.streams.get(stream.id) !== stream;
+  }
+
+  private appClose(stream: S, event: CloseOutEvent): void {
+    if (stream.wsOpen) {
+      this.closeStream(stream, event.code, event.reason);
+    } else if (stream.websocket && !stream.headSent) {
+      // Closing a handshake that was never accepted denies it (SPEC.md §5.3).
+      this.failStream(stream, new RxgiError(ERR.APP_ERROR, 'handshake denied', 403), false);
+    } else {
+      const failure = new RxgiError(ERR.APP_ERROR, event.reason || 'the app closed the stream');
+      this.failStream(stream, failure, false);
+    }
+  }
+
+  private outputEnded(stream: S): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    if (!stream.inEnded) {
+      // The response is complete before the body was read: the rest is discarded.
+      this.peerClosed(stream, H2_CODE.NO_ERROR, 'response complete');
+    } else {
+      this.streams.delete(stream.id);
+    }
+    if (this.appDone && this.streams.size === 0) this.closeConnection();
+  }
+
+  /** Close a WebSocket session from the server side and forget it. */
+  protected closeStream(stream: S, code: number, reason: string): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.streams.delete(stream.id);
+    this.closeWebSocket(stream, code, reason);
+  }
+
+  /** Close a WebSocket session from the server side and tell the app. */
+  protected serverClose(stream: S, code: number, reason: string): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    this.closeStream(stream, code, reason);
+    this.events.next({ type: 'close', stream: stream.id, code, reason });
+  }
+
+  /**
+   * A stream failed on the server side: before the head the client gets an error response
+   * (the error's status), after it the exchange is aborted; a WebSocket closes with 1011.
+   */
+  protected failStream(stream: S, error: unknown, log = true): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    const rxgi = error instanceof RxgiError ? error : null;
+    if (log) {
+      logger().error(rxgi?.message ?? 'stream failed', {
+        connection: this.info.id,
+        stream: stream.id,
+        code: rxgi?.code ?? ERR.APP_ERROR,
+        error,
+      });
+    }
+    this.streams.delete(stream.id);
+    const ws = stream.wsOpen;
+    if (ws) {
+      this.closeWebSocket(stream, WS_CODE.INTERNAL_ERROR, 'internal error');
+    } else if (!stream.headSent) {
+      stream.headSent = true;
+      this.writeError(stream, rxgi?.status ?? 500);
+    } else {
+      this.abort(stream, H2_CODE.INTERNAL_ERROR);
+    }
+    const code = ws ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
+    const reason = rxgi?.message ?? 'stream failed';
+    this.events.next({ type: 'close', stream: stream.id, code, reason });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Wire side: what each driver implements
+
+  /** Write the response head, and the body when the event carries one. */
+  protected abstract writeResponse(stream: S, event: ResponseEvent): void;
+  /** Write a body chunk; `event.end` ends the response. */
+  protected abstract writeData(stream: S, event: DataOutEvent): void;
+  /** Write trailers and end the response (only called when `caps.trailers`). */
+  protected abstract writeTrailers(stream: S, event: TrailersOutEvent): void;
+  /** Write a 103 (only called when `caps.earlyHints`). */
+  protected abstract writeEarlyHints(stream: S, event: EarlyHintsEvent): void;
+  /** Promise and serve a push (only called when `caps.push`). */
+  protected abstract writePush(stream: S, event: PushEvent): void;
+  /** Complete the WebSocket handshake. */
+  protected abstract acceptWebSocket(stream: S, event: WsAcceptEvent): void;
+  /** Send a WebSocket message. */
+  protected abstract sendMessage(stream: S, event: WsMessageOutEvent): void;
+  /** Close a WebSocket session with a close frame. */
+  protected abstract closeWebSocket(stream: S, code: number, reason: string): void;
+  /** Answer with a bare error response of `status` before any head was sent. */
+  protected abstract writeError(stream: S, status: number): void;
+  /** Abort an exchange whose head was sent. */
+  protected abstract abort(stream: S, code: number): void;
+  /** Read more input: the app granted credit. */
+  protected abstract resumeInput(stream: S): void;
+  /** Close the whole connection once pending output is written. */
+  protected abstract closeConnection(): void;
+}
+
+function invalid(event: OutboundEvent, why: string): RxgiError {
+  return new RxgiError(
+    ERR.INVALID_EVENT,
+    `invalid ${event.type} event on stream ${event.stream}: ${why}`,
+  );
+}
+
+function withLinks(event: ResponseEvent, links: string[]): ResponseEvent {
+  return { ...event, headers: [...event.headers, 'link', links.join(', ')] };
+}

@@ -1,0 +1,387 @@
+import { isObservable, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
+import type { App } from './app.js';
+import { chunkLength } from './connection.js';
+import { ERR, RxgiError } from './errors.js';
+import {
+  type Chunk,
+  H2_CODE,
+  type HeaderList,
+  INITIAL_WINDOW,
+  type InboundEvent,
+  type OutboundEvent,
+  type RequestEvent,
+  WS_CODE,
+} from './events.js';
+import { headerList } from './headers.js';
+import { logger } from './log.js';
+import { type Body, type HeadersInit, type Reply, status, type WebSocketReply } from './reply.js';
+import { HttpRequest } from './request.js';
+
+/** What a handler may answer: a reply, a WebSocket acceptance, or a string (200 text). */
+export type Answer = Reply | WebSocketReply | string;
+
+/** A function that answers one exchange at a time. */
+export type Handler = (
+  request: HttpRequest,
+) => Answer | null | undefined | Promise<Answer | null | undefined> | Observable<Answer>;
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Turn a per-exchange handler into an app. Each request calls `handler` once; its answer becomes
+ * the response. Errors become error responses (the error's status, or 500) without affecting
+ * other exchanges; bodies are streamed with flow control in both directions.
+ *
+ * @example
+ * export default handle((req) => text(`hello ${req.path}`));
+ */
+export function handle(handler: Handler): App {
+  return (events) =>
+    new Observable<OutboundEvent>((out) => {
+      const session = new Session(handler, out);
+      const subscription = events.subscribe(session);
+      return () => {
+        subscription.unsubscribe();
+        session.teardown();
+      };
+    });
+}
+
+/** The state of one exchange inside `handle`. */
+class Exchange {
+  /** Output credit left (SPEC.md §6). */
+  window = INITIAL_WINDOW;
+  finished = false;
+  headSent = false;
+  subscription: Subscription | null = null;
+  iterator: AsyncIterator<Chunk> | null = null;
+  wakeup: (() => void) | null = null;
+  messages: Subject<Uint8Array | string> | null = null;
+  /** WebSocket input credit withheld while the output is backed up. */
+  owed = 0;
+
+  constructor(readonly request: HttpRequest) {}
+
+  get stream(): number {
+    return this.request.event.stream;
+  }
+}
+
+/** One connection's worth of `handle`: routes inbound events to their exchange. */
+class Session {
+  private readonly exchanges = new Map<number, Exchange>();
+
+  constructor(
+    private readonly handler: Handler,
+    private readonly out: Subscriber<OutboundEvent>,
+  ) {}
+
+  next(event: InboundEvent): void {
+    if (event.type === 'request') {
+      this.request(event);
+      return;
+    }
+    const exchange = this.exchanges.get(event.stream);
+    if (exchange === undefined) return;
+    switch (event.type) {
+      case 'data':
+        exchange.request.body.push(event.chunk);
+        if (event.end) exchange.request.body.end();
+        return;
+      case 'trailers':
+        exchange.request.body.end(event.headers);
+        return;
+      case 'ws-message':
+        this.message(exchange, event.data);
+        return;
+      case 'window':
+        this.credit(exchange, event.bytes);
+        return;
+      case 'close':
+        this.closed(exchange, event.code, event.reason);
+        return;
+    }
+  }
+
+  error(): void {
+    this.teardown();
+  }
+
+  complete(): void {
+    this.teardown();
+  }
+
+  teardown(): void {
+    for (const exchange of this.exchanges.values()) this.closed(exchange, H2_CODE.CANCEL, 'closed');
+  }
+
+  private emit(event: OutboundEvent): void {
+    this.out.next(event);
+  }
+
+  private request(event: RequestEvent): void {
+    const exchange = new Exchange(new HttpRequest(event, this.out));
+    this.exchanges.set(event.stream, exchange);
+    let answer: ReturnType<Handler>;
+    try {
+      answer = this.handler(exchange.request);
+    } catch (error) {
+      this.fail(exchange, error);
+      return;
+    }
+    if (isObservable(answer)) {
+      let answered = false;
+      exchange.subscription = answer.subscribe({
+        next: (value) => {
+          if (answered) return;
+          answered = true;
+          exchange.subscription?.unsubscribe();
+          exchange.subscription = null;
+          this.answer(exchange, value);
+        },
+        error: (error) => this.fail(exchange, error),
+        complete: () => {
+          if (!answered) this.answer(exchange, null);
+        },
+      });
+      if (answered) exchange.subscription?.unsubscribe();
+    } else if (isPromise(answer)) {
+      answer.then(
+        (value) => this.answer(exchange, value),
+        (error) => this.fail(exchange, error),
+      );
+    } else {
+      this.answer(exchange, answer);
+    }
+  }
+
+  private answer(exchange: Exchange, answer: Answer | null | undefined): void {
+    if (exchange.finished) return;
+    if (answer === null || answer === undefined) {
+      this.fail(exchange, new RxgiError(ERR.NO_RESPONSE, 'the handler returned no response'));
+      return;
+    }
+    if (typeof answer === 'string') answer = { body: answer };
+    if ('websocket' in answer) {
+      this.accept(exchange, answer);
+      return;
+    }
+    const stream = exchange.stream;
+    const headers = toHeaderList(answer.headers);
+    const body = answer.body;
+    const trailers = answer.trailers;
+    const hasTrailers = trailers !== undefined;
+    exchange.headSent = true;
+    const head = {
+      type: 'response',
+      stream,
+      status: answer.status ?? 200,
+      headers,
+      end: false,
+    } as const;
+    if (body === null || body === undefined || typeof body === 'string' || isBytes(body)) {
+      const hasBody = body !== null && body !== undefined;
+      if (hasBody) exchange.window -= chunkLength(body);
+      const end = !hasTrailers;
+      this.emit(
+        hasBody
+          ? { ...head, body, end, trailers: hasTrailers }
+          : { ...head, end, trailers: hasTrailers },
+      );
+      if (end) this.finish(exchange);
+      else void this.endBody(exchange, trailers);
+      return;
+    }
+    this.emit({ ...head, trailers: hasTrailers });
+    if (isObservable(body)) this.pushBody(exchange, body, trailers);
+    else void this.pullBody(exchange, body, trailers);
+  }
+
+  private pushBody(exchange: Exchange, body: Observable<Chunk>, trailers: Reply['trailers']): void {
+    exchange.subscription = body.subscribe({
+      next: (chunk) => this.data(exchange, chunk),
+      error: (error) => this.fail(exchange, error),
+      complete: () => void this.endBody(exchange, trailers),
+    });
+  }
+
+  private async pullBody(
+    exchange: Exchange,
+    body: AsyncIterable<Chunk>,
+    trailers: Reply['trailers'],
+  ): Promise<void> {
+    try {
+      const iterator = body[Symbol.asyncIterator]();
+      exchange.iterator = iterator;
+      for (;;) {
+        while (exchange.window <= 0 && !exchange.finished) {
+          await new Promise<void>((resolve) => {
+            exchange.wakeup = resolve;
+          });
+        }
+        if (exchange.finished) return;
+        const result = await iterator.next();
+        if (exchange.finished) return;
+        if (result.done) break;
+        this.data(exchange, result.value);
+      }
+      exchange.iterator = null;
+      await this.endBody(exchange, trailers);
+    } catch (error) {
+      this.fail(exchange, error);
+    }
+  }
+
+  private data(exchange: Exchange, chunk: Chunk): void {
+    if (exchange.finished || chunkLength(chunk) === 0) return;
+    exchange.window -= chunkLength(chunk);
+    this.emit({ type: 'data', stream: exchange.stream, chunk, end: false });
+  }
+
+  private async endBody(exchange: Exchange, trailers: Reply['trailers']): Promise<void> {
+    if (exchange.finished) return;
+    if (trailers === undefined) {
+      this.emit({ type: 'data', stream: exchange.stream, chunk: EMPTY, end: true });
+    } else {
+      try {
+        const fields = await (typeof trailers === 'function' ? trailers() : trailers);
+        if (exchange.finished) return;
+        this.emit({ type: 'trailers', stream: exchange.stream, headers: fields });
+      } catch (error) {
+        this.fail(exchange, error);
+        return;
+      }
+    }
+    this.finish(exchange);
+  }
+
+  private accept(exchange: Exchange, answer: WebSocketReply): void {
+    const { request } = exchange;
+    const stream = exchange.stream;
+    if (!request.websocket) {
+      const reply = status(426);
+      this.emit({
+        type: 'response',
+        stream,
+        status: 426,
+        headers: ['upgrade', 'websocket', ...toHeaderList(reply.headers)],
+        body: reply.body as string,
+        end: true,
+      });
+      this.finish(exchange);
+      return;
+    }
+    exchange.headSent = true;
+    const messages = new Subject<Uint8Array | string>();
+    exchange.messages = messages;
+    this.emit({
+      type: 'ws-accept',
+      stream,
+      subprotocol: answer.subprotocol,
+      headers: answer.headers,
+    });
+    this.emit({ type: 'window', stream, bytes: INITIAL_WINDOW });
+    let output: Observable<Chunk>;
+    try {
+      output = answer.websocket(messages.asObservable(), request);
+    } catch (error) {
+      this.fail(exchange, error);
+      return;
+    }
+    exchange.subscription = output.subscribe({
+      next: (data) => {
+        if (exchange.finished) return;
+        exchange.window -= chunkLength(data);
+        this.emit({ type: 'ws-message', stream, data });
+      },
+      error: (error) => this.fail(exchange, error),
+      complete: () => {
+        if (exchange.finished) return;
+        this.emit({ type: 'close', stream, code: WS_CODE.NORMAL, reason: '' });
+        this.finish(exchange);
+      },
+    });
+  }
+
+  private message(exchange: Exchange, data: Uint8Array | string): void {
+    const size = typeof data === 'string' ? data.length : data.byteLength;
+    exchange.messages?.next(data);
+    if (exchange.finished) return;
+    // Input is granted back only while output flows: a client that does not read is not read.
+    if (exchange.window > 0) this.emit({ type: 'window', stream: exchange.stream, bytes: size });
+    else exchange.owed += size;
+  }
+
+  private credit(exchange: Exchange, bytes: number): void {
+    exchange.window += bytes;
+    if (exchange.window <= 0) return;
+    const wakeup = exchange.wakeup;
+    exchange.wakeup = null;
+    wakeup?.();
+    if (exchange.owed > 0) {
+      const owed = exchange.owed;
+      exchange.owed = 0;
+      this.emit({ type: 'window', stream: exchange.stream, bytes: owed });
+    }
+  }
+
+  /** The driver closed the stream: stop all work for it. */
+  private closed(exchange: Exchange, code: number, reason: string): void {
+    if (exchange.finished) return;
+    exchange.request.abandon(code, reason);
+    exchange.messages?.complete();
+    this.finish(exchange);
+  }
+
+  /** A failure inside the exchange: answer with its status, or abort after the head. */
+  private fail(exchange: Exchange, error: unknown): void {
+    if (exchange.finished) return;
+    const rxgi = error instanceof RxgiError ? error : null;
+    const code = exchange.messages !== null ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
+    if (rxgi === null || rxgi.status >= 500) {
+      logger().error('handler failed', { stream: exchange.stream, error });
+    }
+    if (!exchange.headSent) {
+      exchange.headSent = true;
+      const reply = status(rxgi?.status ?? 500);
+      this.emit({
+        type: 'response',
+        stream: exchange.stream,
+        status: reply.status as number,
+        headers: toHeaderList(reply.headers),
+        body: reply.body as string,
+        end: true,
+      });
+    } else {
+      this.emit({ type: 'close', stream: exchange.stream, code, reason: 'internal error' });
+    }
+    this.finish(exchange);
+  }
+
+  private finish(exchange: Exchange): void {
+    if (exchange.finished) return;
+    exchange.finished = true;
+    this.exchanges.delete(exchange.stream);
+    exchange.subscription?.unsubscribe();
+    exchange.subscription = null;
+    const iterator = exchange.iterator;
+    exchange.iterator = null;
+    if (iterator?.return) void Promise.resolve(iterator.return()).catch(() => {});
+    const wakeup = exchange.wakeup;
+    exchange.wakeup = null;
+    wakeup?.();
+  }
+}
+
+function toHeaderList(headers: HeadersInit | undefined): HeaderList {
+  if (headers === undefined) return [];
+  return Array.isArray(headers) ? headers : headerList(headers);
+}
+
+function isPromise<T>(value: unknown): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null)?.then === 'function';
+}
+
+function isBytes(value: Body): value is Uint8Array {
+  return value instanceof Uint8Array;
+}

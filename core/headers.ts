@@ -1,0 +1,39 @@
+import type { HeaderList } from './events.js';
+
+/** The first value of header `name` (lower case), or undefined. */
+export function getHeader(headers: HeaderList, name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) return headers[i + 1];
+  }
+  return undefined;
+}
+
+/** Every value of header `name` (lower case), in order. */
+export function getHeaders(headers: HeaderList, name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] === name) values.push(headers[i + 1]);
+  }
+  return values;
+}
+
+/** A header list from an object; array values become repeated fields. Names are lower-cased. */
+export function headerList(record: Record<string, string | number | string[]>): HeaderList {
+  const list: HeaderList = [];
+  for (const name of Object.keys(record)) {
+    const value = record[name];
+    const key = name.toLowerCase();
+    if (Array.isArray(value)) for (const v of value) list.push(key, v);
+    else list.push(key, String(value));
+  }
+  return list;
+}
+
+/** True when a comma-separated header (`connection`, `te`) lists `token`, case-insensitively. */
+export function hasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  for (const part of value.split(',')) {
+    if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}

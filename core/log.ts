@@ -1,0 +1,52 @@
+/**
+ * The logger drivers and helpers write to. Replace it with `setLogger` (pino, winston and
+ * console all fit). Structured fields go in `fields`; messages say what happened.
+ */
+export interface Logger {
+  error(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  debug(message: string, fields?: Record<string, unknown>): void;
+}
+
+const levels = ['error', 'warn', 'info', 'debug'] as const;
+
+function threshold(): number {
+  const wanted = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+    ?.env?.RXGI_LOG;
+  const index = levels.indexOf((wanted ?? 'info') as (typeof levels)[number]);
+  return index < 0 ? 2 : index;
+}
+
+function line(level: number, message: string, fields?: Record<string, unknown>): void {
+  if (level > threshold()) return;
+  const record = { level: levels[level], time: new Date().toISOString(), msg: message, ...fields };
+  console.error(JSON.stringify(record, errorReplacer));
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Error) {
+    return { name: value.name, message: value.message, stack: value.stack };
+  }
+  return value;
+}
+
+/** The default logger: one JSON line per record on stderr; `RXGI_LOG=debug|info|warn|error`. */
+export const jsonLogger: Logger = {
+  error: (m, f) => line(0, m, f),
+  warn: (m, f) => line(1, m, f),
+  info: (m, f) => line(2, m, f),
+  debug: (m, f) => line(3, m, f),
+};
+
+let current: Logger = jsonLogger;
+
+/** The logger in use. */
+export function logger(): Logger {
+  return current;
+}
+
+/** Replace the logger for every driver and helper in this process. */
+export function setLogger(next: Logger): void {
+  current = next;
+}

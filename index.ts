@@ -1,0 +1,15 @@
+/**
+ * rxgi, the Reactive Gateway Interface: apps are stream transformers of plain-data protocol
+ * events; drivers carry them over HTTP/1.1, WebSocket and memory. See SPEC.md.
+ */
+export * from './core/index.js';
+export type { Http1Options } from './protocols/http1.js';
+export {
+  connect,
+  MemoryConnection,
+  type MemoryRequest,
+  type MemoryResponse,
+  type MemoryWebSocket,
+  request,
+} from './protocols/memory.js';
+export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/serve.js';

@@ -1,0 +1,532 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { App, ConnectionInfo } from '../core/app.js';
+import { Connection, chunkLength, STATUS_TEXT, StreamState } from '../core/connection.js';
+import { ERR, RxgiError } from '../core/errors.js';
+import type {
+  Address,
+  Capabilities,
+  Chunk,
+  DataOutEvent,
+  EarlyHintsEvent,
+  HeaderList,
+  RequestEvent,
+  ResponseEvent,
+  TrailersOutEvent,
+  WsAcceptEvent,
+  WsMessageOutEvent,
+} from '../core/events.js';
+import { hasToken } from '../core/headers.js';
+import { logger } from '../core/log.js';
+import {
+  handshakeProblem,
+  parseSubprotocols,
+  type WebSocketDriver,
+  type WebSocketHost,
+  type WebSocketStream,
+  writeRawResponse,
+} from './websocket.js';
+
+/** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
+export interface Http1Options {
+  /** Largest request body; a larger one is answered 413. */
+  maxBodySize: number;
+  /** Unsent response bytes allowed per stream; past it the exchange is aborted. */
+  writeBufferLimit: number;
+  /** The WebSocket driver for upgrade requests, or null to refuse them. */
+  websocket: WebSocketDriver | null;
+}
+
+const kConnection = Symbol('rxgi.connection');
+const kStream = Symbol('rxgi.stream');
+
+type TaggedSocket = Socket & { [kConnection]?: Http1Connection };
+type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Stream };
+
+// Four capability sets cover every HTTP/1.x stream; sharing them saves an object per request.
+const CAPS: Record<string, Capabilities> = {
+  '1.1': { push: false, trailers: false, earlyHints: true, websocket: true },
+  '1.1t': { push: false, trailers: true, earlyHints: true, websocket: true },
+  '1.0': { push: false, trailers: false, earlyHints: false, websocket: true },
+};
+const NO_PROTOCOLS: string[] = [];
+
+/** One HTTP/1.1 exchange or WebSocket session. */
+class Http1Stream extends StreamState implements WebSocketStream {
+  ws: import('ws').WebSocket | null = null;
+  expectContinue = false;
+  reading = false;
+  draining = false;
+  /** Body bytes received so far, for the size limit. */
+  received = 0;
+  /** Bytes written while the socket was full, granted back on drain. */
+  pending = 0;
+  /** Subprotocols the WebSocket client offered. */
+  offered: string[] = NO_PROTOCOLS;
+
+  constructor(
+    id: number,
+    caps: Capabilities,
+    websocket: boolean,
+    inEnded: boolean,
+    readonly connection: Http1Connection,
+    readonly req: IncomingMessage,
+    /** Null for an upgrade request: the socket is written raw. */
+    readonly res: ServerResponse | null,
+    readonly socket: Duplex | null = null,
+    readonly head: Buffer | null = null,
+  ) {
+    super(id, caps, websocket, inEnded);
+  }
+}
+
+/** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
+export class Http1Connection extends Connection<Http1Stream> implements WebSocketHost<Http1Stream> {
+  private nextId = 1;
+  /** Set once the server is shutting down: responses close the connection. */
+  draining = false;
+
+  constructor(
+    info: ConnectionInfo,
+    readonly socket: Socket,
+    private readonly options: Http1Options,
+  ) {
+    super(info);
+  }
+
+  /** A request from node:http. */
+  request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const id = this.nextId++;
+    const parsed = parseHead(req, this, id);
+    const { event } = parsed;
+    if (parsed.length > this.options.maxBodySize) {
+      res.shouldKeepAlive = false;
+      writeStatus(res, 413);
+      return;
+    }
+    const stream = new Http1Stream(id, event.caps, false, event.end, this, req, res);
+    stream.expectContinue = expectContinue;
+    (req as TaggedMessage)[kStream] = stream;
+    (res as TaggedMessage)[kStream] = stream;
+    this.open(stream, event);
+  }
+
+  /** An upgrade request from node:http: a WebSocket handshake, or another upgrade. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const id = this.nextId++;
+    const { event, key, version } = parseHead(req, this, id);
+    const upgrade = req.headers.upgrade;
+    if (this.options.websocket === null || upgrade?.toLowerCase() !== 'websocket') {
+      // RFC 9110 §7.8: a server may ignore Upgrade. node:http has handed us the socket, so the
+      // request is answered here, and the connection closes after it.
+      writeRawResponse(socket, 400, ['content-type', 'text/plain'], 'Unsupported upgrade\n');
+      return;
+    }
+    const problem = handshakeProblem(event.method, key, version);
+    if (problem !== null) {
+      writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
+      return;
+    }
+    event.websocket = true;
+    event.subprotocols = parseSubprotocols(headerValue(event.headers, 'sec-websocket-protocol'));
+    const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);
+    stream.offered = event.subprotocols;
+    this.open(stream, event);
+  }
+
+  // --- WebSocketHost -------------------------------------------------------------------------
+
+  wsMessage(stream: Http1Stream, data: Uint8Array | string, size: number): boolean {
+    return this.deliverMessage(stream, data, size);
+  }
+
+  wsClosed(stream: Http1Stream, code: number, reason: string): void {
+    this.peerClosed(stream, code, reason);
+    // An upgraded socket carries nothing else: the connection ends with its session.
+    this.end();
+  }
+
+  wsFlushed(stream: Http1Stream, bytes: number): void {
+    this.flushed(stream, bytes);
+  }
+
+  /** The server is going away: every WebSocket session closes with 1001. */
+  goAway(): void {
+    for (const stream of this.streams.values()) {
+      if (stream.wsOpen) this.serverClose(stream, 1001, 'server shutting down');
+    }
+  }
+
+  // --- Wire side -----------------------------------------------------------------------------
+
+  protected writeResponse(stream: Http1Stream, event: ResponseEvent): void {
+    const res = stream.res;
+    if (res === null) {
+      // A denied WebSocket handshake: the response goes raw on the socket.
+      writeRawResponse(stream.socket!, event.status, event.headers, event.body, event.end);
+      return;
+    }
+    if (this.draining) res.shouldKeepAlive = false;
+    let headers = event.headers;
+    const body = event.body;
+    if (event.end) {
+      if (!hasField(headers, 'content-length') && !hasField(headers, 'transfer-encoding')) {
+        if (body !== undefined) {
+          headers = headers.concat('content-length', String(chunkLength(body)));
+        } else if (event.status !== 204 && event.status !== 304 && stream.req.method !== 'HEAD') {
+          headers = headers.concat('content-length', '0');
+        }
+      }
+      res.writeHead(event.status, headers);
+      res.end(body);
+      return;
+    }
+    res.writeHead(event.status, headers);
+    if (body !== undefined) this.write(stream, res, body);
+  }
+
+  protected writeData(stream: Http1Stream, event: DataOutEvent): void {
+    const res = stream.res;
+    if (res === null) {
+      const socket = stream.socket!;
+      if (chunkLength(event.chunk) > 0) socket.write(event.chunk);
+      if (event.end) socket.end();
+      return;
+    }
+    if (chunkLength(event.chunk) > 0) this.write(stream, res, event.chunk);
+    if (event.end) res.end();
+  }
+
+  private write(stream: Http1Stream, res: ServerResponse, chunk: Chunk): void {
+    if (res.writableLength > this.options.writeBufferLimit) {
+      const message = `the app wrote past the ${this.options.writeBufferLimit}-byte write buffer limit`;
+      throw new RxgiError(ERR.WRITE_BUFFER_FULL, message);
+    }
+    const size = chunkLength(chunk);
+    if (res.write(chunk)) {
+      this.flushed(stream, size);
+      return;
+    }
+    stream.pending += size;
+    if (!stream.draining) {
+      stream.draining = true;
+      res.once('drain', onDrain);
+    }
+  }
+
+  /** @internal */
+  drained(stream: Http1Stream): void {
+    stream.draining = false;
+    const bytes = stream.pending;
+    stream.pending = 0;
+    this.flushed(stream, bytes, true);
+  }
+
+  protected writeTrailers(stream: Http1Stream, event: TrailersOutEvent): void {
+    const res = stream.res!;
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < event.headers.length; i += 2) {
+      pairs.push([event.headers[i], event.headers[i + 1]]);
+    }
+    res.addTrailers(pairs);
+    res.end();
+  }
+
+  protected writeEarlyHints(stream: Http1Stream, event: EarlyHintsEvent): void {
+    const hints: Record<string, string[]> = {};
+    for (let i = 0; i < event.headers.length; i += 2) {
+      const name = event.headers[i];
+      hints[name] ??= [];
+      hints[name].push(event.headers[i + 1]);
+    }
+    // node:http sends a 103 only when it carries a Link field.
+    stream.res?.writeEarlyHints(hints);
+  }
+
+  protected writePush(): void {
+    // Never called: HTTP/1.1 streams do not offer push, so pushes degrade (SPEC.md §7).
+  }
+
+  protected acceptWebSocket(stream: Http1Stream, event: WsAcceptEvent): void {
+    const driver = this.options.websocket!;
+    if (event.subprotocol !== null && !stream.offered.includes(event.subprotocol)) {
+      throw new RxgiError(ERR.INVALID_EVENT, `subprotocol ${event.subprotocol} was not offered`);
+    }
+    // From here the socket belongs to the session; its end is the connection's end.
+    this.socket.removeListener('close', onSocketClose);
+    driver.accept(this, stream, stream.req, stream.socket!, stream.head!, event);
+  }
+
+  protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {
+    if (!this.options.websocket!.send(this, stream, event.data)) {
+      this.serverClose(stream, 1008, 'write buffer full');
+    }
+  }
+
+  protected closeWebSocket(stream: Http1Stream, code: number, reason: string): void {
+    this.options.websocket?.close(stream, code, reason);
+  }
+
+  protected writeError(stream: Http1Stream, status: number): void {
+    const res = stream.res;
+    if (res === null) {
+      writeRawResponse(
+        stream.socket!,
+        status,
+        ['content-type', 'text/plain; charset=utf-8'],
+        errorBody(status),
+      );
+      return;
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (!stream.inEnded || this.draining) res.shouldKeepAlive = false;
+    writeStatus(res, status);
+  }
+
+  protected abort(stream: Http1Stream): void {
+    // HTTP/1.1 has no way to end one exchange early but to close the connection.
+    if (stream.res !== null) stream.res.destroy();
+    else stream.socket?.destroy();
+  }
+
+  protected resumeInput(stream: Http1Stream): void {
+    if (stream.ws !== null) {
+      stream.ws.resume();
+      return;
+    }
+    const req = stream.req;
+    if (stream.reading) {
+      req.resume();
+      return;
+    }
+    stream.reading = true;
+    // Expect: 100-continue is answered only now that the app reads (RFC 9110 §10.1.1).
+    if (stream.expectContinue) stream.res?.writeContinue();
+    req.on('data', onData);
+    req.on('end', onEnd);
+  }
+
+  protected closeConnection(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  /** @internal A body chunk from node:http. */
+  bodyData(stream: Http1Stream, chunk: Buffer): void {
+    stream.received += chunk.byteLength;
+    if (stream.received > this.options.maxBodySize) {
+      stream.req.pause();
+      const limit = this.options.maxBodySize;
+      this.failStream(
+        stream,
+        new RxgiError(ERR.BODY_TOO_LARGE, `the request body is larger than ${limit} bytes`, 413),
+        false,
+      );
+      return;
+    }
+    if (!this.deliverData(stream, chunk)) stream.req.pause();
+  }
+
+  /** @internal The body ended. */
+  bodyEnd(stream: Http1Stream): void {
+    const raw = stream.req.rawTrailers;
+    this.deliverEnd(stream, raw.length > 0 ? lowerNames(raw) : null);
+  }
+}
+
+// Listeners shared by every request, so none is allocated per request.
+function onData(this: TaggedMessage, chunk: Buffer): void {
+  const stream = this[kStream];
+  stream?.connection.bodyData(stream, chunk);
+}
+function onEnd(this: TaggedMessage): void {
+  const stream = this[kStream];
+  stream?.connection.bodyEnd(stream);
+}
+function onDrain(this: TaggedMessage): void {
+  const stream = this[kStream];
+  stream?.connection.drained(stream);
+}
+function onSocketClose(this: TaggedSocket): void {
+  this[kConnection]?.end();
+}
+
+interface ParsedHead {
+  event: RequestEvent;
+  /** Declared body length, or 0. */
+  length: number;
+  key: string | undefined;
+  version: string | undefined;
+}
+
+/** Build the request event from node's request in one pass over its raw headers. */
+function parseHead(req: IncomingMessage, connection: Http1Connection, id: number): ParsedHead {
+  const raw = req.rawHeaders;
+  const headers: HeaderList = new Array(raw.length);
+  let authority = '';
+  let length = 0;
+  let chunked = false;
+  let te = false;
+  let key: string | undefined;
+  let version: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    headers[i] = name;
+    headers[i + 1] = value;
+    switch (name) {
+      case 'host':
+        authority = value;
+        break;
+      case 'content-length':
+        length = Number(value);
+        break;
+      case 'transfer-encoding':
+        chunked = true;
+        break;
+      case 'te':
+        te = hasToken(value, 'trailers');
+        break;
+      case 'sec-websocket-key':
+        key = value;
+        break;
+      case 'sec-websocket-version':
+        version = value;
+        break;
+    }
+  }
+  const target = req.url ?? '/';
+  const mark = target.indexOf('?');
+  const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
+  const caps = http === '1.0' ? CAPS['1.0'] : te ? CAPS['1.1t'] : CAPS['1.1'];
+  const info = connection.info;
+  const event: RequestEvent = {
+    type: 'request',
+    stream: id,
+    method: req.method ?? 'GET',
+    target,
+    path: mark < 0 ? target : target.slice(0, mark),
+    query: mark < 0 ? '' : target.slice(mark + 1),
+    headers,
+    http,
+    scheme: info.secure ? 'https' : 'http',
+    authority,
+    client: info.client,
+    server: info.server,
+    caps,
+    websocket: false,
+    subprotocols: NO_PROTOCOLS,
+    end: !chunked && !(length > 0),
+  };
+  return { event, length: chunked ? 0 : length, key, version };
+}
+
+function headerValue(headers: HeaderList, name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}
+
+function hasField(headers: HeaderList, name: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name) return true;
+  return false;
+}
+
+function lowerNames(raw: string[]): HeaderList {
+  const list: HeaderList = new Array(raw.length);
+  for (let i = 0; i < raw.length; i += 2) {
+    list[i] = raw[i].toLowerCase();
+    list[i + 1] = raw[i + 1];
+  }
+  return list;
+}
+
+function errorBody(status: number): string {
+  return `${STATUS_TEXT[status] ?? 'Error'}\n`;
+}
+
+function writeStatus(res: ServerResponse, status: number): void {
+  const body = errorBody(status);
+  res.writeHead(status, [
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(body.length),
+  ]);
+  res.end(body);
+}
+
+function address(host: string | undefined, port: number | undefined): Address | null {
+  return host === undefined || port === undefined ? null : [host, port];
+}
+
+let connections = 0;
+
+/**
+ * The HTTP/1.1 driver: runs `app` on every connection of a node:http or node:https server,
+ * WebSocket upgrades included. Returns the live connections, for shutdown.
+ */
+export function attachHttp1(
+  server: Server,
+  app: App,
+  options: Http1Options,
+  secure = false,
+): Set<Http1Connection> {
+  const live = new Set<Http1Connection>();
+
+  const connectionOf = (socket: TaggedSocket): Http1Connection => {
+    let connection = socket[kConnection];
+    if (connection !== undefined) return connection;
+    const info: ConnectionInfo = {
+      id: `h1-${(++connections).toString(36)}`,
+      protocol: 'http/1.1',
+      secure,
+      client: address(socket.remoteAddress, socket.remotePort),
+      server: address(socket.localAddress, socket.localPort),
+    };
+    connection = new Http1Connection(info, socket, options);
+    socket[kConnection] = connection;
+    live.add(connection);
+    const created = connection;
+    socket.on('close', onSocketClose);
+    socket.once('close', () => live.delete(created));
+    connection.start(app);
+    return connection;
+  };
+
+  const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    connectionOf(req.socket as TaggedSocket).request(req, res, expectContinue);
+  };
+  server.on('request', onRequest(false));
+  server.on('checkContinue', onRequest(true));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    connectionOf(req.socket as TaggedSocket).upgrade(req, socket, head);
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    clientError(error, socket);
+  });
+  return live;
+}
+
+/** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */
+function clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  logger().debug('bad request', { code: error.code, error: error.message });
+  if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 408
+        : 400;
+  writeRawResponse(
+    socket,
+    status,
+    ['content-type', 'text/plain; charset=utf-8'],
+    errorBody(status),
+  );
+}

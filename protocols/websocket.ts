@@ -1,0 +1,193 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { chunkLength, STATUS_TEXT, type StreamState } from '../core/connection.js';
+import { WS_CODE, type WsAcceptEvent } from '../core/events.js';
+import { logger } from '../core/log.js';
+
+/** A connection that carries WebSocket sessions on some of its streams. */
+export interface WebSocketHost<S extends StreamState> {
+  /** A message arrived; returns false when input should pause. */
+  wsMessage(stream: S, data: Uint8Array | string, size: number): boolean;
+  /** The session closed, with the peer's code and reason or 1006. */
+  wsClosed(stream: S, code: number, reason: string): void;
+  /** Bytes of a sent message left the buffer. */
+  wsFlushed(stream: S, bytes: number): void;
+}
+
+/** Options of the WebSocket driver (SPEC.md §11 lists the defaults). */
+export interface WebSocketOptions {
+  /** Largest message accepted; a larger one closes the session with 1009. */
+  maxMessageSize: number;
+  /** Unsent bytes allowed per session; past it the session closes with 1008. */
+  writeBufferLimit: number;
+  /** Milliseconds between pings; a peer that misses a pong is dropped. 0 turns pings off. */
+  pingInterval: number;
+}
+
+const kSubprotocol = Symbol('rxgi.subprotocol');
+const kHeaders = Symbol('rxgi.headers');
+const kAlive = Symbol('rxgi.alive');
+
+type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
+type Session = WebSocket & { [kAlive]?: boolean };
+
+/** The state a WebSocket stream keeps on top of the common stream state. */
+export interface WebSocketStream extends StreamState {
+  ws: WebSocket | null;
+}
+
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * Why a WebSocket handshake is invalid (RFC 6455 §4.2.1), or null when it is valid. Checked
+ * before the app sees the request, so apps only ever see handshakes they can accept.
+ */
+export function handshakeProblem(
+  method: string,
+  key: string | undefined,
+  version: string | undefined,
+) {
+  if (method !== 'GET') return 'a WebSocket handshake must use GET';
+  if (key === undefined || !KEY.test(key)) return 'missing or invalid Sec-WebSocket-Key';
+  if (version !== '13' && version !== '8') return 'missing or invalid Sec-WebSocket-Version';
+  return null;
+}
+
+/** Parse the offered subprotocols of a `sec-websocket-protocol` value. */
+export function parseSubprotocols(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const list: string[] = [];
+  for (const part of value.split(',')) {
+    const name = part.trim();
+    if (name !== '') list.push(name);
+  }
+  return list;
+}
+
+/**
+ * Write a complete HTTP/1.1 response straight to a socket that node:http no longer owns (an
+ * upgrade request the app denied, or a handshake that is invalid), then close it.
+ */
+export function writeRawResponse(
+  socket: Duplex,
+  status: number,
+  headers: string[],
+  body: string | Uint8Array = '',
+  end = true,
+): void {
+  if (socket.destroyed) return;
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Status'}\r\nconnection: close\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  if (end) head += `content-length: ${size}\r\n`;
+  socket.write(`${head}\r\n`);
+  if (size > 0) socket.write(body);
+  if (end) socket.end();
+}
+
+/**
+ * The WebSocket driver: completes handshakes the app accepted, with `ws` in noServer mode, and
+ * moves messages between sessions and their connection's event stream.
+ */
+export class WebSocketDriver {
+  private readonly server: WebSocketServer;
+  private readonly timer: NodeJS.Timeout | null;
+
+  constructor(readonly options: WebSocketOptions) {
+    this.server = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageSize,
+      perMessageDeflate: false,
+      handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
+    });
+    this.server.on('headers', (lines: string[], request: UpgradeRequest) => {
+      const extra = request[kHeaders];
+      if (extra === undefined) return;
+      for (let i = 0; i < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`);
+    });
+    this.timer =
+      options.pingInterval > 0 ? setInterval(() => this.ping(), options.pingInterval) : null;
+    this.timer?.unref();
+  }
+
+  /** Complete the handshake of `request` as the app's `ws-accept` says. */
+  accept<S extends WebSocketStream>(
+    host: WebSocketHost<S>,
+    stream: S,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    event: WsAcceptEvent,
+  ): void {
+    const upgrade = request as UpgradeRequest;
+    upgrade[kSubprotocol] = event.subprotocol;
+    upgrade[kHeaders] = event.headers;
+    this.server.handleUpgrade(request, socket, head, (ws) => this.attach(host, stream, ws));
+  }
+
+  /** Run a session on an open `ws` WebSocket. */
+  attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
+    stream.ws = ws;
+    (ws as Session)[kAlive] = true;
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const message = isBinary ? data : data.toString('utf8');
+      if (!host.wsMessage(stream, message, data.byteLength)) ws.pause();
+    });
+    ws.on('pong', () => {
+      (ws as Session)[kAlive] = true;
+    });
+    ws.on('error', (error) => {
+      // ws closes the session itself (1002, 1007, 1009) and emits `close` next.
+      logger().debug('websocket error', { stream: stream.id, error: error.message });
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      stream.ws = null;
+      host.wsClosed(stream, code, reason.toString('utf8'));
+    });
+    if (stream.credit <= 0) ws.pause();
+  }
+
+  /** Send one message; closes the session with 1008 when the client does not keep up. */
+  send<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, data: Uint8Array | string) {
+    const ws = stream.ws;
+    if (ws === null || ws.readyState !== ws.OPEN) return true;
+    if (ws.bufferedAmount > this.options.writeBufferLimit) {
+      logger().warn('websocket write buffer full; closing the session', { stream: stream.id });
+      return false;
+    }
+    const size = chunkLength(data);
+    ws.send(data, { binary: typeof data !== 'string' }, (error) => {
+      if (error === undefined || error === null) host.wsFlushed(stream, size);
+    });
+    return true;
+  }
+
+  /** Close a session with a close frame; an invalid code becomes 1011. */
+  close(stream: WebSocketStream, code: number, reason: string): void {
+    const ws = stream.ws;
+    if (ws === null) return;
+    try {
+      ws.close(code, reason);
+    } catch {
+      ws.close(WS_CODE.INTERNAL_ERROR, 'invalid close code');
+    }
+  }
+
+  /** Stop pinging; open sessions are closed by their connections. */
+  dispose(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  private ping(): void {
+    for (const ws of this.server.clients as Set<Session>) {
+      if (ws[kAlive] === false) {
+        ws.terminate();
+        continue;
+      }
+      ws[kAlive] = false;
+      ws.ping();
+    }
+  }
+}
