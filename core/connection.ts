@@ -237,7 +237,10 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
         this.failStream(stream, failure);
       }
     }
-    if (this.streams.size === 0) this.closeConnection();
+    // A driver may open the stream that made it start the app right after `start`: let it.
+    queueMicrotask(() => {
+      if (this.streams.size === 0) this.closeConnection();
+    });
   }
 
   private dispatch(stream: S, event: OutboundEvent): void {
@@ -384,6 +387,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
     const code = ws ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
     const reason = rxgi?.message ?? 'stream failed';
     this.events.next({ type: 'close', stream: stream.id, code, reason });
+    if (this.appDone && this.streams.size === 0) this.closeConnection();
   }
 
   // -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ const levels = ['error', 'warn', 'info', 'debug'] as const;
 function threshold(): number {
   const wanted = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
     ?.env?.RXGI_LOG;
+  if (wanted === 'silent') return -1;
   const index = levels.indexOf((wanted ?? 'info') as (typeof levels)[number]);
   return index < 0 ? 2 : index;
 }
@@ -31,7 +32,7 @@ function errorReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** The default logger: one JSON line per record on stderr; `RXGI_LOG=debug|info|warn|error`. */
+/** The default logger: one JSON line per record on stderr; `RXGI_LOG=debug|info|warn|error|silent`. */
 export const jsonLogger: Logger = {
   error: (m, f) => line(0, m, f),
   warn: (m, f) => line(1, m, f),

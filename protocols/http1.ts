@@ -86,6 +86,8 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
   private nextId = 1;
   /** Set once the server is shutting down: responses close the connection. */
   draining = false;
+  /** The socket was handed to a WebSocket session. */
+  upgraded = false;
 
   constructor(
     info: ConnectionInfo,
@@ -167,7 +169,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       writeRawResponse(stream.socket!, event.status, event.headers, event.body, event.end);
       return;
     }
-    if (this.draining) res.shouldKeepAlive = false;
+    if (this.draining || this.appFinished) res.shouldKeepAlive = false;
     let headers = event.headers;
     const body = event.body;
     if (event.end) {
@@ -255,6 +257,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     }
     // From here the socket belongs to the session; its end is the connection's end.
     this.socket.removeListener('close', onSocketClose);
+    this.upgraded = true;
     driver.accept(this, stream, stream.req, stream.socket!, stream.head!, event);
   }
 
@@ -283,7 +286,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       res.destroy();
       return;
     }
-    if (!stream.inEnded || this.draining) res.shouldKeepAlive = false;
+    if (!stream.inEnded || this.draining || this.appFinished) res.shouldKeepAlive = false;
     writeStatus(res, status);
   }
 
@@ -464,17 +467,31 @@ function address(host: string | undefined, port: number | undefined): Address | 
 
 let connections = 0;
 
+/** The HTTP/1.1 driver attached to a server. */
+export interface Http1Driver {
+  /** Connections that have carried at least one request. */
+  readonly connections: Set<Http1Connection>;
+  /** Every open socket of the server. */
+  readonly sockets: Set<Socket>;
+  /**
+   * Close every connection that is idle now: sockets that never sent a request and keep-alive
+   * connections between requests. Used while shutting down.
+   */
+  closeIdle(): void;
+}
+
 /**
  * The HTTP/1.1 driver: runs `app` on every connection of a node:http or node:https server,
- * WebSocket upgrades included. Returns the live connections, for shutdown.
+ * WebSocket upgrades included.
  */
 export function attachHttp1(
   server: Server,
   app: App,
   options: Http1Options,
   secure = false,
-): Set<Http1Connection> {
+): Http1Driver {
   const live = new Set<Http1Connection>();
+  const sockets = new Set<Socket>();
 
   const connectionOf = (socket: TaggedSocket): Http1Connection => {
     let connection = socket[kConnection];
@@ -499,6 +516,10 @@ export function attachHttp1(
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
     connectionOf(req.socket as TaggedSocket).request(req, res, expectContinue);
   };
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('request', onRequest(false));
   server.on('checkContinue', onRequest(true));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -507,7 +528,23 @@ export function attachHttp1(
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     clientError(error, socket);
   });
-  return live;
+  return {
+    connections: live,
+    sockets,
+    closeIdle() {
+      for (const socket of sockets as Set<TaggedSocket>) {
+        const connection = socket[kConnection];
+        if (connection === undefined && socket.bytesRead === 0) socket.destroy();
+        // end() flushes a response that was just written before it closes.
+        else if (
+          connection === undefined ||
+          (connection.openStreams === 0 && !connection.upgraded)
+        ) {
+          socket.end();
+        }
+      }
+    },
+  };
 }
 
 /** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { App } from '../core/app.js';
 import type { Lifespan } from '../core/lifespan.js';
 import { logger } from '../core/log.js';
-import { attachHttp1, type Http1Connection } from './http1.js';
+import { attachHttp1, type Http1Driver } from './http1.js';
 import { LifespanRunner } from './lifespan.js';
 import { WebSocketDriver } from './websocket.js';
 
@@ -82,7 +82,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     requestTimeout: 0,
   });
   const websocket = new WebSocketDriver(settings);
-  const live = attachHttp1(server, app, { ...settings, websocket });
+  const http1 = attachHttp1(server, app, { ...settings, websocket });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -102,10 +102,10 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     port,
     server,
     get connections() {
-      return live.size;
+      return http1.sockets.size;
     },
     close() {
-      closing ??= shutdown(server, live, websocket, settings.shutdownTimeout, lifespan);
+      closing ??= shutdown(server, http1, websocket, settings.shutdownTimeout, lifespan);
       return closing;
     },
   };
@@ -113,20 +113,20 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
 
 async function shutdown(
   server: Server,
-  live: Set<Http1Connection>,
+  http1: Http1Driver,
   websocket: WebSocketDriver,
   deadline: number,
   lifespan: LifespanRunner | null,
 ): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const connection of live) {
+  for (const connection of http1.connections) {
     connection.draining = true;
     connection.shutdown(deadline);
     connection.goAway();
   }
   // Connections become idle as their exchanges finish; close each one as soon as it is.
-  const sweep = setInterval(() => server.closeIdleConnections(), 50);
-  server.closeIdleConnections();
+  const sweep = setInterval(() => http1.closeIdle(), 50);
+  http1.closeIdle();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => {
     timer = setTimeout(resolve, deadline, true);
@@ -136,10 +136,9 @@ async function shutdown(
   clearTimeout(timer);
   if (timedOut) {
     logger().warn('shutdown deadline passed; closing the remaining connections', {
-      connections: live.size,
+      connections: http1.sockets.size,
     });
-    server.closeAllConnections();
-    for (const connection of live) connection.socket.destroy();
+    for (const socket of http1.sockets) socket.destroy();
     await closed;
   }
   websocket.dispose();

@@ -1,0 +1,204 @@
+import { type RxgiServer, serve } from 'rxgi';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import app from '../../apps/demo.js';
+
+let server: RxgiServer;
+
+beforeAll(async () => {
+  server = await serve(app, { port: 0 });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+/** Resolves when `check` holds, polling; fails after `ms`. */
+async function until(check: () => boolean, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+type Received = { name?: string; text?: string; at?: string; system?: string };
+
+/** A `ws` client that records every JSON message it receives. */
+class ChatClient {
+  readonly socket: WebSocket;
+  readonly received: Received[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<void>;
+
+  constructor(url: string) {
+    this.socket = new WebSocket(url);
+    this.socket.on('message', (data) => this.received.push(JSON.parse(String(data))));
+    this.opened = new Promise((resolve, reject) => {
+      this.socket.once('open', () => resolve());
+      this.socket.once('error', reject);
+    });
+    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
+  }
+
+  send(value: unknown): void {
+    this.socket.send(typeof value === 'string' ? value : JSON.stringify(value));
+  }
+
+  chat(): Received[] {
+    return this.received.filter((message) => message.system === undefined);
+  }
+
+  system(): string[] {
+    return this.received.flatMap((message) => (message.system ? [message.system] : []));
+  }
+
+  /** Waits for a chat message with `text`. */
+  async said(text: string): Promise<Received> {
+    await until(() => this.chat().some((message) => message.text === text));
+    return this.chat().find((message) => message.text === text)!;
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await this.closed;
+  }
+}
+
+function wsUrl(path: string): string {
+  return `${server.url.replace('http', 'ws')}${path}`;
+}
+
+describe('demo app over real sockets', () => {
+  it('serves the page with the chat UI at /', async () => {
+    const response = await fetch(`${server.url}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    const page = await response.text();
+    expect(page).toContain('<!doctype html>');
+    expect(page).toContain('id="log"');
+    expect(page).toContain('/chat');
+    expect(page).toContain("new EventSource('/ticker')");
+  });
+
+  it('answers /health with JSON', async () => {
+    const response = await fetch(`${server.url}/health`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toEqual({ ok: true });
+  });
+
+  it('answers unknown paths with 404', async () => {
+    const response = await fetch(`${server.url}/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.text()).toBe('Not Found\n');
+  });
+
+  it('answers a plain GET of /chat with 426', async () => {
+    const response = await fetch(`${server.url}/chat`);
+    expect(response.status).toBe(426);
+    await response.arrayBuffer();
+  });
+
+  it('streams SSE from /ticker and stops when the client goes away', async () => {
+    const response = await fetch(`${server.url}/ticker`);
+    const open = server.connections;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/event-stream');
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const events: { count: number; time: string }[] = [];
+    while (events.length < 2) {
+      const { value, done } = await reader.read();
+      expect(done).toBe(false);
+      buffer += decoder.decode(value, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const data = buffer
+          .slice(0, end)
+          .split('\n')
+          .find((line) => line.startsWith('data: '));
+        if (data !== undefined) events.push(JSON.parse(data.slice('data: '.length)));
+        buffer = buffer.slice(end + 2);
+        end = buffer.indexOf('\n\n');
+      }
+    }
+    expect(events[0].count).toBe(0);
+    expect(events[1].count).toBe(1);
+    expect(Number.isNaN(Date.parse(events[1].time))).toBe(false);
+    await reader.cancel();
+
+    // The stream's connection goes away, and the server still answers.
+    await until(() => server.connections < open);
+    const health = await fetch(`${server.url}/health`);
+    expect(await health.json()).toEqual({ ok: true });
+  });
+
+  it('broadcasts chat messages to every client, the sender included', async () => {
+    const a = new ChatClient(wsUrl('/chat'));
+    await a.opened;
+    await until(() => a.system().length > 0);
+    const b = new ChatClient(wsUrl('/chat'));
+    await b.opened;
+    try {
+      // Join counts: b gets the count with itself included, and a sees it go up.
+      await until(() => b.system().length > 0);
+      const count = Number.parseInt(b.system().at(-1)!, 10);
+      expect(b.system().at(-1)).toBe(`${count} online`);
+      expect(count).toBeGreaterThanOrEqual(2);
+      await until(() => a.system().includes(`${count} online`));
+
+      const before = Date.now();
+      a.send({ name: 'a', text: 'hi' });
+      for (const client of [a, b]) {
+        const message = await client.said('hi');
+        expect(message.name).toBe('a');
+        expect(message.text).toBe('hi');
+        expect(typeof message.at).toBe('string');
+        expect(Date.parse(message.at!)).toBeGreaterThanOrEqual(before - 1000);
+      }
+
+      // Invalid messages are ignored: too long, a name too long, not JSON, no text.
+      a.send({ name: 'a', text: 'x'.repeat(501) });
+      a.send({ name: 'n'.repeat(41), text: 'long name' });
+      a.send('not json');
+      a.send({ name: 'a' });
+      b.send({ name: 'b', text: 'after' });
+      for (const client of [a, b]) await client.said('after');
+      for (const client of [a, b]) {
+        expect(client.chat().map((message) => message.text)).toEqual(['hi', 'after']);
+      }
+
+      // A leave is broadcast too.
+      await b.close();
+      await until(() => a.system().at(-1) === `${count - 1} online`);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('sends a new client the recent history first, at most 20 messages', async () => {
+    const writer = new ChatClient(wsUrl('/chat'));
+    await writer.opened;
+    try {
+      for (let i = 0; i < 25; i++) writer.send({ name: 'w', text: `m${i}` });
+      await writer.said('m24');
+      const reader = new ChatClient(wsUrl('/chat'));
+      await reader.opened;
+      try {
+        await until(() => reader.chat().length >= 20 && reader.system().length > 0);
+        expect(reader.chat().map((message) => message.text)).toEqual(
+          Array.from({ length: 20 }, (_, i) => `m${i + 5}`),
+        );
+        // History comes before anything else.
+        expect(reader.received[0].system).toBeUndefined();
+        expect(reader.received.slice(0, 20).every((m) => m.system === undefined)).toBe(true);
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await writer.close();
+    }
+  });
+});

@@ -1,0 +1,127 @@
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import type { App, RxgiServer, ServeOptions } from 'rxgi';
+import { serve } from 'rxgi';
+
+const servers: RxgiServer[] = [];
+
+/** Serve `app` on a free port; closed by `closeServers`. */
+export async function start(app: App, options: ServeOptions = {}): Promise<RxgiServer> {
+  const server = await serve(app, { port: 0, shutdownTimeout: 2_000, ...options });
+  servers.push(server);
+  return server;
+}
+
+/** Close every server `start` opened. */
+export async function closeServers(): Promise<void> {
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+}
+
+/**
+ * Send raw bytes on a new TCP connection and collect everything the server sends until it
+ * closes the connection or `idle` ms pass without data.
+ */
+export function raw(port: number, ...parts: (string | Buffer)[]): Promise<string> {
+  return rawTimed(port, parts, 300);
+}
+
+export function rawTimed(port: number, parts: (string | Buffer)[], idle: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(done, idle);
+    };
+    socket.on('connect', () => {
+      for (const part of parts) socket.write(part);
+      arm();
+    });
+    socket.on('data', (chunk) => {
+      chunks.push(chunk);
+      arm();
+    });
+    socket.on('close', done);
+    socket.on('error', reject);
+  });
+}
+
+/** The payload of a chunked body (RFC 9112 §7.1), trailers ignored. */
+export function dechunk(body: string): string {
+  let out = '';
+  let at = 0;
+  for (;;) {
+    const eol = body.indexOf('\r\n', at);
+    if (eol < 0) return out;
+    const size = Number.parseInt(body.slice(at, eol), 16);
+    if (!(size > 0)) return out;
+    out += body.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+}
+
+/** The status code of a raw HTTP/1.1 response. */
+export function statusOf(response: string): number {
+  return Number(response.slice(9, 12));
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Wait until `condition` holds, polling; fails after `timeout` ms. */
+export async function until(condition: () => boolean, timeout = 5_000): Promise<void> {
+  const end = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+/** A child process running `rxgi serve`, with the URL it printed. */
+export interface Child {
+  url: string;
+  port: number;
+  pid: number;
+  stderr: () => string;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Run the built CLI (`dist/protocols/cli.js serve file ...args`) and wait for its URL. */
+export function cli(file: string, ...args: string[]): Promise<Child> {
+  const child = spawn(
+    process.execPath,
+    ['dist/protocols/cli.js', 'serve', file, '--port', '0', ...args],
+    {
+      cwd: new URL('..', import.meta.url).pathname,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let log = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`cli did not start:\n${log}`)), 15_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      log += chunk.toString();
+      const match = /"url":"(http:\/\/[^"]+)"/.exec(log);
+      if (match && timer) {
+        clearTimeout(timer);
+        const url = match[1];
+        resolve({
+          url,
+          port: Number(new URL(url).port),
+          pid: child.pid!,
+          stderr: () => log,
+          exited,
+          kill: (signal = 'SIGTERM') => child.kill(signal),
+        });
+      }
+    });
+    exited.then((code) => reject(new Error(`cli exited with ${code}:\n${log}`)));
+  });
+}
