@@ -39,6 +39,8 @@ export class StreamState {
   owed = 0;
   /** Link values from pushes that degraded to a `Link` header (SPEC.md §7). */
   links: string[] | null = null;
+  /** Subprotocols a WebSocket client offered. */
+  offered: string[] = [];
 
   constructor(
     readonly id: number,
@@ -273,6 +275,9 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
       case 'ws-accept':
         if (!stream.websocket) throw invalid(event, 'the stream is not a WebSocket handshake');
         if (stream.headSent) throw invalid(event, 'the handshake was already answered');
+        if (event.subprotocol !== null && !stream.offered.includes(event.subprotocol)) {
+          throw invalid(event, `subprotocol ${event.subprotocol} was not offered`);
+        }
         stream.headSent = true;
         stream.wsOpen = true;
         this.acceptWebSocket(stream, event);
@@ -286,7 +291,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
         return;
       case 'window':
         stream.credit += event.bytes;
-        if (stream.credit > 0 && !stream.inEnded) this.resumeInput(stream);
+        if (stream.credit > 0 && (stream.wsOpen || !stream.inEnded)) this.resumeInput(stream);
         return;
       default:
         throw invalid(

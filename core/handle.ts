@@ -14,7 +14,14 @@ import {
 } from './events.js';
 import { headerList } from './headers.js';
 import { logger } from './log.js';
-import { type Body, type HeadersInit, type Reply, status, type WebSocketReply } from './reply.js';
+import {
+  type Body,
+  type HeadersInit,
+  type Reply,
+  status,
+  text,
+  type WebSocketReply,
+} from './reply.js';
 import { HttpRequest } from './request.js';
 
 /** What a handler may answer: a reply, a WebSocket acceptance, or a string (200 text). */
@@ -161,7 +168,7 @@ class Session {
       this.fail(exchange, new RxgiError(ERR.NO_RESPONSE, 'the handler returned no response'));
       return;
     }
-    if (typeof answer === 'string') answer = { body: answer };
+    if (typeof answer === 'string') answer = text(answer);
     if ('websocket' in answer) {
       this.accept(exchange, answer);
       return;
@@ -304,7 +311,7 @@ class Session {
   }
 
   private message(exchange: Exchange, data: Uint8Array | string): void {
-    const size = typeof data === 'string' ? data.length : data.byteLength;
+    const size = chunkLength(data);
     exchange.messages?.next(data);
     if (exchange.finished) return;
     // Input is granted back only while output flows: a client that does not read is not read.

@@ -48,7 +48,9 @@ type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Str
 const CAPS: Record<string, Capabilities> = {
   '1.1': { push: false, trailers: false, earlyHints: true, websocket: true },
   '1.1t': { push: false, trailers: true, earlyHints: true, websocket: true },
-  '1.0': { push: false, trailers: false, earlyHints: false, websocket: true },
+  '1.1-nows': { push: false, trailers: false, earlyHints: true, websocket: false },
+  '1.1t-nows': { push: false, trailers: true, earlyHints: true, websocket: false },
+  '1.0': { push: false, trailers: false, earlyHints: false, websocket: false },
 };
 const NO_PROTOCOLS: string[] = [];
 
@@ -62,8 +64,6 @@ class Http1Stream extends StreamState implements WebSocketStream {
   received = 0;
   /** Bytes written while the socket was full, granted back on drain. */
   pending = 0;
-  /** Subprotocols the WebSocket client offered. */
-  offered: string[] = NO_PROTOCOLS;
 
   constructor(
     id: number,
@@ -88,6 +88,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
   draining = false;
   /** The socket was handed to a WebSocket session. */
   upgraded = false;
+  readonly websocketEnabled: boolean;
 
   constructor(
     info: ConnectionInfo,
@@ -95,6 +96,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     private readonly options: Http1Options,
   ) {
     super(info);
+    this.websocketEnabled = options.websocket !== null;
   }
 
   /** A request from node:http. */
@@ -252,9 +254,6 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
 
   protected acceptWebSocket(stream: Http1Stream, event: WsAcceptEvent): void {
     const driver = this.options.websocket!;
-    if (event.subprotocol !== null && !stream.offered.includes(event.subprotocol)) {
-      throw new RxgiError(ERR.INVALID_EVENT, `subprotocol ${event.subprotocol} was not offered`);
-    }
     // From here the socket belongs to the session; its end is the connection's end.
     this.socket.removeListener('close', onSocketClose);
     this.upgraded = true;
@@ -404,7 +403,8 @@ function parseHead(req: IncomingMessage, connection: Http1Connection, id: number
   const target = req.url ?? '/';
   const mark = target.indexOf('?');
   const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
-  const caps = http === '1.0' ? CAPS['1.0'] : te ? CAPS['1.1t'] : CAPS['1.1'];
+  const ws = connection.websocketEnabled ? '' : '-nows';
+  const caps = http === '1.0' ? CAPS['1.0'] : CAPS[(te ? '1.1t' : '1.1') + ws];
   const info = connection.info;
   const event: RequestEvent = {
     type: 'request',

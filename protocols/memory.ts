@@ -82,7 +82,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   /** Send a request and wait for the whole response. */
   request(init: MemoryRequest = {}): Promise<MemoryResponse> {
-    const stream = this.begin(init, false, []);
+    const stream = this.begin(init, false);
     return new Promise<MemoryResponse>((resolve, reject) => {
       stream.settle = { resolve: resolve as (value: never) => void, reject };
       this.openStream(stream, init, false, []);
@@ -92,7 +92,8 @@ export class MemoryConnection extends Connection<MemoryStream> {
   /** Open a WebSocket session; rejects with the response when the app denies it. */
   websocket(target = '/', subprotocols: string[] = []): Promise<MemoryWebSocket> {
     const init = { target };
-    const stream = this.begin(init, true, subprotocols);
+    const stream = this.begin(init, true);
+    stream.offered = subprotocols;
     return new Promise<MemoryWebSocket>((resolve, reject) => {
       stream.settle = { resolve: resolve as (value: never) => void, reject };
       this.openStream(stream, init, true, subprotocols);
@@ -104,10 +105,10 @@ export class MemoryConnection extends Connection<MemoryStream> {
     this.end();
   }
 
-  private begin(init: MemoryRequest, websocket: boolean, _protocols: string[]): MemoryStream {
+  private begin(init: MemoryRequest, websocket: boolean): MemoryStream {
     const body = init.body;
     const stream = new MemoryStream(this.nextId, CAPS, websocket, body === undefined);
-    this.nextId += 2;
+    this.nextId += 1;
     if (body !== undefined) stream.input = toIterator(body);
     return stream;
   }
@@ -264,7 +265,10 @@ export class MemoryConnection extends Connection<MemoryStream> {
   }
 
   private collect(stream: MemoryStream, chunk: Chunk): void {
-    stream.chunks.push(typeof chunk === 'string' ? encoder.encode(chunk) : chunk);
+    const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk;
+    stream.chunks.push(bytes);
+    // Memory has no wire: what is collected is flushed.
+    this.flushed(stream, bytes.byteLength, true);
   }
 
   private finish(stream: MemoryStream): void {

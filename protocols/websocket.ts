@@ -37,6 +37,12 @@ export interface WebSocketStream extends StreamState {
   ws: WebSocket | null;
 }
 
+/** The close code ws sends for each of its protocol errors (RFC 6455 §7.4.1). */
+const ERROR_CLOSE_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: WS_CODE.TOO_BIG,
+  WS_ERR_INVALID_UTF8: WS_CODE.INVALID_PAYLOAD,
+};
+
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /**
@@ -79,8 +85,12 @@ export function writeRawResponse(
   if (socket.destroyed) return;
   const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
   let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Status'}\r\nconnection: close\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  if (end) head += `content-length: ${size}\r\n`;
+  let length = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    if (headers[i].toLowerCase() === 'content-length') length = true;
+  }
+  if (end && !length) head += `content-length: ${size}\r\n`;
   socket.write(`${head}\r\n`);
   if (size > 0) socket.write(body);
   if (end) socket.end();
@@ -138,13 +148,18 @@ export class WebSocketDriver {
     ws.on('pong', () => {
       (ws as Session)[kAlive] = true;
     });
-    ws.on('error', (error) => {
-      // ws closes the session itself (1002, 1007, 1009) and emits `close` next.
-      logger().debug('websocket error', { stream: stream.id, error: error.message });
+    let failure: { code: number; reason: string } | null = null;
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws closes the session itself (1002, 1007, 1009) and stops reading, so the peer's close
+      // frame is never seen: the app is told the code ws closed with.
+      failure = { code: ERROR_CLOSE_CODES[error.code ?? ''] ?? 1002, reason: error.message };
+      logger().debug('websocket protocol error', { stream: stream.id, error: error.message });
     });
     ws.on('close', (code: number, reason: Buffer) => {
       stream.ws = null;
-      host.wsClosed(stream, code, reason.toString('utf8'));
+      if (failure !== null && code === WS_CODE.ABNORMAL)
+        host.wsClosed(stream, failure.code, failure.reason);
+      else host.wsClosed(stream, code, reason.toString('utf8'));
     });
     if (stream.credit <= 0) ws.pause();
   }

@@ -130,9 +130,25 @@ describe('demo app over real sockets', () => {
     await reader.cancel();
 
     // The stream's connection goes away, and the server still answers.
-    await until(() => server.connections < open);
+    // (undici may take a few seconds to drop a cancelled body's socket.)
+    await until(() => server.connections < open, 10_000);
     const health = await fetch(`${server.url}/health`);
     expect(await health.json()).toEqual({ ok: true });
+  });
+
+  it('ends the ticker when the server shuts down, instead of holding it up', async () => {
+    const own = await serve(app, { port: 0 });
+    const response = await fetch(`${own.url}/ticker`);
+    const reader = response.body!.getReader();
+    await reader.read();
+    const started = Date.now();
+    await own.close();
+    // The default shutdown deadline is 10 s; an ended stream lets it finish at once.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break;
+    }
   });
 
   it('broadcasts chat messages to every client, the sender included', async () => {
