@@ -225,7 +225,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
     logger().error('app failed; closing the connection', { connection: this.info.id, error });
     const failure = new RxgiError(ERR.APP_ERROR, 'the app failed', 500, { cause: error });
     for (const stream of [...this.streams.values()]) this.failStream(stream, failure, false);
-    this.closeConnection();
+    this.closeWhenIdle();
   }
 
   /** The app's output completed: streams still waiting get a 500, WebSockets close 1000. */
@@ -239,6 +239,10 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
         this.failStream(stream, failure);
       }
     }
+    this.closeWhenIdle();
+  }
+
+  private closeWhenIdle(): void {
     // A driver may open the stream that made it start the app right after `start`: let it.
     queueMicrotask(() => {
       if (this.streams.size === 0) this.closeConnection();

@@ -187,7 +187,10 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     res.writeHead(event.status, headers);
+    // node:http holds a head back until the first body write; a stream that starts empty
+    // (server-sent events, a slow producer) must show its head to the client now.
     if (body !== undefined) this.write(stream, res, body);
+    else res.flushHeaders();
   }
 
   protected writeData(stream: Http1Stream, event: DataOutEvent): void {

@@ -5,6 +5,8 @@ import type { Lifespan, LifespanEvent, LifespanReply } from '../core/lifespan.js
 export class LifespanRunner {
   private readonly events = new Subject<LifespanEvent>();
   private waiting: ((reply: LifespanReply | null) => void) | null = null;
+  /** A reply that came before it was asked for (a synchronous handler). */
+  private early: LifespanReply | null = null;
   private done = false;
 
   constructor(lifespan: Lifespan) {
@@ -40,6 +42,9 @@ export class LifespanRunner {
   }
 
   private ask(event: LifespanEvent): Promise<LifespanReply | null> {
+    const early = this.early;
+    this.early = null;
+    if (early !== null) return Promise.resolve(early);
     if (this.done) return Promise.resolve(null);
     return new Promise((resolve) => {
       this.waiting = resolve;
@@ -50,6 +55,7 @@ export class LifespanRunner {
   private settle(reply: LifespanReply | null): void {
     const waiting = this.waiting;
     this.waiting = null;
-    waiting?.(reply);
+    if (waiting !== null) waiting(reply);
+    else if (reply !== null) this.early ??= reply;
   }
 }
