@@ -100,6 +100,7 @@ export function cli(file: string, ...args: string[]): Promise<Child> {
     {
       cwd: new URL('..', import.meta.url).pathname,
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, RXGI_LOG: 'info' },
     },
   );
   let log = '';

@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type Child, cli } from '../helpers.js';
+
+const run = promisify(execFile);
+let child: Child | null = null;
+afterEach(() => {
+  child?.kill('SIGKILL');
+  child = null;
+});
+
+describe('rxgi serve (CLI)', () => {
+  it('serves apps/echo.ts: curl gets its body back, a WebSocket its messages', async () => {
+    child = await cli('apps/echo.ts');
+    const { stdout } = await run('curl', [
+      '-sS',
+      '-H',
+      'content-type: text/x-greeting',
+      '--data-binary',
+      'hello over curl',
+      '-D',
+      '-',
+      `${child.url}/anything`,
+    ]);
+    expect(stdout).toMatch(/^HTTP\/1.1 200 OK/);
+    expect(stdout).toMatch(/content-type: text\/x-greeting/);
+    expect(stdout.endsWith('hello over curl')).toBe(true);
+
+    const ws = new WebSocket(child.url.replace('http', 'ws'));
+    await new Promise((resolve) => ws.once('open', resolve));
+    const replies: unknown[] = [];
+    const got = new Promise<void>((resolve) =>
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        replies.push(binary ? [...data] : data.toString());
+        if (replies.length === 2) resolve();
+      }),
+    );
+    ws.send('text message');
+    ws.send(Buffer.from([1, 2, 3]));
+    await got;
+    expect(replies).toEqual(['text message', [1, 2, 3]]);
+    ws.close();
+  });
+
+  it('shuts down on SIGTERM: WebSockets get 1001 and the process exits 0', async () => {
+    child = await cli('apps/echo.ts');
+    const ws = new WebSocket(child.url.replace('http', 'ws'));
+    await new Promise((resolve) => ws.once('open', resolve));
+    const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+    child.kill('SIGTERM');
+    expect(await code).toBe(1001);
+    expect(await child.exited).toBe(0);
+  });
+
+  it('says what is wrong with a module that exports no app', async () => {
+    const result = await run(process.execPath, [
+      'dist/protocols/cli.js',
+      'serve',
+      'test/fixtures/not-an-app.mjs',
+    ]).catch((error: { code: number; stderr: string }) => error);
+    expect(result).toMatchObject({ code: 1 });
+    expect((result as { stderr: string }).stderr).toMatch(/must export an rxgi app/);
+  });
+
+  it('prints usage for an unknown command and exits 2', async () => {
+    const result = await run(process.execPath, ['dist/protocols/cli.js', 'launch']).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(result).toMatchObject({ code: 2 });
+    expect((result as { stderr: string }).stderr).toMatch(/Usage: rxgi serve/);
+  });
+});
