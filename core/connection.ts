@@ -79,8 +79,11 @@ function utf8Length(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) continue;
     if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) i++, (bytes += 1);
-    else bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A surrogate pair: two UTF-16 units, four UTF-8 bytes.
+      i++;
+      bytes += 2;
+    } else bytes += 2; // three bytes, a lone surrogate (sent as U+FFFD) included
   }
   return bytes;
 }
@@ -297,11 +300,12 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
         stream.credit += event.bytes;
         if (stream.credit > 0 && (stream.wsOpen || !stream.inEnded)) this.resumeInput(stream);
         return;
-      default:
-        throw invalid(
-          event,
-          `unknown event type ${JSON.stringify((event as { type: unknown }).type)}`,
-        );
+      default: {
+        const type = (event as { type: unknown }).type;
+        // Extension events (SPEC.md §12) that this driver does not know are dropped.
+        if (typeof type === 'string' && type.startsWith('x-')) return;
+        throw invalid(event, `unknown event type ${JSON.stringify(type)}`);
+      }
     }
   }
 

@@ -179,27 +179,36 @@ class Session {
     const trailers = answer.trailers;
     const hasTrailers = trailers !== undefined;
     exchange.headSent = true;
-    const head = {
-      type: 'response',
-      stream,
-      status: answer.status ?? 200,
-      headers,
-      end: false,
-    } as const;
+    const status = answer.status ?? 200;
+    // One literal of one shape per response: object spreads cost microseconds on this path.
     if (body === null || body === undefined || typeof body === 'string' || isBytes(body)) {
-      const hasBody = body !== null && body !== undefined;
-      if (hasBody) exchange.window -= chunkLength(body);
       const end = !hasTrailers;
-      this.emit(
-        hasBody
-          ? { ...head, body, end, trailers: hasTrailers }
-          : { ...head, end, trailers: hasTrailers },
-      );
+      const chunk = body === null ? undefined : body;
+      this.emit({
+        type: 'response',
+        stream,
+        status,
+        headers,
+        body: chunk,
+        end,
+        trailers: hasTrailers,
+      });
       if (end) this.finish(exchange);
-      else void this.endBody(exchange, trailers);
+      else {
+        if (chunk !== undefined) exchange.window -= chunkLength(chunk);
+        void this.endBody(exchange, trailers);
+      }
       return;
     }
-    this.emit({ ...head, trailers: hasTrailers });
+    this.emit({
+      type: 'response',
+      stream,
+      status,
+      headers,
+      body: undefined,
+      end: false,
+      trailers: hasTrailers,
+    });
     if (isObservable(body)) this.pushBody(exchange, body, trailers);
     else void this.pullBody(exchange, body, trailers);
   }

@@ -176,10 +176,16 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     const body = event.body;
     if (event.end) {
       if (!hasField(headers, 'content-length') && !hasField(headers, 'transfer-encoding')) {
-        if (body !== undefined) {
-          headers = headers.concat('content-length', String(chunkLength(body)));
-        } else if (event.status !== 204 && event.status !== 304 && stream.req.method !== 'HEAD') {
-          headers = headers.concat('content-length', '0');
+        // The app's list is its own: copy before adding (slice and push beat concat here).
+        const length =
+          body !== undefined
+            ? String(chunkLength(body))
+            : event.status !== 204 && event.status !== 304 && stream.req.method !== 'HEAD'
+              ? '0'
+              : null;
+        if (length !== null) {
+          headers = headers.slice();
+          headers.push('content-length', length);
         }
       }
       res.writeHead(event.status, headers);

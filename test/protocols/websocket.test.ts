@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { App, InboundEvent, OutboundEvent } from 'rxgi';
 import { handle, status, text, upgrade } from 'rxgi';
-import { filter, map, NEVER, Observable } from 'rxjs';
+import { filter, map, mergeMap, NEVER, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { closeServers, raw, start, statusOf, until } from '../helpers.js';
@@ -62,7 +62,7 @@ describe('WebSocket driver', () => {
           log.push(event);
           return event.type === 'request' || event.type === 'ws-message';
         }),
-        map((event): OutboundEvent[] =>
+        mergeMap((event): OutboundEvent[] =>
           event.type === 'request'
             ? [
                 { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
@@ -70,13 +70,6 @@ describe('WebSocket driver', () => {
               ]
             : [{ type: 'close', stream: event.stream, code: 4000, reason: 'got it' }],
         ),
-        (batches) =>
-          new Observable<OutboundEvent>((out) =>
-            batches.subscribe({
-              next: (list) => list.forEach((e) => out.next(e)),
-              complete: () => out.complete(),
-            }),
-          ),
       );
     const server = await start(app);
     const ws = await open(`${server.url}/socket?room=1`);

@@ -1,0 +1,807 @@
+// rxgi benchmark runner: `npm run bench` (builds dist/ first), or `node bench/run.mjs`.
+//
+// Each scenario pits a baseline server against the same app through rxgi. Servers run in their
+// own processes pinned to CPU 0, the load generator pinned to CPU 1. Rounds alternate the order
+// (ABBA), and the result of a scenario is the median of the per-round rxgi/baseline ratios.
+//
+// Environment:
+//   BENCH_DURATION     seconds per measured run (default 5)
+//   BENCH_WARMUP       seconds of uncounted warm-up before each run (default 1)
+//   BENCH_ROUNDS       paired rounds per scenario (default 5)
+//   BENCH_CONNECTIONS  concurrent connections (default 50)
+//   BENCH_LOADGEN      force the HTTP/1.1 load generator: wrk | autocannon (default: wrk if found)
+//   BENCH_SCENARIOS    comma-separated scenario names to run (default: all)
+//   BENCH_PROFILE      1 or a directory: run both servers under `node --cpu-prof` and print where
+//                      their time goes, and rxgi's top self-time functions in dist/ (profiling
+//                      slows the servers down: do not read the ratio of such a run)
+//   BENCH_NODE_FLAGS   extra node flags for both servers (e.g. --no-turbo-inlining to attribute
+//                      self time to the functions V8 would otherwise inline)
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { breakdown, summarize } from './profile-summary.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.dirname(here);
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const config = {
+  duration: numberEnv('BENCH_DURATION', 5, 0.5),
+  warmup: numberEnv('BENCH_WARMUP', 1, 0),
+  rounds: Math.round(numberEnv('BENCH_ROUNDS', 5, 1)),
+  connections: Math.round(numberEnv('BENCH_CONNECTIONS', 50, 1)),
+  pipelining: 1,
+  serverCpu: '0',
+  loadCpu: '1',
+};
+
+function numberEnv(name, fallback, min) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min) fail(`${name}=${raw}: expected a number >= ${min}`);
+  return value;
+}
+
+/** A round is disturbed when other work takes more than this share of a pinned CPU. */
+const DISTURBED = 0.1;
+
+const CLK_TCK = (() => {
+  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const ticks = Number(result.stdout?.trim());
+  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
+})();
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: add HTTP/2 (h2load) or Express-through-shim here; the loop below runs them all.
+
+const SCENARIOS = [
+  {
+    name: 'HTTP/1.1 hello',
+    floor: 0.85,
+    path: '/',
+    baselineServer: { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
+    rxgiServer: { label: 'rxgi', script: 'servers/rxgi-http1.mjs' },
+    loadgen: 'http1',
+    check: compareHttp1Responses,
+  },
+];
+
+// Load generators by the kind a scenario asks for; each picks a tool and says which.
+const LOADGENS = {
+  http1: () => {
+    const forced = process.env.BENCH_LOADGEN;
+    if (forced !== undefined && forced !== '' && forced !== 'wrk' && forced !== 'autocannon') {
+      fail(`BENCH_LOADGEN=${forced}: expected wrk or autocannon`);
+    }
+    const wrk = which('wrk');
+    if (forced === 'wrk' && wrk === null) fail('BENCH_LOADGEN=wrk but wrk is not installed');
+    if (wrk !== null && forced !== 'autocannon') return wrkLoadgen(wrk);
+    return autocannonLoadgen(wrk === null ? 'wrk not found' : 'forced by BENCH_LOADGEN');
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Child processes: every one is tracked and killed on exit, signals and failures.
+
+const children = new Set();
+/** The signal that is stopping the run, if any: failures after it are expected. */
+let stopping = null;
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function killChildren(signal) {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+process.on('exit', () => killChildren('SIGKILL'));
+for (const [signal, number] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+  ['SIGHUP', 1],
+]) {
+  process.on(signal, () => {
+    stopping = signal;
+    process.stderr.write(`\n${signal}: stopping\n`);
+    killChildren('SIGTERM');
+    setTimeout(() => process.exit(128 + number), 200).unref();
+  });
+}
+
+/** Whether taskset can pin to both CPUs; warns when it cannot. */
+function detectPinning() {
+  if (which('taskset') === null) {
+    warn('taskset not found: running unpinned, numbers will be noisier');
+    return false;
+  }
+  for (const cpu of [config.serverCpu, config.loadCpu]) {
+    const probe = spawnSync('taskset', ['-c', cpu, 'true']);
+    if (probe.status !== 0) {
+      warn(`taskset cannot pin to CPU ${cpu}: running unpinned, numbers will be noisier`);
+      return false;
+    }
+  }
+  return true;
+}
+
+let pinning = false;
+
+/** [command, args] for `command args` pinned to `cpu` (when pinning works). */
+function pinned(cpu, command, args) {
+  return pinning ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
+}
+
+function which(command) {
+  const result = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : null;
+}
+
+/** Seconds of CPU (user + system) the process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm)": state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/**
+ * Seconds CPU `cpu` has spent running processes (user, nice, system, steal), from /proc/stat.
+ * Interrupt time is left out: the loopback traffic's softirq work lands there for both servers.
+ */
+function cpuBusySeconds(cpu) {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  if (line === undefined) return Number.NaN;
+  // user nice system idle iowait irq softirq steal ...
+  const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + steal) / CLK_TCK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/** Start a server script pinned to the server CPU; resolves once it accepts connections. */
+async function startServer(spec, nodeFlags = []) {
+  const script = path.join(here, spec.script);
+  const [command, args] = pinned(config.serverCpu, process.execPath, [...nodeFlags, script]);
+  const child = track(
+    spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, PORT: '0' },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
+  );
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${spec.label}: no port within 15 s`)), 15_000);
+    const lines = createInterface({ input: child.stdout });
+    const onExit = (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${spec.label} exited before listening (${signal ?? `code ${code}`})`));
+    };
+    child.once('exit', onExit);
+    child.once('error', onExit);
+    lines.on('line', (line) => {
+      const match = /^LISTENING (\d+)$/.exec(line);
+      if (match === null) {
+        process.stdout.write(`[${spec.label}] ${line}\n`);
+        return;
+      }
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve(Number(match[1]));
+    });
+  });
+  await waitForPort(port);
+  return {
+    label: spec.label,
+    child,
+    pid: child.pid,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    stop: () => stopChild(child),
+  };
+}
+
+async function waitForPort(port, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} does not accept connections`);
+    await sleep(50);
+  }
+}
+
+/** Ask a child to exit (stdin end + SIGTERM); SIGKILL after 5 s. */
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generators. run(target, hooks) calls hooks.start() right before the measured run and
+// hooks.end() right after it (the server is idle at both points) and resolves to
+// { requests, duration, p50, p99 (ms), errors, loadCpu (cores busy, or null) }.
+
+function autocannonLoadgen(why) {
+  const version = JSON.parse(
+    readFileSync(path.join(root, 'node_modules/autocannon/package.json'), 'utf8'),
+  ).version;
+  return {
+    name: `autocannon ${version} (${why}; wrk is more accurate)`,
+    short: 'autocannon',
+    async run(url, hooks) {
+      const options = {
+        url,
+        connections: config.connections,
+        pipelining: config.pipelining,
+        warmup: config.warmup,
+        duration: config.duration,
+      };
+      const script = path.join(here, 'loadgen/autocannon-child.mjs');
+      const [command, args] = pinned(config.loadCpu, process.execPath, [
+        script,
+        JSON.stringify(options),
+      ]);
+      const child = track(spawn(command, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] }));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      const lines = createInterface({ input: child.stdout });
+      let result = null;
+      for await (const line of lines) {
+        const message = JSON.parse(line);
+        if (message.phase === 'warm') {
+          hooks.start();
+          child.stdin.write('go\n');
+        } else if (message.phase === 'done') {
+          hooks.end();
+          result = message;
+        }
+      }
+      const code = await exited;
+      if (result === null) throw new Error(`autocannon child failed (exit ${code})`);
+      return result;
+    },
+  };
+}
+
+function wrkLoadgen(wrk) {
+  const version = spawnSync(wrk, ['-v'], { encoding: 'utf8' });
+  const banner = `${version.stdout}${version.stderr}`.split('\n')[0].trim() || 'wrk';
+  const runWrk = (url, seconds) => {
+    const [command, args] = pinned(config.loadCpu, wrk, [
+      '-t1',
+      `-c${config.connections}`,
+      `-d${seconds}s`,
+      '--latency',
+      url,
+    ]);
+    const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        if (code === 0) resolve(output);
+        else reject(new Error(`wrk exited with ${code}:\n${output}`));
+      });
+    });
+  };
+  return {
+    name: `${banner} (1 thread)`,
+    short: 'wrk',
+    async run(url, hooks) {
+      // wrk takes whole seconds.
+      if (config.warmup > 0) await runWrk(url, Math.max(1, Math.round(config.warmup)));
+      hooks.start();
+      const output = await runWrk(url, Math.max(1, Math.round(config.duration)));
+      hooks.end();
+      return parseWrk(output);
+    },
+  };
+}
+
+/** The numbers of a `wrk --latency` report. */
+function parseWrk(output) {
+  const total = /(\d+) requests in ([\d.]+)(us|ms|s|m|h)/.exec(output);
+  if (total === null) throw new Error(`cannot parse wrk output:\n${output}`);
+  const latency = (label) => {
+    const match = new RegExp(`^\\s*${label}%\\s+([\\d.]+)(us|ms|s|m|h)`, 'm').exec(output);
+    return match === null ? Number.NaN : toMs(Number(match[1]), match[2]);
+  };
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+    output,
+  );
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
+  return {
+    requests: Number(total[1]),
+    duration: toMs(Number(total[2]), total[3]) / 1000,
+    p50: latency('50'),
+    p99: latency('99'),
+    errors: socket === null ? 0 : Number(socket[1]) + Number(socket[2]) + Number(socket[3]),
+    timeouts: socket === null ? 0 : Number(socket[4]),
+    non2xx: non2xx === null ? 0 : Number(non2xx[1]),
+    loadCpu: null,
+  };
+}
+
+function toMs(value, unit) {
+  const scale = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }[unit];
+  return value * scale;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+/** One measured run against a running server. */
+async function measure(server, loadgen, target) {
+  const sample = () => ({
+    server: cpuSeconds(server.pid),
+    core: pinning ? cpuBusySeconds(config.serverCpu) : Number.NaN,
+    loadCore: pinning ? cpuBusySeconds(config.loadCpu) : Number.NaN,
+    wall: performance.now() / 1000,
+  });
+  let before = null;
+  let after = null;
+  const result = await loadgen.run(`${server.url}${target}`, {
+    start: () => {
+      before = sample();
+    },
+    end: () => {
+      after = sample();
+    },
+  });
+  if (!server.alive()) throw new Error(`${server.label} died during the run`);
+  const cpu = after.server - before.server;
+  const wall = after.wall - before.wall;
+  return {
+    ...result,
+    rps: result.requests / result.duration,
+    cpuUsPerReq: result.requests > 0 ? (cpu * 1e6) / result.requests : Number.NaN,
+    serverCpu: cpu / wall,
+    // Busy time of each pinned CPU not spent by our process on it: other work disturbing us.
+    foreignCpu: Math.max(0, (after.core - before.core - cpu) / wall),
+    foreignLoadCpu:
+      result.loadCpu === null
+        ? Number.NaN
+        : Math.max(0, (after.loadCore - before.loadCore - result.loadCpu * result.duration) / wall),
+  };
+}
+
+async function runScenario(scenario) {
+  heading(scenario.name);
+  const loadgen = LOADGENS[scenario.loadgen]();
+  console.log(`load generator: ${loadgen.name}`);
+  const profiles = profileDirectories(scenario);
+  const flags = (dir) => [...extraNodeFlags(), ...(dir === null ? [] : cpuProfFlags(dir))];
+  const baseline = await startServer(scenario.baselineServer, flags(profiles.baseline));
+  const rxgi = await startServer(scenario.rxgiServer, flags(profiles.rxgi));
+  try {
+    console.log(
+      `servers: ${baseline.label} pid ${baseline.pid} :${baseline.port}, ` +
+        `${rxgi.label} pid ${rxgi.pid} :${rxgi.port}` +
+        (extraNodeFlags().length === 0 ? '' : `, node flags ${extraNodeFlags().join(' ')}`),
+    );
+    if (profiles.rxgi !== null) {
+      console.log(`profiling both servers with --cpu-prof (slower!) into ${profiles.root}`);
+    }
+    await scenario.check?.(baseline, rxgi, scenario);
+    console.log(
+      `${config.rounds} rounds x (${config.warmup} s warm-up + ${config.duration} s measured) ` +
+        `per server, ${config.connections} connections, pipelining ${config.pipelining}\n`,
+    );
+    const rounds = [];
+    for (let round = 1; round <= config.rounds; round++) {
+      // ABBA: alternate which server goes first, so drift hits both alike.
+      const order = round % 2 === 1 ? [baseline, rxgi] : [rxgi, baseline];
+      const results = new Map();
+      for (const server of order) {
+        const result = await measure(server, loadgen, scenario.path);
+        results.set(server, result);
+        console.log(`  round ${round}/${config.rounds}  ${runLine(server.label, result)}`);
+      }
+      const base = results.get(baseline);
+      const ours = results.get(rxgi);
+      const entry = {
+        round,
+        base,
+        ours,
+        ratio: ours.rps / base.rps,
+        cpuRatio: base.cpuUsPerReq / ours.cpuUsPerReq,
+        disturbed: [base, ours].some(
+          (r) => r.foreignCpu > DISTURBED || r.foreignLoadCpu > DISTURBED,
+        ),
+      };
+      rounds.push(entry);
+      console.log(
+        `  round ${round}/${config.rounds}  ratio rxgi/raw ${fixed(entry.ratio, 3)}  ` +
+          `cpu-cost ratio raw/rxgi ${fixed(entry.cpuRatio, 3)}` +
+          (entry.disturbed ? '  (disturbed by other work)' : ''),
+      );
+    }
+    return { scenario, loadgen, rounds, baseline: baseline.label, rxgi: rxgi.label, profiles };
+  } finally {
+    await Promise.all([baseline.stop(), rxgi.stop()]);
+  }
+}
+
+function runLine(label, r) {
+  const trouble = r.errors + r.timeouts + r.non2xx;
+  const load = r.loadCpu === null ? '' : `  loadgen cpu ${percent(r.loadCpu)}`;
+  return (
+    `${label.padEnd(14)} ${fixed(r.rps, 0).padStart(7)} req/s  p99 ${fixed(r.p99, 2)} ms  ` +
+    `${fixed(r.cpuUsPerReq, 1)} µs/req  server cpu ${percent(r.serverCpu)}${load}` +
+    (Number.isFinite(r.foreignCpu)
+      ? `  other work on cpu ${config.serverCpu}/${config.loadCpu} ${percent(r.foreignCpu)}` +
+        `/${percent(r.foreignLoadCpu)}`
+      : '') +
+    (trouble > 0 ? `  ERRORS ${r.errors} timeouts ${r.timeouts} non-2xx ${r.non2xx}` : '')
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response check: both servers should put the same bytes on the wire (but for the Date value).
+
+async function compareHttp1Responses(baseline, rxgi, scenario) {
+  const [a, b] = await Promise.all([
+    rawGet(baseline.port, scenario.path),
+    rawGet(rxgi.port, scenario.path),
+  ]);
+  const normalize = (text) => text.replace(/^date: .*$/im, 'Date: <date>');
+  if (normalize(a) === normalize(b)) {
+    console.log(`responses: identical but for Date (${Buffer.byteLength(a)} bytes)`);
+    return;
+  }
+  warn('the two servers answer with different bytes:');
+  console.log(indent(`${baseline.label}:\n${indent(a)}\n${rxgi.label}:\n${indent(b)}`));
+}
+
+/** One GET on a fresh keep-alive connection; the response head and body as text. */
+function rawGet(port, target) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no response from :${port} within 5 s`));
+    }, 5_000);
+    socket.on('error', reject);
+    socket.write(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    socket.on('data', (chunk) => {
+      data = Buffer.concat([data, chunk]);
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = data.subarray(0, end).toString('latin1');
+      const length = Number(/^content-length: *(\d+)/im.exec(head)?.[1] ?? 0);
+      if (data.length < end + 4 + length) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(data.subarray(0, end + 4 + length).toString('latin1'));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profiling (BENCH_PROFILE)
+
+/** Where each server of `scenario` writes its .cpuprofile, or nulls when not profiling. */
+function profileDirectories(scenario) {
+  const wanted = process.env.BENCH_PROFILE;
+  if (wanted === undefined || wanted === '' || wanted === '0') {
+    return { root: null, baseline: null, rxgi: null };
+  }
+  const base = path.resolve(
+    wanted === '1' ? path.join(os.tmpdir(), `rxgi-bench-profiles-${process.pid}`) : wanted,
+  );
+  const dir = path.join(base, scenario.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase());
+  const baseline = path.join(dir, 'baseline');
+  const rxgi = path.join(dir, 'rxgi');
+  mkdirSync(baseline, { recursive: true });
+  mkdirSync(rxgi, { recursive: true });
+  return { root: dir, baseline, rxgi };
+}
+
+function cpuProfFlags(dir) {
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+}
+
+/** BENCH_NODE_FLAGS, split on whitespace: extra node flags for both servers. */
+function extraNodeFlags() {
+  return (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
+/** The newest .cpuprofile in `dir`, parsed, or null. */
+function latestProfile(dir) {
+  const files = readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => path.join(dir, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  if (files.length === 0) return null;
+  return { file: files[0], profile: JSON.parse(readFileSync(files[0], 'utf8')) };
+}
+
+function printProfiles({ scenario, baseline, rxgi, profiles }) {
+  for (const [label, dir] of [
+    [baseline, profiles.baseline],
+    [rxgi, profiles.rxgi],
+  ]) {
+    const found = latestProfile(dir);
+    if (found === null) {
+      warn(`no profile was written in ${dir}`);
+      continue;
+    }
+    heading(`${scenario.name}: ${label} profile`);
+    console.log(found.file);
+    console.log('\nbusy time by owner (self time; includes warm-up and idle gaps between runs):');
+    console.log(breakdown(found.profile, root));
+    console.log('\ntop self time, all code:');
+    console.log(summarize(found.profile, { top: 15 }));
+    if (dir === profiles.rxgi) {
+      console.log("\ntop self time in rxgi's dist/:");
+      console.log(summarize(found.profile, { filter: `${root}/dist/`, top: 20 }));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting
+
+function median(values) {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+function fixed(value, digits) {
+  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
+}
+
+function percent(fraction) {
+  return Number.isFinite(fraction) ? `${Math.round(fraction * 100)}%` : 'n/a';
+}
+
+function table(header, rows) {
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => String(row[i]).length)));
+  const line = (row) =>
+    row
+      .map((cell, i) =>
+        i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]),
+      )
+      .join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function printScenario({ scenario, rounds, baseline, rxgi }) {
+  heading(`${scenario.name}: per round`);
+  const rows = rounds.map((r) => [
+    `${r.round}${r.disturbed ? '*' : ''}`,
+    fixed(r.base.rps, 0),
+    fixed(r.base.p99, 2),
+    fixed(r.base.cpuUsPerReq, 1),
+    fixed(r.ours.rps, 0),
+    fixed(r.ours.p99, 2),
+    fixed(r.ours.cpuUsPerReq, 1),
+    fixed(r.ratio, 3),
+    fixed(r.cpuRatio, 3),
+  ]);
+  const m = medians(rounds);
+  rows.push([
+    'median',
+    fixed(m.baseRps, 0),
+    fixed(m.baseP99, 2),
+    fixed(m.baseCpu, 1),
+    fixed(m.oursRps, 0),
+    fixed(m.oursP99, 2),
+    fixed(m.oursCpu, 1),
+    fixed(m.ratio, 3),
+    fixed(m.cpuRatio, 3),
+  ]);
+  console.log(
+    table(
+      [
+        'round',
+        `${baseline} req/s`,
+        'p99 ms',
+        'µs/req',
+        `${rxgi} req/s`,
+        'p99 ms',
+        'µs/req',
+        'ratio',
+        'cpu ratio',
+      ],
+      rows,
+    ),
+  );
+  console.log(
+    'ratio = rxgi req/s / baseline req/s; cpu ratio = baseline µs/req / rxgi µs/req ' +
+      '(server CPU per request, what the ratio would be on an otherwise idle CPU)',
+  );
+  if (rounds.some((r) => r.disturbed)) {
+    console.log(
+      `* other work took >${percent(DISTURBED)} of CPU ${config.serverCpu} or ${config.loadCpu} during the round`,
+    );
+  }
+}
+
+function medians(rounds) {
+  const of = (pick) => median(rounds.map(pick));
+  return {
+    baseRps: of((r) => r.base.rps),
+    oursRps: of((r) => r.ours.rps),
+    baseP99: of((r) => r.base.p99),
+    oursP99: of((r) => r.ours.p99),
+    baseCpu: of((r) => r.base.cpuUsPerReq),
+    oursCpu: of((r) => r.ours.cpuUsPerReq),
+    ratio: of((r) => r.ratio),
+    cpuRatio: of((r) => r.cpuRatio),
+  };
+}
+
+function printSummary(results) {
+  heading('Summary (medians of paired rounds)');
+  const rows = results.map(({ scenario, loadgen, rounds }) => {
+    const m = medians(rounds);
+    return [
+      scenario.name,
+      loadgen.short,
+      fixed(m.baseRps, 0),
+      fixed(m.oursRps, 0),
+      fixed(m.baseP99, 2),
+      fixed(m.oursP99, 2),
+      fixed(m.baseCpu, 1),
+      fixed(m.oursCpu, 1),
+      fixed(m.oursCpu - m.baseCpu, 1),
+      fixed(m.cpuRatio, 3),
+      fixed(m.ratio, 3),
+      fixed(scenario.floor, 2),
+      m.ratio < scenario.floor ? 'BELOW FLOOR' : 'ok',
+    ];
+  });
+  console.log(
+    table(
+      [
+        'scenario',
+        'loadgen',
+        'base req/s',
+        'rxgi req/s',
+        'base p99 ms',
+        'rxgi p99 ms',
+        'base µs/req',
+        'rxgi µs/req',
+        'Δ µs/req',
+        'cpu ratio',
+        'ratio',
+        'floor',
+        'status',
+      ],
+      rows,
+    ),
+  );
+  const all = results.flatMap(({ rounds }) => rounds);
+  if (all.some((r) => (r.base.loadCpu ?? 0) > 0.95 || (r.ours.loadCpu ?? 0) > 0.95)) {
+    warn('the load generator used >95% of its CPU in some runs: it may be the bottleneck');
+  }
+  const disturbed = all.filter((r) => r.disturbed).length;
+  if (disturbed > 0) {
+    warn(
+      `other work took >${percent(DISTURBED)} of CPU ${config.serverCpu} or ${config.loadCpu} in ${disturbed} of ` +
+        `${all.length} rounds: req/s ratios are disturbed; the cpu ratio is the steadier number`,
+    );
+  }
+  console.log('');
+  for (const { scenario, rounds } of results) {
+    const m = medians(rounds);
+    console.log(
+      `${scenario.name} cpu-cost ratio (median of ${rounds.length} paired rounds): ` +
+        `${fixed(m.cpuRatio, 2)}  (baseline µs/req / rxgi µs/req)`,
+    );
+    const below = m.ratio < scenario.floor ? '  BELOW FLOOR' : '';
+    console.log(
+      `${scenario.name} ratio (median of ${rounds.length} paired rounds): ` +
+        `${fixed(m.ratio, 2)}  (floor ${fixed(scenario.floor, 2)})${below}`,
+    );
+  }
+}
+
+function heading(text) {
+  console.log(`\n== ${text} ${'='.repeat(Math.max(0, 76 - text.length))}`);
+}
+
+function indent(text) {
+  return text
+    .split(/\r?\n/)
+    .map((line) => `    ${line}`)
+    .join('\n');
+}
+
+function warn(message) {
+  console.log(`WARNING: ${message}`);
+}
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  if (!existsSync(path.join(root, 'dist/index.js'))) {
+    fail('dist/index.js is missing: run `npm run build` (or `npm run bench`)');
+  }
+  pinning = detectPinning();
+  const wanted = (process.env.BENCH_SCENARIOS ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  const scenarios =
+    wanted.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => wanted.includes(s.name));
+  if (scenarios.length === 0) {
+    fail(`no scenario matches BENCH_SCENARIOS; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  }
+  console.log(
+    `rxgi bench: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ` +
+      `CLK_TCK ${CLK_TCK}, ` +
+      (pinning
+        ? `servers on CPU ${config.serverCpu}, load generator on CPU ${config.loadCpu} (taskset)`
+        : 'unpinned'),
+  );
+  const results = [];
+  for (const scenario of scenarios) {
+    const result = await runScenario(scenario);
+    results.push(result);
+    printScenario(result);
+  }
+  printSummary(results);
+  for (const result of results) if (result.profiles.root !== null) printProfiles(result);
+}
+
+try {
+  await main();
+  process.exit(0);
+} catch (error) {
+  if (stopping !== null) await sleep(1_000); // the signal handler exits
+  console.error(`bench failed: ${error?.stack ?? error}`);
+  killChildren('SIGTERM');
+  process.exit(1);
+}

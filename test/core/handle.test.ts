@@ -1,0 +1,308 @@
+import type { App, Middleware, OutboundEvent } from 'rxgi';
+import {
+  compose,
+  connect,
+  ERR,
+  handle,
+  html,
+  json,
+  RxgiError,
+  redirect,
+  request,
+  status,
+  text,
+  upgrade,
+} from 'rxgi';
+import { filter, map, mergeMap, Observable, of } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+
+const decoder = new TextDecoder();
+
+describe('handle: answers', () => {
+  it('turns reply helpers into responses', async () => {
+    const app = handle((req) => {
+      switch (req.path) {
+        case '/text':
+          return text('plain', 201);
+        case '/json':
+          return json({ ok: true });
+        case '/html':
+          return html('<p>hi</p>');
+        case '/go':
+          return redirect('/there', 301);
+        case '/string':
+          return 'just a string';
+        default:
+          return status(404);
+      }
+    });
+    const connection = connect(app);
+    const [plain, data, page, moved, string, missing] = await Promise.all(
+      ['/text', '/json', '/html', '/go', '/string', '/nope'].map((target) =>
+        connection.request({ target }),
+      ),
+    );
+    connection.close();
+    expect([plain.status, plain.text, plain.headers]).toEqual([
+      201,
+      'plain',
+      ['content-type', 'text/plain; charset=utf-8'],
+    ]);
+    expect([data.text, data.headers[1]]).toEqual(['{"ok":true}', 'application/json']);
+    expect(page.headers[1]).toBe('text/html; charset=utf-8');
+    expect([moved.status, moved.headers]).toEqual([301, ['location', '/there']]);
+    expect([string.text, string.headers[1]]).toEqual([
+      'just a string',
+      'text/plain; charset=utf-8',
+    ]);
+    expect([missing.status, missing.text]).toEqual([404, 'Not Found\n']);
+  });
+
+  it('accepts promises, Observables and record headers', async () => {
+    const later = handle(async () => ({
+      status: 202,
+      headers: { 'X-Thing': ['a', 'b'] },
+      body: 'later',
+    }));
+    expect(await request(later)).toMatchObject({
+      status: 202,
+      text: 'later',
+      headers: ['x-thing', 'a', 'x-thing', 'b'],
+    });
+    const observed = handle(() => of(text('observed')));
+    expect((await request(observed)).text).toBe('observed');
+  });
+
+  it('answers an RxgiError with its status and anything else with 500', async () => {
+    const app = handle((req) => {
+      if (req.path === '/big') throw new RxgiError(ERR.BODY_TOO_LARGE, 'too big', 413);
+      return Promise.reject(new Error('hidden'));
+    });
+    expect((await request(app, { target: '/big' })).status).toBe(413);
+    const failed = await request(app, { target: '/other' });
+    expect([failed.status, failed.text]).toEqual([500, 'Internal Server Error\n']);
+  });
+
+  it('streams an async-iterable body larger than the window, honouring window grants', async () => {
+    const chunk = new Uint8Array(50_000).fill(7);
+    const app = handle(() => ({
+      body: (async function* () {
+        for (let i = 0; i < 10; i++) yield chunk;
+      })(),
+    }));
+    const response = await request(app);
+    expect(response.body.byteLength).toBe(500_000);
+  });
+
+  it('streams an Observable body and sends trailers after it', async () => {
+    const app = handle(() => ({
+      body: of('a', 'b', 'c'),
+      trailers: async () => ['x-count', '3'],
+    }));
+    const response = await request(app);
+    expect(response.text).toBe('abc');
+    expect(response.trailers).toEqual(['x-count', '3']);
+  });
+
+  it('sends early hints, and a push degrades to a hint plus a Link header', async () => {
+    const app = handle((req) => {
+      req.earlyHints(['link', '</a.css>; rel=preload']);
+      req.push('/b.js');
+      return text('page');
+    });
+    const response = await request(app);
+    expect(response.hints).toEqual([
+      ['link', '</a.css>; rel=preload'],
+      ['link', '</b.js>; rel=preload'],
+    ]);
+    expect(response.headers).toEqual([
+      'content-type',
+      'text/plain; charset=utf-8',
+      'link',
+      '</b.js>; rel=preload',
+    ]);
+  });
+});
+
+describe('handle: request bodies', () => {
+  const echoText = handle(async (req) => text(await req.text()));
+
+  it('reads a body as text, JSON and bytes', async () => {
+    expect((await request(echoText, { method: 'POST', body: 'héllo' })).text).toBe('héllo');
+    const parse = handle(async (req) => json(await req.json<{ n: number }>()));
+    expect((await request(parse, { method: 'POST', body: '{"n":1}' })).text).toBe('{"n":1}');
+    const size = handle(async (req) => text(String((await req.bytes()).byteLength)));
+    expect((await request(size, { method: 'POST', body: new Uint8Array(300_000) })).text).toBe(
+      '300000',
+    );
+  });
+
+  it('fails with 413 past the limit, 400 on bad JSON', async () => {
+    const small = handle(async (req) => text(await req.text(4)));
+    expect((await request(small, { method: 'POST', body: '12345' })).status).toBe(413);
+    const declared = await request(small, {
+      method: 'POST',
+      headers: { 'content-length': '5' },
+      body: '12345',
+    });
+    expect(declared.status).toBe(413);
+    const parse = handle(async (req) => json(await req.json()));
+    expect((await request(parse, { method: 'POST', body: '{' })).status).toBe(400);
+  });
+
+  it('streams a request body straight into the response', async () => {
+    const echo = handle((req) => ({ body: req.body }));
+    const body = new Uint8Array(1_000_000).map((_, i) => i % 251);
+    const response = await request(echo, { method: 'POST', body });
+    expect(response.body).toEqual(body);
+  });
+
+  it('refuses to read a body twice with RXGI_ERR_BODY_CONSUMED', async () => {
+    const twice = handle(async (req) => {
+      await req.text();
+      try {
+        await req.text();
+        return text('read twice');
+      } catch (error) {
+        return text((error as RxgiError).code);
+      }
+    });
+    expect((await request(twice, { method: 'POST', body: 'x' })).text).toBe(
+      'RXGI_ERR_BODY_CONSUMED',
+    );
+  });
+
+  it('aborts the request signal when the stream closes', async () => {
+    let aborted: unknown = null;
+    const app = handle(
+      (req) =>
+        new Promise<never>(() => {
+          req.signal.addEventListener('abort', () => {
+            aborted = req.signal.reason;
+          });
+        }),
+    );
+    const connection = connect(app);
+    void connection.request({}).catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    connection.close();
+    expect((aborted as RxgiError).code).toBe('RXGI_ERR_STREAM_CLOSED');
+  });
+});
+
+describe('handle: WebSockets on the memory driver', () => {
+  it('runs a session: messages in, messages out, and close codes', async () => {
+    const app = handle((req) =>
+      req.websocket
+        ? upgrade(
+            (messages) => messages.pipe(map((m) => (typeof m === 'string' ? m.toUpperCase() : m))),
+            {
+              subprotocol: req.subprotocols[0] ?? null,
+            },
+          )
+        : status(404),
+    );
+    const connection = connect(app);
+    const ws = await connection.websocket('/chat', ['v1']);
+    expect(ws.subprotocol).toBe('v1');
+    ws.send('hi');
+    expect(await ws.receive()).toBe('HI');
+    ws.send(new Uint8Array([1]));
+    expect(await ws.receive()).toEqual(new Uint8Array([1]));
+    ws.close(1000, 'done');
+    expect(await ws.closed).toEqual({ code: 1000, reason: 'done' });
+    connection.close();
+  });
+
+  it('keeps messages queued while the app grants no window, then delivers them', async () => {
+    const received: string[] = [];
+    let grant: (() => void) | null = null;
+    const app: App = (events) =>
+      new Observable<OutboundEvent>((out) =>
+        events.subscribe((event) => {
+          if (event.type === 'request') {
+            out.next({ type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] });
+            out.next({ type: 'window', stream: event.stream, bytes: 1 });
+            grant = () => out.next({ type: 'window', stream: event.stream, bytes: 100 });
+          }
+          if (event.type === 'ws-message') received.push(event.data as string);
+        }),
+      );
+    const connection = connect(app);
+    const ws = await connection.websocket();
+    ws.send('one');
+    ws.send('two');
+    ws.send('three');
+    expect(received).toEqual(['one']);
+    grant!();
+    expect(received).toEqual(['one', 'two', 'three']);
+    connection.close();
+  });
+
+  it('denies a handshake with the response the handler gives', async () => {
+    const app = handle(() => status(403));
+    const connection = connect(app);
+    await expect(connection.websocket()).rejects.toMatchObject({ status: 403 });
+    connection.close();
+  });
+});
+
+describe('connection rules for raw apps', () => {
+  function rawApp(answer: (stream: number) => OutboundEvent[]): App {
+    return (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        mergeMap((event) => answer(event.stream)),
+      );
+  }
+
+  it('answers 500 to data sent before a response head', async () => {
+    const app = rawApp((stream) => [{ type: 'data', stream, chunk: 'x', end: true }]);
+    expect((await request(app)).status).toBe(500);
+  });
+
+  it('answers 500 to an unknown event type and ignores x- extension events', async () => {
+    const unknown = rawApp((stream) => [{ type: 'teapot', stream } as never]);
+    expect((await request(unknown)).status).toBe(500);
+    const extended = rawApp((stream) => [
+      { type: 'x-metrics', stream } as never,
+      { type: 'response', stream, status: 200, headers: [], body: 'fine', end: true },
+    ]);
+    expect((await request(extended)).text).toBe('fine');
+  });
+
+  it('drops events for a stream that has ended', async () => {
+    const app = rawApp((stream) => [
+      { type: 'response', stream, status: 200, headers: [], body: 'first', end: true },
+      { type: 'data', stream, chunk: 'late', end: true },
+    ]);
+    expect((await request(app)).text).toBe('first');
+  });
+});
+
+describe('middleware', () => {
+  it('composes as plain functions, outermost first', async () => {
+    const tag =
+      (name: string): Middleware =>
+      (app) =>
+      (events, info) =>
+        app(events, info).pipe(
+          map((event) =>
+            event.type === 'response'
+              ? { ...event, headers: [...event.headers, 'x-via', name] }
+              : event,
+          ),
+        );
+    const app = compose(tag('outer'), tag('inner'))(handle(() => text('x')));
+    const response = await request(app);
+    expect(response.headers).toEqual([
+      'content-type',
+      'text/plain; charset=utf-8',
+      'x-via',
+      'inner',
+      'x-via',
+      'outer',
+    ]);
+    expect(decoder.decode(response.body)).toBe('x');
+  });
+});
