@@ -21,6 +21,7 @@ import {
   type WsMessageOutEvent,
 } from './events.js';
 import { logger } from './log.js';
+import { StreamTable } from './table.js';
 
 /**
  * The state every driver keeps for one stream. Drivers extend it with their wire objects.
@@ -94,7 +95,7 @@ function utf8Length(text: string): number {
  * and the flow-control rules of §6, and leaves the wire to the subclass.
  */
 export abstract class Connection<S extends StreamState> implements Observer<OutboundEvent> {
-  protected readonly streams = new Map<number, S>();
+  protected readonly streams = new StreamTable<S>();
   private readonly events = new Subject<InboundEvent>();
   private subscription: Subscription | null = null;
   private appDone = false;
@@ -129,7 +130,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
 
   /** Register a stream and tell the app about its request. */
   protected open(stream: S, event: InboundEvent): void {
-    this.streams.set(stream.id, stream);
+    this.streams.set(stream);
     if (this.appDone) {
       this.failStream(stream, new RxgiError(ERR.NO_RESPONSE, 'the app has finished'));
       return;
@@ -195,7 +196,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   end(reason = 'connection closed'): void {
     if (this.ended) return;
     this.ended = true;
-    for (const stream of [...this.streams.values()]) {
+    for (const stream of this.streams.values()) {
       const code = stream.wsOpen ? WS_CODE.ABNORMAL : H2_CODE.CANCEL;
       this.peerClosed(stream, code, reason);
     }
@@ -227,7 +228,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
     this.appDone = true;
     logger().error('app failed; closing the connection', { connection: this.info.id, error });
     const failure = new RxgiError(ERR.APP_ERROR, 'the app failed', 500, { cause: error });
-    for (const stream of [...this.streams.values()]) this.failStream(stream, failure, false);
+    for (const stream of this.streams.values()) this.failStream(stream, failure, false);
     this.closeWhenIdle();
   }
 
@@ -235,7 +236,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   complete(): void {
     this.appDone = true;
     if (this.ended) return;
-    for (const stream of [...this.streams.values()]) {
+    for (const stream of this.streams.values()) {
       if (stream.wsOpen) this.closeStream(stream, WS_CODE.NORMAL, '');
       else {
         const failure = new RxgiError(ERR.NO_RESPONSE, 'the app completed before responding');

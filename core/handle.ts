@@ -23,6 +23,7 @@ import {
   type WebSocketReply,
 } from './reply.js';
 import { HttpRequest } from './request.js';
+import { StreamTable } from './table.js';
 
 /** What a handler may answer: a reply, a WebSocket acceptance, or a string (200 text). */
 export type Answer = Reply | WebSocketReply | string;
@@ -69,6 +70,10 @@ class Exchange {
 
   constructor(readonly request: HttpRequest) {}
 
+  get id(): number {
+    return this.request.event.stream;
+  }
+
   get stream(): number {
     return this.request.event.stream;
   }
@@ -76,7 +81,7 @@ class Exchange {
 
 /** One connection's worth of `handle`: routes inbound events to their exchange. */
 class Session {
-  private readonly exchanges = new Map<number, Exchange>();
+  private readonly exchanges = new StreamTable<Exchange>();
 
   constructor(
     private readonly handler: Handler,
@@ -128,7 +133,7 @@ class Session {
 
   private request(event: RequestEvent): void {
     const exchange = new Exchange(new HttpRequest(event, this.out));
-    this.exchanges.set(event.stream, exchange);
+    this.exchanges.set(exchange);
     let answer: ReturnType<Handler>;
     try {
       answer = this.handler(exchange.request);

@@ -13,16 +13,20 @@ export interface EventSink {
  * stream or read whole, and the few outbound actions that belong to a request.
  */
 export class HttpRequest {
-  /** The body as a pull stream: input is read from the wire only as fast as this is iterated. */
-  readonly body: BodyReader;
+  private reader: BodyReader | null = null;
   private controller: AbortController | null = null;
 
   constructor(
     /** The request event this object reads from. */
     readonly event: RequestEvent,
     private readonly sink: EventSink,
-  ) {
-    this.body = new BodyReader((bytes) => this.grant(bytes), event.end);
+  ) {}
+
+  /** The body as a pull stream: input is read from the wire only as fast as this is iterated. */
+  get body(): BodyReader {
+    // Made on first use: most requests never read a body.
+    this.reader ??= new BodyReader((bytes) => this.grant(bytes), this.event.end);
+    return this.reader;
   }
 
   get stream(): number {
@@ -117,7 +121,7 @@ export class HttpRequest {
   /** @internal The stream closed before the exchange completed. */
   abandon(code: number, reason: string): void {
     const error = new RxgiError(ERR.STREAM_CLOSED, `stream closed (${code}): ${reason}`);
-    this.body.fail(error);
+    this.reader?.fail(error);
     this.controller?.abort(error);
   }
 
