@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { App, ConnectionInfo } from '../core/app.js';
@@ -118,15 +118,12 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
 
   /** An upgrade request from node:http: a WebSocket handshake, or another upgrade. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const id = this.nextId++;
-    const { event, key, version } = parseHead(req, this, id);
-    const upgrade = req.headers.upgrade;
-    if (this.options.websocket === null || upgrade?.toLowerCase() !== 'websocket') {
-      // RFC 9110 §7.8: a server may ignore Upgrade. node:http has handed us the socket, so the
-      // request is answered here, and the connection closes after it.
-      writeRawResponse(socket, 400, ['content-type', 'text/plain'], 'Unsupported upgrade\n');
+    if (this.options.websocket === null || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      this.ignoreUpgrade(req, socket as Socket);
       return;
     }
+    const id = this.nextId++;
+    const { event, key, version } = parseHead(req, this, id);
     const problem = handshakeProblem(event.method, key, version);
     if (problem !== null) {
       writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
@@ -137,6 +134,35 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);
     stream.offered = event.subprotocols;
     this.open(stream, event);
+  }
+
+  /**
+   * RFC 9110 §7.8: a server may ignore an Upgrade it does not speak (curl --http2 asks for h2c
+   * this way). node:http has already handed the socket over and ended the request stream, so
+   * the request is served on a response made here and the connection closes after it. A body
+   * can no longer be read: such a request is answered 400.
+   */
+  private ignoreUpgrade(req: IncomingMessage, socket: Socket): void {
+    if (
+      Number(req.headers['content-length'] ?? 0) > 0 ||
+      req.headers['transfer-encoding'] !== undefined
+    ) {
+      writeRawResponse(
+        socket,
+        400,
+        ['content-type', 'text/plain'],
+        `Upgrade to ${req.headers.upgrade} is not supported for a request with a body\n`,
+      );
+      return;
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    this.request(req, res, false);
   }
 
   // --- WebSocketHost -------------------------------------------------------------------------

@@ -390,3 +390,26 @@ describe('HTTP/1.1 errors and bad input', () => {
     }
   });
 });
+
+describe('HTTP/1.1 upgrades other than WebSocket', () => {
+  it('ignores Upgrade: h2c and serves the request (curl --http2 on http://)', async () => {
+    const server = await start(hello);
+    const response = await raw(
+      server.port,
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+    );
+    expect(statusOf(response)).toBe(200);
+    expect(response).toMatch(/connection: close/i);
+    expect(response.endsWith('hello')).toBe(true);
+  });
+
+  it('answers 400 to an ignored upgrade that carries a body', async () => {
+    const server = await start(hello);
+    const response = await raw(
+      server.port,
+      'POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi',
+    );
+    expect(statusOf(response)).toBe(400);
+    expect(response).toContain('Upgrade to h2c is not supported for a request with a body');
+  });
+});
