@@ -22,8 +22,12 @@ export class StreamTable<S extends { readonly id: number }> {
   }
 
   set(value: S): void {
-    if (this.first === null || this.first.id === value.id) this.first = value;
-    else (this.others ??= new Map()).set(value.id, value);
+    if (this.first === null || this.first.id === value.id) {
+      this.first = value;
+      return;
+    }
+    this.others ??= new Map();
+    this.others.set(value.id, value);
   }
 
   delete(id: number): void {
