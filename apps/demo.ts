@@ -29,7 +29,7 @@ import {
 // Chat: one room shared by every WebSocket session of the process
 
 /** A chat message as the room broadcasts it. */
-export interface ChatMessage {
+interface ChatMessage {
   name: string;
   text: string;
   /** When the server received it, as an ISO 8601 string. */
@@ -71,7 +71,7 @@ function chat(messages: Observable<Uint8Array | string>): Observable<string> {
 
 /** A chat message from a client's `{name, text}` JSON, or null when it is not acceptable. */
 function parseMessage(data: Uint8Array | string): ChatMessage | null {
-  // Text frames only, and nothing longer than a valid message could be before we parse it.
+  // Text frames only; anything far longer than a valid message is dropped without parsing.
   if (typeof data !== 'string' || data.length > 8 * (MAX_TEXT + MAX_NAME)) return null;
   let value: unknown;
   try {
@@ -133,6 +133,7 @@ function route(req: HttpRequest, shutdown: Observable<unknown>): Answer {
  * stops instead of holding the shutdown until its deadline.
  */
 const app: App = (events, connection) => {
+  // One subscription to the connection's events, shared by `handle` and the shutdown signal.
   const inbound = events.pipe(share());
   const shutdown = inbound.pipe(filter((event) => event.type === 'shutdown'));
   return handle((req) => route(req, shutdown))(inbound, connection);
