@@ -10,15 +10,13 @@ import type {
   Chunk,
   DataOutEvent,
   EarlyHintsEvent,
-  HeaderList,
-  RequestEvent,
   ResponseEvent,
   TrailersOutEvent,
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../core/events.js';
-import { hasToken } from '../core/headers.js';
 import { logger } from '../core/log.js';
+import { hasField, headerValue, lowerNames, parseHead } from './http1-head.js';
 import {
   handshakeProblem,
   parseSubprotocols,
@@ -43,16 +41,6 @@ const kStream = Symbol('rxgi.stream');
 
 type TaggedSocket = Socket & { [kConnection]?: Http1Connection };
 type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Stream };
-
-// Four capability sets cover every HTTP/1.x stream; sharing them saves an object per request.
-const CAPS: Record<string, Capabilities> = {
-  '1.1': { push: false, trailers: false, earlyHints: true, websocket: true },
-  '1.1t': { push: false, trailers: true, earlyHints: true, websocket: true },
-  '1.1-nows': { push: false, trailers: false, earlyHints: true, websocket: false },
-  '1.1t-nows': { push: false, trailers: true, earlyHints: true, websocket: false },
-  '1.0': { push: false, trailers: false, earlyHints: false, websocket: false },
-};
-const NO_PROTOCOLS: string[] = [];
 
 /** One HTTP/1.1 exchange or WebSocket session. */
 class Http1Stream extends StreamState implements WebSocketStream {
@@ -102,7 +90,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
   /** A request from node:http. */
   request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const id = this.nextId++;
-    const parsed = parseHead(req, this, id);
+    const parsed = parseHead(req, this.info, this.websocketEnabled, id);
     const { event } = parsed;
     if (parsed.length > this.options.maxBodySize) {
       res.shouldKeepAlive = false;
@@ -123,7 +111,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     const id = this.nextId++;
-    const { event, key, version } = parseHead(req, this, id);
+    const { event, key, version } = parseHead(req, this.info, this.websocketEnabled, id);
     const problem = handshakeProblem(event.method, key, version);
     if (problem !== null) {
       writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
@@ -389,96 +377,6 @@ function onDrain(this: TaggedMessage): void {
 }
 function onSocketClose(this: TaggedSocket): void {
   this[kConnection]?.end();
-}
-
-interface ParsedHead {
-  event: RequestEvent;
-  /** Declared body length, or 0. */
-  length: number;
-  key: string | undefined;
-  version: string | undefined;
-}
-
-/** Build the request event from node's request in one pass over its raw headers. */
-function parseHead(req: IncomingMessage, connection: Http1Connection, id: number): ParsedHead {
-  const raw = req.rawHeaders;
-  const headers: HeaderList = new Array(raw.length);
-  let authority = '';
-  let length = 0;
-  let chunked = false;
-  let te = false;
-  let key: string | undefined;
-  let version: string | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    const value = raw[i + 1];
-    headers[i] = name;
-    headers[i + 1] = value;
-    switch (name) {
-      case 'host':
-        authority = value;
-        break;
-      case 'content-length':
-        length = Number(value);
-        break;
-      case 'transfer-encoding':
-        chunked = true;
-        break;
-      case 'te':
-        te = hasToken(value, 'trailers');
-        break;
-      case 'sec-websocket-key':
-        key = value;
-        break;
-      case 'sec-websocket-version':
-        version = value;
-        break;
-    }
-  }
-  const target = req.url ?? '/';
-  const mark = target.indexOf('?');
-  const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
-  const ws = connection.websocketEnabled ? '' : '-nows';
-  const caps = http === '1.0' ? CAPS['1.0'] : CAPS[(te ? '1.1t' : '1.1') + ws];
-  const info = connection.info;
-  const event: RequestEvent = {
-    type: 'request',
-    stream: id,
-    method: req.method ?? 'GET',
-    target,
-    path: mark < 0 ? target : target.slice(0, mark),
-    query: mark < 0 ? '' : target.slice(mark + 1),
-    headers,
-    http,
-    scheme: info.secure ? 'https' : 'http',
-    authority,
-    client: info.client,
-    server: info.server,
-    caps,
-    websocket: false,
-    subprotocols: NO_PROTOCOLS,
-    end: !chunked && !(length > 0),
-  };
-  return { event, length: chunked ? 0 : length, key, version };
-}
-
-function headerValue(headers: HeaderList, name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-function hasField(headers: HeaderList, name: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name) return true;
-  return false;
-}
-
-function lowerNames(raw: string[]): HeaderList {
-  const list: HeaderList = new Array(raw.length);
-  for (let i = 0; i < raw.length; i += 2) {
-    list[i] = raw[i].toLowerCase();
-    list[i + 1] = raw[i + 1];
-  }
-  return list;
 }
 
 function errorBody(status: number): string {
