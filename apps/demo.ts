@@ -14,12 +14,12 @@ import {
   defer,
   filter,
   finalize,
+  fromEvent,
   ignoreElements,
   map,
   merge,
   type Observable,
   ReplaySubject,
-  share,
   takeUntil,
   tap,
   timer,
@@ -111,7 +111,7 @@ function ticker(stop: Observable<unknown>): Answer {
 // ---------------------------------------------------------------------------------------------
 // Routes
 
-function route(req: HttpRequest, shutdown: Observable<unknown>): Answer {
+function route(req: HttpRequest): Answer {
   switch (req.path) {
     case '/':
       return html(PAGE);
@@ -119,7 +119,8 @@ function route(req: HttpRequest, shutdown: Observable<unknown>): Answer {
       // A plain GET (no WebSocket handshake) is answered 426 Upgrade Required by `handle`.
       return upgrade(chat);
     case '/ticker':
-      return ticker(shutdown);
+      // `req.shutdown` aborts when the server stops: the endless stream ends then, cleanly.
+      return ticker(fromEvent(req.shutdown, 'abort'));
     case '/health':
       return json({ ok: true });
     default:
@@ -127,17 +128,8 @@ function route(req: HttpRequest, shutdown: Observable<unknown>): Answer {
   }
 }
 
-/**
- * The app, run once per connection. It is `handle(route)`, plus one thing `handle` does not
- * give a handler: the connection's `shutdown` event, so that endless tickers end when the server
- * stops instead of holding the shutdown until its deadline.
- */
-const app: App = (events, connection) => {
-  // One subscription to the connection's events, shared by `handle` and the shutdown signal.
-  const inbound = events.pipe(share());
-  const shutdown = inbound.pipe(filter((event) => event.type === 'shutdown'));
-  return handle((req) => route(req, shutdown))(inbound, connection);
-};
+/** The app: one function per request, run by `handle` on every connection. */
+const app: App = handle(route);
 
 export default app;
 

@@ -22,7 +22,7 @@ import {
   text,
   type WebSocketReply,
 } from './reply.js';
-import { HttpRequest } from './request.js';
+import { type EventSink, HttpRequest } from './request.js';
 import { StreamTable } from './table.js';
 
 /** What a handler may answer: a reply, a WebSocket acceptance, or a string (200 text). */
@@ -47,7 +47,11 @@ export function handle(handler: Handler): App {
   return (events) =>
     new Observable<OutboundEvent>((out) => {
       const session = new Session(handler, out);
-      const subscription = events.subscribe(session);
+      const subscription = events.subscribe({
+        next: (event) => session.receive(event),
+        error: () => session.teardown(),
+        complete: () => session.teardown(),
+      });
       return () => {
         subscription.unsubscribe();
         session.teardown();
@@ -80,17 +84,39 @@ class Exchange {
 }
 
 /** One connection's worth of `handle`: routes inbound events to their exchange. */
-class Session {
+class Session implements EventSink {
   private readonly exchanges = new StreamTable<Exchange>();
+  private stopping: AbortController | null = null;
+  private stopped = false;
 
   constructor(
     private readonly handler: Handler,
     private readonly out: Subscriber<OutboundEvent>,
   ) {}
 
-  next(event: InboundEvent): void {
+  /** The sink requests write to: the app's output. */
+  next(event: OutboundEvent): void {
+    this.out.next(event);
+  }
+
+  /** Made on first use; aborted by the connection's `shutdown` event. */
+  get shutdown(): AbortSignal {
+    if (this.stopping === null) {
+      this.stopping = new AbortController();
+      if (this.stopped) this.stopping.abort(new Error('the server is shutting down'));
+    }
+    return this.stopping.signal;
+  }
+
+  /** One inbound event from the driver. */
+  receive(event: InboundEvent): void {
     if (event.type === 'request') {
       this.request(event);
+      return;
+    }
+    if (event.type === 'shutdown') {
+      this.stopped = true;
+      this.stopping?.abort(new Error('the server is shutting down'));
       return;
     }
     const exchange = this.exchanges.get(event.stream);
@@ -115,14 +141,6 @@ class Session {
     }
   }
 
-  error(): void {
-    this.teardown();
-  }
-
-  complete(): void {
-    this.teardown();
-  }
-
   teardown(): void {
     for (const exchange of this.exchanges.values()) this.closed(exchange, H2_CODE.CANCEL, 'closed');
   }
@@ -132,7 +150,7 @@ class Session {
   }
 
   private request(event: RequestEvent): void {
-    const exchange = new Exchange(new HttpRequest(event, this.out));
+    const exchange = new Exchange(new HttpRequest(event, this));
     this.exchanges.set(exchange);
     let answer: ReturnType<Handler>;
     try {

@@ -6,6 +6,8 @@ import { getHeader } from './headers.js';
 /** Where a request sends the events it makes (pushes, hints, window grants). */
 export interface EventSink {
   next(event: OutboundEvent): void;
+  /** Aborted when the connection receives `shutdown` (SPEC.md §8.2). */
+  readonly shutdown: AbortSignal;
 }
 
 /**
@@ -79,6 +81,14 @@ export class HttpRequest {
   get signal(): AbortSignal {
     this.controller ??= new AbortController();
     return this.controller.signal;
+  }
+
+  /**
+   * Aborted when the server starts shutting down: a body that never ends on its own (server-sent
+   * events, long polls) should end then, so shutdown need not wait for its deadline.
+   */
+  get shutdown(): AbortSignal {
+    return this.sink.shutdown;
   }
 
   /** The first value of a header, by lower-case name. */

@@ -306,3 +306,48 @@ describe('middleware', () => {
     expect(decoder.decode(response.body)).toBe('x');
   });
 });
+
+describe('handle: shutdown', () => {
+  it('aborts req.shutdown when the connection receives the shutdown event', async () => {
+    const { Subject } = await import('rxjs');
+    const events = new Subject<import('rxgi').InboundEvent>();
+    const signals: AbortSignal[] = [];
+    const app = handle((req) => {
+      signals.push(req.shutdown);
+      return new Promise<never>(() => {});
+    });
+    const output = app(events, {
+      id: 't',
+      protocol: 'memory',
+      secure: false,
+      client: null,
+      server: null,
+    });
+    const subscription = output.subscribe();
+    const request = {
+      type: 'request' as const,
+      stream: 1,
+      method: 'GET',
+      target: '/',
+      path: '/',
+      query: '',
+      headers: [],
+      http: '1.1' as const,
+      scheme: 'http' as const,
+      authority: '',
+      client: null,
+      server: null,
+      caps: { push: false, trailers: false, earlyHints: false, websocket: false },
+      websocket: false,
+      subprotocols: [],
+      end: true,
+    };
+    events.next(request);
+    expect(signals[0].aborted).toBe(false);
+    events.next({ type: 'shutdown', stream: 0, deadline: 1000 });
+    expect(signals[0].aborted).toBe(true);
+    events.next({ ...request, stream: 2 });
+    expect(signals[1].aborted).toBe(true);
+    subscription.unsubscribe();
+  });
+});
