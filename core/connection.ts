@@ -311,11 +311,15 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   }
 
   private push(stream: S, event: PushEvent): void {
-    if (stream.caps.push && !this.outputIsEnded(stream)) {
-      this.writePush(stream, event);
-      return;
-    }
-    // Degradation, SPEC.md §7: hint the client before the head, or drop.
+    if (stream.caps.push) this.writePush(stream, event);
+    else this.degradePush(stream, event);
+  }
+
+  /**
+   * Degradation of a push, SPEC.md §7: hint the client before the head, or drop. Drivers call it
+   * too when a push they offered turns out impossible (the client disabled push since).
+   */
+  protected degradePush(stream: S, event: PushEvent): void {
     if (stream.headSent) {
       logger().debug('push dropped: the response head was already sent', { path: event.path });
       return;
@@ -330,10 +334,6 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
     }
     stream.links ??= [];
     stream.links.push(link);
-  }
-
-  private outputIsEnded(stream: S): boolean {
-    return this.streams.get(stream.id) !== stream;
   }
 
   private appClose(stream: S, event: CloseOutEvent): void {
@@ -353,6 +353,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
     if (!stream.inEnded) {
       // The response is complete before the body was read: the rest is discarded.
       this.peerClosed(stream, H2_CODE.NO_ERROR, 'response complete');
+      this.discardInput(stream);
     } else {
       this.streams.delete(stream.id);
     }
@@ -431,6 +432,8 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   protected abstract resumeInput(stream: S): void;
   /** Close the whole connection once pending output is written. */
   protected abstract closeConnection(): void;
+  /** Read and drop the rest of a request body nobody will read. node:http does it itself. */
+  protected discardInput(_stream: S): void {}
 }
 
 function invalid(event: OutboundEvent, why: string): RxgiError {

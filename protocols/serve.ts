@@ -1,10 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttp1Server, type Server as HttpServer } from 'node:http';
+import { createServer as createHttp2Server } from 'node:http2';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import type { App } from '../core/app.js';
 import type { Lifespan } from '../core/lifespan.js';
 import { logger } from '../core/log.js';
 import { attachHttp1, type Http1Driver } from './http1.js';
+import { attachHttp2, type Http2Driver } from './http2.js';
 import { LifespanRunner } from './lifespan.js';
+import { createListener, type TlsOptions } from './listen.js';
 import { WebSocketDriver } from './websocket.js';
 
 /** Options of `serve`; every limit has a secure default (SPEC.md §11). */
@@ -29,19 +32,27 @@ export interface ServeOptions {
   keepAliveTimeout?: number;
   /** Milliseconds a client has to send a request head. Default 60 s. */
   headersTimeout?: number;
+  /** Most concurrent streams per HTTP/2 connection. Default 100. */
+  maxConcurrentStreams?: number;
+  /** Memory an HTTP/2 session may use for its frames and headers, in MiB. Default 10. */
+  maxSessionMemory?: number;
+  /** Milliseconds an HTTP/2 connection with no open stream stays open. Default 60 s. */
+  idleTimeout?: number;
+  /** Certificate and key: listen with TLS, and ALPN offering h2 and http/1.1. */
+  tls?: TlsOptions;
   /** Process-wide setup and teardown (SPEC.md §8). */
   lifespan?: Lifespan;
 }
 
 /** A running rxgi server. */
 export interface RxgiServer {
-  /** `http://host:port` of the listening socket. */
+  /** `http://host:port` (or `https://`) of the listening socket. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** The node:http server underneath. */
-  readonly server: Server;
-  /** Open connections. */
+  /** The listening socket server: net.Server, or tls.Server with `tls`. */
+  readonly listener: Server;
+  /** Open TCP connections. */
   readonly connections: number;
   /**
    * Shut down gracefully: stop accepting, send `shutdown` to every connection, close WebSockets
@@ -61,10 +72,14 @@ export const DEFAULTS = {
   shutdownTimeout: 10_000,
   keepAliveTimeout: 5_000,
   headersTimeout: 60_000,
+  maxConcurrentStreams: 100,
+  maxSessionMemory: 10,
+  idleTimeout: 60_000,
 } as const;
 
 /**
- * Serve `app` over HTTP/1.1 and WebSocket on one port.
+ * Serve `app` over HTTP/1.1, HTTP/2 and WebSocket on one port: cleartext HTTP/2 with prior
+ * knowledge (h2c) beside HTTP/1.1, or, with `tls`, ALPN choosing h2 or http/1.1.
  *
  * @example
  * const server = await serve(handle(() => text('hello')), { port: 8000 });
@@ -75,52 +90,87 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   const lifespan = options.lifespan ? new LifespanRunner(options.lifespan) : null;
   await lifespan?.startup();
 
-  const server = createServer({
+  const websocket = new WebSocketDriver(settings);
+  const h1 = createHttp1Server({
     maxHeaderSize: settings.maxHeaderSize,
     keepAliveTimeout: settings.keepAliveTimeout,
     headersTimeout: settings.headersTimeout,
     requestTimeout: 0,
   });
-  const websocket = new WebSocketDriver(settings);
-  const http1 = attachHttp1(server, app, { ...settings, websocket });
+  const http1 = attachHttp1(h1, app, { ...settings, websocket });
+  const h2 = createHttp2Server({
+    maxSessionMemory: settings.maxSessionMemory,
+    settings: {
+      // RFC 8441 §3: WebSockets over HTTP/2 by extended CONNECT.
+      enableConnectProtocol: true,
+      maxConcurrentStreams: settings.maxConcurrentStreams,
+      maxHeaderListSize: settings.maxHeaderSize,
+    },
+  });
+  const http2 = attachHttp2(h2, app, { ...settings, websocket });
+  const listener = createListener(h1, h2, options.tls, settings.headersTimeout);
+  const sockets = new Set<Socket>();
+  listener.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(settings.port, settings.host, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  server.on('error', (error) => logger().error('server error', { error }));
-  const { address, port } = server.address() as AddressInfo;
+  // node:http starts its header and keep-alive timers when its server listens; ours never
+  // does itself (the listener does), so it is told.
+  h1.emit('listening');
+  listener.on('error', (error) => logger().error('server error', { error }));
+  const { address, port } = listener.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
 
   let closing: Promise<void> | null = null;
   return {
-    url: `http://${host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     host: address,
     port,
-    server,
+    listener,
     get connections() {
-      return http1.sockets.size;
+      return sockets.size;
     },
     close() {
-      closing ??= shutdown(server, http1, websocket, settings.shutdownTimeout, lifespan);
+      closing ??= shutdown(
+        { listener, h1, sockets, http1, http2, websocket },
+        settings.shutdownTimeout,
+        lifespan,
+      );
       return closing;
     },
   };
 }
 
+interface Parts {
+  listener: Server;
+  h1: HttpServer;
+  sockets: Set<Socket>;
+  http1: Http1Driver;
+  http2: Http2Driver;
+  websocket: WebSocketDriver;
+}
+
 async function shutdown(
-  server: Server,
-  http1: Http1Driver,
-  websocket: WebSocketDriver,
+  parts: Parts,
   deadline: number,
   lifespan: LifespanRunner | null,
 ): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  const { listener, h1, sockets, http1, http2, websocket } = parts;
+  const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
   for (const connection of http1.connections) {
     connection.draining = true;
+    connection.shutdown(deadline);
+    connection.goAway();
+  }
+  for (const connection of http2.connections) {
     connection.shutdown(deadline);
     connection.goAway();
   }
@@ -136,11 +186,13 @@ async function shutdown(
   clearTimeout(timer);
   if (timedOut) {
     logger().warn('shutdown deadline passed; closing the remaining connections', {
-      connections: http1.sockets.size,
+      connections: sockets.size,
     });
-    for (const socket of http1.sockets) socket.destroy();
+    for (const socket of sockets) socket.destroy();
     await closed;
   }
+  // Stops node:http's timers (its server never listened, so closing it only does that).
+  h1.close(() => {});
   websocket.dispose();
   await lifespan?.shutdown(deadline);
 }

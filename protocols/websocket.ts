@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { chunkLength, STATUS_TEXT, type StreamState } from '../core/connection.js';
 import { WS_CODE, type WsAcceptEvent } from '../core/events.js';
 import { logger } from '../core/log.js';
@@ -31,6 +31,12 @@ const kAlive = Symbol('rxgi.alive');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
 type Session = WebSocket & { [kAlive]?: boolean };
+type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
+type SetSocket = (
+  socket: Duplex,
+  head: Buffer,
+  options: { maxPayload: number; skipUTF8Validation: boolean; allowSynchronousEvents: boolean },
+) => void;
 
 /** The state a WebSocket stream keeps on top of the common stream state. */
 export interface WebSocketStream extends StreamState {
@@ -103,10 +109,13 @@ export function writeRawResponse(
 export class WebSocketDriver {
   private readonly server: WebSocketServer;
   private readonly timer: NodeJS.Timeout | null;
+  /** Open sessions of every connection, for pings. */
+  private readonly sessions = new Set<Session>();
 
   constructor(readonly options: WebSocketOptions) {
     this.server = new WebSocketServer({
       noServer: true,
+      clientTracking: false,
       maxPayload: options.maxMessageSize,
       perMessageDeflate: false,
       handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
@@ -136,10 +145,29 @@ export class WebSocketDriver {
     this.server.handleUpgrade(request, socket, head, (ws) => this.attach(host, stream, ws));
   }
 
+  /**
+   * Run a session on a stream that already carries WebSocket frames: an HTTP/2 stream after an
+   * extended CONNECT (RFC 8441 §5), which has no HTTP/1.1 handshake for `ws` to complete.
+   */
+  adopt<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, duplex: Duplex): void {
+    // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
+    const ws = new (WebSocket as unknown as ServerSession)(null, undefined, {
+      maxPayload: this.options.maxMessageSize,
+    });
+    // `setSocket` is how ws's own server starts a session on a socket it has upgraded.
+    (ws as unknown as { setSocket: SetSocket }).setSocket(duplex, Buffer.alloc(0), {
+      maxPayload: this.options.maxMessageSize,
+      skipUTF8Validation: false,
+      allowSynchronousEvents: true,
+    });
+    this.attach(host, stream, ws);
+  }
+
   /** Run a session on an open `ws` WebSocket. */
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     stream.ws = ws;
     (ws as Session)[kAlive] = true;
+    this.sessions.add(ws);
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const message = isBinary ? data : data.toString('utf8');
@@ -157,6 +185,7 @@ export class WebSocketDriver {
     });
     ws.on('close', (code: number, reason: Buffer) => {
       stream.ws = null;
+      this.sessions.delete(ws);
       if (failure !== null && code === WS_CODE.ABNORMAL)
         host.wsClosed(stream, failure.code, failure.reason);
       else host.wsClosed(stream, code, reason.toString('utf8'));
@@ -196,7 +225,7 @@ export class WebSocketDriver {
   }
 
   private ping(): void {
-    for (const ws of this.server.clients as Set<Session>) {
+    for (const ws of this.sessions) {
       if (ws[kAlive] === false) {
         ws.terminate();
         continue;

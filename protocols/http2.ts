@@ -1,0 +1,547 @@
+import {
+  constants,
+  type Http2Server,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import type { App, ConnectionInfo } from '../core/app.js';
+import { Connection, chunkLength, STATUS_TEXT, StreamState } from '../core/connection.js';
+import { ERR, RxgiError } from '../core/errors.js';
+import type {
+  Address,
+  Capabilities,
+  Chunk,
+  DataOutEvent,
+  EarlyHintsEvent,
+  HeaderList,
+  PushEvent,
+  RequestEvent,
+  ResponseEvent,
+  TrailersOutEvent,
+  WsAcceptEvent,
+  WsMessageOutEvent,
+} from '../core/events.js';
+import { logger } from '../core/log.js';
+import {
+  parseSubprotocols,
+  type WebSocketDriver,
+  type WebSocketHost,
+  type WebSocketStream,
+} from './websocket.js';
+
+/** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
+export interface Http2Options {
+  maxBodySize: number;
+  writeBufferLimit: number;
+  /** Milliseconds a connection with no open stream stays open. */
+  idleTimeout: number;
+  websocket: WebSocketDriver;
+}
+
+const kStream = Symbol('rxgi.h2stream');
+type TaggedStream = ServerHttp2Stream & { [kStream]?: H2Stream };
+
+const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, websocket: true };
+const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
+const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
+const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
+
+// RFC 9113 §8.2.2: connection-specific fields must not appear in HTTP/2; apps written for
+// HTTP/1.1 may still send them, so they are dropped rather than failing the stream.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** One HTTP/2 stream: an exchange, a pushed response, or a WebSocket (RFC 8441). */
+class H2Stream extends StreamState implements WebSocketStream {
+  ws: WebSocket | null = null;
+  reading = false;
+  draining = false;
+  pending = 0;
+  received = 0;
+  /** The response carries no body (HEAD, 204, 304): body events are dropped. */
+  bodiless = false;
+  /** `respond` was told to wait for trailers. */
+  waitTrailers = false;
+  trailers: HeaderList | null = null;
+
+  constructor(
+    id: number,
+    caps: Capabilities,
+    websocket: boolean,
+    inEnded: boolean,
+    readonly connection: Http2Connection,
+    readonly h2: ServerHttp2Stream,
+    readonly method: string,
+    readonly scheme: string,
+    readonly authority: string,
+  ) {
+    super(id, caps, websocket, inEnded);
+  }
+}
+
+/** An HTTP/2 connection: all its concurrent streams multiplexed into one event stream. */
+export class Http2Connection extends Connection<H2Stream> implements WebSocketHost<H2Stream> {
+  constructor(
+    info: ConnectionInfo,
+    readonly session: ServerHttp2Session,
+    private readonly options: Http2Options,
+  ) {
+    super(info);
+  }
+
+  /** A new stream from the client. */
+  stream(h2: ServerHttp2Stream, raw: string[], flags: number): void {
+    const head = parseH2Head(raw, this.info, h2.id!, (flags & END_STREAM) !== 0);
+    if (head === null) {
+      h2.respond({ ':status': 400 }, { endStream: true });
+      return;
+    }
+    const { event, length, version } = head;
+    if (length > this.options.maxBodySize) {
+      respondStatus(h2, 413);
+      return;
+    }
+    if (event.websocket && version !== '13') {
+      respondStatus(h2, 400, { 'sec-websocket-version': '13' });
+      return;
+    }
+    // Push is offered only where the client allows it (SETTINGS_ENABLE_PUSH, RFC 9113 §6.5.2).
+    event.caps =
+      this.session.remoteSettings.enablePush === true && !event.websocket ? CAPS_PUSH : CAPS;
+    const stream = new H2Stream(
+      h2.id!,
+      event.caps,
+      event.websocket,
+      event.end,
+      this,
+      h2,
+      event.method,
+      event.scheme,
+      event.authority,
+    );
+    stream.offered = event.subprotocols;
+    this.track(stream);
+    this.open(stream, event);
+  }
+
+  private track(stream: H2Stream): void {
+    const h2 = stream.h2 as TaggedStream;
+    h2[kStream] = stream;
+    h2.on('close', onStreamClose);
+    h2.on('error', onStreamError);
+    if (!stream.inEnded) h2.on('trailers', onTrailers);
+  }
+
+  // --- WebSocketHost -------------------------------------------------------------------------
+
+  wsMessage(stream: H2Stream, data: Uint8Array | string, size: number): boolean {
+    return this.deliverMessage(stream, data, size);
+  }
+
+  wsClosed(stream: H2Stream, code: number, reason: string): void {
+    this.peerClosed(stream, code, reason);
+  }
+
+  wsFlushed(stream: H2Stream, bytes: number): void {
+    this.flushed(stream, bytes);
+  }
+
+  /** Shutting down: WebSockets close with 1001, GOAWAY lets in-flight streams finish. */
+  goAway(): void {
+    for (const stream of this.streams.values()) {
+      if (stream.wsOpen) this.serverClose(stream, 1001, 'server shutting down');
+    }
+    if (!this.session.closed) this.session.close();
+  }
+
+  // --- Wire side -----------------------------------------------------------------------------
+
+  protected writeResponse(stream: H2Stream, event: ResponseEvent): void {
+    const h2 = stream.h2;
+    if (h2.destroyed) return;
+    const headers = toH2Headers(event.status, event.headers);
+    const body = event.body;
+    stream.bodiless = stream.method === 'HEAD' || event.status === 204 || event.status === 304;
+    if (event.end || stream.bodiless) {
+      if (body !== undefined && headers['content-length'] === undefined) {
+        headers['content-length'] = chunkLength(body);
+      }
+      const empty = body === undefined || stream.bodiless;
+      h2.respond(headers, { endStream: empty });
+      if (!empty) h2.end(body);
+      return;
+    }
+    stream.waitTrailers = event.trailers === true;
+    h2.respond(headers, { waitForTrailers: stream.waitTrailers });
+    if (body !== undefined) this.write(stream, body);
+  }
+
+  protected writeData(stream: H2Stream, event: DataOutEvent): void {
+    const h2 = stream.h2;
+    if (stream.bodiless || h2.destroyed) return;
+    if (chunkLength(event.chunk) > 0) this.write(stream, event.chunk);
+    if (event.end) {
+      // `respond` promised trailers that never came: end with an empty trailer section.
+      if (stream.waitTrailers) h2.once('wantTrailers', () => h2.sendTrailers({}));
+      h2.end();
+    }
+  }
+
+  private write(stream: H2Stream, chunk: Chunk): void {
+    const h2 = stream.h2;
+    if (h2.writableLength > this.options.writeBufferLimit) {
+      const limit = this.options.writeBufferLimit;
+      throw new RxgiError(
+        ERR.WRITE_BUFFER_FULL,
+        `the app wrote past the ${limit}-byte write buffer limit`,
+      );
+    }
+    const size = chunkLength(chunk);
+    if (h2.write(chunk)) {
+      this.flushed(stream, size);
+      return;
+    }
+    stream.pending += size;
+    if (!stream.draining) {
+      stream.draining = true;
+      h2.once('drain', onDrain);
+    }
+  }
+
+  /** @internal */
+  drained(stream: H2Stream): void {
+    stream.draining = false;
+    const bytes = stream.pending;
+    stream.pending = 0;
+    this.flushed(stream, bytes, true);
+  }
+
+  protected writeTrailers(stream: H2Stream, event: TrailersOutEvent): void {
+    const h2 = stream.h2;
+    if (stream.bodiless || h2.destroyed) return;
+    const fields = toH2Headers(0, event.headers);
+    delete fields[':status'];
+    if (stream.waitTrailers) h2.once('wantTrailers', () => h2.sendTrailers(fields));
+    h2.end();
+  }
+
+  protected writeEarlyHints(stream: H2Stream, event: EarlyHintsEvent): void {
+    if (stream.h2.destroyed) return;
+    stream.h2.additionalHeaders(toH2Headers(103, event.headers));
+  }
+
+  protected writePush(stream: H2Stream, event: PushEvent): void {
+    const h2 = stream.h2;
+    if (!h2.pushAllowed || h2.destroyed) {
+      // The client turned push off after this stream began: degrade as if it never had it.
+      this.degradePush(stream, event);
+      return;
+    }
+    const mark = event.path.indexOf('?');
+    const request = toH2Headers(0, event.headers);
+    delete request[':status'];
+    request[':method'] = 'GET';
+    request[':path'] = event.path;
+    request[':scheme'] = stream.scheme;
+    request[':authority'] = stream.authority;
+    h2.pushStream(request, (error, pushed) => {
+      if (error) {
+        logger().debug('push failed', { path: event.path, error: error.message });
+        return;
+      }
+      const promised = new H2Stream(
+        pushed.id!,
+        CAPS,
+        false,
+        true,
+        this,
+        pushed,
+        'GET',
+        stream.scheme,
+        stream.authority,
+      );
+      this.track(promised);
+      // The pushed request enters the app like any other, on the promised stream (SPEC.md §7).
+      this.open(promised, {
+        type: 'request',
+        stream: pushed.id!,
+        method: 'GET',
+        target: event.path,
+        path: mark < 0 ? event.path : event.path.slice(0, mark),
+        query: mark < 0 ? '' : event.path.slice(mark + 1),
+        headers: event.headers,
+        http: '2',
+        scheme: stream.scheme === 'https' ? 'https' : 'http',
+        authority: stream.authority,
+        client: this.info.client,
+        server: this.info.server,
+        caps: CAPS,
+        websocket: false,
+        subprotocols: NO_PROTOCOLS,
+        end: true,
+      });
+    });
+  }
+
+  protected acceptWebSocket(stream: H2Stream, event: WsAcceptEvent): void {
+    const headers = toH2Headers(200, event.headers);
+    if (event.subprotocol !== null) headers['sec-websocket-protocol'] = event.subprotocol;
+    // RFC 8441 §5: a 2xx answer to the extended CONNECT opens the tunnel; no accept key.
+    stream.h2.respond(headers);
+    this.options.websocket.adopt(this, stream, stream.h2);
+  }
+
+  protected sendMessage(stream: H2Stream, event: WsMessageOutEvent): void {
+    if (!this.options.websocket.send(this, stream, event.data)) {
+      this.serverClose(stream, 1008, 'write buffer full');
+    }
+  }
+
+  protected closeWebSocket(stream: H2Stream, code: number, reason: string): void {
+    this.options.websocket.close(stream, code, reason);
+  }
+
+  protected writeError(stream: H2Stream, status: number): void {
+    const h2 = stream.h2;
+    if (h2.destroyed) return;
+    if (h2.headersSent) {
+      h2.close(constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    respondStatus(h2, status);
+  }
+
+  protected abort(stream: H2Stream, code: number): void {
+    // HTTP/2 ends one exchange without touching its siblings (RFC 9113 §6.4).
+    if (!stream.h2.destroyed) stream.h2.close(code);
+  }
+
+  protected resumeInput(stream: H2Stream): void {
+    if (stream.ws !== null) {
+      stream.ws.resume();
+      return;
+    }
+    const h2 = stream.h2;
+    if (stream.reading) {
+      h2.resume();
+      return;
+    }
+    stream.reading = true;
+    h2.on('data', onData);
+    h2.on('end', onEnd);
+  }
+
+  protected override discardInput(stream: H2Stream): void {
+    // Reading on with no listener drops the data and keeps the peer's window open.
+    stream.h2.off('data', onData);
+    stream.h2.resume();
+  }
+
+  protected closeConnection(): void {
+    if (!this.session.closed) this.session.close();
+  }
+
+  /** @internal */
+  bodyData(stream: H2Stream, chunk: Buffer): void {
+    stream.received += chunk.byteLength;
+    if (stream.received > this.options.maxBodySize) {
+      stream.h2.pause();
+      const limit = this.options.maxBodySize;
+      const error = new RxgiError(
+        ERR.BODY_TOO_LARGE,
+        `the request body is larger than ${limit} bytes`,
+        413,
+      );
+      this.failStream(stream, error, false);
+      return;
+    }
+    if (!this.deliverData(stream, chunk)) stream.h2.pause();
+  }
+
+  /** @internal */
+  bodyEnd(stream: H2Stream): void {
+    this.deliverEnd(stream, stream.trailers);
+  }
+
+  /** @internal */
+  closed(stream: H2Stream): void {
+    if (stream.ws !== null) return; // the session reports its own close
+    this.peerClosed(stream, stream.h2.rstCode ?? constants.NGHTTP2_CANCEL, 'stream closed');
+  }
+}
+
+// Listeners shared by every stream, so none is allocated per stream.
+function onData(this: TaggedStream, chunk: Buffer): void {
+  const stream = this[kStream];
+  stream?.connection.bodyData(stream, chunk);
+}
+function onEnd(this: TaggedStream): void {
+  const stream = this[kStream];
+  stream?.connection.bodyEnd(stream);
+}
+function onTrailers(this: TaggedStream, _headers: unknown, _flags: number, raw: string[]): void {
+  const stream = this[kStream];
+  if (stream !== undefined) stream.trailers = raw;
+}
+function onDrain(this: TaggedStream): void {
+  const stream = this[kStream];
+  stream?.connection.drained(stream);
+}
+function onStreamClose(this: TaggedStream): void {
+  const stream = this[kStream];
+  stream?.connection.closed(stream);
+}
+function onStreamError(this: TaggedStream, error: Error): void {
+  logger().debug('http2 stream error', { stream: this.id, error: error.message });
+}
+
+interface H2Head {
+  event: RequestEvent;
+  length: number;
+  version: string | undefined;
+}
+
+/**
+ * The request event of an HTTP/2 stream, from its raw header list (names are lower case on the
+ * wire, RFC 9113 §8.2.1). An extended CONNECT with `:protocol websocket` (RFC 8441 §4) becomes
+ * the same `request` a WebSocket handshake over HTTP/1.1 makes: method GET, `websocket: true`.
+ * Returns null when a pseudo-header the request needs is missing.
+ */
+function parseH2Head(raw: string[], info: ConnectionInfo, id: number, end: boolean): H2Head | null {
+  const headers: HeaderList = [];
+  let method = '';
+  let target = '';
+  let scheme = '';
+  let authority = '';
+  let protocol = '';
+  let length = 0;
+  let version: string | undefined;
+  let offered: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ':method') method = value;
+      else if (name === ':path') target = value;
+      else if (name === ':scheme') scheme = value;
+      else if (name === ':authority') authority = value;
+      else if (name === ':protocol') protocol = value;
+      continue;
+    }
+    headers.push(name, value);
+    if (name === 'content-length') length = Number(value);
+    else if (name === 'host' && authority === '') authority = value;
+    else if (name === 'sec-websocket-version') version = value;
+    else if (name === 'sec-websocket-protocol') offered = value;
+  }
+  const websocket = method === 'CONNECT' && protocol === 'websocket';
+  if (method === '' || (target === '' && method !== 'CONNECT')) return null;
+  const mark = target.indexOf('?');
+  const event: RequestEvent = {
+    type: 'request',
+    stream: id,
+    method: websocket ? 'GET' : method,
+    target,
+    path: mark < 0 ? target : target.slice(0, mark),
+    query: mark < 0 ? '' : target.slice(mark + 1),
+    headers,
+    http: '2',
+    scheme: scheme === 'https' || info.secure ? 'https' : 'http',
+    authority,
+    client: info.client,
+    server: info.server,
+    caps: CAPS,
+    websocket,
+    subprotocols: websocket ? parseSubprotocols(offered) : NO_PROTOCOLS,
+    end: websocket ? true : end,
+  };
+  return { event, length, version };
+}
+
+/** An HTTP/2 header object from a status and a header list; repeated names become arrays. */
+function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ':status': status };
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i].toLowerCase();
+    if (HOP_BY_HOP.has(name)) continue;
+    const value = list[i + 1];
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = [String(seen), value];
+  }
+  return headers;
+}
+
+function respondStatus(
+  h2: ServerHttp2Stream,
+  status: number,
+  extra: OutgoingHttpHeaders = {},
+): void {
+  const body = `${STATUS_TEXT[status] ?? 'Error'}\n`;
+  h2.respond({
+    ':status': status,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': body.length,
+    ...extra,
+  });
+  h2.end(body);
+}
+
+function address(host: string | undefined, port: number | undefined): Address | null {
+  return host === undefined || port === undefined ? null : [host, port];
+}
+
+let connections = 0;
+
+/** The HTTP/2 driver attached to a node:http2 server. */
+export interface Http2Driver {
+  readonly connections: Set<Http2Connection>;
+}
+
+/**
+ * The HTTP/2 driver: runs `app` on every session of a node:http2 server (which is fed sockets
+ * by the listener: h2c by preface, h2 by ALPN).
+ */
+export function attachHttp2(server: Http2Server, app: App, options: Http2Options): Http2Driver {
+  const live = new Set<Http2Connection>();
+  server.on('session', (session: ServerHttp2Session) => {
+    const socket = session.socket as Socket & { encrypted?: boolean };
+    const connection = new Http2Connection(
+      {
+        id: `h2-${(++connections).toString(36)}`,
+        protocol: 'h2',
+        secure: socket.encrypted === true,
+        client: address(socket.remoteAddress, socket.remotePort),
+        server: address(socket.localAddress, socket.localPort),
+      },
+      session,
+      options,
+    );
+    live.add(connection);
+    session.on(
+      'stream',
+      (stream: ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => {
+        connection.stream(stream, raw, flags);
+      },
+    );
+    session.on('error', (error) => logger().debug('http2 session error', { error: error.message }));
+    session.setTimeout(options.idleTimeout, () => {
+      if (connection.openStreams === 0) session.close();
+    });
+    session.once('close', () => {
+      live.delete(connection);
+      connection.end();
+    });
+    connection.start(app);
+  });
+  return { connections: live };
+}

@@ -1,0 +1,64 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Http2Server } from 'node:http2';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { logger } from '../core/log.js';
+
+/** A certificate and key in PEM, for TLS. */
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+// RFC 9113 §3.4: every HTTP/2 connection with prior knowledge starts with this preface; no
+// HTTP/1.x request can ("PRI" is reserved so that it never will).
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+function isPreface(chunk: Buffer): boolean {
+  const length = Math.min(chunk.byteLength, PREFACE.byteLength);
+  return chunk.compare(PREFACE, 0, length, 0, length) === 0;
+}
+
+/**
+ * The one port: accepts connections and hands each to the HTTP/1.1 or the HTTP/2 server, which
+ * never listen themselves. With TLS, ALPN decides (`h2` or `http/1.1`, RFC 7301); in cleartext,
+ * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
+ *
+ * `firstByteTimeout` closes a cleartext connection that sends nothing, since neither server
+ * watches it before it is handed over.
+ */
+export function createListener(
+  http1: HttpServer,
+  http2: Http2Server,
+  tls: TlsOptions | undefined,
+  firstByteTimeout: number,
+): Server {
+  if (tls !== undefined) {
+    const server = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
+      else http1.emit('connection', socket);
+    });
+    server.on('tlsClientError', (error) => {
+      logger().debug('TLS handshake failed', { error: error.message });
+    });
+    return server;
+  }
+  return createServer({ noDelay: true }, (socket: Socket) => {
+    socket.setTimeout(firstByteTimeout, () => socket.destroy());
+    socket.once('data', (chunk: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      if (isPreface(chunk)) {
+        // node:http2 reads what is already buffered on the socket when its session starts.
+        socket.unshift(chunk);
+        http2.emit('connection', socket);
+        return;
+      }
+      http1.emit('connection', socket);
+      // node:http's parser now owns the socket; the bytes already read are handed to it.
+      socket.emit('data', chunk);
+      socket.resume();
+    });
+  });
+}
