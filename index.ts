@@ -1,9 +1,10 @@
 /**
  * rxgi, the Reactive Gateway Interface: apps are stream transformers of plain-data protocol
- * events; drivers carry them over HTTP/1.1, WebSocket and memory. See SPEC.md.
+ * events; drivers carry them over HTTP/1.1, HTTP/2, WebSocket and memory. See SPEC.md.
  */
 export * from './core/index.js';
 export type { Http1Options } from './protocols/http1.js';
+export type { TlsOptions } from './protocols/listen.js';
 export {
   connect,
   MemoryConnection,
@@ -13,3 +14,4 @@ export {
   request,
 } from './protocols/memory.js';
 export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/serve.js';
+export { readTlsFiles, selfSignedCertificate, type TlsFiles } from './protocols/tls.js';

@@ -3,10 +3,12 @@ import { parseArgs } from 'node:util';
 import { logger } from '../core/log.js';
 import { loadApp } from './load.js';
 import { DEFAULTS, serve } from './serve.js';
+import { readTlsFiles, selfSignedCertificate, type TlsFiles } from './tls.js';
 
 const USAGE = `Usage: rxgi serve <module> [options]
 
-Serves the default export of <module> (TypeScript or JavaScript) over HTTP/1.1 and WebSocket.
+Serves the default export of <module> (TypeScript or JavaScript) over HTTP/1.1 and WebSocket;
+with TLS, over HTTPS: HTTP/2 and HTTP/1.1 on one port, chosen by ALPN.
 
 Options:
   --host H                 interface to listen on (default ${DEFAULTS.host})
@@ -14,6 +16,10 @@ Options:
   --max-body-size N        largest request body in bytes (default ${DEFAULTS.maxBodySize})
   --max-message-size N     largest WebSocket message in bytes (default ${DEFAULTS.maxMessageSize})
   --shutdown-timeout MS    time in-flight exchanges get on SIGTERM (default ${DEFAULTS.shutdownTimeout})
+  --tls-cert F             PEM certificate (chain) file; serve HTTPS (needs --tls-key)
+  --tls-key F              PEM private key file of that certificate (needs --tls-cert)
+  --tls-self-signed        serve HTTPS with a throwaway self-signed certificate, for development
+                           only (needs the openssl command)
   -h, --help               show this help
 
 Logs are JSON lines on stderr; RXGI_LOG=debug|info|warn|error sets the level.`;
@@ -26,6 +32,41 @@ function number(name: string, value: string | undefined): number | undefined {
   return parsed;
 }
 
+interface TlsFlags {
+  host?: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
+  'tls-self-signed'?: boolean;
+}
+
+/** What is wrong with the TLS flags, if anything. */
+function tlsUsageError(flags: TlsFlags): string | null {
+  const cert = flags['tls-cert'] !== undefined;
+  const key = flags['tls-key'] !== undefined;
+  if (flags['tls-self-signed'] && (cert || key))
+    return '--tls-self-signed cannot be combined with --tls-cert or --tls-key';
+  if (cert && !key) return '--tls-cert needs --tls-key too';
+  if (key && !cert) return '--tls-key needs --tls-cert too';
+  return null;
+}
+
+/** The certificate and key the flags ask for; undefined for plain HTTP. */
+async function tlsFiles(flags: TlsFlags): Promise<TlsFiles | undefined> {
+  if (flags['tls-cert'] !== undefined && flags['tls-key'] !== undefined)
+    return readTlsFiles(flags['tls-cert'], flags['tls-key']);
+  if (!flags['tls-self-signed']) return undefined;
+  const hosts = ['localhost', '127.0.0.1', '::1'];
+  // A specific --host goes in too; a wildcard address names no one.
+  const host = flags.host?.replace(/^\[(.*)\]$/, '$1');
+  if (host && host !== '0.0.0.0' && host !== '::' && !hosts.includes(host)) hosts.push(host);
+  const files = await selfSignedCertificate(hosts);
+  logger().warn(
+    'using a throwaway self-signed certificate: for development only, clients will not trust it',
+    { hosts },
+  );
+  return files;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -36,6 +77,9 @@ async function main(argv: string[]): Promise<number> {
       'max-body-size': { type: 'string' },
       'max-message-size': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-self-signed': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -50,6 +94,12 @@ async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  const usageError = tlsUsageError(values);
+  if (usageError) {
+    process.stderr.write(`rxgi: ${usageError}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const tls = await tlsFiles(values);
   const { app, lifespan } = await loadApp(file);
   const server = await serve(app, {
     host: values.host,
@@ -58,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
     maxMessageSize: number('max-message-size', values['max-message-size']),
     shutdownTimeout: number('shutdown-timeout', values['shutdown-timeout']),
     lifespan,
+    tls,
   });
   logger().info(`rxgi serving ${file} on ${server.url}`, { url: server.url });
   await new Promise<void>((resolve) => {

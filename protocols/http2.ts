@@ -68,8 +68,9 @@ class H2Stream extends StreamState implements WebSocketStream {
   received = 0;
   /** The response carries no body (HEAD, 204, 304): body events are dropped. */
   bodiless = false;
-  /** `respond` was told to wait for trailers. */
-  waitTrailers = false;
+  /** Trailers to send when the body ends; none is an empty trailer section. */
+  trailerFields: OutgoingHttpHeaders | null = null;
+  /** Request trailers, once they arrived. */
   trailers: HeaderList | null = null;
 
   constructor(
@@ -179,8 +180,11 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
       if (!empty) h2.end(body);
       return;
     }
-    stream.waitTrailers = event.trailers === true;
-    h2.respond(headers, { waitForTrailers: stream.waitTrailers });
+    // A streamed body always ends through 'wantTrailers' (empty trailers go out as an empty
+    // DATA frame with END_STREAM). That keeps END_STREAM back until the body really ends, so
+    // an abort is a bare RST_STREAM that no client can take for a complete response.
+    (h2 as TaggedStream).once('wantTrailers', onWantTrailers);
+    h2.respond(headers, { waitForTrailers: true });
     if (body !== undefined) this.write(stream, body);
   }
 
@@ -188,11 +192,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     const h2 = stream.h2;
     if (stream.bodiless || h2.destroyed) return;
     if (chunkLength(event.chunk) > 0) this.write(stream, event.chunk);
-    if (event.end) {
-      // `respond` promised trailers that never came: end with an empty trailer section.
-      if (stream.waitTrailers) h2.once('wantTrailers', () => h2.sendTrailers({}));
-      h2.end();
-    }
+    if (event.end) h2.end();
   }
 
   private write(stream: H2Stream, chunk: Chunk): void {
@@ -229,7 +229,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     if (stream.bodiless || h2.destroyed) return;
     const fields = toH2Headers(0, event.headers);
     delete fields[':status'];
-    if (stream.waitTrailers) h2.once('wantTrailers', () => h2.sendTrailers(fields));
+    stream.trailerFields = fields;
     h2.end();
   }
 
@@ -390,6 +390,9 @@ function onEnd(this: TaggedStream): void {
 function onTrailers(this: TaggedStream, _headers: unknown, _flags: number, raw: string[]): void {
   const stream = this[kStream];
   if (stream !== undefined) stream.trailers = raw;
+}
+function onWantTrailers(this: TaggedStream): void {
+  this.sendTrailers(this[kStream]?.trailerFields ?? {});
 }
 function onDrain(this: TaggedStream): void {
   const stream = this[kStream];

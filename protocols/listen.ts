@@ -14,7 +14,7 @@ export interface TlsOptions {
 // HTTP/1.x request can ("PRI" is reserved so that it never will).
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
-function isPreface(chunk: Buffer): boolean {
+function startsLikePreface(chunk: Buffer): boolean {
   const length = Math.min(chunk.byteLength, PREFACE.byteLength);
   return chunk.compare(PREFACE, 0, length, 0, length) === 0;
 }
@@ -46,19 +46,27 @@ export function createListener(
   }
   return createServer({ noDelay: true }, (socket: Socket) => {
     socket.setTimeout(firstByteTimeout, () => socket.destroy());
-    socket.once('data', (chunk: Buffer) => {
+    // Bytes are gathered until they either leave the preface or hold all of it: a request
+    // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
+    let seen: Buffer | null = null;
+    const sniff = (chunk: Buffer) => {
+      seen = seen === null ? chunk : Buffer.concat([seen, chunk]);
+      const h2 = startsLikePreface(seen);
+      if (h2 && seen.byteLength < PREFACE.byteLength) return;
+      socket.off('data', sniff);
       socket.setTimeout(0);
       socket.pause();
-      if (isPreface(chunk)) {
+      if (h2) {
         // node:http2 reads what is already buffered on the socket when its session starts.
-        socket.unshift(chunk);
+        socket.unshift(seen);
         http2.emit('connection', socket);
         return;
       }
       http1.emit('connection', socket);
       // node:http's parser now owns the socket; the bytes already read are handed to it.
-      socket.emit('data', chunk);
+      socket.emit('data', seen);
       socket.resume();
-    });
+    };
+    socket.on('data', sniff);
   });
 }

@@ -109,7 +109,7 @@ export function cli(file: string, ...args: string[]): Promise<Child> {
     const timer = setTimeout(() => reject(new Error(`cli did not start:\n${log}`)), 15_000);
     child.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
-      const match = /"url":"(http:\/\/[^"]+)"/.exec(log);
+      const match = /"url":"(https?:\/\/[^"]+)"/.exec(log);
       if (match && timer) {
         clearTimeout(timer);
         const url = match[1];
