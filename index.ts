@@ -4,6 +4,7 @@
  */
 export * from './core/index.js';
 export type { Http1Options } from './protocols/http1.js';
+export type { Http2Options } from './protocols/http2.js';
 export type { TlsOptions } from './protocols/listen.js';
 export {
   connect,
