@@ -44,6 +44,32 @@ describe('rxgi serve (CLI)', () => {
     ws.close();
   });
 
+  it('answers curl over h2c, nghttp and HTTP/1.1 curl on the same port', async () => {
+    child = await cli('apps/echo.ts');
+    const h2c = await run('curl', [
+      '-s',
+      '--http2-prior-knowledge',
+      '-w',
+      ' %{http_version}',
+      '-d',
+      'via h2c',
+      child.url,
+    ]);
+    expect(h2c.stdout).toBe('via h2c 2');
+    const h1 = await run('curl', [
+      '-s',
+      '--http1.1',
+      '-w',
+      ' %{http_version}',
+      '-d',
+      'via h1',
+      child.url,
+    ]);
+    expect(h1.stdout).toBe('via h1 1.1');
+    const nghttp = await run('nghttp', ['-d', 'package.json', `${child.url}/`]);
+    expect(JSON.parse(nghttp.stdout).name).toBe('rxgi');
+  });
+
   it('shuts down on SIGTERM: WebSockets get 1001 and the process exits 0', async () => {
     child = await cli('apps/echo.ts');
     const ws = new WebSocket(child.url.replace('http', 'ws'));
