@@ -116,8 +116,9 @@ export interface WindowInEvent {
 }
 
 /**
- * The server is shutting down (stream 0): finish in-flight work within `deadline` ms; new
- * exchanges may still arrive on open connections until then.
+ * The server is shutting down (stream 0): finish in-flight work within `deadline` ms. On
+ * HTTP/1.1 a request already on its way may still arrive; HTTP/2 sends GOAWAY, so no new
+ * stream does.
  */
 export interface ShutdownEvent {
   type: 'shutdown';

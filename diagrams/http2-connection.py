@@ -19,8 +19,8 @@ STEPS = [
     # ① The connection: preface and SETTINGS both ways, then the app, once.
     ("① preface and SETTINGS\nstream 0", "wire-in", "TLS handshake, ALPN h2", ""),
     ("", "wire-in", "preface PRI * HTTP/2.0\nSETTINGS ENABLE_PUSH=1", "the client accepts pushes"),
-    ("", "wire-out", "SETTINGS ENABLE_CONNECT_PROTOCOL=1,\nINITIAL_WINDOW_SIZE=0; SETTINGS ACK",
-     "RFC 8441 WebSockets on;\nno request body is sent before\nthe app grants credit (§6.1)"),
+    ("", "wire-out", "SETTINGS ENABLE_CONNECT_PROTOCOL=1,\nMAX_CONCURRENT_STREAMS=100; SETTINGS ACK",
+     "RFC 8441 WebSockets on;\nbodies are read only as the\napp grants credit (§6.1)"),
     ("", "wire-in", "SETTINGS ACK", ""),
     ("", "call", "app(events$, { protocol: 'h2', secure: true, … })",
      "called once per connection,\nfor all of its streams"),
