@@ -96,6 +96,8 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     keepAliveTimeout: settings.keepAliveTimeout,
     headersTimeout: settings.headersTimeout,
     requestTimeout: 0,
+    // How often node:http checks headersTimeout (its default, 30 s, is coarser than the limit).
+    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout),
   });
   const http1 = attachHttp1(h1, app, { ...settings, websocket });
   const h2 = createHttp2Server({

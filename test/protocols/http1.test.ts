@@ -3,7 +3,7 @@ import type { App, InboundEvent, OutboundEvent, RequestEvent } from 'rxgi';
 import { handle, jsonLogger, setLogger, text } from 'rxgi';
 import { EMPTY, filter, map, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeServers, dechunk, raw, sleep, start, statusOf, until } from '../helpers.js';
+import { closeServers, dechunk, raw, rawTimed, sleep, start, statusOf, until } from '../helpers.js';
 
 afterEach(closeServers);
 
@@ -411,5 +411,22 @@ describe('HTTP/1.1 upgrades other than WebSocket', () => {
     );
     expect(statusOf(response)).toBe(400);
     expect(response).toContain('Upgrade to h2c is not supported for a request with a body');
+  });
+});
+
+describe('HTTP/1.1 timeouts', () => {
+  it('answers 408 to a request head that does not arrive within headersTimeout', async () => {
+    const server = await start(hello, { headersTimeout: 300 });
+    const started = Date.now();
+    const response = await rawTimed(server.port, ['GET / HTTP/1.1\r\nHost: x\r\n'], 3_000);
+    expect(statusOf(response)).toBe(408);
+    expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
+  it('closes a cleartext connection that sends nothing within headersTimeout', async () => {
+    const server = await start(hello, { headersTimeout: 300 });
+    const started = Date.now();
+    expect(await rawTimed(server.port, [], 3_000)).toBe('');
+    expect(Date.now() - started).toBeLessThan(2_500);
   });
 });
