@@ -99,7 +99,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     // How often node:http checks headersTimeout (its default, 30 s, is coarser than the limit).
     connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout),
   });
-  const http1 = attachHttp1(h1, app, { ...settings, websocket });
+  const http1 = attachHttp1(h1, app, { ...settings, websocket }, options.tls !== undefined);
   const h2 = createHttp2Server({
     maxSessionMemory: settings.maxSessionMemory,
     settings: {

@@ -153,6 +153,10 @@ export class WebSocketDriver {
     // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
     const ws = new (WebSocket as unknown as ServerSession)(null, undefined, {
       maxPayload: this.options.maxMessageSize,
+      // What ws's own server passes: pongs answered, and a close handshake given 30 s
+      // (without it ws cuts the stream about 1 ms after its close frame, RFC 6455 §7.1.1).
+      autoPong: true,
+      closeTimeout: 30_000,
     });
     // `setSocket` is how ws's own server starts a session on a socket it has upgraded.
     (ws as unknown as { setSocket: SetSocket }).setSocket(duplex, Buffer.alloc(0), {

@@ -5,6 +5,7 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
+import WebSocket from 'ws';
 
 /** A complete HTTP/2 response as node:http2's client saw it. */
 export interface H2Response {
@@ -70,4 +71,64 @@ export function collect(stream: ClientHttp2Stream): Promise<H2Response> {
     );
     stream.on('error', reject);
   });
+}
+
+/** A WebSocket client session on an HTTP/2 stream (RFC 8441 extended CONNECT). */
+export interface H2WebSocket {
+  client: ClientHttp2Session;
+  stream: ClientHttp2Stream;
+  /** The response head of the CONNECT. */
+  head: IncomingHttpHeaders;
+  /** A client-side `ws` session running on the stream. */
+  ws: WebSocket;
+}
+
+/**
+ * Open a WebSocket over HTTP/2 (h2c for http:, h2 for https:) with an extended CONNECT on a new
+ * session. Rejects when the server does not enable extended CONNECT or answers other than 200.
+ */
+export async function h2WebSocket(
+  url: string,
+  path: string,
+  protocols: string[] = [],
+): Promise<H2WebSocket> {
+  const client = await session(url);
+  if (client.remoteSettings.enableConnectProtocol !== true) {
+    client.close();
+    throw new Error('the server does not enable extended CONNECT (RFC 8441)');
+  }
+  const stream = client.request(
+    {
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':path': path,
+      ':scheme': new URL(url).protocol === 'https:' ? 'https' : 'http',
+      'sec-websocket-version': '13',
+      ...(protocols.length > 0 ? { 'sec-websocket-protocol': protocols.join(', ') } : {}),
+    },
+    { endStream: false },
+  );
+  const head = await new Promise<IncomingHttpHeaders>((resolve, reject) => {
+    stream.once('response', resolve);
+    stream.once('error', reject);
+  });
+  if (Number(head[':status']) !== 200) {
+    client.close();
+    throw new Error(`extended CONNECT answered ${head[':status']}`);
+  }
+  // ws's client-side session, run on the stream: frames masked as RFC 6455 §5.3 wants. Made
+  // the way ws's own server makes sessions, so it needs ws's defaults spelt out: without
+  // closeTimeout, ws destroys the stream 1 ms after sending a close frame.
+  const ws = new (WebSocket as unknown as new (a: null, b: undefined, c: object) => WebSocket)(
+    null,
+    undefined,
+    { closeTimeout: 30_000, autoPong: true },
+  );
+  (ws as unknown as { _isServer: boolean })._isServer = false;
+  (ws as unknown as { setSocket: (s: unknown, h: Buffer, o: object) => void }).setSocket(
+    stream,
+    Buffer.alloc(0),
+    { maxPayload: 1 << 20, skipUTF8Validation: false },
+  );
+  return { client, stream, head, ws };
 }

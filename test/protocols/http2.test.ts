@@ -6,7 +6,7 @@ import { handle, text, upgrade } from 'rxgi';
 import { NEVER, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { collect, exchange, session } from '../h2client.js';
+import { collect, exchange, h2WebSocket, session } from '../h2client.js';
 import { closeServers, sleep, start, until } from '../helpers.js';
 
 const run = promisify(execFile);
@@ -286,46 +286,10 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
 });
 
 describe('WebSocket over HTTP/2 (RFC 8441)', () => {
-  /** A ws client session on an HTTP/2 stream opened with extended CONNECT. */
-  async function h2WebSocket(url: string, path: string, protocols?: string) {
-    const client = await session(url);
-    expect(client.remoteSettings.enableConnectProtocol).toBe(true);
-    const stream = client.request(
-      {
-        ':method': 'CONNECT',
-        ':protocol': 'websocket',
-        ':path': path,
-        ':scheme': 'http',
-        'sec-websocket-version': '13',
-        ...(protocols ? { 'sec-websocket-protocol': protocols } : {}),
-      },
-      { endStream: false },
-    );
-    const head = await new Promise<Record<string, unknown>>((resolve) =>
-      stream.once('response', resolve),
-    );
-    // A client-side ws session on the stream: frames masked as RFC 6455 §5.3 wants.
-    const ws = new (WebSocket as unknown as new (a: null, b: undefined, c: object) => WebSocket)(
-      null,
-      undefined,
-      {},
-    );
-    (ws as unknown as { _isServer: boolean })._isServer = false;
-    (ws as unknown as { setSocket: (s: unknown, h: Buffer, o: object) => void }).setSocket(
-      stream,
-      Buffer.alloc(0),
-      {
-        maxPayload: 1 << 20,
-        skipUTF8Validation: false,
-      },
-    );
-    return { client, stream, head, ws };
-  }
-
   it('opens with the same events as over HTTP/1.1 and echoes text and binary', async () => {
     const log: InboundEvent[] = [];
     const server = await start(recording(log, app));
-    const { client, head, ws } = await h2WebSocket(server.url, '/chat?room=1', 'chat.v1');
+    const { client, head, ws } = await h2WebSocket(server.url, '/chat?room=1', ['chat.v1']);
     expect(head[':status']).toBe(200);
     expect(head['sec-websocket-protocol']).toBe('chat.v1');
     const replies: unknown[] = [];
