@@ -5,7 +5,6 @@ import type { App, InboundEvent, RequestEvent } from 'rxgi';
 import { handle, text, upgrade } from 'rxgi';
 import { NEVER, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { collect, exchange, h2WebSocket, session } from '../h2client.js';
 import { closeServers, sleep, start, until } from '../helpers.js';
 
