@@ -257,9 +257,11 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
     switch (event.type) {
       case 'response':
         if (stream.headSent) throw invalid(event, 'the response head was already sent');
-        stream.headSent = true;
         if (stream.links !== null) event = withLinks(event, stream.links);
+        // Marked sent only once written: a head the wire refuses (a bad field) still gets a
+        // 500, since the driver's error answer checks what actually went out.
         this.writeResponse(stream, event);
+        stream.headSent = true;
         if (event.end) this.outputEnded(stream);
         return;
       case 'data':
@@ -344,7 +346,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
       this.failStream(stream, new RxgiError(ERR.APP_ERROR, 'handshake denied', 403), false);
     } else {
       const failure = new RxgiError(ERR.APP_ERROR, event.reason || 'the app closed the stream');
-      this.failStream(stream, failure, false);
+      this.failStream(stream, failure, false, event.code);
     }
   }
 
@@ -378,7 +380,12 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
    * A stream failed on the server side: before the head the client gets an error response
    * (the error's status), after it the exchange is aborted; a WebSocket closes with 1011.
    */
-  protected failStream(stream: S, error: unknown, log = true): void {
+  protected failStream(
+    stream: S,
+    error: unknown,
+    log = true,
+    code: number = H2_CODE.INTERNAL_ERROR,
+  ): void {
     if (this.streams.get(stream.id) !== stream) return;
     const rxgi = error instanceof RxgiError ? error : null;
     if (log) {
@@ -397,11 +404,15 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
       stream.headSent = true;
       this.writeError(stream, rxgi?.status ?? 500);
     } else {
-      this.abort(stream, H2_CODE.INTERNAL_ERROR);
+      this.abort(stream, code);
     }
-    const code = ws ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
     const reason = rxgi?.message ?? 'stream failed';
-    this.events.next({ type: 'close', stream: stream.id, code, reason });
+    this.events.next({
+      type: 'close',
+      stream: stream.id,
+      code: ws ? WS_CODE.INTERNAL_ERROR : code,
+      reason,
+    });
     if (this.appDone && this.streams.size === 0) this.closeConnection();
   }
 

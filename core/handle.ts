@@ -86,8 +86,8 @@ class Exchange {
 /** One connection's worth of `handle`: routes inbound events to their exchange. */
 class Session implements EventSink {
   private readonly exchanges = new StreamTable<Exchange>();
-  private stopping: AbortController | null = null;
-  private stopped = false;
+  /** The connection received `shutdown`. */
+  stopped = false;
 
   constructor(
     private readonly handler: Handler,
@@ -99,15 +99,6 @@ class Session implements EventSink {
     this.out.next(event);
   }
 
-  /** Made on first use; aborted by the connection's `shutdown` event. */
-  get shutdown(): AbortSignal {
-    if (this.stopping === null) {
-      this.stopping = new AbortController();
-      if (this.stopped) this.stopping.abort(new Error('the server is shutting down'));
-    }
-    return this.stopping.signal;
-  }
-
   /** One inbound event from the driver. */
   receive(event: InboundEvent): void {
     if (event.type === 'request') {
@@ -116,7 +107,7 @@ class Session implements EventSink {
     }
     if (event.type === 'shutdown') {
       this.stopped = true;
-      this.stopping?.abort(new Error('the server is shutting down'));
+      for (const exchange of this.exchanges.values()) exchange.request.stop();
       return;
     }
     const exchange = this.exchanges.get(event.stream);
@@ -232,7 +223,9 @@ class Session implements EventSink {
       end: false,
       trailers: hasTrailers,
     });
-    if (isObservable(body)) this.pushBody(exchange, body, trailers);
+    // The driver may have failed the stream while writing the head (a bad header, say).
+    if (exchange.finished) discard(body);
+    else if (isObservable(body)) this.pushBody(exchange, body, trailers);
     else void this.pullBody(exchange, body, trailers);
   }
 
@@ -320,6 +313,7 @@ class Session implements EventSink {
       headers: answer.headers,
     });
     this.emit({ type: 'window', stream, bytes: INITIAL_WINDOW });
+    if (exchange.finished) return;
     let output: Observable<Chunk>;
     try {
       output = answer.websocket(messages.asObservable(), request);
@@ -415,6 +409,14 @@ class Session implements EventSink {
 function toHeaderList(headers: HeadersInit | undefined): HeaderList {
   if (headers === undefined) return [];
   return Array.isArray(headers) ? headers : headerList(headers);
+}
+
+/** Let go of a body that will never be read: a Node stream is destroyed, a web stream cancelled. */
+function discard(body: Body): void {
+  const stream = body as { destroy?: () => void; cancel?: () => unknown } | null;
+  if (typeof stream?.destroy === 'function') stream.destroy();
+  else if (typeof stream?.cancel === 'function')
+    void Promise.resolve(stream.cancel()).catch(() => {});
 }
 
 function isPromise<T>(value: unknown): value is PromiseLike<T> {

@@ -6,8 +6,8 @@ import { getHeader } from './headers.js';
 /** Where a request sends the events it makes (pushes, hints, window grants). */
 export interface EventSink {
   next(event: OutboundEvent): void;
-  /** Aborted when the connection receives `shutdown` (SPEC.md §8.2). */
-  readonly shutdown: AbortSignal;
+  /** True once the connection received `shutdown` (SPEC.md §8.2). */
+  readonly stopped: boolean;
 }
 
 /**
@@ -17,6 +17,7 @@ export interface EventSink {
 export class HttpRequest {
   private reader: BodyReader | null = null;
   private controller: AbortController | null = null;
+  private stopping: AbortController | null = null;
 
   constructor(
     /** The request event this object reads from. */
@@ -88,7 +89,16 @@ export class HttpRequest {
    * events, long polls) should end then, so shutdown need not wait for its deadline.
    */
   get shutdown(): AbortSignal {
-    return this.sink.shutdown;
+    if (this.stopping === null) {
+      this.stopping = new AbortController();
+      if (this.sink.stopped) this.stop();
+    }
+    return this.stopping.signal;
+  }
+
+  /** @internal The connection received `shutdown`. */
+  stop(): void {
+    this.stopping?.abort(new Error('the server is shutting down'));
   }
 
   /** The first value of a header, by lower-case name. */

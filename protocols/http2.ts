@@ -25,6 +25,7 @@ import type {
   WsMessageOutEvent,
 } from '../core/events.js';
 import { logger } from '../core/log.js';
+import { lowerNames } from './http1-head.js';
 import {
   parseSubprotocols,
   type WebSocketDriver,
@@ -277,7 +278,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
         target: event.path,
         path: mark < 0 ? event.path : event.path.slice(0, mark),
         query: mark < 0 ? '' : event.path.slice(mark + 1),
-        headers: event.headers,
+        headers: lowerNames(event.headers),
         http: '2',
         scheme: stream.scheme === 'https' ? 'https' : 'http',
         authority: stream.authority,
@@ -422,7 +423,6 @@ function parseH2Head(raw: string[], info: ConnectionInfo, id: number, end: boole
   const headers: HeaderList = [];
   let method = '';
   let target = '';
-  let scheme = '';
   let authority = '';
   let protocol = '';
   let length = 0;
@@ -434,7 +434,6 @@ function parseH2Head(raw: string[], info: ConnectionInfo, id: number, end: boole
     if (name.charCodeAt(0) === 58 /* : */) {
       if (name === ':method') method = value;
       else if (name === ':path') target = value;
-      else if (name === ':scheme') scheme = value;
       else if (name === ':authority') authority = value;
       else if (name === ':protocol') protocol = value;
       continue;
@@ -452,12 +451,14 @@ function parseH2Head(raw: string[], info: ConnectionInfo, id: number, end: boole
     type: 'request',
     stream: id,
     method: websocket ? 'GET' : method,
-    target,
+    // A plain CONNECT names an authority, not a path (RFC 9113 §8.5).
+    target: method === 'CONNECT' && !websocket ? authority : target,
     path: mark < 0 ? target : target.slice(0, mark),
     query: mark < 0 ? '' : target.slice(mark + 1),
     headers,
     http: '2',
-    scheme: scheme === 'https' || info.secure ? 'https' : 'http',
+    // The connection says whether it is encrypted; a client's :scheme claim does not.
+    scheme: info.secure ? 'https' : 'http',
     authority,
     client: info.client,
     server: info.server,
@@ -508,6 +509,8 @@ let connections = 0;
 /** The HTTP/2 driver attached to a node:http2 server. */
 export interface Http2Driver {
   readonly connections: Set<Http2Connection>;
+  /** Set when the server shuts down: a session that starts now gets GOAWAY at once. */
+  draining: boolean;
 }
 
 /**
@@ -516,6 +519,7 @@ export interface Http2Driver {
  */
 export function attachHttp2(server: Http2Server, app: App, options: Http2Options): Http2Driver {
   const live = new Set<Http2Connection>();
+  const driver: Http2Driver = { connections: live, draining: false };
   server.on('session', (session: ServerHttp2Session) => {
     const socket = session.socket as Socket & { encrypted?: boolean };
     const connection = new Http2Connection(
@@ -545,6 +549,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       connection.end();
     });
     connection.start(app);
+    if (driver.draining) connection.goAway();
   });
-  return { connections: live };
+  return driver;
 }

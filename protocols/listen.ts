@@ -10,6 +10,12 @@ export interface TlsOptions {
   key: string | Buffer;
 }
 
+/** The listening server, and a way to close the connections it has not handed over yet. */
+export interface Listener {
+  server: Server;
+  closeUnassigned(): void;
+}
+
 // RFC 9113 §3.4: every HTTP/2 connection with prior knowledge starts with this preface; no
 // HTTP/1.x request can ("PRI" is reserved so that it never will).
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -32,19 +38,36 @@ export function createListener(
   http2: Http2Server,
   tls: TlsOptions | undefined,
   firstByteTimeout: number,
-): Server {
+): Listener {
+  // Sockets that belong to neither server yet: nobody else would close them on shutdown.
+  const unassigned = new Set<Socket>();
+  const hold = (socket: Socket) => {
+    unassigned.add(socket);
+    socket.once('close', () => unassigned.delete(socket));
+  };
+  const closeUnassigned = () => {
+    for (const socket of unassigned) socket.destroy();
+  };
   if (tls !== undefined) {
     const server = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    server.on('connection', hold);
     server.on('secureConnection', (socket: TLSSocket) => {
+      // The raw socket under this TLS socket is handed over with it.
+      for (const raw of unassigned) {
+        if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) {
+          unassigned.delete(raw);
+        }
+      }
       if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
       else http1.emit('connection', socket);
     });
     server.on('tlsClientError', (error) => {
       logger().debug('TLS handshake failed', { error: error.message });
     });
-    return server;
+    return { server, closeUnassigned };
   }
-  return createServer({ noDelay: true }, (socket: Socket) => {
+  const server = createServer({ noDelay: true }, (socket: Socket) => {
+    hold(socket);
     socket.setTimeout(firstByteTimeout, () => socket.destroy());
     // Bytes are gathered until they either leave the preface or hold all of it: a request
     // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
@@ -54,6 +77,7 @@ export function createListener(
       const h2 = startsLikePreface(seen);
       if (h2 && seen.byteLength < PREFACE.byteLength) return;
       socket.off('data', sniff);
+      unassigned.delete(socket);
       socket.setTimeout(0);
       socket.pause();
       if (h2) {
@@ -69,4 +93,5 @@ export function createListener(
     };
     socket.on('data', sniff);
   });
+  return { server, closeUnassigned };
 }

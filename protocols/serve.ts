@@ -110,7 +110,12 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     },
   });
   const http2 = attachHttp2(h2, app, { ...settings, websocket });
-  const listener = createListener(h1, h2, options.tls, settings.headersTimeout);
+  const { server: listener, closeUnassigned } = createListener(
+    h1,
+    h2,
+    options.tls,
+    settings.headersTimeout,
+  );
   const sockets = new Set<Socket>();
   listener.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -142,7 +147,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     },
     close() {
       closing ??= shutdown(
-        { listener, h1, sockets, http1, http2, websocket },
+        { listener, closeUnassigned, h1, sockets, http1, http2, websocket },
         settings.shutdownTimeout,
         lifespan,
       );
@@ -153,6 +158,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
 
 interface Parts {
   listener: Server;
+  closeUnassigned(): void;
   h1: HttpServer;
   sockets: Set<Socket>;
   http1: Http1Driver;
@@ -165,8 +171,11 @@ async function shutdown(
   deadline: number,
   lifespan: LifespanRunner | null,
 ): Promise<void> {
-  const { listener, h1, sockets, http1, http2, websocket } = parts;
+  const { listener, closeUnassigned, h1, sockets, http1, http2, websocket } = parts;
   const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+  // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
+  closeUnassigned();
+  http2.draining = true;
   for (const connection of http1.connections) {
     connection.draining = true;
     connection.shutdown(deadline);

@@ -430,3 +430,20 @@ describe('HTTP/1.1 timeouts', () => {
     expect(Date.now() - started).toBeLessThan(2_500);
   });
 });
+
+describe('HTTP/1.1 heads the wire refuses', () => {
+  it('answers 500 to a response with an invalid header name, and releases the body', async () => {
+    let live = 0;
+    const body = new Observable<string>((out) => {
+      live++;
+      out.next('never sent');
+      return () => {
+        live--;
+      };
+    });
+    const server = await start(handle(() => ({ headers: ['bad name', 'x'], body })));
+    const response = await raw(server.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(statusOf(response)).toBe(500);
+    expect(live).toBe(0);
+  });
+});

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { promisify } from 'node:util';
-import type { App, InboundEvent, RequestEvent } from 'rxgi';
+import type { App, InboundEvent, OutboundEvent, RequestEvent } from 'rxgi';
 import { handle, text, upgrade } from 'rxgi';
 import { NEVER, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -334,5 +335,57 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     expect(await code).toBe(1001);
     client.close();
     await closing;
+  });
+});
+
+describe('HTTP/2 details', () => {
+  it("resets a stream with the code of the app's close event", async () => {
+    const app: App = (events) =>
+      new Observable<OutboundEvent>((out) =>
+        events.subscribe((event) => {
+          if (event.type !== 'request') return;
+          out.next({
+            type: 'response',
+            stream: event.stream,
+            status: 200,
+            headers: [],
+            end: false,
+          });
+          out.next({ type: 'data', stream: event.stream, chunk: 'x', end: false });
+          setTimeout(
+            () => out.next({ type: 'close', stream: event.stream, code: 8, reason: 'cancelled' }),
+            10,
+          );
+        }),
+      );
+    const server = await start(app);
+    const client = await session(server.url);
+    const stream = client.request({ ':path': '/' });
+    stream.on('error', () => {});
+    stream.resume();
+    const code = await new Promise((resolve) => stream.on('close', () => resolve(stream.rstCode)));
+    expect(code).toBe(constants.NGHTTP2_CANCEL);
+    client.close();
+  });
+
+  it("ignores a client's :scheme claim over cleartext", async () => {
+    const log: InboundEvent[] = [];
+    const server = await start(recording(log, app));
+    const client = await session(server.url);
+    await exchange(client, { ':path': '/', ':scheme': 'https' });
+    client.close();
+    expect((log[0] as RequestEvent).scheme).toBe('http');
+  });
+
+  it('shuts down at once when a connection has not chosen a protocol yet', async () => {
+    const server = await start(app, { shutdownTimeout: 5_000 });
+    const socket = netConnect(server.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write('P'); // could still become either protocol
+    await sleep(20);
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    socket.destroy();
   });
 });
