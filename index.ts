@@ -3,6 +3,12 @@
  * events; drivers carry them over HTTP/1.1, HTTP/2, WebSocket and memory. See SPEC.md.
  */
 export * from './core/index.js';
+export {
+  type FetchEnv,
+  type FetchHandler,
+  type FromFetchOptions,
+  fromFetch,
+} from './protocols/from-fetch.js';
 export type { Http1Options } from './protocols/http1.js';
 export type { Http2Options } from './protocols/http2.js';
 export type { TlsOptions } from './protocols/listen.js';
@@ -16,3 +22,13 @@ export {
 } from './protocols/memory.js';
 export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/serve.js';
 export { readTlsFiles, selfSignedCertificate, type TlsFiles } from './protocols/tls.js';
+export { type ToFetchOptions, toFetch } from './protocols/to-fetch.js';
+export {
+  type NodeHandler,
+  type NodeHandlerControl,
+  type NodeHandlerOptions,
+  type NodeUpgradeHandler,
+  type NodeUpgradeOptions,
+  toNodeHandler,
+  toNodeUpgradeHandler,
+} from './protocols/to-node.js';

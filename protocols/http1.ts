@@ -106,6 +106,17 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
 
   /** An upgrade request from node:http: a WebSocket handshake, or another upgrade. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // node:http lets go of a socket it hands to 'upgrade', error listener included: a reset
+    // while the app decides would otherwise be an uncaught exception.
+    socket.on('error', (error) => {
+      logger().debug('upgrade socket failed', { error: error.message });
+      socket.destroy();
+    });
+    // A client that leaves (FIN) before the handshake is answered must not leave the socket
+    // half-open for good: nothing watches an upgraded socket's timeouts any more.
+    socket.once('end', () => {
+      if (!this.upgraded) socket.end();
+    });
     if (this.options.websocket === null || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       this.ignoreUpgrade(req, socket as Socket);
       return;

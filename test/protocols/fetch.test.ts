@@ -10,7 +10,8 @@ import type { RxgiServer } from 'rxgi';
 import { connect, handle, json, request, serve, text, upgrade } from 'rxgi';
 import { Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromFetch, toFetch } from '../../protocols/fetch.js';
+import { fromFetch } from '../../protocols/from-fetch.js';
+import { toFetch } from '../../protocols/to-fetch.js';
 import { exchange, session } from '../h2client.js';
 import { raw, sleep, statusOf, until } from '../helpers.js';
 
