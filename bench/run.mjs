@@ -9,6 +9,7 @@
 //   BENCH_WARMUP       seconds of uncounted warm-up before each run (default 1)
 //   BENCH_ROUNDS       paired rounds per scenario (default 5)
 //   BENCH_CONNECTIONS  concurrent connections (default 50)
+//   BENCH_STREAMS      concurrent streams per HTTP/2 connection (h2load -m; default 10)
 //   BENCH_LOADGEN      force the HTTP/1.1 load generator: wrk | autocannon (default: wrk if found)
 //   BENCH_SCENARIOS    comma-separated scenario names to run (default: all)
 //   BENCH_PROFILE      1 or a directory: run both servers under `node --cpu-prof` and print where
@@ -17,7 +18,8 @@
 //   BENCH_NODE_FLAGS   extra node flags for both servers (e.g. --no-turbo-inlining to attribute
 //                      self time to the functions V8 would otherwise inline)
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +39,7 @@ const config = {
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 5, 1)),
   connections: Math.round(numberEnv('BENCH_CONNECTIONS', 50, 1)),
   pipelining: 1,
+  streams: Math.round(numberEnv('BENCH_STREAMS', 10, 1)),
   serverCpu: '0',
   loadCpu: '1',
 };
@@ -59,7 +62,7 @@ const CLK_TCK = (() => {
 })();
 
 // ---------------------------------------------------------------------------------------------
-// Scenarios: add HTTP/2 (h2load) or Express-through-shim here; the loop below runs them all.
+// Scenarios: add Express-through-shim here; the loop below runs them all.
 
 const SCENARIOS = [
   {
@@ -67,13 +70,24 @@ const SCENARIOS = [
     floor: 0.85,
     path: '/',
     baselineServer: { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
-    rxgiServer: { label: 'rxgi', script: 'servers/rxgi-http1.mjs' },
+    rxgiServer: { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
     loadgen: 'http1',
     check: compareHttp1Responses,
   },
+  {
+    name: 'HTTP/2 hello',
+    floor: 0.85,
+    path: '/',
+    baselineServer: { label: 'raw node:http2', script: 'servers/raw-http2.mjs' },
+    // The same server as for HTTP/1.1: rxgi takes h2c (prior knowledge) on the same port.
+    rxgiServer: { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
+    loadgen: 'http2',
+    check: compareHttp2Responses,
+  },
 ];
 
-// Load generators by the kind a scenario asks for; each picks a tool and says which.
+// Load generators by the kind a scenario asks for; each picks a tool and says which, or returns
+// { skip: reason } when none is available (the scenario is skipped, the others run).
 const LOADGENS = {
   http1: () => {
     const forced = process.env.BENCH_LOADGEN;
@@ -84,6 +98,14 @@ const LOADGENS = {
     if (forced === 'wrk' && wrk === null) fail('BENCH_LOADGEN=wrk but wrk is not installed');
     if (wrk !== null && forced !== 'autocannon') return wrkLoadgen(wrk);
     return autocannonLoadgen(wrk === null ? 'wrk not found' : 'forced by BENCH_LOADGEN');
+  },
+  http2: () => {
+    const h2load = which('h2load');
+    if (h2load === null) return { skip: 'h2load not found (apt-get install nghttp2-client)' };
+    // h2load's stdout is block-buffered into a pipe; stdbuf makes its phase lines arrive on time.
+    const stdbuf = which('stdbuf');
+    if (stdbuf === null) return { skip: 'stdbuf not found (apt-get install coreutils)' };
+    return h2loadLoadgen(h2load, stdbuf);
   },
 };
 
@@ -262,6 +284,7 @@ function autocannonLoadgen(why) {
   return {
     name: `autocannon ${version} (${why}; wrk is more accurate)`,
     short: 'autocannon',
+    settings: `${config.connections} connections, pipelining ${config.pipelining}`,
     async run(url, hooks) {
       const options = {
         url,
@@ -323,6 +346,7 @@ function wrkLoadgen(wrk) {
   return {
     name: `${banner} (1 thread)`,
     short: 'wrk',
+    settings: `${config.connections} connections, pipelining ${config.pipelining}`,
     async run(url, hooks) {
       // wrk takes whole seconds.
       if (config.warmup > 0) await runWrk(url, Math.max(1, Math.round(config.warmup)));
@@ -361,6 +385,131 @@ function parseWrk(output) {
 function toMs(value, unit) {
   const scale = { us: 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }[unit];
   return value * scale;
+}
+
+/**
+ * h2load (nghttp2) over h2c with prior knowledge (an http:// URI), one thread. A single process
+ * does the warm-up and the measured run (--warm-up-time, -D); its "Main benchmark duration is
+ * started/over" lines mark the boundary, so the server is busy there (the CPU samples are off
+ * by the pipe's latency, well under a millisecond). h2load 1.52 prints only min/max/mean/sd of
+ * the request times, so the percentiles come from its --log-file of every measured request.
+ */
+function h2loadLoadgen(h2load, stdbuf) {
+  const version = spawnSync(h2load, ['--version'], { encoding: 'utf8' });
+  const banner = version.stdout.split('\n')[0].trim() || 'h2load';
+  let runs = 0;
+  return {
+    name: `${banner} (1 thread, h2c prior knowledge; percentiles from --log-file)`,
+    short: 'h2load',
+    settings: `${config.connections} connections x ${config.streams} streams`,
+    async run(url, hooks) {
+      const log = path.join(os.tmpdir(), `rxgi-bench-h2load-${process.pid}-${++runs}.log`);
+      const ms = (seconds) => `${Math.max(1, Math.round(seconds * 1000))}ms`;
+      const [command, args] = pinned(config.loadCpu, stdbuf, [
+        '-oL',
+        h2load,
+        '-t1',
+        `-c${config.connections}`,
+        `-m${config.streams}`,
+        `-D${ms(config.duration)}`,
+        ...(config.warmup > 0 ? [`--warm-up-time=${ms(config.warmup)}`] : []),
+        `--log-file=${log}`,
+        url,
+      ]);
+      // taskset and stdbuf exec h2load: child.pid is h2load's.
+      const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+      try {
+        const exited = new Promise((resolve, reject) => {
+          child.once('error', reject);
+          child.once('exit', resolve);
+        });
+        let output = '';
+        let started = null;
+        let ended = null;
+        for await (const line of createInterface({ input: child.stdout })) {
+          output += `${line}\n`;
+          if (started === null && line.startsWith('Main benchmark duration is started')) {
+            hooks.start();
+            started = { cpu: cpuSeconds(child.pid), wall: performance.now() / 1000 };
+          } else if (
+            started !== null &&
+            ended === null &&
+            line.startsWith('Main benchmark duration is over')
+          ) {
+            hooks.end();
+            ended = { cpu: cpuSeconds(child.pid), wall: performance.now() / 1000 };
+          }
+        }
+        const code = await exited;
+        if (code !== 0 || started === null || ended === null) {
+          throw new Error(`h2load exited with ${code} outside its measured run:\n${output}`);
+        }
+        const result = parseH2load(output);
+        if (result.requests === 0) throw new Error(`h2load completed no requests:\n${output}`);
+        const { p50, p99 } = logPercentiles(log);
+        return {
+          ...result,
+          p50,
+          p99,
+          loadCpu: (ended.cpu - started.cpu) / (ended.wall - started.wall),
+        };
+      } finally {
+        rmSync(log, { force: true });
+      }
+    },
+  };
+}
+
+/** The numbers of an h2load report (timing-based: they cover the measured run only). */
+function parseH2load(output) {
+  const finished = /^finished in [\d.]+\w+, ([\d.]+) req\/s/m.exec(output);
+  const requests =
+    /^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/m.exec(
+      output,
+    );
+  const codes = /^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/m.exec(output);
+  if (finished === null || requests === null || codes === null) {
+    throw new Error(`cannot parse h2load output:\n${output}`);
+  }
+  const [done, , , errored, timeout] = requests.slice(3).map(Number);
+  const rps = Number(finished[1]);
+  return {
+    // Completed requests: responses received within the measured run.
+    requests: done,
+    // h2load's req/s is done / the measured duration ("finished in" includes the warm-up).
+    duration: rps > 0 ? done / rps : config.duration,
+    // "errored" are failures other than an HTTP status; "timeout" is part of them.
+    errors: errored - timeout,
+    timeouts: timeout,
+    non2xx: Number(codes[2]) + Number(codes[3]) + Number(codes[4]),
+  };
+}
+
+/** p50 and p99 (ms) of an h2load --log-file: start µs, status, µs to the end of the response. */
+function logPercentiles(file) {
+  const text = readFileSync(file, 'latin1');
+  let times = new Float64Array(1 << 16);
+  let count = 0;
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const tab = text.lastIndexOf('\t', end);
+    if (tab > start) {
+      if (count === times.length) {
+        const grown = new Float64Array(times.length * 2);
+        grown.set(times);
+        times = grown;
+      }
+      times[count++] = Number(text.slice(tab + 1, end)) / 1000;
+    }
+    start = end + 1;
+  }
+  const sorted = times.subarray(0, count).sort();
+  const percentile = (p) =>
+    count === 0
+      ? Number.NaN
+      : sorted[Math.min(count, Math.max(1, Math.ceil((p / 100) * count))) - 1];
+  return { p50: percentile(50), p99: percentile(99) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,6 +553,10 @@ async function measure(server, loadgen, target) {
 async function runScenario(scenario) {
   heading(scenario.name);
   const loadgen = LOADGENS[scenario.loadgen]();
+  if (loadgen.skip !== undefined) {
+    console.log(`${scenario.name}: skipped, ${loadgen.skip}`);
+    return { scenario, skipped: loadgen.skip };
+  }
   console.log(`load generator: ${loadgen.name}`);
   const profiles = profileDirectories(scenario);
   const flags = (dir) => [...extraNodeFlags(), ...(dir === null ? [] : cpuProfFlags(dir))];
@@ -421,7 +574,7 @@ async function runScenario(scenario) {
     await scenario.check?.(baseline, rxgi, scenario);
     console.log(
       `${config.rounds} rounds x (${config.warmup} s warm-up + ${config.duration} s measured) ` +
-        `per server, ${config.connections} connections, pipelining ${config.pipelining}\n`,
+        `per server, ${loadgen.settings}\n`,
     );
     const rounds = [];
     for (let round = 1; round <= config.rounds; round++) {
@@ -511,6 +664,67 @@ function rawGet(port, target) {
       socket.destroy();
       resolve(data.subarray(0, end + 4 + length).toString('latin1'));
     });
+  });
+}
+
+/** Both servers should answer with the same status, headers (in order; but for Date) and body. */
+async function compareHttp2Responses(baseline, rxgi, scenario) {
+  const [a, b] = await Promise.all([h2Get(baseline, scenario.path), h2Get(rxgi, scenario.path)]);
+  const normalize = (text) => text.replace(/^date: .*$/im, 'date: <date>');
+  if (normalize(a.text) === normalize(b.text)) {
+    console.log(
+      `responses: identical over HTTP/2 but for date (status ${a.status}, ` +
+        `${a.headerCount} headers, ${a.bodyBytes}-byte body)`,
+    );
+    return;
+  }
+  warn('the two servers answer with different HTTP/2 responses:');
+  console.log(indent(`${baseline.label}:\n${indent(a.text)}\n${rxgi.label}:\n${indent(b.text)}`));
+}
+
+/** One GET over h2c with prior knowledge; the response as text (headers as received, body). */
+function h2Get(server, target) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    const failed = (error) => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(
+        new Error(
+          `${server.label} (:${server.port}) does not answer HTTP/2 with prior knowledge (h2c): ` +
+            `${error?.message ?? error}`,
+        ),
+      );
+    };
+    const timer = setTimeout(() => failed('no response within 5 s'), 5_000);
+    session.on('error', failed);
+    session.on('goaway', (code) => failed(`GOAWAY (error code ${code})`));
+    const stream = session.request({ ':path': target });
+    stream.on('error', failed);
+    let head = null;
+    const body = [];
+    // node keeps the received order in the headers object (repeated names are joined).
+    stream.on('response', (headers) => {
+      head = headers;
+    });
+    stream.on('data', (chunk) => body.push(chunk));
+    stream.on('end', () => {
+      clearTimeout(timer);
+      session.close();
+      if (head === null) {
+        failed('the stream ended without a response');
+        return;
+      }
+      const bytes = Buffer.concat(body);
+      const lines = Object.entries(head).map(([name, value]) => `${name}: ${value}`);
+      resolve({
+        status: head[':status'],
+        headerCount: lines.length - 1,
+        bodyBytes: bytes.length,
+        text: `${lines.join('\n')}\n\n${bytes.toString('latin1')}`,
+      });
+    });
+    stream.end();
   });
 }
 
@@ -672,8 +886,9 @@ function medians(rounds) {
   };
 }
 
-function printSummary(results) {
+function printSummary(everything) {
   heading('Summary (medians of paired rounds)');
+  const results = everything.filter((result) => result.rounds !== undefined);
   const rows = results.map(({ scenario, loadgen, rounds }) => {
     const m = medians(rounds);
     return [
@@ -736,6 +951,10 @@ function printSummary(results) {
         `${fixed(m.ratio, 2)}  (floor ${fixed(scenario.floor, 2)})${below}`,
     );
   }
+  for (const { scenario, skipped, failed } of everything) {
+    if (skipped !== undefined) console.log(`${scenario.name}: skipped, ${skipped}`);
+    if (failed !== undefined) console.log(`${scenario.name}: FAILED: ${failed.split('\n')[0]}`);
+  }
 }
 
 function heading(text) {
@@ -786,19 +1005,27 @@ async function main() {
         ? `servers on CPU ${config.serverCpu}, load generator on CPU ${config.loadCpu} (taskset)`
         : 'unpinned'),
   );
+  // A scenario that is skipped or fails does not stop the others; a failure fails the run.
   const results = [];
   for (const scenario of scenarios) {
-    const result = await runScenario(scenario);
+    let result;
+    try {
+      result = await runScenario(scenario);
+    } catch (error) {
+      if (stopping !== null) throw error;
+      console.log(`${scenario.name}: FAILED: ${error?.stack ?? error}`);
+      result = { scenario, failed: error?.message ?? String(error) };
+    }
     results.push(result);
-    printScenario(result);
+    if (result.rounds !== undefined) printScenario(result);
   }
   printSummary(results);
-  for (const result of results) if (result.profiles.root !== null) printProfiles(result);
+  for (const result of results) if (result.profiles?.root) printProfiles(result);
+  return results.some((result) => result.failed !== undefined) ? 1 : 0;
 }
 
 try {
-  await main();
-  process.exit(0);
+  process.exit(await main());
 } catch (error) {
   if (stopping !== null) await sleep(1_000); // the signal handler exits
   console.error(`bench failed: ${error?.stack ?? error}`);
