@@ -9,6 +9,7 @@ export {
   type FromFetchOptions,
   fromFetch,
 } from './protocols/from-fetch.js';
+export { fromNodeHandler, type NodeListener, requestEvent } from './protocols/from-node.js';
 export type { Http1Options } from './protocols/http1.js';
 export type { Http2Options } from './protocols/http2.js';
 export type { TlsOptions } from './protocols/listen.js';
