@@ -205,6 +205,7 @@ async function shutdown(
   // Stops node:http's timers (its server never listened, so closing it only does that).
   h1.close(() => {});
   websocket.dispose();
+  http2.dispose();
   await lifespan?.shutdown(deadline);
 }
 

@@ -79,4 +79,23 @@ describe('HTTP/2 limits', () => {
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
     client.close();
   });
+
+  it('closes a session idle for idleTimeout, and not one with a stream open', async () => {
+    const server = await start(
+      handle(async (req) => {
+        if (req.path === '/slow') await sleep(600);
+        return text('ok');
+      }),
+      { idleTimeout: 200 },
+    );
+    const idle = await session(server.url);
+    const busy = await session(server.url);
+    const idleClosed = new Promise((resolve) => idle.once('close', resolve));
+    const slow = exchange(busy, { ':path': '/slow' });
+    const started = Date.now();
+    await idleClosed;
+    expect(Date.now() - started).toBeLessThan(500);
+    expect((await slow).body.toString()).toBe('ok');
+    busy.close();
+  });
 });
