@@ -114,7 +114,14 @@ export async function readAll(
     if (size > limit) throw tooLarge(limit);
     chunks.push(chunk);
   }
+  return concatBytes(chunks);
+}
+
+/** The chunks as one byte array; a single chunk is returned as it is, not copied. */
+export function concatBytes(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0];
+  let size = 0;
+  for (const chunk of chunks) size += chunk.byteLength;
   const all = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {

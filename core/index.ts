@@ -1,7 +1,7 @@
 /** rxgi core: the event model, the app contract and the helpers. No wire is touched here. */
 export type { App, ConnectionInfo, Middleware } from './app.js';
 export { compose } from './app.js';
-export { BODY_WINDOW, BodyReader, DEFAULT_BODY_LIMIT, readAll } from './body.js';
+export { BODY_WINDOW, BodyReader, concatBytes, DEFAULT_BODY_LIMIT, readAll } from './body.js';
 export { decodeEvent, encodeEvent } from './codec.js';
 export { Connection, chunkLength, STATUS_TEXT, StreamState } from './connection.js';
 export { ERR, type ErrorCode, RxgiError, statusOf } from './errors.js';

@@ -3,7 +3,9 @@
  * (Hono's `app.fetch`, itty-router, a Bun or Deno handler) as an rxgi app. Bodies stream both
  * ways with flow control: nothing is read from a body faster than the other side takes it.
  */
+
 import type { App } from '../core/app.js';
+import { concatBytes } from '../core/body.js';
 import { ERR, RxgiError } from '../core/errors.js';
 import { type HeaderList, INITIAL_WINDOW } from '../core/events.js';
 import { type Handler, handle } from '../core/handle.js';
@@ -177,7 +179,7 @@ async function toReply(response: Response, req: HttpRequest): Promise<Reply> {
         pending = read;
         break;
       }
-      if (result.done) return { status, headers, body: concat(ready, size) };
+      if (result.done) return { status, headers, body: concatBytes(ready) };
       const chunk = bytesOf(result.value);
       ready.push(chunk);
       size += chunk.byteLength;
@@ -248,15 +250,4 @@ function headerListOf(headers: Headers): HeaderList {
     }
   }
   return list;
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return all;
 }

@@ -1,4 +1,5 @@
 import type { App, ConnectionInfo } from '../core/app.js';
+import { concatBytes } from '../core/body.js';
 import { Connection, chunkLength, StreamState } from '../core/connection.js';
 import type {
   Capabilities,
@@ -272,7 +273,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
   }
 
   private finish(stream: MemoryStream): void {
-    const body = concat(stream.chunks);
+    const body = concatBytes(stream.chunks);
     stream.settle?.resolve({
       status: stream.status,
       headers: stream.headers,
@@ -322,16 +323,4 @@ function toIterator(
   }
   if (Symbol.asyncIterator in body) return body[Symbol.asyncIterator]();
   return body[Symbol.iterator]();
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const size = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return all;
 }
