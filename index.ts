@@ -3,6 +3,7 @@
  * events; drivers carry them over HTTP/1.1, HTTP/2, WebSocket and memory. See SPEC.md.
  */
 export * from './core/index.js';
+export { type ConnectMiddleware, fromConnect } from './protocols/connect.js';
 export {
   type FetchEnv,
   type FetchHandler,
