@@ -27,6 +27,7 @@ import {
   toNodeUpgradeHandler,
 } from '../../protocols/to-node.js';
 import { dechunk, raw, sleep, statusOf, until } from '../helpers.js';
+import { closed, nextMessage, openWebSocket } from '../ws-client.js';
 
 // --- Hosts ------------------------------------------------------------------------------------
 
@@ -480,24 +481,10 @@ const wsApp = handle((req) => {
 });
 
 function open(url: string, protocols?: string[], options?: WebSocket.ClientOptions) {
-  const ws = new WebSocket(url.replace('http', 'ws'), protocols, options);
-  cleanups.push(() => ws.terminate());
-  return new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
+  return openWebSocket(url, protocols, options).then((ws) => {
+    cleanups.push(() => ws.terminate());
+    return ws;
   });
-}
-
-function nextMessage(ws: WebSocket) {
-  return new Promise<{ data: Buffer; binary: boolean }>((resolve) =>
-    ws.once('message', (data: Buffer, binary: boolean) => resolve({ data, binary })),
-  );
-}
-
-function closed(ws: WebSocket) {
-  return new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
 }
 
 /** The status a handshake is refused with. */

@@ -5,30 +5,11 @@ import { filter, map, mergeMap, NEVER, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { closeServers, raw, start, statusOf, until } from '../helpers.js';
+import { closed, nextMessage, openWebSocket as open } from '../ws-client.js';
 
 afterEach(closeServers);
 
 const echo = handle((req) => (req.websocket ? upgrade((messages) => messages) : text('http')));
-
-function open(url: string, protocols?: string[], options?: WebSocket.ClientOptions) {
-  const ws = new WebSocket(url.replace('http', 'ws'), protocols, options);
-  return new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function nextMessage(ws: WebSocket) {
-  return new Promise<{ data: Buffer; binary: boolean }>((resolve) =>
-    ws.once('message', (data: Buffer, binary: boolean) => resolve({ data, binary })),
-  );
-}
-
-function closed(ws: WebSocket) {
-  return new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-}
 
 describe('WebSocket driver', () => {
   it('echoes text as text and binary as binary', async () => {
