@@ -62,7 +62,7 @@ const CLK_TCK = (() => {
 })();
 
 // ---------------------------------------------------------------------------------------------
-// Scenarios: add Express-through-shim here; the loop below runs them all.
+// Scenarios: the loop below runs them all.
 
 const SCENARIOS = [
   {
@@ -83,6 +83,16 @@ const SCENARIOS = [
     rxgiServer: { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
     loadgen: 'http2',
     check: compareHttp2Responses,
+  },
+  {
+    name: 'Express hello (fromNodeHandler)',
+    floor: 0.8,
+    path: '/',
+    baselineServer: { label: 'express', script: 'servers/express-native.mjs' },
+    // The same Express 5 app, as a contained node listener under rxgi's HTTP/1.1 driver.
+    rxgiServer: { label: 'rxgi+express', script: 'servers/rxgi-express.mjs' },
+    loadgen: 'http1',
+    check: compareExpressResponses,
   },
 ];
 
@@ -640,6 +650,57 @@ async function compareHttp1Responses(baseline, rxgi, scenario) {
   }
   warn('the two servers answer with different bytes:');
   console.log(indent(`${baseline.label}:\n${indent(a)}\n${rxgi.label}:\n${indent(b)}`));
+}
+
+/**
+ * Express through fromNodeHandler: the status, content-type and body must be identical, and so
+ * must the set of header fields (names compared case-insensitively: rxgi sends them lower-case)
+ * but for the values of Date and ETag.
+ */
+async function compareExpressResponses(baseline, rxgi, scenario) {
+  const [a, b] = (
+    await Promise.all([rawGet(baseline.port, scenario.path), rawGet(rxgi.port, scenario.path)])
+  ).map(parseHttp1Response);
+  const problems = [];
+  if (a.status !== b.status) problems.push(`status: ${a.status} vs ${b.status}`);
+  const contentType = (r) => r.headers.get('content-type');
+  if (contentType(a) !== contentType(b)) {
+    problems.push(`content-type: ${contentType(a)} vs ${contentType(b)}`);
+  }
+  if (a.body !== b.body)
+    problems.push(`body: ${JSON.stringify(a.body)} vs ${JSON.stringify(b.body)}`);
+  const names = new Set([...a.headers.keys(), ...b.headers.keys()]);
+  for (const name of names) {
+    if (name === 'date' || name === 'etag') {
+      if (a.headers.has(name) !== b.headers.has(name)) problems.push(`${name}: only on one side`);
+    } else if (a.headers.get(name) !== b.headers.get(name)) {
+      problems.push(`${name}: ${a.headers.get(name)} vs ${b.headers.get(name)}`);
+    }
+  }
+  if (problems.length === 0) {
+    console.log(
+      `responses: same status line, headers and ${Buffer.byteLength(a.body)}-byte body ` +
+        `(${a.headers.size} fields: ${[...a.headers.keys()].join(', ')}; ` +
+        'names case-insensitive, date and etag values not compared)',
+    );
+    return;
+  }
+  warn(`the two servers answer differently: ${problems.join('; ')}`);
+  console.log(indent(`${baseline.label}:\n${indent(a.text)}\n${rxgi.label}:\n${indent(b.text)}`));
+}
+
+/** A raw HTTP/1.1 response: status line, header fields by lower-case name (joined), body. */
+function parseHttp1Response(text) {
+  const end = text.indexOf('\r\n\r\n');
+  const [status, ...lines] = text.slice(0, end).split('\r\n');
+  const headers = new Map();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+  }
+  return { text, status, headers, body: text.slice(end + 4) };
 }
 
 /** One GET on a fresh keep-alive connection; the response head and body as text. */

@@ -1,7 +1,7 @@
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { chunkLength, STATUS_TEXT, type StreamState } from '../core/connection.js';
+import { chunkLength, type StreamState } from '../core/connection.js';
 import { WS_CODE, type WsAcceptEvent } from '../core/events.js';
 import { logger } from '../core/log.js';
 
@@ -90,7 +90,7 @@ export function writeRawResponse(
 ): void {
   if (socket.destroyed) return;
   const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Status'}\r\nconnection: close\r\n`;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nconnection: close\r\n`;
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
     head += `${headers[i]}: ${headers[i + 1]}\r\n`;
