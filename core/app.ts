@@ -5,6 +5,11 @@ import type { Address, InboundEvent, OutboundEvent } from './events.js';
 export interface ConnectionInfo {
   /** Unique within the process that runs the driver. */
   id: string;
+  /**
+   * The connection's actor address (SPEC.md §14.1), set when the app starts: stream `s` of the
+   * connection is `${address}/${s}`, and stream 0 is the connection itself.
+   */
+  address: string;
   /** The wire protocol: `http/1.1`, `h2`, `memory`, or a bus driver's name. */
   protocol: string;
   /** True when the connection is encrypted (TLS). */

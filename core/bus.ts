@@ -1,5 +1,5 @@
 /**
- * The message bus contract (SPEC.md §15): subjects carrying opaque bytes, at most once. The hub
+ * The message bus contract (SPEC.md §14): subjects carrying opaque bytes, at most once. The hub
  * (`hub.ts`) builds addresses and groups on it; bridges in `protocols/` put it on Redis, NATS or
  * a cluster's primary. This file also holds the embedded default, `MemoryBus`, and the bounded
  * buffer every bridge uses while its broker is away.
@@ -12,7 +12,7 @@ export interface BusStats {
   published: number;
   /** Payloads received from the broker and given to a handler. */
   received: number;
-  /** Payloads dropped because the outage buffer was full (SPEC.md §15.6). */
+  /** Payloads dropped because the outage buffer was full (SPEC.md §14.6). */
   dropped: number;
   /** Times the bridge reconnected to its broker. */
   reconnects: number;
@@ -45,7 +45,9 @@ export interface Bus {
 
 /**
  * The embedded bus: one process, no broker. Payloads are delivered on a microtask, so a
- * publisher never re-enters its own subscribers, and in publish order.
+ * publisher never re-enters its own subscribers, and in publish order. Unlike a bridge, which is
+ * one client of a broker, one MemoryBus may serve several hubs (several servers in one process,
+ * or tests standing in for processes): every subscription to a subject gets every payload.
  */
 export class MemoryBus implements Bus {
   readonly kind = 'memory';
@@ -56,22 +58,32 @@ export class MemoryBus implements Bus {
     reconnects: 0,
     connected: true,
   };
-  private readonly handlers = new Map<string, (payload: Uint8Array) => void>();
+  private readonly handlers = new Map<string, Set<(payload: Uint8Array) => void>>();
 
   publish(subject: string, payload: Uint8Array): void {
     this.stats.published++;
     queueMicrotask(() => {
-      const handler = this.handlers.get(subject);
-      if (handler === undefined) return;
-      this.stats.received++;
-      handler(payload);
+      const handlers = this.handlers.get(subject);
+      if (handlers === undefined) return;
+      for (const handler of handlers) {
+        this.stats.received++;
+        handler(payload);
+      }
     });
   }
 
   subscribe(subject: string, handler: (payload: Uint8Array) => void): () => void {
-    this.handlers.set(subject, handler);
+    let handlers = this.handlers.get(subject);
+    if (handlers === undefined) {
+      handlers = new Set();
+      this.handlers.set(subject, handlers);
+    }
+    handlers.add(handler);
     return () => {
-      if (this.handlers.get(subject) === handler) this.handlers.delete(subject);
+      handlers.delete(handler);
+      if (handlers.size === 0 && this.handlers.get(subject) === handlers) {
+        this.handlers.delete(subject);
+      }
     };
   }
 
@@ -97,7 +109,7 @@ export const OUTAGE_BUFFER: OutageLimits = { messages: 1_000, bytes: 1024 * 1024
 
 /**
  * Payloads published while a bridge's broker is away, held in order up to a bound (SPEC.md
- * §15.6). Past the bound the newest payload is dropped, so what is held keeps its order, and the
+ * §14.6). Past the bound the newest payload is dropped, so what is held keeps its order, and the
  * drop is counted in `stats.dropped` and logged at most once per 10 s with the count.
  */
 export class OutageBuffer {

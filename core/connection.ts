@@ -8,18 +8,26 @@ import {
   CONNECTION_STREAM,
   type DataOutEvent,
   type EarlyHintsEvent,
+  type GroupSendEvent,
   H2_CODE,
   type HeaderList,
   INITIAL_WINDOW,
   type InboundEvent,
+  type JoinEvent,
+  type LeaveEvent,
+  type MessageEvent,
   type OutboundEvent,
   type PushEvent,
   type ResponseEvent,
+  type SendEvent,
   type TrailersOutEvent,
+  type Undelivered,
+  type Value,
   WS_CODE,
   type WsAcceptEvent,
   type WsMessageOutEvent,
 } from './events.js';
+import { type Delivery, defaultHub, type Hub, type Mailbox } from './hub.js';
 import { logger } from './log.js';
 import { StreamTable } from './table.js';
 
@@ -42,6 +50,10 @@ export class StreamState {
   links: string[] | null = null;
   /** Subprotocols a WebSocket client offered. */
   offered: string[] = [];
+  /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
+  mail: MessageEvent[] | null = null;
+  /** Groups this stream joined. */
+  groups: Set<string> | null = null;
 
   constructor(
     readonly id: number,
@@ -67,6 +79,8 @@ export const STATUS_TEXT: Record<number, string> = {
 };
 
 const EMPTY = new Uint8Array(0);
+
+const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
 
 /** The byte length of a chunk as it goes on the wire. */
 export function chunkLength(chunk: Chunk): number {
@@ -94,17 +108,27 @@ function utf8Length(text: string): number {
  * checks the app's output against each stream's state, applies the error rules of SPEC.md §9
  * and the flow-control rules of §6, and leaves the wire to the subclass.
  */
-export abstract class Connection<S extends StreamState> implements Observer<OutboundEvent> {
+export abstract class Connection<S extends StreamState>
+  implements Observer<OutboundEvent>, Mailbox
+{
   protected readonly streams = new StreamTable<S>();
   private readonly events = new Subject<InboundEvent>();
   private subscription: Subscription | null = null;
   private appDone = false;
   private ended = false;
+  private hub: Hub | null = null;
+  /** Stream 0, the connection itself, as an actor: its credit, mail and groups. */
+  private root: StreamState | null = null;
 
   constructor(readonly info: ConnectionInfo) {}
 
-  /** Run `app` on this connection. Call once, before the first `open`. */
-  start(app: App): void {
+  /**
+   * Run `app` on this connection, with an actor address on `hub` (SPEC.md §14). Call once,
+   * before the first `open`.
+   */
+  start(app: App, hub: Hub = defaultHub()): void {
+    this.hub = hub;
+    this.info.address = hub.register(this.info.id, this);
     try {
       const output = app(this.events.asObservable(), this.info);
       const subscription = output.subscribe(this);
@@ -180,7 +204,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   /** The peer ended the stream: tell the app and forget the stream. */
   protected peerClosed(stream: S, code: number, reason: string): void {
     if (this.streams.get(stream.id) !== stream) return;
-    this.streams.delete(stream.id);
+    this.forget(stream);
     this.events.next({ type: 'close', stream: stream.id, code, reason });
   }
 
@@ -200,6 +224,8 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
       const code = stream.wsOpen ? WS_CODE.ABNORMAL : H2_CODE.CANCEL;
       this.peerClosed(stream, code, reason);
     }
+    if (this.root !== null) this.leaveAll(this.root);
+    this.hub?.unregister(this.info.id);
     this.events.complete();
     this.subscription?.unsubscribe();
     this.subscription = null;
@@ -212,8 +238,8 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   next(event: OutboundEvent): void {
     const stream = this.streams.get(event.stream);
     if (stream === undefined) {
-      if (event.stream === CONNECTION_STREAM && event.type === 'close') this.closeConnection();
-      // Send-after-close (SPEC.md §9): the stream is gone, the event is dropped.
+      if (event.stream === CONNECTION_STREAM) this.connectionEvent(event);
+      // Otherwise send-after-close (SPEC.md §9): the stream is gone, the event is dropped.
       return;
     }
     try {
@@ -301,7 +327,14 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
         return;
       case 'window':
         stream.credit += event.bytes;
+        if (stream.mail !== null) this.drainMail(stream);
         if (stream.credit > 0 && (stream.wsOpen || !stream.inEnded)) this.resumeInput(stream);
+        return;
+      case 'join':
+      case 'leave':
+      case 'send':
+      case 'group-send':
+        this.actor(stream, event);
         return;
       default: {
         const type = (event as { type: unknown }).type;
@@ -357,7 +390,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
       this.peerClosed(stream, H2_CODE.NO_ERROR, 'response complete');
       this.discardInput(stream);
     } else {
-      this.streams.delete(stream.id);
+      this.forget(stream);
     }
     if (this.appDone && this.streams.size === 0) this.closeConnection();
   }
@@ -365,7 +398,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   /** Close a WebSocket session from the server side and forget it. */
   protected closeStream(stream: S, code: number, reason: string): void {
     if (this.streams.get(stream.id) !== stream) return;
-    this.streams.delete(stream.id);
+    this.forget(stream);
     this.closeWebSocket(stream, code, reason);
   }
 
@@ -396,7 +429,7 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
         error,
       });
     }
-    this.streams.delete(stream.id);
+    this.forget(stream);
     const ws = stream.wsOpen;
     if (ws) {
       this.closeWebSocket(stream, WS_CODE.INTERNAL_ERROR, 'internal error');
@@ -414,6 +447,124 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
       reason,
     });
     if (this.appDone && this.streams.size === 0) this.closeConnection();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Actors (SPEC.md §14): the hub delivers here, the app's actor events go to the hub
+
+  /** A stream is gone: it leaves its groups and its mail is dropped (at most once). */
+  private forget(stream: S): void {
+    this.streams.delete(stream.id);
+    if (stream.groups !== null) this.leaveAll(stream);
+    stream.mail = null;
+  }
+
+  private leaveAll(state: StreamState): void {
+    for (const group of state.groups ?? []) this.hub?.leave(group, this.addressOf(state.id));
+    state.groups = null;
+  }
+
+  private addressOf(stream: number): string {
+    return `${this.info.address}/${stream}`;
+  }
+
+  /** Events for stream 0 that concern the connection as a whole. */
+  private connectionEvent(event: OutboundEvent): void {
+    if (this.ended) return;
+    switch (event.type) {
+      case 'close':
+        this.closeConnection();
+        return;
+      case 'window':
+        this.root ??= new StreamState(CONNECTION_STREAM, NO_CAPS, false, true);
+        this.root.credit += event.bytes;
+        this.drainMail(this.root);
+        return;
+      case 'join':
+      case 'leave':
+      case 'send':
+      case 'group-send':
+        this.root ??= new StreamState(CONNECTION_STREAM, NO_CAPS, false, true);
+        try {
+          this.actor(this.root, event);
+        } catch (error) {
+          logger().error('invalid event on stream 0', { connection: this.info.id, error });
+        }
+        return;
+    }
+  }
+
+  private actor(
+    state: StreamState,
+    event: JoinEvent | LeaveEvent | SendEvent | GroupSendEvent,
+  ): void {
+    const hub = this.hub;
+    if (hub === null) return;
+    const address = this.addressOf(state.id);
+    switch (event.type) {
+      case 'join':
+        if (!isGroup(event.group))
+          throw invalid(event, `group name ${JSON.stringify(event.group)} is not valid`);
+        state.groups ??= new Set();
+        state.groups.add(event.group);
+        hub.join(event.group, address, this, state.id);
+        return;
+      case 'leave':
+        if (state.groups?.delete(event.group)) hub.leave(event.group, address);
+        return;
+      case 'send':
+        this.refused(state, event.to, hub.send(address, event.to, event.data));
+        return;
+      case 'group-send':
+        this.refused(state, event.group, hub.groupSend(address, event.group, event.data));
+        return;
+    }
+  }
+
+  /** Report a message refused at once, after the app's current event (no re-entry). */
+  private refused(state: StreamState, to: string, reason: Undelivered | null): void {
+    if (reason === null) return;
+    queueMicrotask(() => this.undelivered(state.id, to, reason));
+  }
+
+  /** @internal Mailbox: a message for one of this connection's streams. */
+  deliver(stream: number, from: string, group: string | null, data: Value, size: number): Delivery {
+    const state = stream === CONNECTION_STREAM ? this.root : this.streams.get(stream);
+    if (this.ended || state === null || state === undefined) {
+      // Stream 0 exists as long as the connection; it has no credit until the app grants some.
+      if (this.ended || stream !== CONNECTION_STREAM) return 'gone';
+      this.root = new StreamState(CONNECTION_STREAM, NO_CAPS, false, true);
+      return this.deliver(stream, from, group, data, size);
+    }
+    const event: MessageEvent = { type: 'message', stream, from, group, data, size };
+    if (state.credit > 0 && (state.mail === null || state.mail.length === 0)) {
+      state.credit -= size;
+      this.events.next(event);
+      return 'ok';
+    }
+    state.mail ??= [];
+    if (state.mail.length >= (this.hub?.inboxCapacity ?? 0)) return 'full';
+    state.mail.push(event);
+    return 'ok';
+  }
+
+  /** @internal Mailbox: a message a stream sent was refused. */
+  undelivered(stream: number, to: string, reason: Undelivered): void {
+    const open = stream === CONNECTION_STREAM ? !this.ended : this.streams.has(stream);
+    if (open) this.events.next({ type: 'undelivered', stream, to, reason });
+  }
+
+  /** Deliver waiting messages while the stream has credit. */
+  private drainMail(state: StreamState): void {
+    const mail = state.mail;
+    if (mail === null) return;
+    let taken = 0;
+    while (taken < mail.length && state.credit > 0 && state.mail === mail) {
+      const event = mail[taken++] as MessageEvent;
+      state.credit -= event.size;
+      this.events.next(event);
+    }
+    if (state.mail === mail) mail.splice(0, taken);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -445,6 +596,10 @@ export abstract class Connection<S extends StreamState> implements Observer<Outb
   protected abstract closeConnection(): void;
   /** Read and drop the rest of a request body nobody will read. node:http does it itself. */
   protected discardInput(_stream: S): void {}
+}
+
+function isGroup(group: unknown): boolean {
+  return typeof group === 'string' && /^[A-Za-z0-9_:-]{1,100}$/.test(group);
 }
 
 function invalid(event: OutboundEvent, why: string): RxgiError {

@@ -18,6 +18,22 @@ export type Address = [host: string, port: number];
 /** A body chunk or WebSocket message the app sends: bytes, or a string sent as UTF-8. */
 export type Chunk = Uint8Array | string;
 
+/**
+ * A message between actors (SPEC.md §14): plain data that survives msgpack. Bytes stay bytes
+ * and strings stay strings across every bus.
+ */
+export type Value =
+  | null
+  | boolean
+  | number
+  | string
+  | Uint8Array
+  | Value[]
+  | { [key: string]: Value };
+
+/** Why a message was not delivered (SPEC.md §14.4). */
+export type Undelivered = 'full' | 'too-large' | 'invalid';
+
 /** The stream id of events that concern the whole connection. */
 export const CONNECTION_STREAM = 0;
 
@@ -126,6 +142,34 @@ export interface ShutdownEvent {
   deadline: number;
 }
 
+/**
+ * A message for this stream's address, or for a group it joined (SPEC.md §14). It uses the
+ * stream's input credit like a WebSocket message: without credit it waits in the stream's
+ * inbox, and a full inbox refuses it.
+ */
+export interface MessageEvent {
+  type: 'message';
+  stream: number;
+  /** The sender's address. */
+  from: string;
+  /** The group it was sent to, or null for a message sent to this address. */
+  group: string | null;
+  data: Value;
+  /** Bytes it took of the stream's input credit; grant them back with `window` to get more. */
+  size: number;
+}
+
+/**
+ * A message this stream sent was not delivered: `to` is the address or group it went to. A
+ * full inbox is reported for `send` only; group fan-out drops are counted instead (§14.4).
+ */
+export interface UndeliveredEvent {
+  type: 'undelivered';
+  stream: number;
+  to: string;
+  reason: Undelivered;
+}
+
 /** Every event a driver sends to an app. */
 export type InboundEvent =
   | RequestEvent
@@ -134,7 +178,9 @@ export type InboundEvent =
   | WsMessageInEvent
   | CloseInEvent
   | WindowInEvent
-  | ShutdownEvent;
+  | ShutdownEvent
+  | MessageEvent
+  | UndeliveredEvent;
 
 // ---------------------------------------------------------------------------------------------
 // Outbound: app to driver
@@ -218,6 +264,36 @@ export interface WindowOutEvent {
   bytes: number;
 }
 
+/** Make this stream a member of `group` until it leaves or closes (SPEC.md §14.2). */
+export interface JoinEvent {
+  type: 'join';
+  stream: number;
+  group: string;
+}
+
+/** Stop this stream's membership of `group`. */
+export interface LeaveEvent {
+  type: 'leave';
+  stream: number;
+  group: string;
+}
+
+/** Send `data` to one address, in any process on the bus; at most once (SPEC.md §14.3). */
+export interface SendEvent {
+  type: 'send';
+  stream: number;
+  to: string;
+  data: Value;
+}
+
+/** Send `data` to every member of `group`, this stream included when it is one. */
+export interface GroupSendEvent {
+  type: 'group-send';
+  stream: number;
+  group: string;
+  data: Value;
+}
+
 /** Every event an app sends to a driver. */
 export type OutboundEvent =
   | ResponseEvent
@@ -228,7 +304,11 @@ export type OutboundEvent =
   | WsAcceptEvent
   | WsMessageOutEvent
   | CloseOutEvent
-  | WindowOutEvent;
+  | WindowOutEvent
+  | JoinEvent
+  | LeaveEvent
+  | SendEvent
+  | GroupSendEvent;
 
 /** Every rxgi event, either direction. */
 export type RxgiEvent = InboundEvent | OutboundEvent;

@@ -44,9 +44,9 @@ const EMPTY = new Uint8Array(0);
  * export default handle((req) => text(`hello ${req.path}`));
  */
 export function handle(handler: Handler): App {
-  return (events) =>
+  return (events, connection) =>
     new Observable<OutboundEvent>((out) => {
-      const session = new Session(handler, out);
+      const session = new Session(handler, out, connection.address);
       const subscription = events.subscribe({
         next: (event) => session.receive(event),
         error: () => session.teardown(),
@@ -92,6 +92,8 @@ class Session implements EventSink {
   constructor(
     private readonly handler: Handler,
     private readonly out: Subscriber<OutboundEvent>,
+    /** The connection's actor address. */
+    readonly address: string,
   ) {}
 
   /** The sink requests write to: the app's output. */
@@ -121,7 +123,16 @@ class Session implements EventSink {
         exchange.request.body.end(event.headers);
         return;
       case 'ws-message':
-        this.message(exchange, event.data);
+        exchange.messages?.next(event.data);
+        this.consumed(exchange, chunkLength(event.data));
+        return;
+      case 'message':
+        // Unread mail is still granted back: it was delivered, and dropped by the app.
+        exchange.request.mail(event);
+        this.consumed(exchange, event.size);
+        return;
+      case 'undelivered':
+        exchange.request.mail(event);
         return;
       case 'window':
         this.credit(exchange, event.bytes);
@@ -336,9 +347,8 @@ class Session implements EventSink {
     });
   }
 
-  private message(exchange: Exchange, data: Uint8Array | string): void {
-    const size = chunkLength(data);
-    exchange.messages?.next(data);
+  /** Input the app took: granted back only while its output flows. */
+  private consumed(exchange: Exchange, size: number): void {
     if (exchange.finished) return;
     // Input is granted back only while output flows: a client that does not read is not read.
     if (exchange.window > 0) this.emit({ type: 'window', stream: exchange.stream, bytes: size });
@@ -395,6 +405,7 @@ class Session implements EventSink {
     if (exchange.finished) return;
     exchange.finished = true;
     this.exchanges.delete(exchange.stream);
+    exchange.request.finish();
     exchange.subscription?.unsubscribe();
     exchange.subscription = null;
     const iterator = exchange.iterator;

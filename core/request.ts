@@ -1,14 +1,30 @@
+import { type Observable, Subject } from 'rxjs';
 import { BodyReader, DEFAULT_BODY_LIMIT, readAll } from './body.js';
 import { ERR, RxgiError } from './errors.js';
-import type { Address, Capabilities, HeaderList, OutboundEvent, RequestEvent } from './events.js';
+import {
+  type Address,
+  type Capabilities,
+  type HeaderList,
+  INITIAL_WINDOW,
+  type MessageEvent,
+  type OutboundEvent,
+  type RequestEvent,
+  type UndeliveredEvent,
+  type Value,
+} from './events.js';
 import { getHeader } from './headers.js';
 
-/** Where a request sends the events it makes (pushes, hints, window grants). */
+/** Where a request sends the events it makes (pushes, hints, window grants, messages). */
 export interface EventSink {
   next(event: OutboundEvent): void;
   /** True once the connection received `shutdown` (SPEC.md §8.2). */
   readonly stopped: boolean;
+  /** The connection's actor address (`ConnectionInfo.address`). */
+  readonly address: string;
 }
+
+/** What arrives in a request's inbox: messages, and reports of messages it could not send. */
+export type Mail = MessageEvent | UndeliveredEvent;
 
 /**
  * One exchange as a `handle` handler sees it: the request event's fields, the body as a pull
@@ -18,6 +34,7 @@ export class HttpRequest {
   private reader: BodyReader | null = null;
   private controller: AbortController | null = null;
   private stopping: AbortController | null = null;
+  private mailbox: Subject<Mail> | null = null;
 
   constructor(
     /** The request event this object reads from. */
@@ -138,11 +155,63 @@ export class HttpRequest {
     this.sink.next({ type: 'early-hints', stream: this.event.stream, headers });
   }
 
+  // Actors (SPEC.md §14) --------------------------------------------------------------------
+
+  /** This exchange's actor address: send to it from anywhere on the bus. */
+  get address(): string {
+    return `${this.sink.address}/${this.event.stream}`;
+  }
+
+  /** Join `group` until `leave`, or until the exchange ends. */
+  join(group: string): void {
+    this.sink.next({ type: 'join', stream: this.event.stream, group });
+  }
+
+  /** Leave `group`. */
+  leave(group: string): void {
+    this.sink.next({ type: 'leave', stream: this.event.stream, group });
+  }
+
+  /** Send `data` to one address, at most once; a refusal arrives in `inbox` as `undelivered`. */
+  send(to: string, data: Value): void {
+    this.sink.next({ type: 'send', stream: this.event.stream, to, data });
+  }
+
+  /** Send `data` to every member of `group`, in every process, this exchange included. */
+  publish(group: string, data: Value): void {
+    this.sink.next({ type: 'group-send', stream: this.event.stream, group, data });
+  }
+
+  /**
+   * Messages for this exchange's address and its groups, and `undelivered` reports. Messages
+   * are taken from the wire only as fast as the exchange's output flows (SPEC.md §14.4).
+   */
+  get inbox(): Observable<Mail> {
+    if (this.mailbox === null) {
+      this.mailbox = new Subject();
+      // A WebSocket gets its credit when accepted; a plain exchange gets it here.
+      if (!this.event.websocket) this.grant(INITIAL_WINDOW);
+    }
+    return this.mailbox.asObservable();
+  }
+
+  /** @internal Mail from the driver; false when nobody reads the inbox. */
+  mail(event: Mail): boolean {
+    this.mailbox?.next(event);
+    return this.mailbox !== null;
+  }
+
   /** @internal The stream closed before the exchange completed. */
   abandon(code: number, reason: string): void {
     const error = new RxgiError(ERR.STREAM_CLOSED, `stream closed (${code}): ${reason}`);
     this.reader?.fail(error);
     this.controller?.abort(error);
+    this.finish();
+  }
+
+  /** @internal The exchange is over: the inbox completes. */
+  finish(): void {
+    this.mailbox?.complete();
   }
 
   private grant(bytes: number): void {

@@ -15,6 +15,7 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../core/events.js';
+import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { hasField, headerValue, lowerNames, parseHead } from './http1-head.js';
 import {
@@ -34,6 +35,8 @@ export interface Http1Options {
   writeBufferLimit: number;
   /** The WebSocket driver for upgrade requests, or null to refuse them. */
   websocket: WebSocketDriver | null;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
 }
 
 const kConnection = Symbol('rxgi.connection');
@@ -443,6 +446,7 @@ export function attachHttp1(
     const info: ConnectionInfo = {
       id: `h1-${(++connections).toString(36)}`,
       protocol: 'http/1.1',
+      address: '',
       secure,
       client: address(socket.remoteAddress, socket.remotePort),
       server: address(socket.localAddress, socket.localPort),
@@ -453,7 +457,7 @@ export function attachHttp1(
     const created = connection;
     socket.on('close', onSocketClose);
     socket.once('close', () => live.delete(created));
-    connection.start(app);
+    connection.start(app, options.hub);
     return connection;
   };
 

@@ -24,6 +24,7 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../core/events.js';
+import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { lowerNames } from './http1-head.js';
 import {
@@ -40,6 +41,8 @@ export interface Http2Options {
   /** Milliseconds a connection with no open stream stays open. */
   idleTimeout: number;
   websocket: WebSocketDriver;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
 }
 
 const kStream = Symbol('rxgi.h2stream');
@@ -550,6 +553,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       {
         id: `h2-${(++connections).toString(36)}`,
         protocol: 'h2',
+        address: '',
         secure: socket.encrypted === true,
         client: address(socket.remoteAddress, socket.remotePort),
         server: address(socket.localAddress, socket.localPort),
@@ -569,7 +573,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       live.delete(connection);
       connection.end();
     });
-    connection.start(app);
+    connection.start(app, options.hub);
     if (driver.draining) connection.goAway();
   });
   return driver;

@@ -13,6 +13,7 @@ import type {
   WsMessageOutEvent,
 } from '../core/events.js';
 import { headerList } from '../core/headers.js';
+import type { Hub } from '../core/hub.js';
 
 /** A request for the memory driver. */
 export interface MemoryRequest {
@@ -288,16 +289,17 @@ export class MemoryConnection extends Connection<MemoryStream> {
 let connections = 0;
 
 /** Open a memory connection running `app`. */
-export function connect(app: App, info: Partial<ConnectionInfo> = {}): MemoryConnection {
+export function connect(app: App, info: Partial<ConnectionInfo> = {}, hub?: Hub): MemoryConnection {
   const connection = new MemoryConnection({
     id: `mem-${(++connections).toString(36)}`,
     protocol: 'memory',
+    address: '',
     secure: false,
     client: null,
     server: null,
     ...info,
   });
-  connection.start(app);
+  connection.start(app, hub);
   return connection;
 }
 

@@ -2,6 +2,7 @@ import { createServer as createHttp1Server, type Server as HttpServer } from 'no
 import { createServer as createHttp2Server } from 'node:http2';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { App } from '../core/app.js';
+import type { Hub } from '../core/hub.js';
 import type { Lifespan } from '../core/lifespan.js';
 import { logger } from '../core/log.js';
 import { attachHttp1, type Http1Driver } from './http1.js';
@@ -42,6 +43,8 @@ export interface ServeOptions {
   tls?: TlsOptions;
   /** Process-wide setup and teardown (SPEC.md §8). */
   lifespan?: Lifespan;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
 }
 
 /** A running rxgi server. */

@@ -15,6 +15,7 @@ import {
   type HeaderList,
   type ResponseEvent,
 } from '../core/events.js';
+import type { Hub } from '../core/hub.js';
 import { NULL_BODY } from './from-fetch.js';
 
 /** Options of `toFetch`; the defaults are those of `serve` (SPEC.md §11). */
@@ -26,6 +27,8 @@ export interface ToFetchOptions {
    * aborted (only pushed bodies get there: pulled ones wait for credit). Default 4 MiB.
    */
   writeBufferLimit?: number;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
 }
 
 const CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
@@ -428,6 +431,7 @@ export function toFetch(
       {
         id: `fetch-${(++calls).toString(36)}`,
         protocol: 'fetch',
+        address: '',
         secure: url.protocol === 'https:',
         client: null,
         server: null,
@@ -435,7 +439,7 @@ export function toFetch(
       maxBodySize,
       writeBufferLimit,
     );
-    connection.start(app);
+    connection.start(app, options.hub);
     return connection.exchange(request, url);
   };
 }

@@ -3,6 +3,7 @@
  * Express, Fastify, ...). Both handlers reuse the HTTP/1.1 driver's `Http1Connection`, so the app
  * sees exactly the events, stream numbering and connection lifecycle it sees under `serve`.
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -10,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../core/app.js';
 import type { Address } from '../core/events.js';
+import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { Http1Connection } from './http1.js';
 import { DEFAULTS } from './serve.js';
@@ -31,6 +33,8 @@ export interface NodeHandlerOptions {
   maxBodySize?: number;
   /** Unsent output allowed per stream before it is aborted. Default 4 MiB. */
   writeBufferLimit?: number;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
 }
 
 /**
@@ -46,6 +50,8 @@ export interface NodeUpgradeOptions {
   writeBufferLimit?: number;
   /** Milliseconds between WebSocket pings; 0 turns them off. Default 30 s. */
   pingInterval?: number;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
 }
 
 /**
@@ -150,7 +156,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
       live.delete(created);
       created.end();
     });
-    created.start(app);
+    created.start(app, options.hub);
     drain.join(created);
     return created;
   };
@@ -245,7 +251,7 @@ export function toNodeUpgradeHandler(
     // node:http also took its 'error' listener off: an ECONNRESET before `ws` adds its own
     // would be an uncaught exception that takes the host process down.
     tcp.on('error', onUpgradeError);
-    connection.start(app);
+    connection.start(app, options.hub);
     connection.upgrade(req, socket, head);
     if (tcp.closed && !driver.hosts.has(connection)) connection.end();
   };
@@ -317,6 +323,7 @@ function connectionInfo(socket: Socket): ConnectionInfo {
     // in a process that also runs `serve`.
     id: `h1n-${(++connections).toString(36)}`,
     protocol: 'http/1.1',
+    address: '',
     secure: (socket as TLSSocket).encrypted === true,
     client: address(socket.remoteAddress, socket.remotePort),
     server: address(socket.localAddress, socket.localPort),

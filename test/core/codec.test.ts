@@ -31,6 +31,15 @@ const inbound: { [K in InboundEvent['type']]: Extract<InboundEvent, { type: K }>
   close: { type: 'close', stream: 3, code: 1001, reason: 'going away' },
   window: { type: 'window', stream: 1, bytes: 65_536 },
   shutdown: { type: 'shutdown', stream: 0, deadline: 10_000 },
+  message: {
+    type: 'message',
+    stream: 3,
+    from: 'a1b2c3d4e5f6/h1-9/1',
+    group: 'chat',
+    data: { text: 'hi', raw: bytes, n: [1, 2.5, null, true] },
+    size: 52,
+  },
+  undelivered: { type: 'undelivered', stream: 3, to: 'a1b2c3d4e5f6/h2-1/5', reason: 'full' },
 };
 
 const outbound: { [K in OutboundEvent['type']]: Extract<OutboundEvent, { type: K }> } = {
@@ -51,6 +60,10 @@ const outbound: { [K in OutboundEvent['type']]: Extract<OutboundEvent, { type: K
   'ws-message': { type: 'ws-message', stream: 3, data: bytes },
   close: { type: 'close', stream: 3, code: 1000, reason: '' },
   window: { type: 'window', stream: 1, bytes: 1 },
+  join: { type: 'join', stream: 3, group: 'room:42' },
+  leave: { type: 'leave', stream: 3, group: 'room:42' },
+  send: { type: 'send', stream: 0, to: 'a1b2c3d4e5f6/h1-9/1', data: bytes },
+  'group-send': { type: 'group-send', stream: 3, group: 'room:42', data: 'text stays text' },
 };
 
 describe('event codec', () => {

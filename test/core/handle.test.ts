@@ -319,6 +319,7 @@ describe('handle: shutdown', () => {
     const output = app(events, {
       id: 't',
       protocol: 'memory',
+      address: '',
       secure: false,
       client: null,
       server: null,
