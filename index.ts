@@ -3,6 +3,8 @@
  * events; drivers carry them over HTTP/1.1, HTTP/2, WebSocket and memory. See SPEC.md.
  */
 export * from './core/index.js';
+export { NatsBus, type NatsBusOptions, natsBus } from './protocols/bus-nats.js';
+export { RedisBus, type RedisBusOptions, redisBus } from './protocols/bus-redis.js';
 export { type ConnectMiddleware, fromConnect } from './protocols/connect.js';
 export {
   type FetchEnv,

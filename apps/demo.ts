@@ -2,75 +2,133 @@
  * The rxgi demo, served by `npm start` (http://127.0.0.1:8000/). It shows:
  *
  * - routing with the `handle` helper: each request is answered by a plain function;
- * - a WebSocket chat room at `/chat`, written with RxJS alone: one shared hub, and each
- *   session's output is simply the hub's messages (`upgrade((messages) => ...)`);
+ * - a WebSocket chat room at `/chat` built on actors (SPEC.md §14): each session joins the
+ *   group `chat` and publishes to it, so the room spans every process on the bus (run it with
+ *   `--workers 4`, or on several machines with `--bus redis://...`);
  * - a streamed response at `/ticker`: Server-Sent Events whose body is an Observable, which
  *   stops when the client goes away (the helper unsubscribes) or when the server shuts down;
  * - a page at `/` (inline HTML, CSS and JS) that uses both, `/health` as JSON, and 404s.
  */
-import { type Answer, type App, type HttpRequest, handle, html, json, status, upgrade } from 'rxgi';
 import {
-  BehaviorSubject,
+  type Answer,
+  type App,
+  type HttpRequest,
+  handle,
+  html,
+  json,
+  type Mail,
+  status,
+  upgrade,
+  type Value,
+} from 'rxgi';
+import {
   defer,
+  EMPTY,
   filter,
-  finalize,
   fromEvent,
   ignoreElements,
   map,
   merge,
+  mergeMap,
   type Observable,
-  ReplaySubject,
+  of,
   takeUntil,
   tap,
   timer,
 } from 'rxjs';
 
 // ---------------------------------------------------------------------------------------------
-// Chat: one room shared by every WebSocket session of the process
+// Chat: one room, the group `chat`, across every process on the bus
 
-/** A chat message as the room broadcasts it. */
+/** A chat message as the room carries it: plain data, so it crosses any bus. */
 interface ChatMessage {
+  /** Unique per message: the sender's address and a count. */
+  id: string;
   name: string;
   text: string;
   /** When the server received it, as an ISO 8601 string. */
   at: string;
 }
 
+/** What sessions say to each other in the room, besides chat messages. */
+type Presence = { kind: 'hello' } | { kind: 'here' } | { kind: 'bye' };
+
+const ROOM = 'chat';
 /** How many messages a newly joined client gets first. */
 const HISTORY = 20;
 const MAX_TEXT = 500;
 const MAX_NAME = 40;
 
-/** Every message said in the room; it keeps the last `HISTORY` and replays them on subscribe. */
-const room = new ReplaySubject<ChatMessage>(HISTORY);
-
-/** How many chat clients are connected; subscribers get the current count first. */
-const online = new BehaviorSubject(0);
+/**
+ * The last messages this process has seen, for newcomers. Every local member receives each
+ * message, so it is recorded once, by id.
+ */
+const history: ChatMessage[] = [];
+function remember(message: ChatMessage): void {
+  if (history.some((seen) => seen.id === message.id)) return;
+  history.push(message);
+  if (history.length > HISTORY) history.shift();
+}
 
 /**
- * One chat session: what the client says goes into the room, and what the session sends back
- * is the room itself (history first, then live messages, its own included) plus the count of
- * people online. Unsubscribing, which `handle` does when the socket closes, is the leave.
+ * One chat session. It joins the room with a farewell (sent for it when the socket closes, even
+ * if the client vanished), says hello, and keeps a roster of the members it has heard of: a
+ * hello is answered `here` directly to its sender, a farewell removes one. What the client says
+ * is published to the room; what the room says is sent to the client, its own messages included.
  */
-function chat(messages: Observable<Uint8Array | string>): Observable<string> {
+function chat(req: HttpRequest, messages: Observable<Uint8Array | string>): Observable<string> {
   return defer(() => {
-    online.next(online.value + 1);
-    const said = messages.pipe(
+    const roster = new Set<string>([req.address]);
+    let said = 0;
+    req.join(ROOM, { kind: 'bye' } satisfies Presence);
+    req.publish(ROOM, { kind: 'hello' } satisfies Presence);
+    const online = () => ({ system: `${roster.size} online` });
+
+    const outgoing = messages.pipe(
       map(parseMessage),
       filter((message) => message !== null),
-      tap((message) => room.next(message)),
+      tap((message) => {
+        const id = `${req.address}#${++said}`;
+        req.publish(ROOM, { id, ...message, at: new Date().toISOString() } satisfies ChatMessage);
+      }),
       ignoreElements(),
     );
-    const counts = online.pipe(map((n) => ({ system: `${n} online` })));
-    return merge(room, counts, said).pipe(
+    const incoming = req.inbox.pipe(
+      mergeMap((mail) => {
+        const update = heard(req, roster, mail);
+        if (update === 'roster') return of(online());
+        if (update === null) return EMPTY;
+        remember(update);
+        return of(update);
+      }),
+    );
+    return merge(of(...history, online()), incoming, outgoing).pipe(
       map((event) => JSON.stringify(event)),
-      finalize(() => online.next(online.value - 1)),
     );
   });
 }
 
-/** A chat message from a client's `{name, text}` JSON, or null when it is not acceptable. */
-function parseMessage(data: Uint8Array | string): ChatMessage | null {
+/** What one piece of mail means for a session: a chat message, a roster change, or nothing. */
+function heard(req: HttpRequest, roster: Set<string>, mail: Mail): ChatMessage | 'roster' | null {
+  if (mail.type !== 'message') return null;
+  const data = mail.data as Record<string, Value> | null;
+  if (typeof data !== 'object' || data === null) return null;
+  // Its own messages come back to a member: chat is shown, its own hello is not news.
+  if (typeof data.id === 'string') return data as unknown as ChatMessage;
+  if (mail.from === req.address) return null;
+  if (data.kind === 'hello') {
+    req.send(mail.from, { kind: 'here' } satisfies Presence);
+    roster.add(mail.from);
+    return 'roster';
+  }
+  if (data.kind === 'here') roster.add(mail.from);
+  else if (data.kind === 'bye') roster.delete(mail.from);
+  else return null;
+  return 'roster';
+}
+
+/** The fields of a client's `{name, text}` JSON, or null when it is not acceptable. */
+function parseMessage(data: Uint8Array | string): { name: string; text: string } | null {
   // Text frames only; anything far longer than a valid message is dropped without parsing.
   if (typeof data !== 'string' || data.length > 8 * (MAX_TEXT + MAX_NAME)) return null;
   let value: unknown;
@@ -83,7 +141,7 @@ function parseMessage(data: Uint8Array | string): ChatMessage | null {
   const { name, text } = value as Record<string, unknown>;
   if (typeof name !== 'string' || typeof text !== 'string') return null;
   if (name.length > MAX_NAME || text.length > MAX_TEXT || text.trim() === '') return null;
-  return { name: name.trim() || 'anonymous', text, at: new Date().toISOString() };
+  return { name: name.trim() || 'anonymous', text };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,7 +175,7 @@ function route(req: HttpRequest): Answer {
       return html(PAGE);
     case '/chat':
       // A plain GET (no WebSocket handshake) is answered 426 Upgrade Required by `handle`.
-      return upgrade(chat);
+      return upgrade((messages) => chat(req, messages));
     case '/ticker':
       // `req.shutdown` aborts when the server stops: the endless stream ends then, cleanly.
       return ticker(fromEvent(req.shutdown, 'abort'));

@@ -52,8 +52,8 @@ export class StreamState {
   offered: string[] = [];
   /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
   mail: MessageEvent[] | null = null;
-  /** Groups this stream joined. */
-  groups: Set<string> | null = null;
+  /** Groups this stream joined, with the farewell to send when it closes (SPEC.md §14.2). */
+  groups: Map<string, Value | undefined> | null = null;
 
   constructor(
     readonly id: number,
@@ -459,8 +459,13 @@ export abstract class Connection<S extends StreamState>
     stream.mail = null;
   }
 
+  /** The stream closed: it leaves every group, and its farewells go out. */
   private leaveAll(state: StreamState): void {
-    for (const group of state.groups ?? []) this.hub?.leave(group, this.addressOf(state.id));
+    const address = this.addressOf(state.id);
+    for (const [group, farewell] of state.groups ?? []) {
+      this.hub?.leave(group, address);
+      if (farewell !== undefined) this.hub?.groupSend(address, group, farewell);
+    }
     state.groups = null;
   }
 
@@ -505,8 +510,8 @@ export abstract class Connection<S extends StreamState>
       case 'join':
         if (!isGroup(event.group))
           throw invalid(event, `group name ${JSON.stringify(event.group)} is not valid`);
-        state.groups ??= new Set();
-        state.groups.add(event.group);
+        state.groups ??= new Map();
+        state.groups.set(event.group, event.farewell);
         hub.join(event.group, address, this, state.id);
         return;
       case 'leave':

@@ -269,6 +269,11 @@ export interface JoinEvent {
   type: 'join';
   stream: number;
   group: string;
+  /**
+   * Sent to the group on the stream's behalf when the membership ends because the stream or
+   * connection closed, not by `leave` (a last will: presence without polling).
+   */
+  farewell?: Value;
 }
 
 /** Stop this stream's membership of `group`. */

@@ -162,9 +162,12 @@ export class HttpRequest {
     return `${this.sink.address}/${this.event.stream}`;
   }
 
-  /** Join `group` until `leave`, or until the exchange ends. */
-  join(group: string): void {
-    this.sink.next({ type: 'join', stream: this.event.stream, group });
+  /**
+   * Join `group` until `leave`, or until the exchange ends; then `farewell`, if given, is sent
+   * to the group on this exchange's behalf.
+   */
+  join(group: string, farewell?: Value): void {
+    this.sink.next({ type: 'join', stream: this.event.stream, group, farewell });
   }
 
   /** Leave `group`. */

@@ -190,6 +190,38 @@ describe('actors on one hub', () => {
   });
 });
 
+describe('farewells', () => {
+  it('sends a farewell when the stream closes, not when it leaves', async () => {
+    const bus = new MemoryBus();
+    const east = new Hub({ bus });
+    const west = new Hub({ bus });
+    const watcher = probe();
+    connect(watcher.app, {}, west);
+    watcher.out.next({ type: 'window', stream: 0, bytes: 65_536 });
+    watcher.out.next({ type: 'join', stream: 0, group: 'lobby' });
+    const leaver = probe();
+    const closer = probe();
+    connect(leaver.app, {}, east);
+    const closing = connect(closer.app, {}, east);
+    for (const p of [leaver, closer]) {
+      p.out.next({ type: 'join', stream: 0, group: 'lobby', farewell: { bye: p.address } });
+    }
+    await until(() => east.members('lobby') === 2 && west.members('lobby') === 1);
+    leaver.out.next({ type: 'leave', stream: 0, group: 'lobby' });
+    closing.close();
+    await until(() => watcher.messages().length === 1);
+    await bus.flush();
+    expect(watcher.messages()).toEqual([
+      expect.objectContaining({
+        from: closer.address,
+        group: 'lobby',
+        data: { bye: closer.address },
+      }),
+    ]);
+    expect(east.members('lobby')).toBe(0);
+  });
+});
+
 describe('actors across hubs', () => {
   it('crosses processes through a shared bus: group messages and direct sends', async () => {
     const bus = new MemoryBus();
