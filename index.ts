@@ -24,6 +24,12 @@ export {
   type MemoryWebSocket,
   request,
 } from './protocols/memory.js';
+export {
+  type RemoteApp,
+  type RemoteOptions,
+  type RemoteStats,
+  remoteApp,
+} from './protocols/remote.js';
 export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/serve.js';
 export { readTlsFiles, selfSignedCertificate, type TlsFiles } from './protocols/tls.js';
 export { type ToFetchOptions, toFetch } from './protocols/to-fetch.js';
@@ -36,3 +42,4 @@ export {
   toNodeHandler,
   toNodeUpgradeHandler,
 } from './protocols/to-node.js';
+export { type RemoteWorker, runWorker, type WorkerOptions } from './protocols/worker.js';
