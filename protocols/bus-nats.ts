@@ -99,6 +99,10 @@ export class NatsBus implements Bus {
         maxReconnectAttempts: -1,
         reconnectTimeWait: options.reconnectWait ?? 250,
         reconnectJitter: 50,
+        // A half-open connection swallows publishes until pings notice: the client's default
+        // (two minutes, two pings) is far too long for a bus; this notices within ~15 s.
+        pingInterval: 5_000,
+        maxPingOut: 2,
         timeout: ms,
       }),
     );
@@ -192,7 +196,9 @@ export class NatsBus implements Bus {
     if (this.closing !== null) return;
     this.stats.received++;
     try {
-      entry.listener.handler(msg.data);
+      // A plain copy: the client's view is a Buffer over its whole read chunk, which a message
+      // waiting in an inbox would keep alive, and which decodes into Buffers, not Uint8Arrays.
+      entry.listener.handler(new Uint8Array(msg.data));
     } catch (thrown) {
       // Thrown into the client, it would end the connection's reader; the next payload counts.
       this.threw.note({ subject: msg.subject, error: thrown });
