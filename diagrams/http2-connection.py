@@ -4,8 +4,9 @@
 The picture is a sequence diagram drawn by sequence.py (shared with http1-connection.py).
 Edit STEPS below, then run this script and re-render (README.md).
 
-The HTTP/2 driver is planned (SPEC.md §14): the picture shows the events SPEC.md §4 to §8
-define, mapped onto HTTP/2 frames (RFC 9113) and WebSockets over HTTP/2 (RFC 8441).
+The picture shows the events SPEC.md §4 to §8 define, mapped onto HTTP/2 frames (RFC 9113) and
+WebSockets over HTTP/2 (RFC 8441), as the HTTP/2 driver (protocols/http2.ts, SPEC.md §11.6)
+produces them.
 """
 
 import sys
@@ -123,7 +124,7 @@ DIAGRAM = Diagram(
     ],
     title="One HTTP/2 connection, as events",
     client="browser, h2 client",
-    driver="HTTP/2 driver (planned), node:http2",
+    driver="HTTP/2 driver, node:http2",
     app="handle(route), as in apps/demo.ts",
 )
 

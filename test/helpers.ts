@@ -94,28 +94,32 @@ export interface Child {
 
 /** Run the built CLI (`dist/protocols/cli.js serve file ...args`) and wait for its URL. */
 export function cli(file: string, ...args: string[]): Promise<Child> {
-  const child = spawn(
-    process.execPath,
-    ['dist/protocols/cli.js', 'serve', file, '--port', '0', ...args],
-    {
-      cwd: new URL('..', import.meta.url).pathname,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RXGI_LOG: 'info' },
-    },
-  );
+  return runCli(['serve', file, '--port', '0', ...args]);
+}
+
+/**
+ * Run the built CLI with `argv` and wait until its log matches `ready` (by default, the line
+ * with the URL it serves on; `url` is then that URL, else empty).
+ */
+export function runCli(argv: string[], ready = /"url":"(https?:\/\/[^"]+)"/): Promise<Child> {
+  const child = spawn(process.execPath, ['dist/protocols/cli.js', ...argv], {
+    cwd: new URL('..', import.meta.url).pathname,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RXGI_LOG: 'info' },
+  });
   let log = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`cli did not start:\n${log}`)), 15_000);
     child.stderr.on('data', (chunk: Buffer) => {
       log += chunk.toString();
-      const match = /"url":"(https?:\/\/[^"]+)"/.exec(log);
+      const match = ready.exec(log);
       if (match && timer) {
         clearTimeout(timer);
-        const url = match[1];
+        const url = match[1]?.startsWith('http') ? match[1] : '';
         resolve({
           url,
-          port: Number(new URL(url).port),
+          port: url ? Number(new URL(url).port) : 0,
           pid: child.pid!,
           stderr: () => log,
           exited,

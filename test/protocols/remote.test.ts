@@ -15,7 +15,7 @@ import { type RemoteApp, type RemoteOptions, remoteApp } from '../../protocols/r
 import { encodeEventFrame } from '../../protocols/remote-frame.js';
 import { type RemoteWorker, runWorker, type WorkerOptions } from '../../protocols/worker.js';
 import { type Broker, startRedis } from '../brokers.js';
-import { closeServers, sleep, start, until } from '../helpers.js';
+import { closeServers, runCli, sleep, start, until } from '../helpers.js';
 import { closed, nextMessage, openWebSocket } from '../ws-client.js';
 
 const FAST: RemoteOptions & WorkerOptions = { heartbeat: 250, workerTimeout: 1_000 };
@@ -377,6 +377,64 @@ describe('remote workers across processes on redis', () => {
       await closeServers();
       await Promise.all(workers.splice(0).map((w) => w.close(0)));
       await workerBus.close();
+    }
+  });
+});
+
+describe('rxgi serve --remote and rxgi worker', () => {
+  let redis: Broker;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('serves apps/echo.ts from a worker process; both stop on SIGTERM with status 0', async () => {
+    const server = await runCli(['serve', '--remote', '--bus', redis.url, '--port', '0']);
+    const worker = await runCli(['worker', 'apps/echo.ts', '--bus', redis.url], /rxgi worker \S+/);
+    try {
+      // The server learns of the worker from its first heartbeat; until then it answers 503.
+      let answer = { status: 0, body: '' };
+      for (let tries = 0; answer.status !== 200 && tries < 100; tries++) {
+        if (tries > 0) await sleep(100);
+        const response = await request(`${server.url}/`, { method: 'POST', body: 'over redis' });
+        answer = { status: response.statusCode, body: await response.body.text() };
+      }
+      expect(answer).toEqual({ status: 200, body: 'over redis' });
+      const ws = await openWebSocket(server.url);
+      const reply = nextMessage(ws);
+      ws.send('and a message');
+      expect((await reply).data.toString()).toBe('and a message');
+      ws.close();
+      await closed(ws);
+    } finally {
+      worker.kill('SIGTERM');
+      server.kill('SIGTERM');
+    }
+    expect(await worker.exited).toBe(0);
+    expect(await server.exited).toBe(0);
+  });
+
+  it('refuses --remote without --bus, with a module, and worker without --bus (exit 2)', async () => {
+    for (const argv of [
+      ['serve', '--remote'],
+      ['serve', 'apps/echo.ts', '--remote', '--bus', redis.url],
+      ['worker', 'apps/echo.ts'],
+    ]) {
+      const child = spawn(process.execPath, ['dist/protocols/cli.js', ...argv], {
+        cwd: new URL('../..', import.meta.url).pathname,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let log = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        log += chunk.toString();
+      });
+      const code = await new Promise((resolve) => child.on('exit', resolve));
+      expect(code).toBe(2);
+      expect(log).toMatch(/needs --bus URL|takes no module/);
     }
   });
 });
