@@ -2,6 +2,7 @@ import { type RxgiServer, serve } from 'rxgi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import app from '../../apps/demo.js';
+import { cli } from '../helpers.js';
 
 let server: RxgiServer;
 
@@ -212,6 +213,34 @@ describe('demo app over real sockets', () => {
       }
     } finally {
       await writer.close();
+    }
+  });
+});
+
+describe('demo chat across processes', () => {
+  it('is one room over `--workers 2` on the embedded bus: messages and presence', async () => {
+    const child = await cli('apps/demo.ts', '--workers', '2');
+    const url = `${child.url.replace('http', 'ws')}/chat`;
+    // node:cluster hands connections to the workers in turn: four clients are on both.
+    const clients = [
+      new ChatClient(url),
+      new ChatClient(url),
+      new ChatClient(url),
+      new ChatClient(url),
+    ];
+    try {
+      await Promise.all(clients.map((client) => client.opened));
+      for (const client of clients) await until(() => client.system().at(-1) === '4 online');
+      clients[1].send({ name: 'two', text: 'across processes' });
+      for (const client of clients) await client.said('across processes');
+      await clients[3].close();
+      for (const client of clients.slice(0, 3)) {
+        await until(() => client.system().at(-1) === '3 online');
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      child.kill('SIGTERM');
+      expect(await child.exited).toBe(0);
     }
   });
 });
