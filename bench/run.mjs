@@ -12,6 +12,8 @@
 //   BENCH_STREAMS      concurrent streams per HTTP/2 connection (h2load -m; default 10)
 //   BENCH_LOADGEN      force the HTTP/1.1 load generator: wrk | autocannon (default: wrk if found)
 //   BENCH_SCENARIOS    comma-separated scenario names to run (default: all)
+//                      `fanout` (group broadcast to WebSocket clients across processes, rxgi's
+//                      buses and Socket.IO) is bench/fanout.mjs; it has settings of its own there
 //   BENCH_PROFILE      1 or a directory: run both servers under `node --cpu-prof` and print where
 //                      their time goes, and rxgi's top self-time functions in dist/ (profiling
 //                      slows the servers down: do not read the ratio of such a run)
@@ -94,6 +96,8 @@ const SCENARIOS = [
     loadgen: 'http1',
     check: compareExpressResponses,
   },
+  // A runner of its own (bench/fanout.mjs), which prints its own table.
+  { name: 'fanout', script: 'fanout.mjs' },
 ];
 
 // Load generators by the kind a scenario asks for; each picks a tool and says which, or returns
@@ -621,6 +625,17 @@ async function runScenario(scenario) {
   }
 }
 
+/** A scenario with a runner of its own: it prints its results; a failure is its exit status. */
+async function runScript(scenario) {
+  const script = path.join(here, scenario.script);
+  const child = track(spawn(process.execPath, [script], { cwd: root, stdio: 'inherit' }));
+  const code = await new Promise((resolve) =>
+    child.once('exit', (c, signal) => resolve(c ?? signal)),
+  );
+  if (code !== 0) throw new Error(`${scenario.script} exited with ${code}`);
+  return { scenario, ran: true };
+}
+
 function runLine(label, r) {
   const trouble = r.errors + r.timeouts + r.non2xx;
   const load = r.loadCpu === null ? '' : `  loadgen cpu ${percent(r.loadCpu)}`;
@@ -1012,7 +1027,8 @@ function printSummary(everything) {
         `${fixed(m.ratio, 2)}  (floor ${fixed(scenario.floor, 2)})${below}`,
     );
   }
-  for (const { scenario, skipped, failed } of everything) {
+  for (const { scenario, skipped, failed, ran } of everything) {
+    if (ran) console.log(`${scenario.name}: see its table above`);
     if (skipped !== undefined) console.log(`${scenario.name}: skipped, ${skipped}`);
     if (failed !== undefined) console.log(`${scenario.name}: FAILED: ${failed.split('\n')[0]}`);
   }
@@ -1071,7 +1087,7 @@ async function main() {
   for (const scenario of scenarios) {
     let result;
     try {
-      result = await runScenario(scenario);
+      result = scenario.script ? await runScript(scenario) : await runScenario(scenario);
     } catch (error) {
       if (stopping !== null) throw error;
       console.log(`${scenario.name}: FAILED: ${error?.stack ?? error}`);
