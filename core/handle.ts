@@ -35,6 +35,9 @@ export type Handler = (
 
 const EMPTY = new Uint8Array(0);
 
+/** Consumed input is granted back once this much is owed (SPEC.md §6.4). */
+const GRANT_BATCH = INITIAL_WINDOW / 4;
+
 /**
  * Turn a per-exchange handler into an app. Each request calls `handler` once; its answer becomes
  * the response. Errors become error responses (the error's status, or 500) without affecting
@@ -351,8 +354,14 @@ class Session implements EventSink {
   private consumed(exchange: Exchange, size: number): void {
     if (exchange.finished) return;
     // Input is granted back only while output flows: a client that does not read is not read.
-    if (exchange.window > 0) this.emit({ type: 'window', stream: exchange.stream, bytes: size });
-    else exchange.owed += size;
+    // Grants go out in batches (a quarter of the initial window): one `window` event per small
+    // message would cost as much as the message.
+    exchange.owed += size;
+    if (exchange.window > 0 && exchange.owed >= GRANT_BATCH) {
+      const owed = exchange.owed;
+      exchange.owed = 0;
+      this.emit({ type: 'window', stream: exchange.stream, bytes: owed });
+    }
   }
 
   private credit(exchange: Exchange, bytes: number): void {
