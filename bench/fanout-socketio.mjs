@@ -13,6 +13,7 @@
 import cluster from 'node:cluster';
 import http from 'node:http';
 import process from 'node:process';
+import { stopOnStdinEnd } from './lib.mjs';
 
 const PORT = Number(process.env.PORT ?? 0);
 const HOST = '127.0.0.1';
@@ -53,10 +54,7 @@ if (cluster.isPrimary) {
     );
     stop();
   });
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  stopOnStdinEnd(stop);
   for (let i = 0; i < WORKERS; i++) cluster.fork();
 } else {
   const [{ Server }, { createAdapter }, { Redis }] = await Promise.all([

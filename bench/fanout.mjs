@@ -32,16 +32,44 @@
 // `fanout.mjs guard <command> <args…>` runs a command and kills it when its own stdin ends, so
 // no broker or server outlives the runner, even when the runner is killed with SIGKILL.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import {
+  children,
+  clockTicks,
+  cpuBusySeconds,
+  cpuSeconds,
+  DISTURBED,
+  describeMachine,
+  detectPinning,
+  fixed,
+  heading,
+  here,
+  median,
+  numberEnv,
+  percent,
+  pinned,
+  pinning,
+  procStat,
+  root,
+  selectByName,
+  sleep,
+  spawnPinned,
+  stopChild,
+  stopChildrenOnExit,
+  stopOnStdinEnd,
+  stopping,
+  table,
+  track,
+  waitForPort,
+  warn,
+  which,
+} from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
-const here = path.dirname(self);
-const root = path.dirname(here);
 
 // ---------------------------------------------------------------------------------------------
 // Guard: a command that dies with the runner
@@ -57,19 +85,16 @@ function guard([command, ...args]) {
       // the group is gone
     }
   };
-  let stopping = false;
+  let stopped = false;
   const stop = () => {
-    if (stopping) return;
-    stopping = true;
+    if (stopped) return;
+    stopped = true;
     child.stdin.end();
     killGroup('SIGTERM');
     // Whatever has not exited after 3 s is stuck (a worker busy with a backlog, say).
     setTimeout(() => killGroup('SIGKILL'), 3_000).unref();
   };
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(signal, stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  stopOnStdinEnd(stop);
   child.stdin.on('error', () => {});
   child.once('error', (error) => {
     process.stderr.write(`guard: ${command}: ${error.message}\n`);
@@ -91,9 +116,7 @@ function guard([command, ...args]) {
 
 async function loadgen(options) {
   const { url, kind, clients, rate, warmup, duration, grace } = options;
-  process.stdin.on('end', () => process.exit(1));
-  process.stdin.on('error', () => process.exit(1));
-  process.stdin.resume();
+  stopOnStdinEnd(() => process.exit(1), []);
   const say = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
   const connect = kind === 'socket.io' ? await socketIoClient(url) : await wsClient(url);
 
@@ -258,22 +281,8 @@ async function socketIoClient(url) {
     });
 }
 
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Runner
-
-function numberEnv(name, fallback, min) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) {
-    throw new Error(`${name}=${raw}: expected a number >= ${min}`);
-  }
-  return value;
-}
 
 const SYSTEMS = [
   { name: 'cluster', label: 'rxgi', bus: 'embedded (cluster primary)', broker: null },
@@ -285,57 +294,6 @@ const SYSTEMS = [
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
 const WORKERS = 2;
-
-const CLK_TCK = (() => {
-  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const ticks = Number(result.stdout?.trim());
-  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
-})();
-
-/** Every child of the runner; all are told to stop on exit, errors and signals. */
-const children = new Set();
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function stopAll() {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        child.stdin?.end();
-        child.kill('SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-/** Ask a child to exit (stdin end + SIGTERM); SIGKILL after 5 s. */
-async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-let pinning = false;
-
-function which(command) {
-  const result = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : null;
-}
-
-/** [command, args] for `command args` pinned to `cpu` (when pinning works). */
-function pinned(cpu, command, args) {
-  return pinning ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
-}
 
 /** Spawn `command args` pinned to `cpu`, under a guard (see the top of this file). */
 function guarded(cpu, command, args, options = {}) {
@@ -364,26 +322,6 @@ async function freePort() {
   return port;
 }
 
-async function waitForPort(port, child, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`exited (${child.signalCode ?? `code ${child.exitCode}`})`);
-    }
-    const ok = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing accepts connections on port ${port}`);
-    await sleep(50);
-  }
-}
-
 /** The last `limit` characters a stream said, for error messages. */
 function tail(stream, limit = 4_000) {
   let text = '';
@@ -406,7 +344,7 @@ async function startBroker(kind) {
   child.stdout.resume();
   const said = tail(child.stderr);
   try {
-    await waitForPort(port, child);
+    await waitForPort(port, { child, timeoutMs: 15_000 });
   } catch (error) {
     await stopChild(child);
     throw new Error(`${binary}: ${error.message}\n${said()}`);
@@ -483,7 +421,7 @@ async function startServer(system, brokers) {
         timer = setTimeout(() => reject(new Error(`no port within 20 s\n${said()}`)), 20_000);
       }),
     ]);
-    await waitForPort(port, child);
+    await waitForPort(port, { child, timeoutMs: 15_000 });
     return { child, port, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
   } catch (error) {
     await stopChild(child);
@@ -499,9 +437,7 @@ function processTree(pid) {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ppid = Number(fields[1]);
+      const ppid = Number(procStat(entry)[1]);
       if (!parents.has(ppid)) parents.set(ppid, []);
       parents.get(ppid).push(Number(entry));
     } catch {
@@ -513,21 +449,6 @@ function processTree(pid) {
   return tree;
 }
 
-/** CPU seconds (user + system) used so far by each of `pids`. */
-function cpuSeconds(pids) {
-  const used = new Map();
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      used.set(pid, (Number(fields[11]) + Number(fields[12])) / CLK_TCK);
-    } catch {
-      // gone
-    }
-  }
-  return used;
-}
-
 /** CPU cores busy in `pids` between two cpuSeconds samples taken `seconds` apart. */
 function busy(before, after, seconds) {
   let total = 0;
@@ -535,24 +456,10 @@ function busy(before, after, seconds) {
   return total / seconds;
 }
 
-/**
- * Seconds CPU `cpu` has spent running processes (user, nice, system, steal), from /proc/stat.
- * Interrupt time is left out, as in run.mjs.
- */
-function cpuBusySeconds(cpu) {
-  const line = readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${cpu} `));
-  if (line === undefined) return Number.NaN;
-  const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + steal) / CLK_TCK;
-}
-
 /** A process's start time (clock ticks since boot), to tell it from a later one with its pid. */
 function startTime(pid) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return procStat(pid)[19];
   } catch {
     return null;
   }
@@ -561,8 +468,7 @@ function startTime(pid) {
 /** Whether the process `pid` started at `started` still runs (and is not a zombie). */
 function running(pid, started) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = procStat(pid);
     return fields[19] === started && fields[0] !== 'Z' && fields[0] !== 'X';
   } catch {
     return false;
@@ -604,12 +510,12 @@ async function runOnce(system, brokers, settings) {
     const brokerChild = system.broker === null ? null : brokers.children[system.broker];
     const brokerPids = brokerChild === null ? [] : processTree(brokerChild.pid);
     const options = { url: server.url, kind: system.name === 'socket.io' ? 'socket.io' : 'ws' };
-    const [command, args] = pinned(LOAD_CPU, process.execPath, [
-      self,
-      'loadgen',
-      JSON.stringify({ ...options, ...settings }),
-    ]);
-    load = track(spawn(command, args, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] }));
+    load = spawnPinned(
+      LOAD_CPU,
+      process.execPath,
+      [self, 'loadgen', JSON.stringify({ ...options, ...settings })],
+      { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     const loadPids = [load.pid];
     const said = tail(load.stderr);
     const sample = () => ({
@@ -687,44 +593,16 @@ async function runOnce(system, brokers, settings) {
   }
 }
 
-function median(values) {
-  const sorted = values.filter((v) => typeof v === 'number' && !Number.isNaN(v));
-  sorted.sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
+/** fixed() with 'lost' for an infinite latency (see `late`). */
+const fix = (value, digits) => fixed(value, digits, 'lost');
 
-function fixed(value, digits) {
-  if (value === Number.POSITIVE_INFINITY) return 'lost';
-  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
-}
-
-function percent(fraction) {
-  return Number.isFinite(fraction) ? `${Math.round(fraction * 100)}%` : '-';
-}
-
-function table(header, rows) {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => String(row[i]).length)));
-  const line = (row) =>
-    row
-      .map((cell, i) => (i < 2 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i])))
-      .join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
-function heading(text) {
-  console.log(`\n== ${text} ${'='.repeat(Math.max(0, 76 - text.length))}`);
-}
+/** percent() with '-' for a share that is not there (no broker, say). */
+const pct = (fraction) => percent(fraction, '-');
 
 /** The per-pid split of the clients, as `500/500`. */
 function splitText(split) {
   return Object.values(split ?? {}).join('/');
 }
-
-/** A run is disturbed when other work takes more than this share of a pinned CPU. */
-const DISTURBED = 0.1;
 
 function isDisturbed(result) {
   return result.foreignServerCpu > DISTURBED || result.foreignLoadCpu > DISTURBED;
@@ -733,12 +611,12 @@ function isDisturbed(result) {
 function runLine(name, r, settings) {
   const disturbed = isDisturbed(r) ? '*' : ' ';
   return (
-    `${name.padEnd(15)}${disturbed} ${fixed(r.rate, 0).padStart(7)} msg/s  ` +
+    `${name.padEnd(15)}${disturbed} ${fix(r.rate, 0).padStart(7)} msg/s  ` +
     `${((100 * r.delivered) / r.expected).toFixed(1).padStart(5)}% delivered  ` +
-    `p50 ${fixed(late(r.p50), 2)} ms  p99 ${fixed(late(r.p99), 2)} ms  ` +
-    `${fixed(r.usPerDelivery, 1)} µs/delivery  cpu server ${percent(r.serverCpu)} (primary ${percent(r.primaryCpu)}) broker ${percent(r.brokerCpu ?? Number.NaN)} ` +
-    `loadgen ${percent(r.loadCpu)}  other work on cpu ${SERVER_CPU}/${LOAD_CPU} ` +
-    `${percent(r.foreignServerCpu)}/${percent(r.foreignLoadCpu)}  split ${splitText(r.split)}` +
+    `p50 ${fix(late(r.p50), 2)} ms  p99 ${fix(late(r.p99), 2)} ms  ` +
+    `${fix(r.usPerDelivery, 1)} µs/delivery  cpu server ${pct(r.serverCpu)} (primary ${pct(r.primaryCpu)}) broker ${pct(r.brokerCpu ?? Number.NaN)} ` +
+    `loadgen ${pct(r.loadCpu)}  other work on cpu ${SERVER_CPU}/${LOAD_CPU} ` +
+    `${pct(r.foreignServerCpu)}/${pct(r.foreignLoadCpu)}  split ${splitText(r.split)}` +
     (r.sendRate < settings.rate * 0.98
       ? `  (publisher managed ${r.sendRate.toFixed(0)} msg/s)`
       : '')
@@ -762,16 +640,7 @@ async function runner() {
       warmup: numberEnv('BENCH_FANOUT_WARMUP', numberEnv('BENCH_WARMUP', 2, 0), 0),
       grace: numberEnv('BENCH_FANOUT_GRACE', 3, 0),
     };
-    const wanted = (process.env.BENCH_FANOUT_SYSTEMS ?? '')
-      .split(',')
-      .map((name) => name.trim())
-      .filter(Boolean);
-    systems = wanted.length === 0 ? SYSTEMS : SYSTEMS.filter((s) => wanted.includes(s.name));
-    if (systems.length === 0) {
-      throw new Error(
-        `no system matches BENCH_FANOUT_SYSTEMS; known: ${SYSTEMS.map((s) => s.name).join(', ')}`,
-      );
-    }
+    systems = selectByName(SYSTEMS, 'BENCH_FANOUT_SYSTEMS', 'system');
   } catch (error) {
     console.error(`fanout: ${error.message}`);
     return 2;
@@ -781,20 +650,8 @@ async function runner() {
     return 2;
   }
 
-  let stopping = null;
-  process.on('exit', stopAll);
-  for (const [signal, number] of [
-    ['SIGINT', 2],
-    ['SIGTERM', 15],
-    ['SIGHUP', 1],
-  ]) {
-    process.on(signal, () => {
-      stopping = signal;
-      process.stderr.write(`\nfanout: ${signal}: stopping\n`);
-      stopAll();
-      setTimeout(() => process.exit(128 + number), 500).unref();
-    });
-  }
+  // The guards stop what they run when their stdin ends: so stdin first, then SIGTERM.
+  stopChildrenOnExit({ prefix: 'fanout: ', exitSignal: 'SIGTERM', endStdin: true, graceMs: 500 });
 
   // Orphaned (the parent is gone, killed say): stop as if told to.
   const parent = process.ppid;
@@ -802,13 +659,10 @@ async function runner() {
     if (process.ppid !== parent && stopping === null) process.kill(process.pid, 'SIGTERM');
   }, 1_000).unref();
 
-  pinning = which('taskset') !== null;
-  for (const cpu of [SERVER_CPU, LOAD_CPU]) {
-    if (pinning && spawnSync('taskset', ['-c', cpu, 'true']).status !== 0) pinning = false;
-  }
+  const unpinned = detectPinning([SERVER_CPU, LOAD_CPU]);
+  clockTicks(); // asked now, not at the first CPU sample of a run
   heading('fanout: group broadcast to WebSocket clients across 2 processes');
-  if (!pinning)
-    console.log('WARNING: cannot pin with taskset: running unpinned, numbers are noisier');
+  if (unpinned !== null) warn('cannot pin with taskset: running unpinned, numbers are noisier');
 
   const brokers = { children: {} };
   const results = new Map(systems.map((system) => [system, []]));
@@ -823,7 +677,7 @@ async function runner() {
       versions.push(`${broker.version} at ${broker.url}`);
     }
     console.log(
-      `node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}); ` +
+      `${describeMachine()}; ` +
         (pinning
           ? `servers and brokers on CPU ${SERVER_CPU}, load generator on CPU ${LOAD_CPU} (taskset)`
           : 'unpinned'),
@@ -876,7 +730,8 @@ async function runner() {
   );
   const rows = systems.map((system) => {
     const runs = results.get(system);
-    const of = (pick, digits) => fixed(median(runs.map(pick)), digits);
+    const mid = (pick) => median(runs.map(pick), true);
+    const of = (pick, digits) => fix(mid(pick), digits);
     const disturbed = runs.filter(isDisturbed).length;
     return [
       system.label,
@@ -887,9 +742,9 @@ async function runner() {
       of((r) => late(r.p50), 2),
       of((r) => late(r.p99), 2),
       of((r) => r.usPerDelivery, 1),
-      percent(median(runs.map((r) => r.serverCpu))),
-      percent(median(runs.map((r) => r.brokerCpu ?? Number.NaN))),
-      percent(median(runs.map((r) => r.loadCpu))),
+      pct(mid((r) => r.serverCpu)),
+      pct(mid((r) => r.brokerCpu ?? Number.NaN)),
+      pct(mid((r) => r.loadCpu)),
       runs.length === 0 ? '-' : splitText(runs.at(-1).split),
     ];
   });
@@ -907,7 +762,7 @@ async function runner() {
     'loadgen cpu',
     'split',
   ];
-  console.log(table(header, rows));
+  console.log(table(header, rows, 2));
   console.log(
     'msg/s delivered = deliveries of the measured messages / (first send to last delivery); ' +
       'latency from send to receipt at the receivers (one clock); "lost": more than 1% (p99) or ' +
@@ -918,15 +773,15 @@ async function runner() {
   const all = [...results.values()].flat();
   const saturated = all.filter((r) => r.loadCpu > 0.9).length;
   if (saturated > 0) {
-    console.log(
-      `WARNING: the load generator used >90% of its CPU in ${saturated} runs: it may have been ` +
+    warn(
+      `the load generator used >90% of its CPU in ${saturated} runs: it may have been ` +
         'the bottleneck there (lower BENCH_FANOUT_RATE)',
     );
   }
   const disturbed = all.filter(isDisturbed).length;
   if (disturbed > 0) {
-    console.log(
-      `WARNING: other work took >${percent(DISTURBED)} of CPU ${SERVER_CPU} or ${LOAD_CPU} in ` +
+    warn(
+      `other work took >${pct(DISTURBED)} of CPU ${SERVER_CPU} or ${LOAD_CPU} in ` +
         `${disturbed} runs (*): their numbers are disturbed`,
     );
   }

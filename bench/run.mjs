@@ -26,42 +26,54 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import {
+  clockTicks,
+  cpuBusySeconds,
+  cpuSeconds,
+  DISTURBED,
+  describeMachine,
+  detectPinning,
+  fixed,
+  heading,
+  here,
+  killChildren,
+  median,
+  numberEnv,
+  percent,
+  pinning,
+  root,
+  selectByName,
+  sleep,
+  spawnPinned,
+  stopChild,
+  stopChildrenOnExit,
+  stopping,
+  table,
+  track,
+  waitForPort,
+  warn,
+  which,
+} from './lib.mjs';
 import { breakdown, summarize } from './profile-summary.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.dirname(here);
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-const config = {
-  duration: numberEnv('BENCH_DURATION', 5, 0.5),
-  warmup: numberEnv('BENCH_WARMUP', 1, 0),
-  rounds: Math.round(numberEnv('BENCH_ROUNDS', 5, 1)),
-  connections: Math.round(numberEnv('BENCH_CONNECTIONS', 50, 1)),
-  pipelining: 1,
-  streams: Math.round(numberEnv('BENCH_STREAMS', 10, 1)),
-  serverCpu: '0',
-  loadCpu: '1',
-};
-
-function numberEnv(name, fallback, min) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min) fail(`${name}=${raw}: expected a number >= ${min}`);
-  return value;
+let config;
+try {
+  config = {
+    duration: numberEnv('BENCH_DURATION', 5, 0.5),
+    warmup: numberEnv('BENCH_WARMUP', 1, 0),
+    rounds: Math.round(numberEnv('BENCH_ROUNDS', 5, 1)),
+    connections: Math.round(numberEnv('BENCH_CONNECTIONS', 50, 1)),
+    pipelining: 1,
+    streams: Math.round(numberEnv('BENCH_STREAMS', 10, 1)),
+    serverCpu: '0',
+    loadCpu: '1',
+  };
+} catch (error) {
+  fail(error.message);
 }
-
-/** A round is disturbed when other work takes more than this share of a pinned CPU. */
-const DISTURBED = 0.1;
-
-const CLK_TCK = (() => {
-  const result = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const ticks = Number(result.stdout?.trim());
-  return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
-})();
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios: the loop below runs them all.
@@ -123,94 +135,8 @@ const LOADGENS = {
   },
 };
 
-// ---------------------------------------------------------------------------------------------
-// Child processes: every one is tracked and killed on exit, signals and failures.
-
-const children = new Set();
-/** The signal that is stopping the run, if any: failures after it are expected. */
-let stopping = null;
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function killChildren(signal) {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        child.kill(signal);
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-process.on('exit', () => killChildren('SIGKILL'));
-for (const [signal, number] of [
-  ['SIGINT', 2],
-  ['SIGTERM', 15],
-  ['SIGHUP', 1],
-]) {
-  process.on(signal, () => {
-    stopping = signal;
-    process.stderr.write(`\n${signal}: stopping\n`);
-    killChildren('SIGTERM');
-    setTimeout(() => process.exit(128 + number), 200).unref();
-  });
-}
-
-/** Whether taskset can pin to both CPUs; warns when it cannot. */
-function detectPinning() {
-  if (which('taskset') === null) {
-    warn('taskset not found: running unpinned, numbers will be noisier');
-    return false;
-  }
-  for (const cpu of [config.serverCpu, config.loadCpu]) {
-    const probe = spawnSync('taskset', ['-c', cpu, 'true']);
-    if (probe.status !== 0) {
-      warn(`taskset cannot pin to CPU ${cpu}: running unpinned, numbers will be noisier`);
-      return false;
-    }
-  }
-  return true;
-}
-
-let pinning = false;
-
-/** [command, args] for `command args` pinned to `cpu` (when pinning works). */
-function pinned(cpu, command, args) {
-  return pinning ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
-}
-
-function which(command) {
-  const result = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : null;
-}
-
-/** Seconds of CPU (user + system) the process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-/**
- * Seconds CPU `cpu` has spent running processes (user, nice, system, steal), from /proc/stat.
- * Interrupt time is left out: the loopback traffic's softirq work lands there for both servers.
- */
-function cpuBusySeconds(cpu) {
-  const line = readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`cpu${cpu} `));
-  if (line === undefined) return Number.NaN;
-  // user nice system idle iowait irq softirq steal ...
-  const [user, nice, system, , , , , steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + steal) / CLK_TCK;
-}
+// Child processes (bench/lib.mjs): every one is tracked and killed on exit, signals and failures.
+stopChildrenOnExit();
 
 // ---------------------------------------------------------------------------------------------
 // Servers
@@ -218,14 +144,11 @@ function cpuBusySeconds(cpu) {
 /** Start a server script pinned to the server CPU; resolves once it accepts connections. */
 async function startServer(spec, nodeFlags = []) {
   const script = path.join(here, spec.script);
-  const [command, args] = pinned(config.serverCpu, process.execPath, [...nodeFlags, script]);
-  const child = track(
-    spawn(command, args, {
-      cwd: root,
-      env: { ...process.env, PORT: '0' },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    }),
-  );
+  const child = spawnPinned(config.serverCpu, process.execPath, [...nodeFlags, script], {
+    cwd: root,
+    env: { ...process.env, PORT: '0' },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${spec.label}: no port within 15 s`)), 15_000);
     const lines = createInterface({ input: child.stdout });
@@ -258,34 +181,6 @@ async function startServer(spec, nodeFlags = []) {
   };
 }
 
-async function waitForPort(port, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`port ${port} does not accept connections`);
-    await sleep(50);
-  }
-}
-
-/** Ask a child to exit (stdin end + SIGTERM); SIGKILL after 5 s. */
-async function stopChild(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Load generators. run(target, hooks) calls hooks.start() right before the measured run and
 // hooks.end() right after it (the server is idle at both points) and resolves to
@@ -308,11 +203,12 @@ function autocannonLoadgen(why) {
         duration: config.duration,
       };
       const script = path.join(here, 'loadgen/autocannon-child.mjs');
-      const [command, args] = pinned(config.loadCpu, process.execPath, [
-        script,
-        JSON.stringify(options),
-      ]);
-      const child = track(spawn(command, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] }));
+      const child = spawnPinned(
+        config.loadCpu,
+        process.execPath,
+        [script, JSON.stringify(options)],
+        { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
+      );
       const exited = new Promise((resolve) => child.once('exit', resolve));
       const lines = createInterface({ input: child.stdout });
       let result = null;
@@ -337,14 +233,12 @@ function wrkLoadgen(wrk) {
   const version = spawnSync(wrk, ['-v'], { encoding: 'utf8' });
   const banner = `${version.stdout}${version.stderr}`.split('\n')[0].trim() || 'wrk';
   const runWrk = (url, seconds) => {
-    const [command, args] = pinned(config.loadCpu, wrk, [
-      '-t1',
-      `-c${config.connections}`,
-      `-d${seconds}s`,
-      '--latency',
-      url,
-    ]);
-    const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+    const child = spawnPinned(
+      config.loadCpu,
+      wrk,
+      ['-t1', `-c${config.connections}`, `-d${seconds}s`, '--latency', url],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let output = '';
     child.stdout.on('data', (chunk) => {
       output += chunk;
@@ -419,19 +313,23 @@ function h2loadLoadgen(h2load, stdbuf) {
     async run(url, hooks) {
       const log = path.join(os.tmpdir(), `rxgi-bench-h2load-${process.pid}-${++runs}.log`);
       const ms = (seconds) => `${Math.max(1, Math.round(seconds * 1000))}ms`;
-      const [command, args] = pinned(config.loadCpu, stdbuf, [
-        '-oL',
-        h2load,
-        '-t1',
-        `-c${config.connections}`,
-        `-m${config.streams}`,
-        `-D${ms(config.duration)}`,
-        ...(config.warmup > 0 ? [`--warm-up-time=${ms(config.warmup)}`] : []),
-        `--log-file=${log}`,
-        url,
-      ]);
       // taskset and stdbuf exec h2load: child.pid is h2load's.
-      const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] }));
+      const child = spawnPinned(
+        config.loadCpu,
+        stdbuf,
+        [
+          '-oL',
+          h2load,
+          '-t1',
+          `-c${config.connections}`,
+          `-m${config.streams}`,
+          `-D${ms(config.duration)}`,
+          ...(config.warmup > 0 ? [`--warm-up-time=${ms(config.warmup)}`] : []),
+          `--log-file=${log}`,
+          url,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       try {
         const exited = new Promise((resolve, reject) => {
           child.once('error', reject);
@@ -869,33 +767,6 @@ function printProfiles({ scenario, baseline, rxgi, profiles }) {
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
-function median(values) {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function fixed(value, digits) {
-  return Number.isFinite(value) ? value.toFixed(digits) : 'n/a';
-}
-
-function percent(fraction) {
-  return Number.isFinite(fraction) ? `${Math.round(fraction * 100)}%` : 'n/a';
-}
-
-function table(header, rows) {
-  const all = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...all.map((row) => String(row[i]).length)));
-  const line = (row) =>
-    row
-      .map((cell, i) =>
-        i === 0 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i]),
-      )
-      .join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
 function printScenario({ scenario, rounds, baseline, rxgi }) {
   heading(`${scenario.name}: per round`);
   const rows = rounds.map((r) => [
@@ -1034,10 +905,6 @@ function printSummary(everything) {
   }
 }
 
-function heading(text) {
-  console.log(`\n== ${text} ${'='.repeat(Math.max(0, 76 - text.length))}`);
-}
-
 function indent(text) {
   return text
     .split(/\r?\n/)
@@ -1045,17 +912,9 @@ function indent(text) {
     .join('\n');
 }
 
-function warn(message) {
-  console.log(`WARNING: ${message}`);
-}
-
 function fail(message) {
   console.error(`bench: ${message}`);
   process.exit(2);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1065,19 +924,16 @@ async function main() {
   if (!existsSync(path.join(root, 'dist/index.js'))) {
     fail('dist/index.js is missing: run `npm run build` (or `npm run bench`)');
   }
-  pinning = detectPinning();
-  const wanted = (process.env.BENCH_SCENARIOS ?? '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  const scenarios =
-    wanted.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => wanted.includes(s.name));
-  if (scenarios.length === 0) {
-    fail(`no scenario matches BENCH_SCENARIOS; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  const unpinned = detectPinning([config.serverCpu, config.loadCpu]);
+  if (unpinned !== null) warn(`${unpinned}: running unpinned, numbers will be noisier`);
+  let scenarios;
+  try {
+    scenarios = selectByName(SCENARIOS, 'BENCH_SCENARIOS', 'scenario');
+  } catch (error) {
+    fail(error.message);
   }
   console.log(
-    `rxgi bench: node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ` +
-      `CLK_TCK ${CLK_TCK}, ` +
+    `rxgi bench: ${describeMachine()}, CLK_TCK ${clockTicks()}, ` +
       (pinning
         ? `servers on CPU ${config.serverCpu}, load generator on CPU ${config.loadCpu} (taskset)`
         : 'unpinned'),
