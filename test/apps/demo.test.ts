@@ -2,6 +2,7 @@ import { type RxgiServer, serve } from 'rxgi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import app from '../../apps/demo.js';
+import { type Broker, startNats, startRedis } from '../brokers.js';
 import { cli } from '../helpers.js';
 
 let server: RxgiServer;
@@ -218,8 +219,26 @@ describe('demo app over real sockets', () => {
 });
 
 describe('demo chat across processes', () => {
-  it('is one room over `--workers 2` on the embedded bus: messages and presence', async () => {
-    const child = await cli('apps/demo.ts', '--workers', '2');
+  const brokers: Broker[] = [];
+
+  afterAll(async () => {
+    await Promise.all(brokers.map((broker) => broker.stop()));
+  });
+
+  /** The `--bus` flags for a broker this suite started, and stops afterwards. */
+  const on = async (start: () => Promise<Broker>) => {
+    const broker = await start();
+    brokers.push(broker);
+    return ['--bus', broker.url];
+  };
+  const buses: [string, () => Promise<string[]>][] = [
+    ['the embedded bus', async () => []],
+    ['Redis', () => on(startRedis)],
+    ['NATS', () => on(startNats)],
+  ];
+
+  it.each(buses)('is one room over `--workers 2` on %s: messages and presence', async (_, bus) => {
+    const child = await cli('apps/demo.ts', '--workers', '2', ...(await bus()));
     const url = `${child.url.replace('http', 'ws')}/chat`;
     // node:cluster hands connections to the workers in turn: four clients are on both.
     const clients = [
