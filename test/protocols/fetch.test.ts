@@ -41,7 +41,8 @@ function honoApp(): Hono {
     return stream(c, async (s) => {
       for (let i = 0; i < 5; i++) {
         await s.write(`chunk ${i}\n`);
-        await s.sleep(5);
+        // The last chunk comes late, so a reader can tell a streamed body from a buffered one.
+        await s.sleep(i === 3 ? 300 : 5);
       }
     });
   });
@@ -186,7 +187,8 @@ describe('fromFetch: a Hono app, native and contained', () => {
     expect(response.headers.get('content-length')).toBeNull();
     const reader = response.body!.getReader();
     const first = await reader.read();
-    expect(decoder.decode(first.value)).toBe('chunk 0\n');
+    // Chunks may coalesce on a busy machine; the late last one cannot be there yet.
+    expect(decoder.decode(first.value)).toMatch(/^chunk 0\n(chunk [1-3]\n)*$/);
     await reader.cancel();
   });
 
