@@ -5,6 +5,7 @@
 export * from './core/index.js';
 export { NatsBus, type NatsBusOptions, natsBus } from './protocols/bus-nats.js';
 export { RedisBus, type RedisBusOptions, redisBus } from './protocols/bus-redis.js';
+export { BUS_SCHEMES, openBus } from './protocols/bus-url.js';
 export { type ConnectMiddleware, fromConnect } from './protocols/connect.js';
 export {
   type FetchEnv,

@@ -39,6 +39,8 @@ export const KIND = {
   PING: 8,
   /** server → worker: key server id; forget every connection of that server. */
   RESET: 9,
+  /** server → `<prefix>.discover`: key server id; every worker announces itself at once. */
+  DISCOVER: 10,
 } as const;
 
 type Kind = (typeof KIND)[keyof typeof KIND];
@@ -55,7 +57,8 @@ export type Frame =
         | typeof KIND.END
         | typeof KIND.COMPLETE
         | typeof KIND.PING
-        | typeof KIND.RESET;
+        | typeof KIND.RESET
+        | typeof KIND.DISCOVER;
       key: string;
       seq: number;
     };
@@ -118,6 +121,7 @@ export function decodeFrame(bytes: Uint8Array, maxSize: number): Frame | DropRea
       case KIND.BYE:
       case KIND.PING:
       case KIND.RESET:
+      case KIND.DISCOVER:
         return ID.test(key) ? { kind, ...head } : 'malformed';
       case KIND.END:
       case KIND.COMPLETE:

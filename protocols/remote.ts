@@ -157,6 +157,12 @@ class RemoteServer {
       bus.subscribe(workers, (bytes) => this.announced(bytes, workers)),
       bus.subscribe(mine, (bytes) => this.received(bytes, mine)),
     ];
+    // Once both subscriptions reach the broker, ask the workers to announce themselves now:
+    // otherwise a server that just started answers 503 until their next heartbeat.
+    bus.flush().then(
+      () => bus.publish(`${this.prefix}.discover`, encodeFrame(KIND.DISCOVER, this.id)),
+      () => {},
+    );
     this.timers = [
       setInterval(() => this.ping(), heartbeat),
       setInterval(() => this.sweep(), Math.max(25, Math.min(heartbeat, this.timeout / 4))),

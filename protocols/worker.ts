@@ -114,7 +114,14 @@ class Worker {
   }
 
   async start(): Promise<void> {
-    this.unsubscribe = this.bus.subscribe(this.subject, (bytes) => this.received(bytes));
+    const discover = `${this.prefix}.discover`;
+    const off = [
+      this.bus.subscribe(this.subject, (bytes) => this.received(bytes)),
+      this.bus.subscribe(discover, (bytes) => this.discovered(bytes, discover)),
+    ];
+    this.unsubscribe = () => {
+      for (const unsubscribe of off) unsubscribe();
+    };
     try {
       // Listening before anyone hears of this worker, so no OPEN is missed.
       await this.bus.flush();
@@ -184,6 +191,13 @@ class Worker {
   private announce(): void {
     const hello = { load: this.links.size, accepting: !this.draining };
     this.bus.publish(`${this.prefix}.workers`, encodeFrame(KIND.HELLO, this.id, 0, hello));
+  }
+
+  /** A server that just started asks who is there: answer at once, not at the next beat. */
+  private discovered(bytes: Uint8Array, subject: string): void {
+    const frame = decodeFrame(bytes, this.maxFrameSize);
+    if (typeof frame !== 'string' && frame.kind === KIND.DISCOVER) this.announce();
+    else this.drops.note(typeof frame === 'string' ? frame : 'malformed', subject);
   }
 
   private received(bytes: Uint8Array): void {

@@ -67,6 +67,15 @@ function refusedHandshake(url: string): Promise<number> {
 }
 
 describe('remote workers on a memory bus', () => {
+  it('finds the workers already running when it starts, without waiting for a heartbeat', async () => {
+    const bus = new MemoryBus();
+    await worker(echo, bus, { heartbeat: 60_000 });
+    const app = remote(bus, { heartbeat: 60_000, workerTimeout: 120_000 });
+    await until(() => app.workers === 1, 1_000);
+    const server = await start(app);
+    expect(await get(server.url)).toMatchObject({ status: 200 });
+  });
+
   it('echoes a POST body and WebSocket messages through a worker', async () => {
     const bus = new MemoryBus();
     const app = remote(bus);
