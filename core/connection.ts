@@ -52,6 +52,8 @@ export class StreamState {
   offered: string[] = [];
   /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
   mail: MessageEvent[] | null = null;
+  /** Bytes of the messages in `mail`. */
+  mailBytes = 0;
   /** Groups this stream joined, with the farewell to send when it closes (SPEC.md §14.2). */
   groups: Map<string, Value | undefined> | null = null;
 
@@ -457,6 +459,7 @@ export abstract class Connection<S extends StreamState>
     this.streams.delete(stream.id);
     if (stream.groups !== null) this.leaveAll(stream);
     stream.mail = null;
+    stream.mailBytes = 0;
   }
 
   /** The stream closed: it leaves every group, and its farewells go out. */
@@ -548,8 +551,13 @@ export abstract class Connection<S extends StreamState>
       return 'ok';
     }
     state.mail ??= [];
-    if (state.mail.length >= (this.hub?.inboxCapacity ?? 0)) return 'full';
+    const hub = this.hub as Hub;
+    const held = state.mail.length;
+    if (held >= hub.inboxCapacity || (held > 0 && state.mailBytes + size > hub.inboxBytes)) {
+      return 'full';
+    }
     state.mail.push(event);
+    state.mailBytes += size;
     return 'ok';
   }
 
@@ -566,6 +574,7 @@ export abstract class Connection<S extends StreamState>
     let taken = 0;
     while (taken < mail.length && state.credit > 0 && state.mail === mail) {
       const event = mail[taken++] as MessageEvent;
+      state.mailBytes -= event.size;
       state.credit -= event.size;
       this.events.next(event);
     }

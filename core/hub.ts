@@ -31,12 +31,18 @@ export interface HubOptions {
   maxMessageSize?: number;
   /** Messages an address holds while its stream has no input credit. Default 100. */
   inboxCapacity?: number;
+  /**
+   * Bytes (of envelopes) an address holds while its stream has no input credit; an empty inbox
+   * still takes one message of any allowed size. Default 1 MiB.
+   */
+  inboxBytes?: number;
 }
 
 export const HUB_DEFAULTS = {
   prefix: 'rxgi',
   maxMessageSize: 1024 * 1024,
   inboxCapacity: 100,
+  inboxBytes: 1024 * 1024,
 } as const;
 
 /** What a hub counts; read it for metrics. */
@@ -86,6 +92,7 @@ export class Hub {
     dropped: { full: 0, gone: 0, malformed: 0, version: 0, tooLarge: 0 },
   };
   readonly inboxCapacity: number;
+  readonly inboxBytes: number;
   private readonly prefix: string;
   private readonly maxMessageSize: number;
   private readonly mailboxes = new Map<string, Mailbox>();
@@ -104,6 +111,7 @@ export class Hub {
     this.prefix = options.prefix ?? HUB_DEFAULTS.prefix;
     this.maxMessageSize = options.maxMessageSize ?? HUB_DEFAULTS.maxMessageSize;
     this.inboxCapacity = options.inboxCapacity ?? HUB_DEFAULTS.inboxCapacity;
+    this.inboxBytes = options.inboxBytes ?? HUB_DEFAULTS.inboxBytes;
     this.node = randomId();
     this.unsubscribe = this.bus.subscribe(`${this.prefix}.node.${this.node}`, (payload) =>
       this.arrive(payload),

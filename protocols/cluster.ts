@@ -9,7 +9,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { type Bus, Throttled } from '../core/bus.js';
 import { Hub } from '../core/hub.js';
-import { logger } from '../core/log.js';
+import { type Logger, logger, setLogger } from '../core/log.js';
 import { clusterBus, clusterRelay } from './bus-cluster.js';
 import { openBus } from './bus-url.js';
 import { loadApp } from './load.js';
@@ -209,6 +209,8 @@ function tell(message: Control): Promise<void> {
 export async function runClusterWorker(): Promise<number> {
   // The app's own child processes are not rxgi workers.
   delete process.env[WORKER_ENV];
+  // N processes write to one stderr: every line says which one wrote it.
+  setLogger(tagged(logger(), { worker: process.pid }));
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     stopRequested = resolve;
@@ -262,4 +264,14 @@ export async function runClusterWorker(): Promise<number> {
   hub.close();
   await bus.close().catch((error) => logger().warn('bus did not close cleanly', { error }));
   return 0;
+}
+
+/** A logger that adds `tag` to the fields of every line. */
+function tagged(base: Logger, tag: Record<string, unknown>): Logger {
+  return {
+    error: (message, fields) => base.error(message, { ...tag, ...fields }),
+    warn: (message, fields) => base.warn(message, { ...tag, ...fields }),
+    info: (message, fields) => base.info(message, { ...tag, ...fields }),
+    debug: (message, fields) => base.debug(message, { ...tag, ...fields }),
+  };
 }

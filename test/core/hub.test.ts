@@ -119,6 +119,31 @@ describe('actors on one hub', () => {
     expect(receiver.messages().map((m) => m.data)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('bounds an inbox by bytes too; an empty one still takes one large message', async () => {
+    const hub = new Hub({ inboxBytes: 4096 });
+    const sender = probe();
+    const receiver = probe();
+    connect(sender.app, {}, hub);
+    connect(receiver.app, {}, hub);
+    const send = (data: string) =>
+      sender.out.next({ type: 'send', stream: 0, to: receiver.address, data });
+    send('x'.repeat(10_000)); // larger than the bound, into an empty inbox
+    send('y');
+    await until(() => sender.received.length === 1);
+    receiver.out.next({ type: 'window', stream: 0, bytes: 1 });
+    expect(receiver.messages().map((m) => String(m.data).length)).toEqual([10_000]);
+    // Credit spent again: three envelopes of 1,000 characters fit in 4 KiB, a fourth does not.
+    for (let i = 0; i < 5; i++) send(String(i).repeat(1000));
+    await until(() => sender.received.length === 3);
+    expect(sender.received.map((e) => e.type === 'undelivered' && e.reason)).toEqual([
+      'full',
+      'full',
+      'full',
+    ]);
+    receiver.out.next({ type: 'window', stream: 0, bytes: 1_000_000 });
+    expect(receiver.messages().map((m) => String(m.data)[0])).toEqual(['x', '0', '1', '2']);
+  });
+
   it('drops group messages to a full inbox, counts them and logs one line', async () => {
     setLogger(capture);
     try {
