@@ -20,6 +20,11 @@ export interface BusStats {
   connected: boolean;
 }
 
+/** Fresh counters for a bus; `connected` as it starts. */
+export function busStats(connected: boolean): BusStats {
+  return { published: 0, received: 0, dropped: 0, reconnects: 0, connected };
+}
+
 /**
  * A publish/subscribe bus of byte payloads on exact subjects. Delivery is at most once and in
  * order per publisher. Implementations never throw from `publish`: while the broker is away
@@ -51,13 +56,7 @@ export interface Bus {
  */
 export class MemoryBus implements Bus {
   readonly kind = 'memory';
-  readonly stats: BusStats = {
-    published: 0,
-    received: 0,
-    dropped: 0,
-    reconnects: 0,
-    connected: true,
-  };
+  readonly stats = busStats(true);
   private readonly handlers = new Map<string, Set<(payload: Uint8Array) => void>>();
 
   publish(subject: string, payload: Uint8Array): void {

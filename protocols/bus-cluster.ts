@@ -9,7 +9,7 @@
  * stay in order per publisher.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { type Bus, type BusStats, Throttled } from '../core/bus.js';
+import { type Bus, busStats, Throttled } from '../core/bus.js';
 
 /** Bytes a channel may have queued and unwritten before publishes are dropped: 8 MiB. */
 export const CLUSTER_BUS_LIMIT = 8 * 1024 * 1024;
@@ -137,13 +137,7 @@ export function clusterBus(options: ClusterBusOptions = {}): Bus {
   const threw = new Throttled('cluster bus: a subscriber threw; payload skipped');
   let pings = 0;
   let closed = false;
-  const stats: BusStats = {
-    published: 0,
-    received: 0,
-    dropped: 0,
-    reconnects: 0,
-    connected: process.connected,
-  };
+  const stats = busStats(process.connected);
   const receive = (item: Item) => {
     if (item[0] === 'pong') {
       pongs.get(item[1])?.();

@@ -8,7 +8,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   type Bus,
-  type BusStats,
+  busStats,
   OUTAGE_BUFFER,
   OutageBuffer,
   type OutageLimits,
@@ -53,13 +53,7 @@ export function natsBus(url: string, options?: NatsBusOptions): Promise<NatsBus>
 /** A `Bus` on a NATS server; make one with `natsBus`. */
 export class NatsBus implements Bus {
   readonly kind = 'nats';
-  readonly stats: BusStats = {
-    published: 0,
-    received: 0,
-    dropped: 0,
-    reconnects: 0,
-    connected: true,
-  };
+  readonly stats = busStats(true);
   private readonly subs = new Map<string, Entry>();
   private readonly held: OutageBuffer;
   private readonly tooBig = new Throttled('nats bus: payload over max_payload; dropping');

@@ -4,7 +4,7 @@
  * need not install it.
  */
 import type { Redis } from 'ioredis';
-import { type Bus, type BusStats, OutageBuffer, type OutageLimits } from '../core/bus.js';
+import { type Bus, busStats, OutageBuffer, type OutageLimits } from '../core/bus.js';
 import { logger } from '../core/log.js';
 
 /** Options of `redisBus`. */
@@ -66,13 +66,7 @@ export async function redisBus(url: string, options: RedisBusOptions = {}): Prom
  */
 export class RedisBus implements Bus {
   readonly kind = 'redis';
-  readonly stats: BusStats = {
-    published: 0,
-    received: 0,
-    dropped: 0,
-    reconnects: 0,
-    connected: false,
-  };
+  readonly stats = busStats(false);
   private readonly handlers = new Map<string, (payload: Uint8Array) => void>();
   private readonly outage: OutageBuffer;
   private readonly pub: Link;

@@ -1,47 +1,9 @@
 import { encode } from '@msgpack/msgpack';
-import {
-  type App,
-  type ConnectionInfo,
-  connect,
-  Hub,
-  handle,
-  type InboundEvent,
-  type Logger,
-  MemoryBus,
-  type OutboundEvent,
-  setLogger,
-  upgrade,
-  type Value,
-} from 'rxgi';
-import { ignoreElements, map, merge, Subject, tap } from 'rxjs';
+import { connect, Hub, handle, type Logger, MemoryBus, setLogger, upgrade, type Value } from 'rxgi';
+import { ignoreElements, map, merge, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { probe } from '../actors.js';
 import { until } from '../helpers.js';
-
-/** A raw app that records what arrives and sends what the test pushes into `out`. */
-function probe() {
-  const received: InboundEvent[] = [];
-  const out = new Subject<OutboundEvent>();
-  let info: ConnectionInfo | null = null;
-  const app: App = (events, connection) => {
-    info = connection;
-    return merge(
-      events.pipe(
-        tap((event) => received.push(event)),
-        ignoreElements(),
-      ),
-      out,
-    );
-  };
-  return {
-    app,
-    received,
-    out,
-    messages: () => received.filter((event) => event.type === 'message'),
-    get address() {
-      return `${info?.address}/0`;
-    },
-  };
-}
 
 /** A chat app: every WebSocket joins `room`, says what it hears there, and publishes its input. */
 const chat = handle((req) =>

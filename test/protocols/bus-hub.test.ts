@@ -4,51 +4,20 @@
  * dropped with a line. (The bridges' own tests show the outage buffer.)
  */
 import { encode } from '@msgpack/msgpack';
-import {
-  type App,
-  type Bus,
-  type ConnectionInfo,
-  connect,
-  Hub,
-  type InboundEvent,
-  jsonLogger,
-  type Logger,
-  type OutboundEvent,
-  setLogger,
-  type Value,
-} from 'rxgi';
-import { ignoreElements, merge, Subject, tap } from 'rxjs';
+import { type Bus, connect, Hub, jsonLogger, type Logger, setLogger, type Value } from 'rxgi';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsBus } from '../../protocols/bus-nats.js';
 import { redisBus } from '../../protocols/bus-redis.js';
+import { probe } from '../actors.js';
 import { type Broker, startNats, startRedis } from '../brokers.js';
 import { until } from '../helpers.js';
 
-/** A raw app that records what arrives and sends what the test pushes into `out`. */
-function probe(hub: Hub) {
-  const received: InboundEvent[] = [];
-  const out = new Subject<OutboundEvent>();
-  let info: ConnectionInfo | null = null;
-  const app: App = (events, connection) => {
-    info = connection;
-    return merge(
-      events.pipe(
-        tap((event) => received.push(event)),
-        ignoreElements(),
-      ),
-      out,
-    );
-  };
-  const connection = connect(app, {}, hub);
-  out.next({ type: 'window', stream: 0, bytes: 1 << 20 });
-  return {
-    out,
-    connection,
-    data: () => received.flatMap((e) => (e.type === 'message' ? [e.data] : [])),
-    get address() {
-      return `${info?.address}/0`;
-    },
-  };
+/** A probe connected to `hub`, with credit for a megabyte of messages on stream 0. */
+function actor(hub: Hub) {
+  const made = probe();
+  connect(made.app, {}, hub);
+  made.out.next({ type: 'window', stream: 0, bytes: 1 << 20 });
+  return made;
 }
 
 const cases: [string, () => Promise<Broker>, (url: string) => Promise<Bus>][] = [
@@ -82,8 +51,8 @@ describe.each(cases)('hubs on %s', (_name, startBroker, openBus) => {
   it('carries strings as strings and bytes as bytes, to an address and to a group', async () => {
     const east = await hub();
     const west = await hub();
-    const a = probe(east);
-    const b = probe(west);
+    const a = actor(east);
+    const b = actor(west);
     b.out.next({ type: 'join', stream: 0, group: 'types' });
     await west.bus.flush();
     const data: Value = {
@@ -103,8 +72,8 @@ describe.each(cases)('hubs on %s', (_name, startBroker, openBus) => {
   it('keeps group memberships across a broker restart', async () => {
     const east = await hub();
     const west = await hub();
-    const sender = probe(east);
-    const member = probe(west);
+    const sender = actor(east);
+    const member = actor(west);
     member.out.next({ type: 'join', stream: 0, group: 'outage' });
     await west.bus.flush();
     sender.out.next({ type: 'group-send', stream: 0, group: 'outage', data: 'before' });
@@ -135,7 +104,7 @@ describe.each(cases)('hubs on %s', (_name, startBroker, openBus) => {
       const east = await hub();
       const stranger = await openBus(broker.url);
       buses.push(stranger);
-      const member = probe(east);
+      const member = actor(east);
       member.out.next({ type: 'join', stream: 0, group: 'strange' });
       await east.bus.flush();
       stranger.publish('rxgi.group.strange', new Uint8Array([0xc1, 0x00]));
