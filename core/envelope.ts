@@ -41,17 +41,32 @@ export function encodeEnvelope(kind: Kind, from: string, to: string, data: Value
 /** Why an envelope was refused on arrival. */
 export type Refusal = 'malformed' | 'version';
 
-/** Decode an envelope, or say why it is not one this runtime reads. Never throws. */
-export function decodeEnvelope(bytes: Uint8Array): Envelope | Refusal {
+/**
+ * Open a msgpack array `[version, a, b, c, d]` of the given version: its four fields, or why
+ * not (`version` for another version, `malformed` for anything else). Never throws. The bus
+ * envelope and the remote-worker frame share this shape.
+ */
+export function openVersioned(
+  bytes: Uint8Array,
+  version: number,
+  using: Decoder = decoder,
+): [unknown, unknown, unknown, unknown] | Refusal {
   let value: unknown;
   try {
-    value = decoder.decode(bytes);
+    value = using.decode(bytes);
   } catch {
     return 'malformed';
   }
   if (!Array.isArray(value) || value.length !== 5) return 'malformed';
-  const [version, kind, from, to, data] = value as unknown[];
-  if (version !== ENVELOPE_VERSION) return typeof version === 'number' ? 'version' : 'malformed';
+  if (value[0] !== version) return typeof value[0] === 'number' ? 'version' : 'malformed';
+  return [value[1], value[2], value[3], value[4]];
+}
+
+/** Decode an envelope, or say why it is not one this runtime reads. Never throws. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope | Refusal {
+  const fields = openVersioned(bytes, ENVELOPE_VERSION);
+  if (typeof fields === 'string') return fields;
+  const [kind, from, to, data] = fields;
   if (kind !== KIND.SEND && kind !== KIND.GROUP && kind !== KIND.NACK) return 'malformed';
   if (typeof from !== 'string' || typeof to !== 'string') return 'malformed';
   return { kind, from, to, data: data as Value };

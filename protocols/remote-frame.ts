@@ -11,6 +11,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import type { ConnectionInfo } from '../core/app.js';
 import { Throttled } from '../core/bus.js';
 import { decodeEvent, encodeEvent } from '../core/codec.js';
+import { openVersioned } from '../core/envelope.js';
 import type { InboundEvent, OutboundEvent, RxgiEvent } from '../core/events.js';
 
 /** The frame format version; frames of another version are dropped. */
@@ -86,15 +87,9 @@ export function encodeEventFrame(key: string, seq: number, event: RxgiEvent): Ui
 /** Decode a frame, or say why it is dropped. Never throws. */
 export function decodeFrame(bytes: Uint8Array, maxSize: number): Frame | DropReason {
   if (bytes.byteLength > maxSize) return 'tooLarge';
-  let value: unknown;
-  try {
-    value = decoder.decode(bytes);
-  } catch {
-    return 'malformed';
-  }
-  if (!Array.isArray(value) || value.length !== 5) return 'malformed';
-  const [version, kind, key, seq, payload] = value as unknown[];
-  if (version !== FRAME_VERSION) return typeof version === 'number' ? 'version' : 'malformed';
+  const fields = openVersioned(bytes, FRAME_VERSION, decoder);
+  if (typeof fields === 'string') return fields;
+  const [kind, key, seq, payload] = fields;
   if (typeof key !== 'string' || !Number.isSafeInteger(seq) || (seq as number) < 0) {
     return 'malformed';
   }
