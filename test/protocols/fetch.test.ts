@@ -371,8 +371,9 @@ describe('fromFetch: behaviour', () => {
       }),
       { port: 0, shutdownTimeout: 2_000 },
     );
-    // The kernel's socket buffers hold megabytes on loopback whatever the server does: measure
-    // them with a plain node:http server that honours backpressure, and allow 2 MB beyond.
+    // The kernel's socket buffers hold megabytes on loopback whatever the server does, and their
+    // autotuning differs from one connection to the next: measure them with a plain node:http
+    // server that honours backpressure, and allow 4 MB beyond (a fraction of the 50 MB body).
     const plain = createServer((_req, res) => {
       counter.pulled = 0;
       const pump = () => {
@@ -396,7 +397,7 @@ describe('fromFetch: behaviour', () => {
       const http1 = await slowHttp1(`${server.url}/big`, counter);
       expect(counter.received).toBe(total);
       expect(counter.pulled).toBe(total);
-      expect(http1).toBeLessThan(kernel + 2 * 1024 * 1024);
+      expect(http1).toBeLessThan(kernel + 4 * 1024 * 1024);
       // HTTP/2 flow control keeps the kernel out of it: the bound is absolute there.
       const http2 = await slowHttp2(server.url, '/big', counter);
       expect(counter.received).toBe(total);
