@@ -1,4 +1,4 @@
-import type { Observable } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import type { Address, InboundEvent, OutboundEvent } from './events.js';
 
 /** What an app may know of its connection; plain data, like the events. */
@@ -34,6 +34,37 @@ export type App = (
   events: Observable<InboundEvent>,
   connection: ConnectionInfo,
 ) => Observable<OutboundEvent>;
+
+/** What `sessionApp` keeps per connection. */
+export interface AppSession {
+  /** One inbound event. */
+  receive(event: InboundEvent): void;
+  /** The connection ended, or the app's output was unsubscribed; may be called twice. */
+  teardown(): void;
+}
+
+/**
+ * @internal An app that keeps one session object per connection: each inbound event goes to
+ * `receive`, and the end of either side to `teardown`. `handle`, `fromNodeHandler` and
+ * `remoteApp` are built this way.
+ */
+export function sessionApp(
+  create: (out: Subscriber<OutboundEvent>, connection: ConnectionInfo) => AppSession,
+): App {
+  return (events, connection) =>
+    new Observable<OutboundEvent>((out) => {
+      const session = create(out, connection);
+      const subscription = events.subscribe({
+        next: (event) => session.receive(event),
+        error: () => session.teardown(),
+        complete: () => session.teardown(),
+      });
+      return () => {
+        subscription.unsubscribe();
+        session.teardown();
+      };
+    });
+}
 
 /** Middleware: a function from app to app. Compose with `compose` or plain calls. */
 export type Middleware = (app: App) => App;

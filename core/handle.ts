@@ -1,5 +1,5 @@
-import { isObservable, Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
-import type { App } from './app.js';
+import { isObservable, type Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
+import { type App, sessionApp } from './app.js';
 import { chunkLength } from './connection.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -47,19 +47,7 @@ const GRANT_BATCH = INITIAL_WINDOW / 4;
  * export default handle((req) => text(`hello ${req.path}`));
  */
 export function handle(handler: Handler): App {
-  return (events, connection) =>
-    new Observable<OutboundEvent>((out) => {
-      const session = new Session(handler, out, connection.address);
-      const subscription = events.subscribe({
-        next: (event) => session.receive(event),
-        error: () => session.teardown(),
-        complete: () => session.teardown(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        session.teardown();
-      };
-    });
+  return sessionApp((out, connection) => new Session(handler, out, connection.address));
 }
 
 /** The state of one exchange inside `handle`. */

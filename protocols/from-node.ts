@@ -19,8 +19,8 @@ import {
   validateHeaderName,
   validateHeaderValue,
 } from 'node:http';
-import { Observable, type Subscriber } from 'rxjs';
-import type { App } from '../core/app.js';
+import type { Subscriber } from 'rxjs';
+import { type App, sessionApp } from '../core/app.js';
 import { BodyReader } from '../core/body.js';
 import { chunkLength } from '../core/connection.js';
 import {
@@ -76,19 +76,7 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * await serve(fromNodeHandler(app), { port: 8000 });
  */
 export function fromNodeHandler(listener: NodeListener): App {
-  return (events) =>
-    new Observable<OutboundEvent>((out) => {
-      const session = new NodeSession(listener, out);
-      const subscription = events.subscribe({
-        next: (event) => session.receive(event),
-        error: () => session.teardown(),
-        complete: () => session.teardown(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        session.teardown();
-      };
-    });
+  return sessionApp((out) => new NodeSession(listener, out));
 }
 
 /** The rxgi request event behind a request the shim made, or undefined for any other. */

@@ -7,8 +7,8 @@
  * read only as the worker's app grants credit, and output flows only as the client reads.
  */
 import { randomBytes } from 'node:crypto';
-import { Observable, type Subscriber } from 'rxjs';
-import type { App, ConnectionInfo } from '../core/app.js';
+import type { Subscriber } from 'rxjs';
+import { type App, type ConnectionInfo, sessionApp } from '../core/app.js';
 import { type Bus, Throttled } from '../core/bus.js';
 import { chunkLength, STATUS_TEXT } from '../core/connection.js';
 import { ERR, RxgiError } from '../core/errors.js';
@@ -100,19 +100,10 @@ const TEXT = ['content-type', 'text/plain; charset=utf-8'];
  */
 export function remoteApp(bus: Bus, options: RemoteOptions = {}): RemoteApp {
   const server = new RemoteServer(bus, options);
-  const app: App = (events, info) =>
-    new Observable<OutboundEvent>((out) => {
-      const forward = new Forward(server, info, out);
-      const subscription = events.subscribe({
-        next: (event) => forward.inbound(event),
-        error: () => forward.end(),
-        complete: () => forward.end(),
-      });
-      return () => {
-        subscription.unsubscribe();
-        forward.end();
-      };
-    });
+  const app: App = sessionApp((out, info) => {
+    const forward = new Forward(server, info, out);
+    return { receive: (event) => forward.inbound(event), teardown: () => forward.end() };
+  });
   return Object.defineProperties(app, {
     id: { value: server.id },
     workers: { get: () => server.workers.size },
