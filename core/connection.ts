@@ -49,7 +49,7 @@ export class StreamState {
   /** Link values from pushes that degraded to a `Link` header (SPEC.md §7). */
   links: string[] | null = null;
   /** Subprotocols a WebSocket client offered. */
-  offered: string[] = [];
+  offered: readonly string[] = NONE;
   /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
   mail: MessageEvent[] | null = null;
   /** Bytes of the messages in `mail`. */
@@ -81,6 +81,7 @@ export const STATUS_TEXT: Record<number, string> = {
 };
 
 const EMPTY = new Uint8Array(0);
+const NONE: readonly string[] = Object.freeze([]);
 
 const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
 

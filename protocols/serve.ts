@@ -184,7 +184,7 @@ async function shutdown(
     connection.shutdown(deadline);
     connection.goAway();
   }
-  for (const connection of http2.connections) {
+  for (const connection of http2.connections.values()) {
     connection.shutdown(deadline);
     connection.goAway();
   }
