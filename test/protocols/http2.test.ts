@@ -245,6 +245,41 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
     client.close();
   });
 
+  it('survives resets with error codes: on a stream being served, one answered at once, one refused', async () => {
+    // node:http2 turns a reset with an error code into an 'error' event on the stream, which
+    // ends the process when nobody listens: every stream the driver touches has a listener.
+    const big = 'x'.repeat(1_000_000);
+    const server = await start(
+      handle(async (req) => {
+        if (req.path === '/big') return text(big); // complete at once, in flight for long
+        await sleep(50);
+        return text('late');
+      }),
+      { maxBodySize: 10 },
+    );
+    const client = await session(server.url, { settings: { initialWindowSize: 1024 } });
+    const reset = (headers: Record<string, string>, body?: string) =>
+      new Promise<void>((resolve) => {
+        const stream = client.request(headers, { endStream: body === undefined });
+        if (body !== undefined) stream.write(body);
+        stream.on('error', () => {});
+        stream.once('response', () => stream.close(constants.NGHTTP2_PROTOCOL_ERROR));
+        if (headers[':path'] === '/late') stream.close(constants.NGHTTP2_PROTOCOL_ERROR);
+        stream.once('close', () => resolve());
+      });
+    await reset({ ':path': '/late' });
+    await reset({ ':path': '/big' });
+    await reset({ ':path': '/refused', ':method': 'POST', 'content-length': '11' }, 'x');
+    await sleep(100);
+    const other = await session(server.url);
+    const response = await exchange(other, { ':path': '/x' });
+    expect(response.body.toString()).toBe('late');
+    // The Date field node would add is there (the driver adds it itself, RFC 9110 §6.6.1).
+    expect(new Date(String(response.headers.date)).getTime()).toBeGreaterThan(Date.now() - 5000);
+    client.close();
+    other.close();
+  });
+
   it('answers 413 to a declared body over the limit', async () => {
     const server = await start(app, { maxBodySize: 10 });
     const client = await session(server.url);
