@@ -1,4 +1,4 @@
-import { type Observer, Subject, type Subscription } from 'rxjs';
+import type { Observer, Subscription } from 'rxjs';
 import type { App, ConnectionInfo } from './app.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -29,6 +29,7 @@ import {
 } from './events.js';
 import { type Delivery, defaultHub, type Hub, type Mailbox } from './hub.js';
 import { logger } from './log.js';
+import { Multicast } from './multicast.js';
 import { StreamTable } from './table.js';
 
 /**
@@ -115,7 +116,7 @@ export abstract class Connection<S extends StreamState>
   implements Observer<OutboundEvent>, Mailbox
 {
   protected readonly streams = new StreamTable<S>();
-  private readonly events = new Subject<InboundEvent>();
+  private readonly events = new Multicast<InboundEvent>();
   private subscription: Subscription | null = null;
   private appDone = false;
   private ended = false;
@@ -133,7 +134,7 @@ export abstract class Connection<S extends StreamState>
     this.hub = hub;
     this.info.address = hub.register(this.info.id, this);
     try {
-      const output = app(this.events.asObservable(), this.info);
+      const output = app(this.events.observable, this.info);
       const subscription = output.subscribe(this);
       if (this.ended) subscription.unsubscribe();
       else this.subscription = subscription;
