@@ -245,7 +245,7 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
     client.close();
   });
 
-  it('survives resets with error codes: on a stream being served, one answered at once, one refused', async () => {
+  it('survives resets with error codes, on a stream being served and on one answered at once', async () => {
     // node:http2 turns a reset with an error code into an 'error' event on the stream, which
     // ends the process when nobody listens: every stream the driver touches has a listener.
     const big = 'x'.repeat(1_000_000);
@@ -255,13 +255,11 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
         await sleep(50);
         return text('late');
       }),
-      { maxBodySize: 10 },
     );
     const client = await session(server.url, { settings: { initialWindowSize: 1024 } });
-    const reset = (headers: Record<string, string>, body?: string) =>
+    const reset = (headers: Record<string, string>) =>
       new Promise<void>((resolve) => {
-        const stream = client.request(headers, { endStream: body === undefined });
-        if (body !== undefined) stream.write(body);
+        const stream = client.request(headers);
         stream.on('error', () => {});
         stream.once('response', () => stream.close(constants.NGHTTP2_PROTOCOL_ERROR));
         if (headers[':path'] === '/late') stream.close(constants.NGHTTP2_PROTOCOL_ERROR);
@@ -269,7 +267,6 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
       });
     await reset({ ':path': '/late' });
     await reset({ ':path': '/big' });
-    await reset({ ':path': '/refused', ':method': 'POST', 'content-length': '11' }, 'x');
     await sleep(100);
     const other = await session(server.url);
     const response = await exchange(other, { ':path': '/x' });
