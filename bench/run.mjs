@@ -3,11 +3,14 @@
 // Each scenario pits a baseline server against the same app through rxgi. Servers run in their
 // own processes pinned to CPU 0, the load generator pinned to CPU 1. Rounds alternate the order
 // (ABBA), and the result of a scenario is the median of the per-round rxgi/baseline ratios.
+// Many short rounds rather than a few long ones: on these machines a server's cost per request
+// shifts by 20-35 % from one run to the next (other tenants, and the garbage collector settling
+// with or without old-generation collections), and a median of 9 pairs is steadier than of 5.
 //
 // Environment:
-//   BENCH_DURATION     seconds per measured run (default 5)
+//   BENCH_DURATION     seconds per measured run (default 3)
 //   BENCH_WARMUP       seconds of uncounted warm-up before each run (default 1)
-//   BENCH_ROUNDS       paired rounds per scenario (default 5)
+//   BENCH_ROUNDS       paired rounds per scenario (default 9)
 //   BENCH_CONNECTIONS  concurrent connections (default 50)
 //   BENCH_STREAMS      concurrent streams per HTTP/2 connection (h2load -m; default 10)
 //   BENCH_LOADGEN      force the HTTP/1.1 load generator: wrk | autocannon (default: wrk if found)
@@ -62,9 +65,9 @@ import { breakdown, summarize } from './profile-summary.mjs';
 let config;
 try {
   config = {
-    duration: numberEnv('BENCH_DURATION', 5, 0.5),
+    duration: numberEnv('BENCH_DURATION', 3, 0.5),
     warmup: numberEnv('BENCH_WARMUP', 1, 0),
-    rounds: Math.round(numberEnv('BENCH_ROUNDS', 5, 1)),
+    rounds: Math.round(numberEnv('BENCH_ROUNDS', 9, 1)),
     connections: Math.round(numberEnv('BENCH_CONNECTIONS', 50, 1)),
     pipelining: 1,
     streams: Math.round(numberEnv('BENCH_STREAMS', 10, 1)),
