@@ -49,6 +49,8 @@ const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, 
 const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
 const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
+/** `parseH2Head`'s answer to a WebSocket of a version other than 13: 400 and the version. */
+const WS_VERSION_REFUSED = -1;
 // Options of `respond`, made once: node copies them.
 const RESPOND_END = Object.freeze({ endStream: true });
 const RESPOND_STREAMED = Object.freeze({ waitForTrailers: true });
@@ -120,9 +122,12 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     // closes that stream, and an 'error' event nobody listens to would end the process.
     h2.on('error', onStreamError);
     const event = parseH2Head(raw, this.info, h2.id!, (flags & END_STREAM) !== 0, this.options);
+    if (event === WS_VERSION_REFUSED) {
+      respondStatus(h2, 400, { 'sec-websocket-version': '13' });
+      return;
+    }
     if (typeof event === 'number') {
-      if (event === 426) respondStatus(h2, 400, { 'sec-websocket-version': '13' });
-      else respondStatus(h2, event);
+      respondStatus(h2, event);
       return;
     }
     // Push is offered only where the client allows it (SETTINGS_ENABLE_PUSH, RFC 9113 §6.5.2).
@@ -438,9 +443,9 @@ function endStreamed(h2: ServerHttp2Stream, fields: OutgoingHttpHeaders | null):
  * The request event of an HTTP/2 stream, from its raw header list (names are lower case on the
  * wire, RFC 9113 §8.2.1), or the status to refuse it with: 400 when a pseudo-header it needs is
  * missing or one comes after a regular field (RFC 9113 §8.3), 413 when its declared length is
- * past the body limit, 426 for a WebSocket of a version other than 13. An extended CONNECT with
- * `:protocol websocket` (RFC 8441 §4) becomes the same `request` a WebSocket handshake over
- * HTTP/1.1 makes: method GET, `websocket: true`.
+ * past the body limit, `WS_VERSION_REFUSED` for a WebSocket of a version other than 13. An
+ * extended CONNECT with `:protocol websocket` (RFC 8441 §4) becomes the same `request` a
+ * WebSocket handshake over HTTP/1.1 makes: method GET, `websocket: true`.
  */
 function parseH2Head(
   raw: string[],
@@ -478,7 +483,7 @@ function parseH2Head(
   }
   const websocket = method === 'CONNECT' && protocol === 'websocket';
   if (method === '' || (target === '' && method !== 'CONNECT')) return 400;
-  if (websocket && version !== '13') return 426;
+  if (websocket && version !== '13') return WS_VERSION_REFUSED;
   const mark = target.indexOf('?');
   return {
     type: 'request',

@@ -289,6 +289,32 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
     expect(response.status).toBe(413);
   });
 
+  it('answers 400 with sec-websocket-version: 13 to a WebSocket of another version', async () => {
+    const seen: string[] = [];
+    const server = await start(
+      handle((req) => {
+        seen.push(req.path);
+        return text('app');
+      }),
+    );
+    const client = await session(server.url);
+    const stream = client.request(
+      {
+        ':method': 'CONNECT',
+        ':protocol': 'websocket',
+        ':path': '/ws',
+        ':scheme': 'http',
+        'sec-websocket-version': '8',
+      },
+      { endStream: false },
+    );
+    const response = await collect(stream);
+    client.close();
+    expect(response.status).toBe(400);
+    expect(response.headers['sec-websocket-version']).toBe('13');
+    expect(seen).toEqual([]);
+  });
+
   it('sends GOAWAY on graceful shutdown and lets in-flight streams finish', async () => {
     const server = await start(app);
     const client = await session(server.url);
