@@ -49,6 +49,7 @@ const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, 
 const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
 const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
+const COLON = 0x3a;
 /** `parseH2Head`'s answer to a WebSocket of a version other than 13: 400 and the version. */
 const WS_VERSION_REFUSED = -1;
 // Options of `respond`, made once: node copies them.
@@ -458,9 +459,9 @@ function parseH2Head(
   let target = '';
   let authority = '';
   let protocol = '';
-  // Pseudo-headers come first (nghttp2 resets a stream whose do not).
+  // Pseudo-headers come first (nghttp2 resets a stream whose pseudo-headers do not).
   let i = 0;
-  for (; i < raw.length && raw[i].charCodeAt(0) === 58; /* : */ i += 2) {
+  for (; i < raw.length && raw[i].charCodeAt(0) === COLON; i += 2) {
     const name = raw[i];
     const value = raw[i + 1];
     if (name === ':method') method = value;
@@ -473,7 +474,7 @@ function parseH2Head(
   let offered: string | undefined;
   for (let j = 0; j < headers.length; j += 2) {
     const name = headers[j];
-    if (name.charCodeAt(0) === 58 /* : */) return 400;
+    if (name.charCodeAt(0) === COLON) return 400;
     if (name === 'content-length') {
       if (Number(headers[j + 1]) > options.maxBodySize) return 413;
     } else if (name === 'host') {
