@@ -6,6 +6,7 @@
 // Many short rounds rather than a few long ones: on these machines a server's cost per request
 // shifts by 20-35 % from one run to the next (other tenants, and the garbage collector settling
 // with or without old-generation collections), and a median of 9 pairs is steadier than of 5.
+// Servers run with --trace-gc, and each run's old-generation collections are counted.
 //
 // Environment:
 //   BENCH_DURATION     seconds per measured run (default 3)
@@ -147,11 +148,16 @@ stopChildrenOnExit();
 /** Start a server script pinned to the server CPU; resolves once it accepts connections. */
 async function startServer(spec, nodeFlags = []) {
   const script = path.join(here, spec.script);
-  const child = spawnPinned(config.serverCpu, process.execPath, [...nodeFlags, script], {
+  // --trace-gc: old-generation collections are counted per run (see `oldGcs` below).
+  const args = ['--trace-gc', ...nodeFlags, script];
+  const child = spawnPinned(config.serverCpu, process.execPath, args, {
     cwd: root,
     env: { ...process.env, PORT: '0' },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // Whether a run had old-generation collections: runs of the same server differ in this, and
+  // with it in cost and p99, so the per-round table shows it beside them.
+  const gcs = { old: 0 };
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${spec.label}: no port within 15 s`)), 15_000);
     const lines = createInterface({ input: child.stdout });
@@ -162,6 +168,10 @@ async function startServer(spec, nodeFlags = []) {
     child.once('exit', onExit);
     child.once('error', onExit);
     lines.on('line', (line) => {
+      if (/ ms: (Scavenge|Mark-Compact|Mark-sweep|Minor Mark)/.test(line)) {
+        if (/ ms: Mark-(Compact|sweep)/.test(line)) gcs.old++;
+        return;
+      }
       const match = /^LISTENING (\d+)$/.exec(line);
       if (match === null) {
         process.stdout.write(`[${spec.label}] ${line}\n`);
@@ -180,6 +190,7 @@ async function startServer(spec, nodeFlags = []) {
     port,
     url: `http://127.0.0.1:${port}`,
     alive: () => child.exitCode === null && child.signalCode === null,
+    oldGcs: () => gcs.old,
     stop: () => stopChild(child),
   };
 }
@@ -437,6 +448,7 @@ async function measure(server, loadgen, target) {
     core: pinning ? cpuBusySeconds(config.serverCpu) : Number.NaN,
     loadCore: pinning ? cpuBusySeconds(config.loadCpu) : Number.NaN,
     wall: performance.now() / 1000,
+    oldGcs: server.oldGcs(),
   });
   let before = null;
   let after = null;
@@ -454,6 +466,7 @@ async function measure(server, loadgen, target) {
   return {
     ...result,
     rps: result.requests / result.duration,
+    oldGcs: after.oldGcs - before.oldGcs,
     cpuUsPerReq: result.requests > 0 ? (cpu * 1e6) / result.requests : Number.NaN,
     serverCpu: cpu / wall,
     // Busy time of each pinned CPU not spent by our process on it: other work disturbing us.
@@ -542,7 +555,7 @@ function runLine(label, r) {
   const load = r.loadCpu === null ? '' : `  loadgen cpu ${percent(r.loadCpu)}`;
   return (
     `${label.padEnd(14)} ${fixed(r.rps, 0).padStart(7)} req/s  p99 ${fixed(r.p99, 2)} ms  ` +
-    `${fixed(r.cpuUsPerReq, 1)} µs/req  server cpu ${percent(r.serverCpu)}${load}` +
+    `${fixed(r.cpuUsPerReq, 1)} µs/req  old-gen gcs ${r.oldGcs}  server cpu ${percent(r.serverCpu)}${load}` +
     (Number.isFinite(r.foreignCpu)
       ? `  other work on cpu ${config.serverCpu}/${config.loadCpu} ${percent(r.foreignCpu)}` +
         `/${percent(r.foreignLoadCpu)}`
@@ -777,9 +790,11 @@ function printScenario({ scenario, rounds, baseline, rxgi }) {
     fixed(r.base.rps, 0),
     fixed(r.base.p99, 2),
     fixed(r.base.cpuUsPerReq, 1),
+    String(r.base.oldGcs),
     fixed(r.ours.rps, 0),
     fixed(r.ours.p99, 2),
     fixed(r.ours.cpuUsPerReq, 1),
+    String(r.ours.oldGcs),
     fixed(r.ratio, 3),
     fixed(r.cpuRatio, 3),
   ]);
@@ -789,9 +804,11 @@ function printScenario({ scenario, rounds, baseline, rxgi }) {
     fixed(m.baseRps, 0),
     fixed(m.baseP99, 2),
     fixed(m.baseCpu, 1),
+    '',
     fixed(m.oursRps, 0),
     fixed(m.oursP99, 2),
     fixed(m.oursCpu, 1),
+    '',
     fixed(m.ratio, 3),
     fixed(m.cpuRatio, 3),
   ]);
@@ -802,9 +819,11 @@ function printScenario({ scenario, rounds, baseline, rxgi }) {
         `${baseline} req/s`,
         'p99 ms',
         'µs/req',
+        'old gcs',
         `${rxgi} req/s`,
         'p99 ms',
         'µs/req',
+        'old gcs',
         'ratio',
         'cpu ratio',
       ],
@@ -813,7 +832,8 @@ function printScenario({ scenario, rounds, baseline, rxgi }) {
   );
   console.log(
     'ratio = rxgi req/s / baseline req/s; cpu ratio = baseline µs/req / rxgi µs/req ' +
-      '(server CPU per request, what the ratio would be on an otherwise idle CPU)',
+      '(server CPU per request, what the ratio would be on an otherwise idle CPU); old gcs = ' +
+      'old-generation (mark-compact) collections during the run',
   );
   if (rounds.some((r) => r.disturbed)) {
     console.log(
