@@ -50,7 +50,7 @@ export class StreamState {
   /** Link values from pushes that degraded to a `Link` header (SPEC.md §7). */
   links: string[] | null = null;
   /** Subprotocols a WebSocket client offered. */
-  offered: readonly string[] = NONE;
+  offered: string[] = NO_PROTOCOLS;
   /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
   mail: MessageEvent[] | null = null;
   /** Bytes of the messages in `mail`. */
@@ -82,7 +82,8 @@ export const STATUS_TEXT: Record<number, string> = {
 };
 
 const EMPTY = new Uint8Array(0);
-const NONE: readonly string[] = Object.freeze([]);
+/** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
+export const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 
 const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
 

@@ -1,6 +1,7 @@
 /** HTTP/1.x request heads: node's request becomes an rxgi `request` event in one pass. */
 import type { IncomingMessage } from 'node:http';
 import type { ConnectionInfo } from '../core/app.js';
+import { NO_PROTOCOLS } from '../core/connection.js';
 import type { Capabilities, HeaderList, RequestEvent } from '../core/events.js';
 import { hasToken } from '../core/headers.js';
 
@@ -12,7 +13,6 @@ const CAPS: Record<string, Capabilities> = {
   '1.1t-nows': { push: false, trailers: true, earlyHints: true, websocket: false },
   '1.0': { push: false, trailers: false, earlyHints: false, websocket: false },
 };
-const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 
 export interface ParsedHead {
   event: RequestEvent;

@@ -8,7 +8,13 @@ import {
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../core/app.js';
-import { Connection, chunkLength, STATUS_TEXT, StreamState } from '../core/connection.js';
+import {
+  Connection,
+  chunkLength,
+  NO_PROTOCOLS,
+  STATUS_TEXT,
+  StreamState,
+} from '../core/connection.js';
 import { ERR, RxgiError } from '../core/errors.js';
 import type {
   Address,
@@ -47,7 +53,6 @@ export interface Http2Options {
 
 const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, websocket: true };
 const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
-const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
 const COLON = 0x3a;
 /** `parseH2Head`'s answer to a WebSocket of a version other than 13: 400 and the version. */
