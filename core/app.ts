@@ -1,4 +1,4 @@
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable } from 'rxjs';
 import type { Address, InboundEvent, OutboundEvent } from './events.js';
 
 /** What an app may know of its connection; plain data, like the events. */
@@ -43,15 +43,26 @@ export interface AppSession {
   teardown(): void;
 }
 
+/** Where a session's output goes: `next` for each event, then `error` or `complete` at most once. */
+export interface SessionOutput {
+  next(event: OutboundEvent): void;
+  error(error: unknown): void;
+  complete(): void;
+}
+
+/** Makes the session of one connection. */
+export type SessionFactory = (out: SessionOutput, connection: ConnectionInfo) => AppSession;
+
+const SESSIONS = Symbol('rxgi.sessions');
+
 /**
  * @internal An app that keeps one session object per connection: each inbound event goes to
  * `receive`, and the end of either side to `teardown`. `handle`, `fromNodeHandler` and
- * `remoteApp` are built this way.
+ * `remoteApp` are built this way. A connection may run the session itself (`SessionRun`), with
+ * no Observable in between; middleware that wraps the app sees the Observable.
  */
-export function sessionApp(
-  create: (out: Subscriber<OutboundEvent>, connection: ConnectionInfo) => AppSession,
-): App {
-  return (events, connection) =>
+export function sessionApp(create: SessionFactory): App {
+  const app: App = (events, connection) =>
     new Observable<OutboundEvent>((out) => {
       const session = create(out, connection);
       const subscription = events.subscribe({
@@ -64,6 +75,65 @@ export function sessionApp(
         session.teardown();
       };
     });
+  return Object.assign(app, { [SESSIONS]: create });
+}
+
+/**
+ * @internal A `sessionApp` session run against `out` directly, by the rules the Observable
+ * path follows: nothing reaches `out` after its `error` or `complete`; inbound events stop, and
+ * the session is torn down, once either side has ended (after `out` saw the end, so the events
+ * a failing connection sends still reach the session).
+ */
+export class SessionRun implements SessionOutput {
+  private session: AppSession | null = null;
+  /** `out` still takes events. */
+  private live = true;
+  /** The session was torn down (or will be, once made). */
+  private ended = false;
+
+  private constructor(private readonly out: SessionOutput) {}
+
+  /** Run `app` on `out` directly when `sessionApp` made it; null otherwise. */
+  static start(app: App, out: SessionOutput, connection: ConnectionInfo): SessionRun | null {
+    const create = (app as { [SESSIONS]?: SessionFactory })[SESSIONS];
+    if (create === undefined) return null;
+    const run = new SessionRun(out);
+    const session = create(run, connection);
+    run.session = session;
+    if (run.ended) session.teardown();
+    return run;
+  }
+
+  /** One inbound event, for the session. */
+  receive(event: InboundEvent): void {
+    if (!this.ended) this.session?.receive(event);
+  }
+
+  /** The connection is gone. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.live = false;
+    this.session?.teardown();
+  }
+
+  next(event: OutboundEvent): void {
+    if (this.live) this.out.next(event);
+  }
+
+  error(error: unknown): void {
+    if (!this.live) return;
+    this.live = false;
+    this.out.error(error);
+    this.end();
+  }
+
+  complete(): void {
+    if (!this.live) return;
+    this.live = false;
+    this.out.complete();
+    this.end();
+  }
 }
 
 /** Middleware: a function from app to app. Compose with `compose` or plain calls. */

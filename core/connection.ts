@@ -1,5 +1,5 @@
 import type { Observer, Subscription } from 'rxjs';
-import type { App, ConnectionInfo } from './app.js';
+import { type App, type ConnectionInfo, SessionRun } from './app.js';
 import { ERR, RxgiError } from './errors.js';
 import {
   type Capabilities,
@@ -119,6 +119,8 @@ export abstract class Connection<S extends StreamState>
   protected readonly streams = new StreamTable<S>();
   private readonly events = new Multicast<InboundEvent>();
   private subscription: Subscription | null = null;
+  /** The app's session, when the connection runs it directly (`sessionApp`). */
+  private run: SessionRun | null = null;
   private appDone = false;
   private ended = false;
   private hub: Hub | null = null;
@@ -135,6 +137,13 @@ export abstract class Connection<S extends StreamState>
     this.hub = hub;
     this.info.address = hub.register(this.info.id, this);
     try {
+      // An app made by `sessionApp` (`handle` and the shims) is run with no Observable in
+      // between: rxjs's subscriber layers are a cost every event would pay twice.
+      this.run = SessionRun.start(app, this, this.info);
+      if (this.run !== null) {
+        if (this.ended) this.run.end();
+        return;
+      }
       const output = app(this.events.observable, this.info);
       const subscription = output.subscribe(this);
       if (this.ended) subscription.unsubscribe();
@@ -157,6 +166,13 @@ export abstract class Connection<S extends StreamState>
   // -------------------------------------------------------------------------------------------
   // Driver side: what the wire tells the app
 
+  /** One inbound event, for the app. */
+  private tell(event: InboundEvent): void {
+    const run = this.run;
+    if (run !== null) run.receive(event);
+    else this.events.next(event);
+  }
+
   /** Register a stream and tell the app about its request. */
   protected open(stream: S, event: InboundEvent): void {
     this.streams.set(stream);
@@ -164,13 +180,13 @@ export abstract class Connection<S extends StreamState>
       this.failStream(stream, new RxgiError(ERR.NO_RESPONSE, 'the app has finished'));
       return;
     }
-    this.events.next(event);
+    this.tell(event);
   }
 
   /** Deliver a body chunk; returns false when the app's window is spent and input should pause. */
   protected deliverData(stream: S, chunk: Uint8Array): boolean {
     stream.credit -= chunk.byteLength;
-    this.events.next({ type: 'data', stream: stream.id, chunk, end: false });
+    this.tell({ type: 'data', stream: stream.id, chunk, end: false });
     return stream.credit > 0;
   }
 
@@ -179,16 +195,16 @@ export abstract class Connection<S extends StreamState>
     if (stream.inEnded) return;
     stream.inEnded = true;
     if (trailers !== null && trailers.length > 0) {
-      this.events.next({ type: 'trailers', stream: stream.id, headers: trailers });
+      this.tell({ type: 'trailers', stream: stream.id, headers: trailers });
     } else {
-      this.events.next({ type: 'data', stream: stream.id, chunk: EMPTY, end: true });
+      this.tell({ type: 'data', stream: stream.id, chunk: EMPTY, end: true });
     }
   }
 
   /** Deliver a WebSocket message; returns false when input should pause. */
   protected deliverMessage(stream: S, data: Uint8Array | string, size: number): boolean {
     stream.credit -= size;
-    this.events.next({ type: 'ws-message', stream: stream.id, data });
+    this.tell({ type: 'ws-message', stream: stream.id, data });
     return stream.credit > 0;
   }
 
@@ -202,7 +218,7 @@ export abstract class Connection<S extends StreamState>
     ) {
       const grant = stream.owed;
       stream.owed = 0;
-      this.events.next({ type: 'window', stream: stream.id, bytes: grant });
+      this.tell({ type: 'window', stream: stream.id, bytes: grant });
     }
   }
 
@@ -210,12 +226,12 @@ export abstract class Connection<S extends StreamState>
   protected peerClosed(stream: S, code: number, reason: string): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.forget(stream);
-    this.events.next({ type: 'close', stream: stream.id, code, reason });
+    this.tell({ type: 'close', stream: stream.id, code, reason });
   }
 
   /** Tell the app the server is shutting down. */
   shutdown(deadline: number): void {
-    if (!this.ended) this.events.next({ type: 'shutdown', stream: CONNECTION_STREAM, deadline });
+    if (!this.ended) this.tell({ type: 'shutdown', stream: CONNECTION_STREAM, deadline });
   }
 
   /**
@@ -232,6 +248,7 @@ export abstract class Connection<S extends StreamState>
     if (this.root !== null) this.leaveAll(this.root);
     this.hub?.unregister(this.info.id);
     this.events.complete();
+    this.run?.end();
     this.subscription?.unsubscribe();
     this.subscription = null;
   }
@@ -411,7 +428,7 @@ export abstract class Connection<S extends StreamState>
   protected serverClose(stream: S, code: number, reason: string): void {
     if (this.streams.get(stream.id) !== stream) return;
     this.closeStream(stream, code, reason);
-    this.events.next({ type: 'close', stream: stream.id, code, reason });
+    this.tell({ type: 'close', stream: stream.id, code, reason });
   }
 
   /**
@@ -445,7 +462,7 @@ export abstract class Connection<S extends StreamState>
       this.abort(stream, code);
     }
     const reason = rxgi?.message ?? 'stream failed';
-    this.events.next({
+    this.tell({
       type: 'close',
       stream: stream.id,
       code: ws ? WS_CODE.INTERNAL_ERROR : code,
@@ -550,7 +567,7 @@ export abstract class Connection<S extends StreamState>
     const event: MessageEvent = { type: 'message', stream, from, group, data, size };
     if (state.credit > 0 && (state.mail === null || state.mail.length === 0)) {
       state.credit -= size;
-      this.events.next(event);
+      this.tell(event);
       return 'ok';
     }
     state.mail ??= [];
@@ -567,7 +584,7 @@ export abstract class Connection<S extends StreamState>
   /** @internal Mailbox: a message a stream sent was refused. */
   undelivered(stream: number, to: string, reason: Undelivered): void {
     const open = stream === CONNECTION_STREAM ? !this.ended : this.streams.has(stream);
-    if (open) this.events.next({ type: 'undelivered', stream, to, reason });
+    if (open) this.tell({ type: 'undelivered', stream, to, reason });
   }
 
   /** Deliver waiting messages while the stream has credit. */
@@ -579,7 +596,7 @@ export abstract class Connection<S extends StreamState>
       const event = mail[taken++] as MessageEvent;
       state.mailBytes -= event.size;
       state.credit -= event.size;
-      this.events.next(event);
+      this.tell(event);
     }
     if (state.mail === mail) mail.splice(0, taken);
   }

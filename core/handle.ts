@@ -1,5 +1,5 @@
-import { isObservable, type Observable, Subject, type Subscriber, type Subscription } from 'rxjs';
-import { type App, sessionApp } from './app.js';
+import { isObservable, type Observable, Subject, type Subscription } from 'rxjs';
+import { type App, type SessionOutput, sessionApp } from './app.js';
 import { chunkLength } from './connection.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -50,8 +50,11 @@ export function handle(handler: Handler): App {
   return sessionApp((out, connection) => new Session(handler, out, connection.address));
 }
 
-/** The state of one exchange inside `handle`. */
-class Exchange {
+/**
+ * One exchange inside `handle`: the request its handler is given, and the state `handle` keeps
+ * for it. One object, not two: this is made for every request.
+ */
+class Exchange extends HttpRequest {
   /** Output credit left (SPEC.md §6). */
   window = INITIAL_WINDOW;
   finished = false;
@@ -63,14 +66,9 @@ class Exchange {
   /** WebSocket input credit withheld while the output is backed up. */
   owed = 0;
 
-  constructor(readonly request: HttpRequest) {}
-
+  /** The key of the session's table. */
   get id(): number {
-    return this.request.event.stream;
-  }
-
-  get stream(): number {
-    return this.request.event.stream;
+    return this.event.stream;
   }
 }
 
@@ -82,7 +80,7 @@ class Session implements EventSink {
 
   constructor(
     private readonly handler: Handler,
-    private readonly out: Subscriber<OutboundEvent>,
+    private readonly out: SessionOutput,
     /** The connection's actor address. */
     readonly address: string,
   ) {}
@@ -100,18 +98,18 @@ class Session implements EventSink {
     }
     if (event.type === 'shutdown') {
       this.stopped = true;
-      for (const exchange of this.exchanges.values()) exchange.request.stop();
+      for (const exchange of this.exchanges.values()) exchange.stop();
       return;
     }
     const exchange = this.exchanges.get(event.stream);
     if (exchange === undefined) return;
     switch (event.type) {
       case 'data':
-        exchange.request.body.push(event.chunk);
-        if (event.end) exchange.request.body.end();
+        exchange.body.push(event.chunk);
+        if (event.end) exchange.body.end();
         return;
       case 'trailers':
-        exchange.request.body.end(event.headers);
+        exchange.body.end(event.headers);
         return;
       case 'ws-message':
         exchange.messages?.next(event.data);
@@ -119,11 +117,11 @@ class Session implements EventSink {
         return;
       case 'message':
         // Unread mail is still granted back: it was delivered, and dropped by the app.
-        exchange.request.mail(event);
+        exchange.mail(event);
         this.consumed(exchange, event.size);
         return;
       case 'undelivered':
-        exchange.request.mail(event);
+        exchange.mail(event);
         return;
       case 'window':
         this.credit(exchange, event.bytes);
@@ -143,11 +141,11 @@ class Session implements EventSink {
   }
 
   private request(event: RequestEvent): void {
-    const exchange = new Exchange(new HttpRequest(event, this));
+    const exchange = new Exchange(event, this);
     this.exchanges.set(exchange);
     let answer: ReturnType<Handler>;
     try {
-      answer = this.handler(exchange.request);
+      answer = this.handler(exchange);
     } catch (error) {
       this.fail(exchange, error);
       return;
@@ -290,9 +288,8 @@ class Session implements EventSink {
   }
 
   private accept(exchange: Exchange, answer: WebSocketReply): void {
-    const { request } = exchange;
     const stream = exchange.stream;
-    if (!request.websocket) {
+    if (!exchange.websocket) {
       const reply = status(426);
       this.emit({
         type: 'response',
@@ -318,7 +315,7 @@ class Session implements EventSink {
     if (exchange.finished) return;
     let output: Observable<Chunk>;
     try {
-      output = answer.websocket(messages.asObservable(), request);
+      output = answer.websocket(messages.asObservable(), exchange);
     } catch (error) {
       this.fail(exchange, error);
       return;
@@ -368,7 +365,7 @@ class Session implements EventSink {
   /** The driver closed the stream: stop all work for it. */
   private closed(exchange: Exchange, code: number, reason: string): void {
     if (exchange.finished) return;
-    exchange.request.abandon(code, reason);
+    exchange.abandon(code, reason);
     exchange.messages?.complete();
     this.finish(exchange);
   }
@@ -402,7 +399,7 @@ class Session implements EventSink {
     if (exchange.finished) return;
     exchange.finished = true;
     this.exchanges.delete(exchange.stream);
-    exchange.request.finish();
+    exchange.finish();
     exchange.subscription?.unsubscribe();
     exchange.subscription = null;
     const iterator = exchange.iterator;

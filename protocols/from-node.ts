@@ -19,8 +19,7 @@ import {
   validateHeaderName,
   validateHeaderValue,
 } from 'node:http';
-import type { Subscriber } from 'rxjs';
-import { type App, sessionApp } from '../core/app.js';
+import { type App, type SessionOutput, sessionApp } from '../core/app.js';
 import { BodyReader } from '../core/body.js';
 import { chunkLength } from '../core/connection.js';
 import {
@@ -92,7 +91,7 @@ class NodeSession {
 
   constructor(
     private readonly listener: NodeListener,
-    private readonly out: Subscriber<OutboundEvent>,
+    private readonly out: SessionOutput,
   ) {}
 
   emit(event: OutboundEvent): void {

@@ -102,9 +102,12 @@ export class MemoryConnection extends Connection<MemoryStream> {
     });
   }
 
-  /** Close the connection: every open stream gets `close`. */
+  /**
+   * Close the connection: every open stream gets `close`; a pending request rejects and an open
+   * WebSocket session closes with 1006, as they would on a real connection.
+   */
   close(): void {
-    this.end();
+    this.closeConnection();
   }
 
   private begin(init: MemoryRequest, websocket: boolean): MemoryStream {
@@ -231,6 +234,10 @@ export class MemoryConnection extends Connection<MemoryStream> {
   }
 
   protected closeConnection(): void {
+    for (const stream of this.streams.values()) {
+      if (stream.wsOpen) this.sessionClosed(stream, 1006, 'connection closed');
+      else stream.settle?.reject(new Error('the connection was closed'));
+    }
     this.end();
   }
 

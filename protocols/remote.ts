@@ -7,8 +7,7 @@
  * read only as the worker's app grants credit, and output flows only as the client reads.
  */
 import { randomBytes } from 'node:crypto';
-import type { Subscriber } from 'rxjs';
-import { type App, type ConnectionInfo, sessionApp } from '../core/app.js';
+import { type App, type ConnectionInfo, type SessionOutput, sessionApp } from '../core/app.js';
 import { type Bus, Throttled } from '../core/bus.js';
 import { chunkLength, STATUS_TEXT } from '../core/connection.js';
 import { ERR, RxgiError } from '../core/errors.js';
@@ -186,7 +185,7 @@ class RemoteServer {
   }
 
   /** No worker for a request: answer it 503 right here. */
-  refuse(out: Subscriber<OutboundEvent>, request: RequestEvent): void {
+  refuse(out: SessionOutput, request: RequestEvent): void {
     this.stats.refused++;
     this.unavailable.note({ stream: request.stream, target: request.target });
     out.next(errorResponse(request.stream, 503));
@@ -303,7 +302,7 @@ class Forward {
   constructor(
     private readonly server: RemoteServer,
     private readonly info: ConnectionInfo,
-    private readonly out: Subscriber<OutboundEvent>,
+    private readonly out: SessionOutput,
   ) {}
 
   inbound(event: InboundEvent): void {

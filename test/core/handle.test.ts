@@ -307,6 +307,45 @@ describe('middleware', () => {
   });
 });
 
+describe('handle: run with and without an Observable in between', () => {
+  // A connection runs a `handle` app's session directly; wrapped in middleware, the same app
+  // runs through its Observable. Both must behave the same.
+  const through: Middleware = (app) => (events, info) => app(events, info);
+
+  for (const [name, wrap] of [
+    ['directly', (app: App) => app],
+    ['through an Observable', through],
+  ] as const) {
+    it(`answers, reads bodies, fails and tears down alike (${name})`, async () => {
+      const aborted: string[] = [];
+      const app = wrap(
+        handle(async (req) => {
+          if (req.path === '/echo') return text(await req.text());
+          if (req.path === '/fail') throw new Error('boom');
+          if (req.path === '/hang') {
+            req.signal.addEventListener('abort', () => aborted.push(req.path));
+            return new Promise<never>(() => {});
+          }
+          return text(`hi ${req.path}`);
+        }),
+      );
+      const connection = connect(app);
+      const hanging = connection.request({ target: '/hang' }).catch((error: Error) => error);
+      const [hi, echo, fail] = await Promise.all([
+        connection.request({ target: '/a' }),
+        connection.request({ method: 'POST', target: '/echo', body: 'posted' }),
+        connection.request({ target: '/fail' }),
+      ]);
+      expect([hi.status, hi.text]).toEqual([200, 'hi /a']);
+      expect([echo.status, echo.text]).toEqual([200, 'posted']);
+      expect(fail.status).toBe(500);
+      connection.close();
+      expect(await hanging).toBeInstanceOf(Error);
+      expect(aborted).toEqual(['/hang']);
+    });
+  }
+});
+
 describe('handle: shutdown', () => {
   it('aborts req.shutdown when the connection receives the shutdown event', async () => {
     const { Subject } = await import('rxjs');
