@@ -856,6 +856,23 @@ function medians(rounds) {
   };
 }
 
+/**
+ * The rounds grouped by whether each server had old-generation collections: a server's cost
+ * moves with that state (runs without them cost less), and a ratio between a run with and a
+ * run without says more about the state than about the servers.
+ */
+function byGcState(rounds) {
+  const groups = new Map();
+  for (const r of rounds) {
+    const state = (gcs) => (gcs > 0 ? 'with' : 'without');
+    const key = `baseline ${state(r.base.oldGcs)}, rxgi ${state(r.ours.oldGcs)}`;
+    groups.set(key, [...(groups.get(key) ?? []), r.ratio]);
+  }
+  return [...groups].map(
+    ([key, ratios]) => `${key}: ${ratios.length} rounds, median ${fixed(median(ratios), 2)}`,
+  );
+}
+
 function printSummary(everything) {
   heading('Summary (medians of paired rounds)');
   const results = everything.filter((result) => result.rounds !== undefined);
@@ -920,6 +937,9 @@ function printSummary(everything) {
       `${scenario.name} ratio (median of ${rounds.length} paired rounds): ` +
         `${fixed(m.ratio, 2)}  (floor ${fixed(scenario.floor, 2)})${below}`,
     );
+    const states = byGcState(rounds);
+    if (states.length > 1)
+      console.log(`${scenario.name} ratio by old-gen GC state: ${states.join('; ')}`);
   }
   for (const { scenario, skipped, failed, ran } of everything) {
     if (ran) console.log(`${scenario.name}: see its table above`);
