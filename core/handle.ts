@@ -136,10 +136,6 @@ class Session implements EventSink {
     for (const exchange of this.exchanges.values()) this.closed(exchange, H2_CODE.CANCEL, 'closed');
   }
 
-  private emit(event: OutboundEvent): void {
-    this.out.next(event);
-  }
-
   private request(event: RequestEvent): void {
     const exchange = new Exchange(event, this);
     this.exchanges.set(exchange);
@@ -198,7 +194,7 @@ class Session implements EventSink {
     if (body === null || body === undefined || typeof body === 'string' || isBytes(body)) {
       const end = !hasTrailers;
       const chunk = body === null ? undefined : body;
-      this.emit({
+      this.next({
         type: 'response',
         stream,
         status,
@@ -214,7 +210,7 @@ class Session implements EventSink {
       }
       return;
     }
-    this.emit({
+    this.next({
       type: 'response',
       stream,
       status,
@@ -267,18 +263,18 @@ class Session implements EventSink {
   private data(exchange: Exchange, chunk: Chunk): void {
     if (exchange.finished || chunkLength(chunk) === 0) return;
     exchange.window -= chunkLength(chunk);
-    this.emit({ type: 'data', stream: exchange.stream, chunk, end: false });
+    this.next({ type: 'data', stream: exchange.stream, chunk, end: false });
   }
 
   private async endBody(exchange: Exchange, trailers: Reply['trailers']): Promise<void> {
     if (exchange.finished) return;
     if (trailers === undefined) {
-      this.emit({ type: 'data', stream: exchange.stream, chunk: EMPTY, end: true });
+      this.next({ type: 'data', stream: exchange.stream, chunk: EMPTY, end: true });
     } else {
       try {
         const fields = await (typeof trailers === 'function' ? trailers() : trailers);
         if (exchange.finished) return;
-        this.emit({ type: 'trailers', stream: exchange.stream, headers: fields });
+        this.next({ type: 'trailers', stream: exchange.stream, headers: fields });
       } catch (error) {
         this.fail(exchange, error);
         return;
@@ -291,7 +287,7 @@ class Session implements EventSink {
     const stream = exchange.stream;
     if (!exchange.websocket) {
       const reply = status(426);
-      this.emit({
+      this.next({
         type: 'response',
         stream,
         status: 426,
@@ -305,13 +301,13 @@ class Session implements EventSink {
     exchange.headSent = true;
     const messages = new Subject<Uint8Array | string>();
     exchange.messages = messages;
-    this.emit({
+    this.next({
       type: 'ws-accept',
       stream,
       subprotocol: answer.subprotocol,
       headers: answer.headers,
     });
-    this.emit({ type: 'window', stream, bytes: INITIAL_WINDOW });
+    this.next({ type: 'window', stream, bytes: INITIAL_WINDOW });
     if (exchange.finished) return;
     let output: Observable<Chunk>;
     try {
@@ -324,12 +320,12 @@ class Session implements EventSink {
       next: (data) => {
         if (exchange.finished) return;
         exchange.window -= chunkLength(data);
-        this.emit({ type: 'ws-message', stream, data });
+        this.next({ type: 'ws-message', stream, data });
       },
       error: (error) => this.fail(exchange, error),
       complete: () => {
         if (exchange.finished) return;
-        this.emit({ type: 'close', stream, code: WS_CODE.NORMAL, reason: '' });
+        this.next({ type: 'close', stream, code: WS_CODE.NORMAL, reason: '' });
         this.finish(exchange);
       },
     });
@@ -345,7 +341,7 @@ class Session implements EventSink {
     if (exchange.window > 0 && exchange.owed >= GRANT_BATCH) {
       const owed = exchange.owed;
       exchange.owed = 0;
-      this.emit({ type: 'window', stream: exchange.stream, bytes: owed });
+      this.next({ type: 'window', stream: exchange.stream, bytes: owed });
     }
   }
 
@@ -358,7 +354,7 @@ class Session implements EventSink {
     if (exchange.owed > 0) {
       const owed = exchange.owed;
       exchange.owed = 0;
-      this.emit({ type: 'window', stream: exchange.stream, bytes: owed });
+      this.next({ type: 'window', stream: exchange.stream, bytes: owed });
     }
   }
 
@@ -381,7 +377,7 @@ class Session implements EventSink {
     if (!exchange.headSent) {
       exchange.headSent = true;
       const reply = status(rxgi?.status ?? 500);
-      this.emit({
+      this.next({
         type: 'response',
         stream: exchange.stream,
         status: reply.status as number,
@@ -390,7 +386,7 @@ class Session implements EventSink {
         end: true,
       });
     } else {
-      this.emit({ type: 'close', stream: exchange.stream, code, reason: 'internal error' });
+      this.next({ type: 'close', stream: exchange.stream, code, reason: 'internal error' });
     }
     this.finish(exchange);
   }
