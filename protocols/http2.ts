@@ -33,6 +33,7 @@ import type {
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { lowerNames } from './http1-head.js';
+import { unchainStreams } from './http2-streams.js';
 import {
   parseSubprotocols,
   type WebSocketDriver,
@@ -606,6 +607,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
     },
   );
   server.on('session', (session: ServerHttp2Session) => {
+    unchainStreams(session);
     const socket = session.socket as Socket & { encrypted?: boolean };
     const connection = new Http2Connection(
       {
