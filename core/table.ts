@@ -132,3 +132,57 @@ const MIN_CAPACITY = 16;
 function slotOf(id: number, shift: number): number {
   return Math.imul(id, 0x9e3779b1) >>> shift;
 }
+
+/** A member's place in a {@link Roster}: what `add` returns and `delete` takes. */
+export interface RosterEntry<T> {
+  readonly value: T;
+  /** Where it is in the roster's array; -1 once deleted. */
+  index: number;
+}
+
+/**
+ * The live members of a server (its sockets, its connections), to count, iterate and remove
+ * one by one. Not a `Set`, for the reason {@link StreamTable} is not a `Map`: a server that
+ * opens and closes a connection per request would otherwise promote every connection's objects
+ * once a mark-compact has run. An array with each member's index in its entry; removal moves
+ * the last member into the gap.
+ */
+export class Roster<T> {
+  private readonly entries: RosterEntry<T>[] = [];
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  add(value: T): RosterEntry<T> {
+    const entry = { value, index: this.entries.length };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  /** Removes a member; removing one twice does nothing. */
+  delete(entry: RosterEntry<T>): void {
+    const index = entry.index;
+    if (index < 0) return;
+    entry.index = -1;
+    const last = this.entries.pop()!;
+    if (last !== entry) {
+      this.entries[index] = last;
+      last.index = index;
+    }
+  }
+
+  /** The first member's entry (in no set order) that `test` accepts. */
+  find(test: (value: T) => boolean): RosterEntry<T> | undefined {
+    return this.entries.find((entry) => test(entry.value));
+  }
+
+  /** A snapshot of the members, safe to iterate while they leave. */
+  values(): T[] {
+    return this.entries.map((entry) => entry.value);
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return this.values()[Symbol.iterator]();
+  }
+}

@@ -17,6 +17,7 @@ import type {
 } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
+import { Roster } from '../core/table.js';
 import { hasField, headerValue, lowerNames, parseHead } from './http1-head.js';
 import {
   handshakeProblem,
@@ -417,9 +418,9 @@ let connections = 0;
 /** The HTTP/1.1 driver attached to a server. */
 export interface Http1Driver {
   /** Connections that have carried at least one request. */
-  readonly connections: Set<Http1Connection>;
+  readonly connections: Roster<Http1Connection>;
   /** Every open socket of the server. */
-  readonly sockets: Set<Socket>;
+  readonly sockets: Roster<Socket>;
   /**
    * Close every connection that is idle now: sockets that never sent a request and keep-alive
    * connections between requests. Used while shutting down.
@@ -437,8 +438,8 @@ export function attachHttp1(
   options: Http1Options,
   secure = false,
 ): Http1Driver {
-  const live = new Set<Http1Connection>();
-  const sockets = new Set<Socket>();
+  const live = new Roster<Http1Connection>();
+  const sockets = new Roster<Socket>();
 
   const connectionOf = (socket: TaggedSocket): Http1Connection => {
     let connection = socket[kConnection];
@@ -453,10 +454,9 @@ export function attachHttp1(
     };
     connection = new Http1Connection(info, socket, options);
     socket[kConnection] = connection;
-    live.add(connection);
-    const created = connection;
+    const entry = live.add(connection);
     socket.on('close', onSocketClose);
-    socket.once('close', () => live.delete(created));
+    socket.once('close', () => live.delete(entry));
     connection.start(app, options.hub);
     return connection;
   };
@@ -465,8 +465,8 @@ export function attachHttp1(
     connectionOf(req.socket as TaggedSocket).request(req, res, expectContinue);
   };
   server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const entry = sockets.add(socket);
+    socket.once('close', () => sockets.delete(entry));
   });
   server.on('request', onRequest(false));
   server.on('checkContinue', onRequest(true));
@@ -480,7 +480,7 @@ export function attachHttp1(
     connections: live,
     sockets,
     closeIdle() {
-      for (const socket of sockets as Set<TaggedSocket>) {
+      for (const socket of sockets as Roster<TaggedSocket>) {
         const connection = socket[kConnection];
         if (connection === undefined && socket.bytesRead === 0) socket.destroy();
         // end() flushes a response that was just written before it closes.

@@ -32,6 +32,7 @@ import type {
 } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
+import { Roster } from '../core/table.js';
 import { lowerNames } from './http1-head.js';
 import { unchainStreams } from './http2-streams.js';
 import {
@@ -569,10 +570,13 @@ function address(host: string | undefined, port: number | undefined): Address | 
 
 let connections = 0;
 
+const kConnection = Symbol('rxgi.connection');
+type TaggedSession = ServerHttp2Session & { [kConnection]?: Http2Connection };
+
 /** The HTTP/2 driver attached to a node:http2 server. */
 export interface Http2Driver {
-  /** The open connections, by their node session. */
-  readonly connections: Map<ServerHttp2Session, Http2Connection>;
+  /** The open connections. */
+  readonly connections: Roster<Http2Connection>;
   /** Set when the server shuts down: a session that starts now gets GOAWAY at once. */
   draining: boolean;
   /** Stop the idle sweep. */
@@ -584,12 +588,12 @@ export interface Http2Driver {
  * by the listener: h2c by preface, h2 by ALPN).
  */
 export function attachHttp2(server: Http2Server, app: App, options: Http2Options): Http2Driver {
-  const live = new Map<ServerHttp2Session, Http2Connection>();
+  const live = new Roster<Http2Connection>();
   // Idle sessions are found by a sweep, not by node's session timeout: that timer is re-armed
   // on every frame, a cost each request would pay. A session idle through one whole period
   // (no stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout.
   const sweep = setInterval(() => {
-    for (const connection of live.values()) connection.sweepIdle();
+    for (const connection of live) connection.sweepIdle();
   }, options.idleTimeout / 2);
   sweep.unref();
   const driver: Http2Driver = {
@@ -599,11 +603,11 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
   };
   // Streams are taken from the server, which node tells of every session's streams anyway: a
   // listener on each session would be a second one there, which costs every stream a copy of
-  // the listener list.
+  // the listener list. A session carries its connection until it closes.
   server.on(
     'stream',
     (stream: ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => {
-      live.get(stream.session as ServerHttp2Session)?.stream(stream, raw, flags);
+      (stream.session as TaggedSession)[kConnection]?.stream(stream, raw, flags);
     },
   );
   server.on('session', (session: ServerHttp2Session) => {
@@ -621,10 +625,12 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       session,
       options,
     );
-    live.set(session, connection);
+    (session as TaggedSession)[kConnection] = connection;
+    const entry = live.add(connection);
     session.on('error', (error) => logger().debug('http2 session error', { error: error.message }));
     session.once('close', () => {
-      live.delete(session);
+      (session as TaggedSession)[kConnection] = undefined;
+      live.delete(entry);
       connection.end();
     });
     connection.start(app, options.hub);

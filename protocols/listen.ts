@@ -3,6 +3,7 @@ import type { Http2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { logger } from '../core/log.js';
+import { Roster, type RosterEntry } from '../core/table.js';
 
 /** A certificate and key in PEM, for TLS. */
 export interface TlsOptions {
@@ -40,10 +41,11 @@ export function createListener(
   firstByteTimeout: number,
 ): Listener {
   // Sockets that belong to neither server yet: nobody else would close them on shutdown.
-  const unassigned = new Set<Socket>();
-  const hold = (socket: Socket) => {
-    unassigned.add(socket);
-    socket.once('close', () => unassigned.delete(socket));
+  const unassigned = new Roster<Socket>();
+  const hold = (socket: Socket): RosterEntry<Socket> => {
+    const entry = unassigned.add(socket);
+    socket.once('close', () => unassigned.delete(entry));
+    return entry;
   };
   const closeUnassigned = () => {
     for (const socket of unassigned) socket.destroy();
@@ -53,11 +55,10 @@ export function createListener(
     server.on('connection', hold);
     server.on('secureConnection', (socket: TLSSocket) => {
       // The raw socket under this TLS socket is handed over with it.
-      for (const raw of unassigned) {
-        if (raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress) {
-          unassigned.delete(raw);
-        }
-      }
+      const held = unassigned.find(
+        (raw) => raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress,
+      );
+      if (held !== undefined) unassigned.delete(held);
       if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
       else http1.emit('connection', socket);
     });
@@ -67,7 +68,7 @@ export function createListener(
     return { server, closeUnassigned };
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
-    hold(socket);
+    const held = hold(socket);
     socket.setTimeout(firstByteTimeout, () => socket.destroy());
     // Bytes are gathered until they either leave the preface or hold all of it: a request
     // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
@@ -77,7 +78,7 @@ export function createListener(
       const h2 = startsLikePreface(seen);
       if (h2 && seen.byteLength < PREFACE.byteLength) return;
       socket.off('data', sniff);
-      unassigned.delete(socket);
+      unassigned.delete(held);
       socket.setTimeout(0);
       socket.pause();
       if (h2) {

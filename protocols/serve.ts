@@ -5,6 +5,7 @@ import type { App } from '../core/app.js';
 import type { Hub } from '../core/hub.js';
 import type { Lifespan } from '../core/lifespan.js';
 import { logger } from '../core/log.js';
+import { Roster } from '../core/table.js';
 import { attachHttp1, type Http1Driver } from './http1.js';
 import { attachHttp2, type Http2Driver } from './http2.js';
 import { LifespanRunner } from './lifespan.js';
@@ -119,10 +120,10 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     options.tls,
     settings.headersTimeout,
   );
-  const sockets = new Set<Socket>();
+  const sockets = new Roster<Socket>();
   listener.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    const entry = sockets.add(socket);
+    socket.once('close', () => sockets.delete(entry));
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -163,7 +164,7 @@ interface Parts {
   listener: Server;
   closeUnassigned(): void;
   h1: HttpServer;
-  sockets: Set<Socket>;
+  sockets: Roster<Socket>;
   http1: Http1Driver;
   http2: Http2Driver;
   websocket: WebSocketDriver;
@@ -184,7 +185,7 @@ async function shutdown(
     connection.shutdown(deadline);
     connection.goAway();
   }
-  for (const connection of http2.connections.values()) {
+  for (const connection of http2.connections) {
     connection.shutdown(deadline);
     connection.goAway();
   }

@@ -2,7 +2,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { StreamTable } from '../../core/table.js';
+import { Roster, StreamTable } from '../../core/table.js';
 
 interface Entry {
   readonly id: number;
@@ -73,48 +73,109 @@ describe('StreamTable', () => {
   });
 
   it('keeps closed streams out of the old generation after a full GC, where a Map does not', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    // Ten streams open at a time, each with two kilobytes of its own, through 300,000 requests,
-    // as a connection's table sees them; a full GC first moves the table to the old generation.
-    // Counted: the old-generation collections during the churn. A Map then keeps every
-    // stream alive until the next one (see core/table.ts), so they come again and again.
-    const oldCollections = async (kind: 'map' | 'table'): Promise<number> => {
-      const map = new Map<number, Entry & { payload: number[] }>();
-      const table = new StreamTable<Entry & { payload: number[] }>();
-      const open: number[] = [];
-      let id = 1;
-      const churn = (requests: number) => {
-        for (let n = 0; n < requests; n++) {
-          const entry = { id, n, payload: new Array<number>(256).fill(n) };
-          if (kind === 'map') map.set(id, entry);
-          else table.set(entry);
-          open.push(id);
-          id += 2;
-          if (open.length > 10) {
-            const closed = open.shift()!;
-            if (kind === 'map') map.delete(closed);
-            else table.delete(closed);
-          }
-        }
-      };
-      churn(1000);
-      gc();
-      let count = 0;
-      const observer = new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) {
-          const kindOf = (entry as { detail?: { kind?: number } }).detail?.kind;
-          if (kindOf === constants.NODE_PERFORMANCE_GC_MAJOR) count++;
-        }
-      });
-      observer.observe({ entryTypes: ['gc'] });
-      churn(300_000);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      observer.disconnect();
-      return count;
-    };
+    const map = new Map<number, Member>();
+    const table = new StreamTable<Member>();
     // The Map is the control: if it stopped showing the effect, this test would prove nothing.
-    expect(await oldCollections('map')).toBeGreaterThanOrEqual(2);
-    expect(await oldCollections('table')).toBe(0);
+    expect(
+      await oldCollections({
+        open: (member) => map.set(member.id, member) && member.id,
+        close: (id) => map.delete(id),
+      }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      await oldCollections({
+        open: (member) => {
+          table.set(member);
+          return member.id;
+        },
+        close: (id) => table.delete(id),
+      }),
+    ).toBe(0);
   });
 });
+
+describe('Roster', () => {
+  it('counts, iterates a snapshot, finds and removes members; removing twice does nothing', () => {
+    const roster = new Roster<string>();
+    const a = roster.add('a');
+    const b = roster.add('b');
+    const c = roster.add('c');
+    expect(roster.size).toBe(3);
+    const seen: string[] = [];
+    for (const value of roster) {
+      seen.push(value);
+      roster.delete(a);
+      roster.delete(b);
+    }
+    expect(seen).toEqual(['a', 'b', 'c']);
+    expect(roster.size).toBe(1);
+    roster.delete(a);
+    expect(roster.values()).toEqual(['c']);
+    expect(roster.find((value) => value === 'c')).toBe(c);
+    expect(roster.find((value) => value === 'a')).toBeUndefined();
+    const d = roster.add('d');
+    roster.delete(c);
+    expect(d.index).toBe(0);
+    expect(roster.values()).toEqual(['d']);
+  });
+
+  it('keeps departed members out of the old generation after a full GC, where a Set does not', async () => {
+    const set = new Set<Member>();
+    const roster = new Roster<Member>();
+    expect(
+      await oldCollections({
+        open: (member) => set.add(member) && member,
+        close: (member) => set.delete(member),
+      }),
+    ).toBeGreaterThanOrEqual(2);
+    expect(
+      await oldCollections({
+        open: (member) => roster.add(member),
+        close: (entry) => roster.delete(entry),
+      }),
+    ).toBe(0);
+  });
+});
+
+interface Member {
+  readonly id: number;
+  readonly payload: number[];
+}
+
+/**
+ * The old-generation collections while a collection takes in and lets go of 300,000 members
+ * of two kilobytes each, ten present at a time, as a connection's streams or a server's
+ * connections come and go, after a full GC has moved the collection to the old generation. A
+ * `Map` or `Set` then keeps every member alive until the next one (see core/table.ts), so they
+ * come again and again.
+ */
+async function oldCollections<K>(collection: {
+  open(member: Member): K;
+  close(key: K): void;
+}): Promise<number> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const present: K[] = [];
+  let id = 1;
+  const churn = (members: number) => {
+    for (let n = 0; n < members; n++) {
+      present.push(collection.open({ id, payload: new Array<number>(256).fill(n) }));
+      id += 2;
+      if (present.length > 10) collection.close(present.shift()!);
+    }
+  };
+  churn(1000);
+  gc();
+  let count = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) count++;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  churn(300_000);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
+  return count;
+}
