@@ -103,6 +103,19 @@ const SCENARIOS = [
     check: compareHttp2Responses,
   },
   {
+    // Every request on a connection of its own (`Connection: close`): what setting up and
+    // tearing down a connection costs, which the keep-alive scenario above spreads thin.
+    // No floor: it is reported, not judged.
+    name: 'HTTP/1.1 hello (connection per request)',
+    floor: null,
+    path: '/',
+    headers: ['Connection: close'],
+    baselineServer: { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
+    rxgiServer: { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
+    loadgen: 'http1',
+    check: compareHttp1Responses,
+  },
+  {
     name: 'Express hello (fromNodeHandler)',
     floor: 0.8,
     path: '/',
@@ -119,15 +132,15 @@ const SCENARIOS = [
 // Load generators by the kind a scenario asks for; each picks a tool and says which, or returns
 // { skip: reason } when none is available (the scenario is skipped, the others run).
 const LOADGENS = {
-  http1: () => {
+  http1: (headers) => {
     const forced = process.env.BENCH_LOADGEN;
     if (forced !== undefined && forced !== '' && forced !== 'wrk' && forced !== 'autocannon') {
       fail(`BENCH_LOADGEN=${forced}: expected wrk or autocannon`);
     }
     const wrk = which('wrk');
     if (forced === 'wrk' && wrk === null) fail('BENCH_LOADGEN=wrk but wrk is not installed');
-    if (wrk !== null && forced !== 'autocannon') return wrkLoadgen(wrk);
-    return autocannonLoadgen(wrk === null ? 'wrk not found' : 'forced by BENCH_LOADGEN');
+    if (wrk !== null && forced !== 'autocannon') return wrkLoadgen(wrk, headers);
+    return autocannonLoadgen(wrk === null ? 'wrk not found' : 'forced by BENCH_LOADGEN', headers);
   },
   http2: () => {
     const h2load = which('h2load');
@@ -200,7 +213,8 @@ async function startServer(spec, nodeFlags = []) {
 // hooks.end() right after it (the server is idle at both points) and resolves to
 // { requests, duration, p50, p99 (ms), errors, loadCpu (cores busy, or null) }.
 
-function autocannonLoadgen(why) {
+/** `headers`: extra request header lines ("Name: value") every request carries. */
+function autocannonLoadgen(why, headers) {
   const version = JSON.parse(
     readFileSync(path.join(root, 'node_modules/autocannon/package.json'), 'utf8'),
   ).version;
@@ -215,6 +229,12 @@ function autocannonLoadgen(why) {
         pipelining: config.pipelining,
         warmup: config.warmup,
         duration: config.duration,
+        headers: Object.fromEntries(
+          headers.map((line) => [
+            line.slice(0, line.indexOf(':')),
+            line.slice(line.indexOf(':') + 1).trim(),
+          ]),
+        ),
       };
       const script = path.join(here, 'loadgen/autocannon-child.mjs');
       const child = spawnPinned(
@@ -243,14 +263,21 @@ function autocannonLoadgen(why) {
   };
 }
 
-function wrkLoadgen(wrk) {
+function wrkLoadgen(wrk, headers) {
   const version = spawnSync(wrk, ['-v'], { encoding: 'utf8' });
   const banner = `${version.stdout}${version.stderr}`.split('\n')[0].trim() || 'wrk';
   const runWrk = (url, seconds) => {
     const child = spawnPinned(
       config.loadCpu,
       wrk,
-      ['-t1', `-c${config.connections}`, `-d${seconds}s`, '--latency', url],
+      [
+        '-t1',
+        `-c${config.connections}`,
+        `-d${seconds}s`,
+        '--latency',
+        ...headers.flatMap((line) => ['-H', line]),
+        url,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let output = '';
@@ -480,7 +507,7 @@ async function measure(server, loadgen, target) {
 
 async function runScenario(scenario) {
   heading(scenario.name);
-  const loadgen = LOADGENS[scenario.loadgen]();
+  const loadgen = LOADGENS[scenario.loadgen](scenario.headers ?? []);
   if (loadgen.skip !== undefined) {
     console.log(`${scenario.name}: skipped, ${loadgen.skip}`);
     return { scenario, skipped: loadgen.skip };
@@ -890,8 +917,8 @@ function printSummary(everything) {
       fixed(m.oursCpu - m.baseCpu, 1),
       fixed(m.cpuRatio, 3),
       fixed(m.ratio, 3),
-      fixed(scenario.floor, 2),
-      m.ratio < scenario.floor ? 'BELOW FLOOR' : 'ok',
+      scenario.floor === null ? '-' : fixed(scenario.floor, 2),
+      scenario.floor === null ? '-' : m.ratio < scenario.floor ? 'BELOW FLOOR' : 'ok',
     ];
   });
   console.log(
@@ -932,10 +959,11 @@ function printSummary(everything) {
       `${scenario.name} cpu-cost ratio (median of ${rounds.length} paired rounds): ` +
         `${fixed(m.cpuRatio, 2)}  (baseline µs/req / rxgi µs/req)`,
     );
-    const below = m.ratio < scenario.floor ? '  BELOW FLOOR' : '';
+    const below = scenario.floor !== null && m.ratio < scenario.floor ? '  BELOW FLOOR' : '';
+    const floor = scenario.floor === null ? 'no floor' : `floor ${fixed(scenario.floor, 2)}`;
     console.log(
       `${scenario.name} ratio (median of ${rounds.length} paired rounds): ` +
-        `${fixed(m.ratio, 2)}  (floor ${fixed(scenario.floor, 2)})${below}`,
+        `${fixed(m.ratio, 2)}  (${floor})${below}`,
     );
     const states = byGcState(rounds);
     if (states.length > 1)

@@ -3,7 +3,7 @@
 // the boundary between them.
 //
 // Protocol (one JSON object per stdout line):
-//   argv[2] = JSON {url, connections, pipelining, warmup, duration}
+//   argv[2] = JSON {url, connections, pipelining, warmup, duration, headers}
 //   -> {"phase":"warm"}            warm-up done; waits for the line "go" on stdin
 //   -> {"phase":"done", ...result} the measured run's numbers, then exits
 // Its stdin closing means the runner is gone: exit at once.
@@ -29,6 +29,7 @@ function run(duration, record) {
         url: options.url,
         connections: options.connections,
         pipelining: options.pipelining,
+        headers: options.headers,
         duration,
       },
       (error, result) => {
