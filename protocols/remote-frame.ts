@@ -13,6 +13,7 @@ import { Throttled } from '../core/bus.js';
 import { decodeEvent, encodeEvent } from '../core/codec.js';
 import { openVersioned } from '../core/envelope.js';
 import type { InboundEvent, OutboundEvent, RxgiEvent } from '../core/events.js';
+import { StreamTable } from '../core/table.js';
 
 /** The frame format version; frames of another version are dropped. */
 export const FRAME_VERSION = 1;
@@ -170,6 +171,8 @@ export class FrameDrops {
 
 /** What one side knows of a stream's exchange, from the events it saw pass. */
 export interface Exchange {
+  /** The stream. */
+  readonly id: number;
   /** A response head or `ws-accept` went out. */
   head: boolean;
   /** The WebSocket session is open. */
@@ -184,7 +187,8 @@ export interface Exchange {
  * and its response have ended.
  */
 export class Exchanges {
-  private readonly open = new Map<number, Exchange>();
+  /** Not a `Map`: see core/table.ts. */
+  private readonly open = new StreamTable<Exchange>();
 
   get size(): number {
     return this.open.size;
@@ -192,13 +196,18 @@ export class Exchanges {
 
   /** A snapshot, safe to iterate while streams close. */
   entries(): [number, Exchange][] {
-    return [...this.open];
+    return this.open.values().map((exchange) => [exchange.id, exchange]);
   }
 
   inbound(event: InboundEvent): void {
     if (event.type === 'request') {
-      const exchange = { head: false, ws: false, inEnded: event.end, outEnded: false };
-      this.open.set(event.stream, exchange);
+      this.open.set({
+        id: event.stream,
+        head: false,
+        ws: false,
+        inEnded: event.end,
+        outEnded: false,
+      });
       return;
     }
     const exchange = this.open.get(event.stream);

@@ -4,6 +4,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { chunkLength, type StreamState } from '../core/connection.js';
 import { WS_CODE, type WsAcceptEvent } from '../core/events.js';
 import { logger } from '../core/log.js';
+import { Roster } from '../core/table.js';
 
 /** A connection that carries WebSocket sessions on some of its streams. */
 export interface WebSocketHost<S extends StreamState> {
@@ -110,7 +111,7 @@ export class WebSocketDriver {
   private readonly server: WebSocketServer;
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
-  private readonly sessions = new Set<Session>();
+  private readonly sessions = new Roster<Session>();
 
   constructor(readonly options: WebSocketOptions) {
     this.server = new WebSocketServer({
@@ -171,7 +172,7 @@ export class WebSocketDriver {
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     stream.ws = ws;
     (ws as Session)[kAlive] = true;
-    this.sessions.add(ws);
+    const entry = this.sessions.add(ws);
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const message = isBinary ? data : data.toString('utf8');
@@ -189,7 +190,7 @@ export class WebSocketDriver {
     });
     ws.on('close', (code: number, reason: Buffer) => {
       stream.ws = null;
-      this.sessions.delete(ws);
+      this.sessions.delete(entry);
       if (failure !== null && code === WS_CODE.ABNORMAL)
         host.wsClosed(stream, failure.code, failure.reason);
       else host.wsClosed(stream, code, reason.toString('utf8'));
