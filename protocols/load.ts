@@ -10,20 +10,25 @@ export interface AppModule {
 }
 
 const TYPESCRIPT = /\.(?:ts|mts|cts|tsx)$/;
+let typescript = false;
 
 /**
  * Load an app module. TypeScript is loaded through tsx, so it runs on Node 20 as it is; the
  * default export must be an rxgi app.
+ *
+ * tsx's hooks are registered for the whole process rather than used through `tsImport`, which
+ * loads a module graph in a namespace of its own: there, the app's `import 'rxgi'` would load a
+ * second copy of rxgi beside the server's, with its own `defaultHub()`, its own logger and its
+ * own classes, and its sessions could not be run directly (SPEC.md §5).
  */
 export async function loadApp(file: string): Promise<AppModule> {
   const url = pathToFileURL(resolve(file)).href;
-  let module: { default?: unknown; lifespan?: unknown };
-  if (TYPESCRIPT.test(file)) {
-    const { tsImport } = await import('tsx/esm/api');
-    module = await tsImport(url, import.meta.url);
-  } else {
-    module = await import(url);
+  if (TYPESCRIPT.test(file) && !typescript) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    typescript = true;
   }
+  const module: { default?: unknown; lifespan?: unknown } = await import(url);
   // tsx may wrap a CommonJS-shaped module once more.
   let app = module.default;
   if (typeof app === 'object' && app !== null && 'default' in app) app = app.default;

@@ -70,6 +70,22 @@ describe('rxgi serve (CLI)', () => {
     expect(JSON.parse(nghttp.stdout).name).toBe('rxgi');
   });
 
+  it("runs a TypeScript app on the server's own rxgi: the app's defaultHub() is the server's", async () => {
+    child = await cli('test/fixtures/hub-members.ts');
+    const members = async () => (await fetch(`${child!.url}/members`)).text();
+    expect(await members()).toBe('0');
+    const ws = new WebSocket(child.url.replace('http', 'ws'));
+    await new Promise((resolve) => ws.once('open', resolve));
+    // The group the connection joined is in the hub the app reaches through defaultHub().
+    let count = await members();
+    for (const end = Date.now() + 5_000; count !== '1' && Date.now() < end; ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      count = await members();
+    }
+    expect(count).toBe('1');
+    ws.close();
+  });
+
   it('shuts down on SIGTERM: WebSockets get 1001 and the process exits 0', async () => {
     child = await cli('apps/echo.ts');
     const ws = new WebSocket(child.url.replace('http', 'ws'));
