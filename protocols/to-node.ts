@@ -13,6 +13,7 @@ import type { App, ConnectionInfo } from '../core/app.js';
 import type { Address } from '../core/events.js';
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
+import { Roster, type RosterEntry } from '../core/table.js';
 import { Http1Connection } from './http1.js';
 import { DEFAULTS } from './serve.js';
 import {
@@ -141,24 +142,23 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
   };
   // Per handler, not a tag on the socket: two handlers on one server (two Express mounts)
   // are two apps, each with its own connection on a shared socket.
-  const bySocket = new WeakMap<Socket, Http1Connection>();
-  const live = new Set<Http1Connection>();
+  const bySocket = new WeakMap<Socket, RosterEntry<Http1Connection>>();
+  const live = new Roster<Http1Connection>();
   const drain = new Drain();
 
-  const connectionOf = (socket: Socket): Http1Connection => {
-    let connection = bySocket.get(socket);
-    if (connection !== undefined) return connection;
-    connection = new Http1Connection(connectionInfo(socket), socket, settings);
-    const created = connection;
-    bySocket.set(socket, created);
-    live.add(created);
+  const connectionOf = (socket: Socket): RosterEntry<Http1Connection> => {
+    const known = bySocket.get(socket);
+    if (known !== undefined) return known;
+    const connection = new Http1Connection(connectionInfo(socket), socket, settings);
+    const entry = live.add(connection);
+    bySocket.set(socket, entry);
     socket.once('close', () => {
-      live.delete(created);
-      created.end();
+      live.delete(entry);
+      connection.end();
     });
-    created.start(app, options.hub);
-    drain.join(created);
-    return created;
+    connection.start(app, options.hub);
+    drain.join(connection);
+    return entry;
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => {
@@ -168,14 +168,15 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
         throw new Error('toNodeHandler serves HTTP/1.x requests only');
       }
       const socket = req.socket;
-      const connection = connectionOf(socket);
+      const entry = connectionOf(socket);
+      const connection = entry.value;
       // The host answered `Expect: 100-continue` itself unless it routed `checkContinue`
       // here; in that case the driver sends the 100 once the app reads (SPEC.md §6.1).
       const state = res as ContinueState;
       connection.request(req, res, state._expect_continue === true && state._sent100 === false);
       // A client that left before its request reached us: 'close' was already emitted.
       if (socket.closed) {
-        live.delete(connection);
+        live.delete(entry);
         connection.end();
       }
     } catch (error) {
@@ -219,7 +220,7 @@ export function toNodeUpgradeHandler(
     writeBufferLimit: driver.options.writeBufferLimit,
     websocket: driver,
   };
-  const live = new Set<Http1Connection>();
+  const live = new Roster<Http1Connection>();
   const drain = new Drain();
 
   const handler = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -235,9 +236,9 @@ export function toNodeUpgradeHandler(
     // node:http hands over one upgrade per socket and lets go of it: a fresh connection.
     const tcp = socket as Socket;
     const connection = new Http1Connection(connectionInfo(req.socket), tcp, settings);
-    live.add(connection);
+    const entry = live.add(connection);
     tcp.once('close', () => {
-      live.delete(connection);
+      live.delete(entry);
       // Once `ws` runs a session, its own 'close' (after this one) reports the peer's code;
       // ending here first would tell the app 1006 instead.
       if (!driver.hosts.has(connection)) connection.end();
@@ -301,7 +302,7 @@ class Drain {
 
 function withControl<H extends (...args: never[]) => void>(
   handler: H,
-  live: Set<Http1Connection>,
+  live: Roster<Http1Connection>,
   drain: Drain,
   onShutdown: () => void,
 ): H & NodeHandlerControl {
