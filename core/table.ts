@@ -64,9 +64,13 @@ export class StreamTable<S extends { readonly id: number }> {
     this.count++;
   }
 
-  delete(id: number): void {
-    if (this.first !== null && this.first.id === id) this.first = null;
-    else this.remove(id);
+  /** Removes the stream with `id`; says whether there was one. */
+  delete(id: number): boolean {
+    if (this.first !== null && this.first.id === id) {
+      this.first = null;
+      return true;
+    }
+    return this.remove(id);
   }
 
   /** A snapshot of the open streams, safe to iterate while they close. */
@@ -78,13 +82,13 @@ export class StreamTable<S extends { readonly id: number }> {
     return list;
   }
 
-  private remove(id: number): void {
+  private remove(id: number): boolean {
     const slots = this.slots;
-    if (slots === null) return;
+    if (slots === null) return false;
     const mask = slots.length - 1;
     let hole = slotOf(id, this.shift);
     for (let entry = slots[hole]; ; entry = slots[hole]) {
-      if (entry === null) return;
+      if (entry === null) return false;
       if (entry.id === id) break;
       hole = (hole + 1) & mask;
     }
@@ -105,6 +109,7 @@ export class StreamTable<S extends { readonly id: number }> {
     if (slots.length > MIN_CAPACITY && this.count * 8 <= slots.length) {
       this.resize(slots.length / 2);
     }
+    return true;
   }
 
   private resize(capacity: number): (S | null)[] {

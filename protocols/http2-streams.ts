@@ -53,9 +53,7 @@ export class StreamMap<V> implements Map<number, V> {
   }
 
   delete(id: number): boolean {
-    const had = this.table.has(id);
-    this.table.delete(id);
-    return had;
+    return this.table.delete(id);
   }
 
   clear(): void {

@@ -195,8 +195,8 @@ export class Exchanges {
   }
 
   /** A snapshot, safe to iterate while streams close. */
-  entries(): [number, Exchange][] {
-    return this.open.values().map((exchange) => [exchange.id, exchange]);
+  values(): Exchange[] {
+    return this.open.values();
   }
 
   inbound(event: InboundEvent): void {

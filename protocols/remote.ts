@@ -331,7 +331,7 @@ class Forward {
         type: event.type,
       });
       const exchange = this.exchanges.get(event.stream);
-      if (exchange !== undefined) this.out.next(failure(event.stream, exchange, 'too large'));
+      if (exchange !== undefined) this.out.next(failure(exchange, 'too large'));
       return;
     }
     this.sent++;
@@ -401,8 +401,8 @@ class Forward {
     this.detach();
     this.server.stats.lost++;
     // Each failure closes its stream in the Connection, which re-enters `inbound`: ignored now.
-    for (const [stream, exchange] of this.exchanges.entries()) {
-      this.out.next(failure(stream, exchange, reason));
+    for (const exchange of this.exchanges.values()) {
+      this.out.next(failure(exchange, reason));
     }
     this.out.complete();
   }
@@ -424,7 +424,8 @@ class Forward {
 }
 
 /** The event that fails an open stream whose worker is gone (SPEC.md §9). */
-function failure(stream: number, exchange: Exchange, reason: string): OutboundEvent {
+function failure(exchange: Exchange, reason: string): OutboundEvent {
+  const stream = exchange.id;
   if (exchange.ws) return { type: 'close', stream, code: WS_CODE.INTERNAL_ERROR, reason };
   if (!exchange.head) return errorResponse(stream, 502);
   return { type: 'close', stream, code: H2_CODE.INTERNAL_ERROR, reason };

@@ -45,8 +45,8 @@ describe('StreamTable', () => {
           reference.set(key, entry);
         } else {
           const key = next() < 0.05 ? -1 : open[Math.floor(next() * open.length)]!;
-          table.delete(key);
-          reference.delete(key);
+          if (table.delete(key) !== reference.delete(key))
+            expect.fail(`delete(${key}) at step ${n}`);
         }
         if (table.size !== reference.size) expect.fail(`size ${table.size} at step ${n}`);
         for (const [key, entry] of reference) {
