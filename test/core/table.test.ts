@@ -144,7 +144,7 @@ interface Member {
 
 /**
  * The old-generation collections while a collection takes in and lets go of 300,000 members
- * of two kilobytes each, ten present at a time, as a connection's streams or a server's
+ * of eight kilobytes each, ten present at a time, as a connection's streams or a server's
  * connections come and go, after a full GC has moved the collection to the old generation. A
  * `Map` or `Set` then keeps every member alive until the next one (see core/table.ts), so they
  * come again and again.
@@ -159,7 +159,7 @@ async function oldCollections<K>(collection: {
   let id = 1;
   const churn = (members: number) => {
     for (let n = 0; n < members; n++) {
-      present.push(collection.open({ id, payload: new Array<number>(256).fill(n) }));
+      present.push(collection.open({ id, payload: new Array<number>(1024).fill(n) }));
       id += 2;
       if (present.length > 10) collection.close(present.shift()!);
     }
