@@ -201,6 +201,11 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     if (this.draining || this.appFinished) res.shouldKeepAlive = false;
+    // A head that leaves the exchange open (a streamed answer, an echo) comes before the app
+    // reads the body, which it may well do next: the client gets its 100 first, since a 100
+    // cannot follow the head and clients wait for one all the same. A complete answer goes
+    // without one, so the client need not send a body nobody reads.
+    if (!event.end) sendContinue(stream);
     let headers = event.headers;
     const body = event.body;
     if (event.end) {
@@ -344,8 +349,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     stream.reading = true;
-    // Expect: 100-continue is answered only now that the app reads (RFC 9110 §10.1.1).
-    if (stream.expectContinue) stream.res?.writeContinue();
+    sendContinue(stream);
     req.on('data', onData);
     req.on('end', onEnd);
   }
@@ -375,6 +379,18 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     const raw = stream.req.rawTrailers;
     this.deliverEnd(stream, raw.length > 0 ? lowerNames(raw) : null);
   }
+}
+
+/**
+ * Answers `Expect: 100-continue` once (RFC 9110 §10.1.1): when the app starts reading the body,
+ * or when it sends a head that leaves the exchange open, whichever comes first. Never after the
+ * final head, where a 100 would land inside the response.
+ */
+function sendContinue(stream: Http1Stream): void {
+  const res = stream.res;
+  if (!stream.expectContinue || res === null) return;
+  stream.expectContinue = false;
+  if (!res.headersSent) res.writeContinue();
 }
 
 // Listeners shared by every request, so none is allocated per request.

@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { App, InboundEvent, OutboundEvent, RequestEvent } from 'rxgi';
 import { handle, jsonLogger, setLogger, text } from 'rxgi';
 import { EMPTY, filter, map, Observable } from 'rxjs';
@@ -8,6 +14,9 @@ import { closeServers, dechunk, raw, rawTimed, sleep, start, statusOf, until } f
 afterEach(closeServers);
 
 const hello = handle(() => text('hello'));
+/** Streams each request body back as it arrives: the head goes before the body is read. */
+const echo = handle((req) => ({ status: 200, headers: [], body: req.body }));
+const run = promisify(execFile);
 
 /** A raw app that records every inbound event and answers each request with its stream id. */
 function recorder(log: InboundEvent[]): App {
@@ -130,6 +139,47 @@ describe('HTTP/1.1 driver', () => {
     const refused = await raw(ignorer.port, head);
     expect(refused.startsWith('HTTP/1.1 200 OK')).toBe(true);
     expect(refused).not.toContain('100 Continue');
+  });
+
+  it('sends 100 Continue before a head that leaves the exchange open (a streaming echo)', async () => {
+    // The echo's head goes before it reads the body, and a 100 cannot follow a final head.
+    const server = await start(echo);
+    const head = 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n';
+    const response = await rawTimed(server.port, [head, 'abc'], 500);
+    expect(response.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(response.split('100 Continue')).toHaveLength(2);
+    expect(response).not.toMatch(/connection: close/i);
+    expect(dechunk(response.slice(response.indexOf('\r\n\r\n', 30) + 4))).toBe('abc');
+  });
+
+  it('echoes a 3 MB upload to curl, which sends Expect: 100-continue for it', async () => {
+    const server = await start(echo);
+    const dir = await mkdtemp(join(tmpdir(), 'rxgi-expect-'));
+    try {
+      const upload = join(dir, 'upload.bin');
+      const body = randomBytes(3_000_000);
+      await writeFile(upload, body);
+      const { stdout, stderr } = await run(
+        'curl',
+        [
+          '-sSv',
+          '--http1.1',
+          '--data-binary',
+          `@${upload}`,
+          '-o',
+          join(dir, 'out.bin'),
+          server.url,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(stderr).toContain('Expect: 100-continue');
+      expect(stderr).toContain('HTTP/1.1 100 Continue');
+      expect(stderr).not.toContain('Done waiting for 100-continue');
+      expect(stdout).toBe('');
+      expect((await readFile(join(dir, 'out.bin'))).equals(body)).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('delivers request trailers as a trailers event that ends the body', async () => {
