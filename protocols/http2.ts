@@ -1,6 +1,7 @@
 import {
   constants,
   type Http2Server,
+  type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
   type ServerHttp2Session,
   type ServerHttp2Stream,
@@ -84,6 +85,8 @@ class H2Stream extends StreamState implements WebSocketStream {
   bodiless = false;
   /** Request trailers, once they arrived. */
   trailers: HeaderList | null = null;
+  /** The request said `expect: 100-continue` and has had no 100 yet. */
+  expectContinue = false;
 
   constructor(
     id: number,
@@ -124,7 +127,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   }
 
   /** A new stream from the client. */
-  stream(h2: ServerHttp2Stream, raw: string[], flags: number): void {
+  stream(h2: ServerHttp2Stream, fields: IncomingHttpHeaders, raw: string[], flags: number): void {
     this.begun++;
     // A stream error (a client's RST_STREAM with an error code among them) is only logged: it
     // closes that stream, and an 'error' event nobody listens to would end the process.
@@ -150,6 +153,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
       event.authority,
     );
     stream.offered = event.subprotocols;
+    if (!event.end && fields.expect?.toLowerCase() === '100-continue') stream.expectContinue = true;
     this.open(stream, event);
     this.track(stream);
   }
@@ -198,6 +202,8 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   protected writeResponse(stream: H2Stream, event: ResponseEvent): void {
     const h2 = stream.h2;
     if (h2.destroyed) return;
+    // As on HTTP/1.1 (SPEC.md §6.1): a head that leaves the exchange open comes after the 100.
+    if (!event.end) sendContinue(stream);
     const headers = toH2Headers(event.status, event.headers);
     // node would add the Date field itself; added here, it costs less (see httpDate).
     if (headers.date === undefined) headers.date = httpDate();
@@ -360,6 +366,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
       return;
     }
     stream.reading = true;
+    sendContinue(stream);
     h2.on('data', this.on.data);
     h2.on('end', this.on.end);
   }
@@ -515,6 +522,18 @@ function parseH2Head(
   };
 }
 
+/**
+ * Answers `expect: 100-continue` once, with a 100 HEADERS frame (RFC 9113 §8.1): when the app
+ * starts reading the body or sends a head that leaves the exchange open, never after the head.
+ */
+function sendContinue(stream: H2Stream): void {
+  if (!stream.expectContinue) return;
+  stream.expectContinue = false;
+  const h2 = stream.h2;
+  if (!h2.headersSent && !h2.destroyed) h2.additionalHeaders(CONTINUE);
+}
+const CONTINUE = Object.freeze({ ':status': 100 });
+
 /** An HTTP/2 header object from a status and a header list; repeated names become arrays. */
 function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = { ':status': status };
@@ -606,8 +625,8 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
   // the listener list. A session carries its connection until it closes.
   server.on(
     'stream',
-    (stream: ServerHttp2Stream, _headers: unknown, flags: number, raw: string[]) => {
-      (stream.session as TaggedSession)[kConnection]?.stream(stream, raw, flags);
+    (stream: ServerHttp2Stream, fields: IncomingHttpHeaders, flags: number, raw: string[]) => {
+      (stream.session as TaggedSession)[kConnection]?.stream(stream, fields, raw, flags);
     },
   );
   server.on('session', (session: ServerHttp2Session) => {

@@ -58,6 +58,8 @@ const app = handle(async (req) => {
         headers: ['connection', 'keep-alive', 'transfer-encoding', 'chunked', 'x-kept', '1'],
         body: 'ok',
       };
+    case '/length':
+      return text(`read ${(await req.text()).length}`);
     case '/read-trailers': {
       await req.text();
       return text(JSON.stringify(req.body.trailers));
@@ -287,6 +289,55 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
     );
     client.close();
     expect(response.status).toBe(413);
+  });
+
+  it('answers expect: 100-continue once the app reads or streams its answer, not otherwise', async () => {
+    const server = await start(app);
+    const client = await session(server.url);
+    const ask = (path: string) => {
+      const stream = client.request(
+        { ':path': path, ':method': 'POST', expect: '100-continue' },
+        { endStream: false },
+      );
+      const continued = new Promise<boolean>((resolve) => {
+        stream.once('continue', () => resolve(true));
+        stream.once('response', () => resolve(false));
+      });
+      return { stream, continued };
+    };
+    // The echo sends its head first, then reads; /length reads first, then answers.
+    for (const [path, answer] of [
+      ['/echo', 'sent after the 100'],
+      ['/length', 'read 18'],
+    ]) {
+      const { stream, continued } = ask(path);
+      expect(await continued).toBe(true);
+      stream.end('sent after the 100');
+      const response = await collect(stream);
+      expect(response.body.toString()).toBe(answer);
+    }
+    // A complete answer without reading: no 100, so the client need not send its body.
+    const { stream, continued } = ask('/plain');
+    expect(await continued).toBe(false);
+    stream.close();
+    client.close();
+
+    // curl waits for the 100 when told to expect one (its timeout is 1 s): it gets it.
+    const { stderr } = await run(
+      'curl',
+      [
+        '-sv',
+        '--http2-prior-knowledge',
+        '-H',
+        'expect: 100-continue',
+        '-d',
+        'hi',
+        `${server.url}/echo`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(stderr).toContain('< HTTP/2 100');
+    expect(stderr).not.toContain('Done waiting for 100-continue');
   });
 
   it('answers 400 with sec-websocket-version: 13 to a WebSocket of another version', async () => {
