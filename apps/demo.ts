@@ -170,6 +170,13 @@ function ticker(stop: Observable<unknown>): Answer {
 // Routes
 
 function route(req: HttpRequest): Answer {
+  // Every route only reads; a WebSocket handshake arrives as a GET on every protocol.
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return {
+      ...status(405),
+      headers: ['content-type', 'text/plain; charset=utf-8', 'allow', 'GET, HEAD'],
+    };
+  }
   switch (req.path) {
     case '/':
       return html(PAGE);

@@ -96,6 +96,15 @@ describe('demo app over real sockets', () => {
     expect(await response.text()).toBe('Not Found\n');
   });
 
+  it('answers other methods than GET and HEAD with 405 and the allowed ones', async () => {
+    const response = await fetch(`${server.url}/`, { method: 'POST', body: 'x' });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET, HEAD');
+    expect(await response.text()).toBe('Method Not Allowed\n');
+    const head = await fetch(`${server.url}/health`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+  });
+
   it('answers a plain GET of /chat with 426', async () => {
     const response = await fetch(`${server.url}/chat`);
     expect(response.status).toBe(426);
