@@ -102,6 +102,15 @@ export function hasField(headers: HeaderList, name: string): boolean {
   return false;
 }
 
+/** A copy of `headers` without the fields named `name` (lower case). */
+export function withoutField(headers: HeaderList, name: string): HeaderList {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() !== name) kept.push(headers[i], headers[i + 1]);
+  }
+  return kept;
+}
+
 export function lowerNames(raw: string[]): HeaderList {
   const list: HeaderList = new Array(raw.length);
   for (let i = 0; i < raw.length; i += 2) {

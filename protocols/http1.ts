@@ -18,7 +18,7 @@ import type {
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { Roster } from '../core/table.js';
-import { hasField, headerValue, lowerNames, parseHead } from './http1-head.js';
+import { hasField, headerValue, lowerNames, parseHead, withoutField } from './http1-head.js';
 import {
   handshakeProblem,
   parseSubprotocols,
@@ -225,6 +225,11 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       res.writeHead(event.status, headers);
       res.end(body);
       return;
+    }
+    // Trailers travel only with chunked encoding, which a content-length would rule out: where
+    // the client takes them, the promised trailers win and the length goes (SPEC.md §7).
+    if (event.trailers === true && stream.caps.trailers && hasField(headers, 'content-length')) {
+      headers = withoutField(headers, 'content-length');
     }
     res.writeHead(event.status, headers);
     // node:http holds a head back until the first body write; a stream that starts empty

@@ -79,7 +79,12 @@ const handler = handle(async (req) => {
       return { headers: ['content-type', 'text/javascript'], body: 'pushed();' };
     case '/trailers':
       return {
-        headers: ['content-type', 'text/plain'],
+        // ?sized: with a content-length too, which HTTP/1.1 cannot send beside trailers.
+        headers: [
+          'content-type',
+          'text/plain',
+          ...(req.query === 'sized' ? ['content-length', '4'] : []),
+        ],
         body: 'data',
         trailers: ['x-checksum', 'abc'],
       };
@@ -373,6 +378,13 @@ describe.each(PROTOCOLS)('$name', ({ protocol, tls, h2 }) => {
     expect(without.body.toString()).toBe('data');
     // HTTP/2 always carries trailers; HTTP/1.1 only when the client said `TE: trailers`.
     expect(without.trailers).toEqual(h2 ? { 'x-checksum': 'abc' } : null);
+    // A content-length beside promised trailers: the trailers win where they can arrive.
+    const sized = await call({ path: '/trailers?sized', te: true });
+    expect(sized.body.toString()).toBe('data');
+    expect(sized.trailers).toEqual({ 'x-checksum': 'abc' });
+    const sizedWithout = await call({ path: '/trailers?sized' });
+    expect(sizedWithout.body.toString()).toBe('data');
+    if (!h2) expect(sizedWithout.headers['content-length']).toBe('4');
   });
 
   it('6. delivers request trailers to the app', async () => {
