@@ -102,6 +102,13 @@ export function hasField(headers: HeaderList, name: string): boolean {
   return false;
 }
 
+/** Throws where a header list has a name without a value, as node:http does for a head. */
+export function assertPairs(list: HeaderList): void {
+  if ((list.length & 1) !== 0) {
+    throw new TypeError(`The header list has an odd length (${list.length}): a name has no value`);
+  }
+}
+
 /** A copy of `headers` without the fields named `name` (lower case). */
 export function withoutField(headers: HeaderList, name: string): HeaderList {
   const kept: string[] = [];

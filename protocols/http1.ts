@@ -18,7 +18,14 @@ import type {
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { Roster } from '../core/table.js';
-import { hasField, headerValue, lowerNames, parseHead, withoutField } from './http1-head.js';
+import {
+  assertPairs,
+  hasField,
+  headerValue,
+  lowerNames,
+  parseHead,
+  withoutField,
+} from './http1-head.js';
 import {
   handshakeProblem,
   parseSubprotocols,
@@ -277,6 +284,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
 
   protected writeTrailers(stream: Http1Stream, event: TrailersOutEvent): void {
     const res = stream.res!;
+    assertPairs(event.headers);
     const pairs: [string, string][] = [];
     for (let i = 0; i < event.headers.length; i += 2) {
       pairs.push([event.headers[i], event.headers[i + 1]]);

@@ -34,7 +34,7 @@ import type {
 import type { Hub } from '../core/hub.js';
 import { logger } from '../core/log.js';
 import { Roster } from '../core/table.js';
-import { lowerNames } from './http1-head.js';
+import { assertPairs, lowerNames } from './http1-head.js';
 import { unchainStreams } from './http2-streams.js';
 import {
   parseSubprotocols,
@@ -534,13 +534,22 @@ function sendContinue(stream: H2Stream): void {
 }
 const CONTINUE = Object.freeze({ ':status': 100 });
 
+/** What node:http refuses in a field value (RFC 9110 §5.5): controls other than tab, and DEL. */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+
 /** An HTTP/2 header object from a status and a header list; repeated names become arrays. */
 function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
+  // node:http2 checks names but sends any value, and would drop a name without one; node:http
+  // refuses both, and so does this driver (SPEC.md §9.2): the stream fails alike on both.
+  assertPairs(list);
   const headers: OutgoingHttpHeaders = { ':status': status };
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i].toLowerCase();
     if (HOP_BY_HOP.has(name)) continue;
     const value = list[i + 1];
+    if (typeof value === 'string' && INVALID_VALUE.test(value)) {
+      throw new TypeError(`Invalid character in header content ["${name}"]`);
+    }
     const seen = headers[name];
     if (seen === undefined) headers[name] = value;
     else if (Array.isArray(seen)) seen.push(value);

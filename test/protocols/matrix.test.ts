@@ -96,6 +96,12 @@ const handler = handle(async (req) => {
       return { headers: ['content-type', 'text/plain', 'x-custom', 'yes'], body: 'hello world' };
     case '/boom':
       throw new Error('boom');
+    case '/bad-field':
+      return { headers: ['x-split', 'a\r\nset-cookie: injected=1'], body: 'never' };
+    case '/odd-fields':
+      return { headers: ['x-alone'], body: 'never' };
+    case '/bad-trailers':
+      return { body: 'data', trailers: req.query === 'odd' ? ['x-alone'] : ['x-t', 'a\nb'] };
     case '/truth':
       return json(truth(req));
     default:
@@ -420,6 +426,20 @@ describe.each(PROTOCOLS)('$name', ({ protocol, tls, h2 }) => {
   it('7. answers 500 when the handler throws', async () => {
     const response = await call({ path: '/boom' });
     expect([response.status, response.body.toString()]).toEqual([500, 'Internal Server Error\n']);
+  });
+
+  it('7. answers 500 to a field node:http refuses (a CR LF in a value, a name alone)', async () => {
+    for (const path of ['/bad-field', '/odd-fields']) {
+      const response = await call({ path });
+      expect([response.status, response.body.toString()]).toEqual([500, 'Internal Server Error\n']);
+      expect(response.headers['set-cookie']).toBeUndefined();
+    }
+  });
+
+  it('7. aborts a response whose trailers node:http would refuse', async () => {
+    // After the head there is no status left to answer with: the response is cut short.
+    await expect(call({ path: '/bad-trailers', te: true })).rejects.toThrow();
+    await expect(call({ path: '/bad-trailers?odd', te: true })).rejects.toThrow();
   });
 
   it('7. answers 413 to a declared body over maxBodySize', async () => {
