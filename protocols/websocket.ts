@@ -213,12 +213,12 @@ export class WebSocketDriver {
     return true;
   }
 
-  /** Close a session with a close frame; an invalid code becomes 1011. */
+  /** Close a session with a close frame; an invalid code becomes 1011, a long reason is cut. */
   close(stream: WebSocketStream, code: number, reason: string): void {
     const ws = stream.ws;
     if (ws === null) return;
     try {
-      ws.close(code, reason);
+      ws.close(code, fitReason(reason));
     } catch {
       ws.close(WS_CODE.INTERNAL_ERROR, 'invalid close code');
     }
@@ -240,3 +240,14 @@ export class WebSocketDriver {
     }
   }
 }
+
+/** A close frame's reason holds 123 bytes of UTF-8 (RFC 6455 §5.5): a longer one is cut there. */
+function fitReason(reason: string): string {
+  if (reason.length <= MAX_REASON / 3 || Buffer.byteLength(reason) <= MAX_REASON) return reason;
+  // Cut at a character boundary: a partial character at the end is dropped with the rest.
+  const bytes = Buffer.from(reason).subarray(0, MAX_REASON + 1);
+  let end = MAX_REASON;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString();
+}
+const MAX_REASON = 123;

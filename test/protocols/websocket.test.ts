@@ -211,6 +211,29 @@ describe('WebSocket driver', () => {
     expect((await closed(bad)).code).toBe(1011);
   });
 
+  it("closes with the app's code and reason, a reason over 123 bytes cut at a character", async () => {
+    // 'é' is two bytes of UTF-8: 61 of them are 122 bytes, the 62nd would end at byte 124.
+    const long = 'é'.repeat(100);
+    const app: App = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        mergeMap((event): OutboundEvent[] => [
+          { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+          {
+            type: 'close',
+            stream: event.stream,
+            code: 4000,
+            reason: event.path === '/long' ? long : 'short',
+          },
+        ]),
+      );
+    const server = await start(app);
+    const short = await closed(new WebSocket(server.url.replace('http', 'ws')));
+    expect([short.code, short.reason]).toEqual([4000, 'short']);
+    const cut = await closed(new WebSocket(`${server.url.replace('http', 'ws')}/long`));
+    expect([cut.code, cut.reason]).toEqual([4000, 'é'.repeat(61)]);
+  });
+
   it('tells the app when the client closes, with its code and reason', async () => {
     const closes: InboundEvent[] = [];
     const server = await start(watchedEcho(closes));
