@@ -18,11 +18,13 @@ function rss(pid: number): number {
 }
 
 describe('HTTP/2 limits', () => {
+  // 64 bytes a round trip: 10 MB take ~160,000 WINDOW_UPDATEs, 20-30 s on a 2-core machine.
   it('sends a complete 10 MB response to a client with a 64-byte window, with bounded memory', async () => {
     child = await cli('test/fixtures/big-download.ts');
+    const pid = child.pid;
     const client = await session(child.url, { settings: { initialWindowSize: 64 } });
     await exchange(client, { ':path': '/?mb=1' }); // warm up
-    const base = rss(child.pid);
+    const base = rss(pid);
     let peak = base;
     const stream = client.request({ ':path': '/?mb=10' });
     let received = 0;
@@ -31,16 +33,19 @@ describe('HTTP/2 limits', () => {
     });
     const done = new Promise((resolve) => stream.on('close', resolve));
     const sampler = setInterval(() => {
-      peak = Math.max(peak, rss(child!.pid));
+      peak = Math.max(peak, rss(pid));
     }, 20);
-    await done;
-    clearInterval(sampler);
-    client.close();
+    try {
+      await done;
+    } finally {
+      clearInterval(sampler);
+      client.close();
+    }
     expect(received).toBe(10 * 1024 * 1024);
     // The driver holds one 64 KiB window and node:http2's stream buffer per stream; a server
     // that buffered the response would grow by the whole 10 MB and more.
     expect(peak - base).toBeLessThan(8 * 1024 * 1024);
-  });
+  }, 90_000);
 
   it('keeps serving other clients while one opens and cancels 10,000 streams (rapid reset)', async () => {
     const server = await start(handle(() => text('ok')));
