@@ -20,7 +20,24 @@ export interface ParsedHead {
   length: number;
   key: string | undefined;
   version: string | undefined;
+  /** Why the head is refused without calling the app (SPEC.md §9.2), or null. */
+  refusal: Refusal | null;
 }
+
+/** A request head the driver answers itself: the status and the reason, as the body says. */
+export interface Refusal {
+  status: number;
+  reason: string;
+}
+
+/**
+ * RFC 9112 §3.2 / RFC 3986 §3.2.2: a Host value is a host (a registered name, an IPv4 address
+ * or a bracketed IP literal) with an optional port, or empty.
+ */
+const HOST = /^(?:\[[\w.:]+\]|[\w.~!$&'()*+,;=%-]*)(?::\d*)?$/;
+/** The absolute form of a request target (RFC 9112 §3.2.2): scheme, authority, the rest. */
+const ABSOLUTE = /^https?:\/\/([^/?#]*)([^#]*)/i;
+const SLASH = 47;
 
 /**
  * Build the request event from node's request in one pass over its raw headers, and pick out
@@ -35,6 +52,7 @@ export function parseHead(
   const raw = req.rawHeaders;
   const headers: HeaderList = new Array(raw.length);
   let authority = '';
+  let hosts = 0;
   let length = 0;
   let chunked = false;
   let te = false;
@@ -48,6 +66,7 @@ export function parseHead(
     switch (name) {
       case 'host':
         authority = value;
+        hosts++;
         break;
       case 'content-length':
         length = Number(value);
@@ -66,7 +85,30 @@ export function parseHead(
         break;
     }
   }
-  const target = req.url ?? '/';
+  let target = req.url ?? '/';
+  let refusal: Refusal | null = null;
+  if (target.charCodeAt(0) !== SLASH && target !== '*') {
+    // A server must accept the absolute form, and take the authority from it (RFC 9112 §3.2.2).
+    const absolute = ABSOLUTE.exec(target);
+    if (absolute === null) refusal = { status: 400, reason: 'the request target is not valid' };
+    else {
+      authority = absolute[1];
+      target =
+        absolute[2] === ''
+          ? '/'
+          : absolute[2].charCodeAt(0) === SLASH
+            ? absolute[2]
+            : `/${absolute[2]}`;
+    }
+  }
+  if (hosts > 1) refusal = { status: 400, reason: 'the request has more than one Host field' };
+  else if (!HOST.test(authority)) {
+    const where = target === req.url ? 'the Host field' : "the request target's authority";
+    refusal = { status: 400, reason: `${where} is not valid` };
+  }
+  if (req.httpVersionMajor !== 1) {
+    refusal = { status: 505, reason: `HTTP/${req.httpVersion} is not served on this connection` };
+  }
   const mark = target.indexOf('?');
   const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
   const ws = websocket ? '' : '-nows';
@@ -89,7 +131,7 @@ export function parseHead(
     subprotocols: NO_PROTOCOLS,
     end: !chunked && !(length > 0),
   };
-  return { event, length: chunked ? 0 : length, key, version };
+  return { event, length: chunked ? 0 : length, key, version, refusal };
 }
 
 export function headerValue(headers: HeaderList, name: string): string | undefined {

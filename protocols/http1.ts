@@ -102,7 +102,12 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
   request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const id = this.nextId++;
     const parsed = parseHead(req, this.info, this.websocketEnabled, id);
-    const { event } = parsed;
+    const { event, refusal } = parsed;
+    if (refusal !== null) {
+      res.shouldKeepAlive = false;
+      writeStatus(res, refusal.status, `${refusal.reason}\n`);
+      return;
+    }
     if (parsed.length > this.options.maxBodySize) {
       res.shouldKeepAlive = false;
       writeStatus(res, 413);
@@ -133,7 +138,16 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     const id = this.nextId++;
-    const { event, key, version } = parseHead(req, this.info, this.websocketEnabled, id);
+    const { event, key, version, refusal } = parseHead(req, this.info, this.websocketEnabled, id);
+    if (refusal !== null) {
+      writeRawResponse(
+        socket,
+        refusal.status,
+        ['content-type', 'text/plain'],
+        `${refusal.reason}\n`,
+      );
+      return;
+    }
     const problem = handshakeProblem(event.method, key, version);
     if (problem !== null) {
       writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
@@ -427,8 +441,7 @@ function errorBody(status: number): string {
   return `${STATUS_TEXT[status] ?? 'Error'}\n`;
 }
 
-function writeStatus(res: ServerResponse, status: number): void {
-  const body = errorBody(status);
+function writeStatus(res: ServerResponse, status: number, body = errorBody(status)): void {
   res.writeHead(status, [
     'content-type',
     'text/plain; charset=utf-8',

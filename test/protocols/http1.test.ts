@@ -116,6 +116,52 @@ describe('HTTP/1.1 driver', () => {
     expect(dechunk(response.slice(response.indexOf('\r\n\r\n') + 4))).toBe('hello world');
   });
 
+  it('answers 400 or 505 to a head RFC 9112 refuses, without calling the app', async () => {
+    const log: InboundEvent[] = [];
+    const server = await start(recorder(log));
+    const refused = [
+      ['GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 400, 'more than one Host field'],
+      ['GET / HTTP/1.1\r\nHost: a b\r\n\r\n', 400, 'the Host field is not valid'],
+      // A user name in the authority is an error in HTTP (RFC 9110 §4.2.4).
+      ['GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400, "target's authority is not valid"],
+      ['GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n', 400, 'the request target is not valid'],
+      ['GET / HTTP/2.0\r\nHost: a\r\n\r\n', 505, 'HTTP/2.0 is not served'],
+    ] as const;
+    for (const [head, status, reason] of refused) {
+      // A request after the refused one is not served: the connection closes.
+      const response = await raw(server.port, `${head}GET /next HTTP/1.1\r\nHost: a\r\n\r\n`);
+      expect([statusOf(response), response]).toEqual([status, expect.stringContaining(reason)]);
+      expect(response).toMatch(/connection: close/i);
+      expect(response.split('HTTP/1.1 ')).toHaveLength(2);
+    }
+    // The same for a WebSocket handshake, which node:http hands over as an upgrade.
+    const handshake = await raw(
+      server.port,
+      'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect([statusOf(handshake), handshake]).toEqual([
+      400,
+      expect.stringContaining('more than one'),
+    ]);
+    // node:http may parse the pipelined /next before the close, and its answer is never sent.
+    expect(log.filter((event) => (event as RequestEvent).path !== '/next')).toEqual([]);
+  });
+
+  it('takes the authority and path from an absolute-form target (RFC 9112 §3.2.2)', async () => {
+    const log: InboundEvent[] = [];
+    const server = await start(recorder(log));
+    const close = 'Host: other\r\nConnection: close\r\n\r\n';
+    await raw(server.port, `GET http://example.test:8080/a/b?x=1 HTTP/1.1\r\n${close}`);
+    await raw(server.port, `GET HTTP://EXAMPLE.TEST?y HTTP/1.1\r\n${close}`);
+    expect(log.map((event) => (event as RequestEvent).authority)).toEqual([
+      'example.test:8080',
+      'EXAMPLE.TEST',
+    ]);
+    expect(log[0]).toMatchObject({ target: '/a/b?x=1', path: '/a/b', query: 'x=1' });
+    expect(log[1]).toMatchObject({ target: '/?y', path: '/', query: 'y' });
+  });
+
   it('answers HEAD with the headers of GET and no body', async () => {
     const server = await start(hello);
     const response = await raw(
