@@ -14,7 +14,7 @@ import { runWorker } from './worker.js';
 
 const USAGE = `Usage: rxgi serve <module> [options]
        rxgi serve --remote --bus URL [options]
-       rxgi worker <module> --bus URL [--shutdown-timeout MS]
+       rxgi worker <module> --bus URL [--shutdown-timeout MS] [--startup-timeout MS]
 
 serve: serves the default export of <module> (TypeScript or JavaScript) over HTTP/1.1, h2c and
 WebSocket on one port; with TLS, HTTP/2 and HTTP/1.1 chosen by ALPN. With --remote it serves no
@@ -27,6 +27,7 @@ Options:
   --max-body-size N        largest request body in bytes (default ${DEFAULTS.maxBodySize})
   --max-message-size N     largest WebSocket message in bytes (default ${DEFAULTS.maxMessageSize})
   --shutdown-timeout MS    time in-flight exchanges get on SIGTERM (default ${DEFAULTS.shutdownTimeout})
+  --startup-timeout MS     time the module's lifespan startup may take (default ${DEFAULTS.startupTimeout})
   --tls-cert F             PEM certificate (chain) file; serve HTTPS (needs --tls-key)
   --tls-key F              PEM private key file of that certificate (needs --tls-cert)
   --tls-self-signed        serve HTTPS with a throwaway self-signed certificate, for development
@@ -93,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
       'max-body-size': { type: 'string' },
       'max-message-size': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
+      'startup-timeout': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-self-signed': { type: 'boolean' },
@@ -129,6 +131,7 @@ async function main(argv: string[]): Promise<number> {
       file as string,
       values.bus as string,
       number('shutdown-timeout', values['shutdown-timeout']),
+      number('startup-timeout', values['startup-timeout']),
     );
   }
   const workers = Number(values.workers ?? 1);
@@ -139,6 +142,7 @@ async function main(argv: string[]): Promise<number> {
     maxBodySize: number('max-body-size', values['max-body-size']),
     maxMessageSize: number('max-message-size', values['max-message-size']),
     shutdownTimeout: number('shutdown-timeout', values['shutdown-timeout']),
+    startupTimeout: number('startup-timeout', values['startup-timeout']),
     tls,
   };
   const name = file ?? 'remote workers';
@@ -171,10 +175,11 @@ async function worker(
   file: string,
   url: string,
   deadline: number = DEFAULTS.shutdownTimeout,
+  startupTimeout: number = DEFAULTS.startupTimeout,
 ): Promise<number> {
   const { app, lifespan } = await loadApp(file);
   const runner = lifespan ? new LifespanRunner(lifespan) : null;
-  await runner?.startup();
+  await runner?.startup(startupTimeout);
   const bus = await openBus(url);
   const running = await runWorker(app, bus);
   logger().info(`rxgi worker ${running.id} running ${file} for the servers on ${url}`, {

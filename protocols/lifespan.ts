@@ -23,9 +23,22 @@ export class LifespanRunner {
     });
   }
 
-  /** Resolves once the app is ready; rejects with the app's message when startup failed. */
-  async startup(): Promise<void> {
-    const reply = await this.ask({ type: 'startup' });
+  /**
+   * Resolves once the app is ready; rejects with the app's message when startup failed, or
+   * after `deadline` ms without a reply (the handler's events then complete).
+   */
+  async startup(deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(resolve, deadline, 'late');
+    });
+    const reply = await Promise.race([this.ask({ type: 'startup' }), late]);
+    clearTimeout(timer);
+    if (reply === 'late') {
+      this.waiting = null;
+      this.events.complete();
+      throw new Error(`lifespan startup timed out after ${deadline} ms`);
+    }
     if (reply?.type === 'startup-failed')
       throw new Error(`lifespan startup failed: ${reply.message}`);
   }

@@ -28,6 +28,8 @@ export interface ServeOptions {
   writeBufferLimit?: number;
   /** Milliseconds between WebSocket pings; 0 turns them off. Default 30 s. */
   pingInterval?: number;
+  /** Milliseconds the lifespan's startup may take; past it `serve` rejects. Default 60 s. */
+  startupTimeout?: number;
   /** Milliseconds in-flight exchanges get to finish on `close()`. Default 10 s. */
   shutdownTimeout?: number;
   /** Milliseconds an idle keep-alive connection stays open. Default 5 s. */
@@ -73,6 +75,7 @@ export const DEFAULTS = {
   maxMessageSize: 16 * 1024 * 1024,
   writeBufferLimit: 4 * 1024 * 1024,
   pingInterval: 30_000,
+  startupTimeout: 60_000,
   shutdownTimeout: 10_000,
   keepAliveTimeout: 5_000,
   headersTimeout: 60_000,
@@ -92,7 +95,7 @@ export const DEFAULTS = {
 export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiServer> {
   const settings = { ...DEFAULTS, ...definedOnly(options) };
   const lifespan = options.lifespan ? new LifespanRunner(options.lifespan) : null;
-  await lifespan?.startup();
+  await lifespan?.startup(settings.startupTimeout);
 
   const websocket = new WebSocketDriver(settings);
   const h1 = createHttp1Server({

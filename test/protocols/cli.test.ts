@@ -106,6 +106,22 @@ describe('rxgi serve (CLI)', () => {
     expect((result as { stderr: string }).stderr).toMatch(/must export an rxgi app/);
   });
 
+  it('exits 1 naming the timeout when the lifespan startup outlives --startup-timeout', async () => {
+    const result = await run(process.execPath, [
+      'dist/protocols/cli.js',
+      'serve',
+      'test/fixtures/stuck-startup.mjs',
+      '--port',
+      '0',
+      '--startup-timeout',
+      '300',
+    ]).catch((error: { code: number; stderr: string }) => error);
+    expect(result).toMatchObject({ code: 1 });
+    expect((result as { stderr: string }).stderr).toMatch(
+      /lifespan startup timed out after 300 ms/,
+    );
+  });
+
   it('prints usage for an unknown command and exits 2', async () => {
     const result = await run(process.execPath, ['dist/protocols/cli.js', 'launch']).catch(
       (error: { code: number; stderr: string }) => error,

@@ -102,6 +102,18 @@ describe('serve and graceful shutdown', () => {
     await expect(serve(app, { port: 0, lifespan: broken })).rejects.toThrow('boom');
   });
 
+  it('rejects when the lifespan startup outlives startupTimeout, and ends its events', async () => {
+    let ended = false;
+    const silent: Lifespan = (events) =>
+      new Observable(() => {
+        events.subscribe({ complete: () => (ended = true) });
+      });
+    await expect(serve(app, { port: 0, lifespan: silent, startupTimeout: 200 })).rejects.toThrow(
+      'lifespan startup timed out after 200 ms',
+    );
+    expect(ended).toBe(true);
+  });
+
   it('keeps serving other connections while one app instance fails', async () => {
     let count = 0;
     const flaky: App = (events, info) => {
