@@ -60,6 +60,8 @@ const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
 const COLON = 0x3a;
 /** `parseH2Head`'s answer to a WebSocket of a version other than 13: 400 and the version. */
 const WS_VERSION_REFUSED = -1;
+/** Unread body bytes dropped after a complete response before the client is told to stop. */
+const DISCARD_LIMIT = 64 * 1024;
 // Options of `respond`, made once: node copies them.
 const RESPOND_END = Object.freeze({ endStream: true });
 const RESPOND_STREAMED = Object.freeze({ waitForTrailers: true });
@@ -372,9 +374,18 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   }
 
   protected override discardInput(stream: H2Stream): void {
-    // Reading on with no listener drops the data and keeps the peer's window open.
-    stream.h2.off('data', this.on.data);
-    stream.h2.resume();
+    // The response is complete and nobody reads the rest of the body. A body about as large as
+    // one window is likely on its way already: it is read and dropped, so the exchange ends
+    // cleanly. Past that the client is asked to stop sending with RST_STREAM NO_ERROR (RFC 9113
+    // §8.1), which node sends after the response's last frame.
+    const h2 = stream.h2;
+    h2.off('data', this.on.data);
+    let left = DISCARD_LIMIT;
+    h2.on('data', (chunk: Buffer) => {
+      left -= chunk.byteLength;
+      if (left < 0 && !h2.closed) h2.close(constants.NGHTTP2_NO_ERROR);
+    });
+    h2.resume();
   }
 
   protected closeConnection(): void {

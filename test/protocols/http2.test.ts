@@ -340,6 +340,46 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
     expect(stderr).not.toContain('Done waiting for 100-continue');
   });
 
+  it('asks a client to stop sending a body the app answered without reading (RST_STREAM NO_ERROR)', async () => {
+    const server = await start(app);
+    const client = await session(server.url);
+    const upload = async (size: number) => {
+      const before = client.socket.bytesWritten;
+      const stream = client.request({ ':path': '/plain', ':method': 'POST' });
+      // Written with backpressure, as a real upload is, until it is all sent or the stream ends.
+      const chunk = Buffer.alloc(16 * 1024);
+      const write = async () => {
+        for (let left = size; left > 0 && !stream.closed; left -= chunk.byteLength) {
+          if (!stream.write(chunk)) {
+            await new Promise((resolve) => {
+              stream.once('drain', resolve);
+              stream.once('close', resolve);
+            });
+          }
+        }
+        if (!stream.closed) stream.end();
+      };
+      const [response] = await Promise.all([collect(stream), write()]);
+      await new Promise((resolve) =>
+        stream.closed ? resolve(null) : stream.once('close', resolve),
+      );
+      return { response, code: stream.rstCode, sent: client.socket.bytesWritten - before };
+    };
+    // A large body is cut short once the answer is complete: the rest is never sent.
+    const large = await upload(10 * 1024 * 1024);
+    expect([large.response.status, large.response.body.toString()]).toEqual([
+      200,
+      'POST /plain over 2',
+    ]);
+    expect(large.code).toBe(constants.NGHTTP2_NO_ERROR);
+    expect(large.sent).toBeLessThan(2 * 1024 * 1024);
+    // A small one, likely sent before the answer, is read to its end: the exchange ends cleanly.
+    const small = await upload(16 * 1024);
+    expect(small.response.status).toBe(200);
+    expect(small.sent).toBeGreaterThan(16 * 1024);
+    client.close();
+  });
+
   it('answers 400 with sec-websocket-version: 13 to a WebSocket of another version', async () => {
     const seen: string[] = [];
     const server = await start(
