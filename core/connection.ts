@@ -51,6 +51,8 @@ export class StreamState {
   links: string[] | null = null;
   /** Subprotocols a WebSocket client offered. */
   offered: string[] = NO_PROTOCOLS;
+  /** The request expects `100 Continue` and has had none yet (set by the driver). */
+  expectContinue = false;
   /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
   mail: MessageEvent[] | null = null;
   /** Bytes of the messages in `mail`. */
@@ -306,6 +308,11 @@ export abstract class Connection<S extends StreamState>
       case 'response':
         if (stream.headSent) throw invalid(event, 'the response head was already sent');
         if (stream.links !== null) event = withLinks(event, stream.links);
+        // A head that leaves the exchange open (a streamed answer, an echo) comes before the
+        // app reads the body, as it may well do next: the 100 goes first, since it cannot
+        // follow the head and clients wait for one all the same. A complete answer goes
+        // without, so the client need not send a body nobody reads.
+        if (!event.end) this.continueOnce(stream);
         // Marked sent only once written: a head the wire refuses (a bad field) still gets a
         // 500, since the driver's error answer checks what actually went out.
         this.writeResponse(stream, event);
@@ -350,7 +357,10 @@ export abstract class Connection<S extends StreamState>
       case 'window':
         stream.credit += event.bytes;
         if (stream.mail !== null) this.drainMail(stream);
-        if (stream.credit > 0 && (stream.wsOpen || !stream.inEnded)) this.resumeInput(stream);
+        if (stream.credit > 0 && (stream.wsOpen || !stream.inEnded)) {
+          this.continueOnce(stream);
+          this.resumeInput(stream);
+        }
         return;
       case 'join':
       case 'leave':
@@ -403,6 +413,17 @@ export abstract class Connection<S extends StreamState>
       const failure = new RxgiError(ERR.APP_ERROR, event.reason || 'the app closed the stream');
       this.failStream(stream, failure, false, event.code);
     }
+  }
+
+  /**
+   * Answers `Expect: 100-continue` once (RFC 9110 §10.1.1, SPEC.md §6.1): at the app's first
+   * credit or at a head that leaves the exchange open, whichever comes first; never after the
+   * head, where a 100 would land inside the response.
+   */
+  private continueOnce(stream: S): void {
+    if (!stream.expectContinue) return;
+    stream.expectContinue = false;
+    if (!stream.headSent) this.writeContinue(stream);
   }
 
   private outputEnded(stream: S): void {
@@ -628,6 +649,8 @@ export abstract class Connection<S extends StreamState>
   protected abstract resumeInput(stream: S): void;
   /** Close the whole connection once pending output is written. */
   protected abstract closeConnection(): void;
+  /** Send `100 Continue` (only called before the head, once per stream). */
+  protected writeContinue(_stream: S): void {}
   /** Read and drop the rest of a request body nobody will read. node:http does it itself. */
   protected discardInput(_stream: S): void {}
 }

@@ -93,12 +93,8 @@ export function parseHead(
     if (absolute === null) refusal = { status: 400, reason: 'the request target is not valid' };
     else {
       authority = absolute[1];
-      target =
-        absolute[2] === ''
-          ? '/'
-          : absolute[2].charCodeAt(0) === SLASH
-            ? absolute[2]
-            : `/${absolute[2]}`;
+      const rest = absolute[2];
+      target = rest.charCodeAt(0) === SLASH ? rest : `/${rest}`;
     }
   }
   if (hosts > 1) refusal = { status: 400, reason: 'the request has more than one Host field' };

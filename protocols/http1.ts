@@ -56,7 +56,6 @@ type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Str
 /** One HTTP/1.1 exchange or WebSocket session. */
 class Http1Stream extends StreamState implements WebSocketStream {
   ws: import('ws').WebSocket | null = null;
-  expectContinue = false;
   reading = false;
   draining = false;
   /** Body bytes received so far, for the size limit. */
@@ -222,11 +221,6 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     if (this.draining || this.appFinished) res.shouldKeepAlive = false;
-    // A head that leaves the exchange open (a streamed answer, an echo) comes before the app
-    // reads the body, which it may well do next: the client gets its 100 first, since a 100
-    // cannot follow the head and clients wait for one all the same. A complete answer goes
-    // without one, so the client need not send a body nobody reads.
-    if (!event.end) sendContinue(stream);
     let headers = event.headers;
     const body = event.body;
     if (event.end) {
@@ -376,13 +370,16 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     stream.reading = true;
-    sendContinue(stream);
     req.on('data', onData);
     req.on('end', onEnd);
   }
 
   protected closeConnection(): void {
     if (!this.socket.destroyed) this.socket.end();
+  }
+
+  protected override writeContinue(stream: Http1Stream): void {
+    stream.res?.writeContinue();
   }
 
   /** @internal A body chunk from node:http. */
@@ -406,18 +403,6 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     const raw = stream.req.rawTrailers;
     this.deliverEnd(stream, raw.length > 0 ? lowerNames(raw) : null);
   }
-}
-
-/**
- * Answers `Expect: 100-continue` once (RFC 9110 §10.1.1): when the app starts reading the body,
- * or when it sends a head that leaves the exchange open, whichever comes first. Never after the
- * final head, where a 100 would land inside the response.
- */
-function sendContinue(stream: Http1Stream): void {
-  const res = stream.res;
-  if (!stream.expectContinue || res === null) return;
-  stream.expectContinue = false;
-  if (!res.headersSent) res.writeContinue();
 }
 
 // Listeners shared by every request, so none is allocated per request.

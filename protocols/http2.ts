@@ -87,8 +87,6 @@ class H2Stream extends StreamState implements WebSocketStream {
   bodiless = false;
   /** Request trailers, once they arrived. */
   trailers: HeaderList | null = null;
-  /** The request said `expect: 100-continue` and has had no 100 yet. */
-  expectContinue = false;
 
   constructor(
     id: number,
@@ -204,8 +202,6 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   protected writeResponse(stream: H2Stream, event: ResponseEvent): void {
     const h2 = stream.h2;
     if (h2.destroyed) return;
-    // As on HTTP/1.1 (SPEC.md §6.1): a head that leaves the exchange open comes after the 100.
-    if (!event.end) sendContinue(stream);
     const headers = toH2Headers(event.status, event.headers);
     // node would add the Date field itself; added here, it costs less (see httpDate).
     if (headers.date === undefined) headers.date = httpDate();
@@ -368,9 +364,12 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
       return;
     }
     stream.reading = true;
-    sendContinue(stream);
     h2.on('data', this.on.data);
     h2.on('end', this.on.end);
+  }
+
+  protected override writeContinue(stream: H2Stream): void {
+    if (!stream.h2.destroyed) stream.h2.additionalHeaders(CONTINUE);
   }
 
   protected override discardInput(stream: H2Stream): void {
@@ -533,16 +532,7 @@ function parseH2Head(
   };
 }
 
-/**
- * Answers `expect: 100-continue` once, with a 100 HEADERS frame (RFC 9113 §8.1): when the app
- * starts reading the body or sends a head that leaves the exchange open, never after the head.
- */
-function sendContinue(stream: H2Stream): void {
-  if (!stream.expectContinue) return;
-  stream.expectContinue = false;
-  const h2 = stream.h2;
-  if (!h2.headersSent && !h2.destroyed) h2.additionalHeaders(CONTINUE);
-}
+/** A 100 HEADERS frame (RFC 9113 §8.1). */
 const CONTINUE = Object.freeze({ ':status': 100 });
 
 /** What node:http refuses in a field value (RFC 9110 §5.5): controls other than tab, and DEL. */
