@@ -28,7 +28,7 @@ import {
   type WsMessageOutEvent,
 } from './events.js';
 import { type Delivery, defaultHub, type Hub, type Mailbox } from './hub.js';
-import { logger } from './log.js';
+import { jsonLogger, logger } from './log.js';
 import { Multicast } from './multicast.js';
 import { StreamTable } from './table.js';
 
@@ -125,6 +125,7 @@ export abstract class Connection<S extends StreamState>
   private run: SessionRun | null = null;
   private appDone = false;
   private ended = false;
+  private faulted = false;
   private hub: Hub | null = null;
   /** Stream 0, the connection itself, as an actor: its credit, mail and groups. */
   private root: StreamState | null = null;
@@ -231,6 +232,33 @@ export abstract class Connection<S extends StreamState>
     this.tell({ type: 'close', stream: stream.id, code, reason });
   }
 
+  /**
+   * The boundary around a driver's handlers: something threw while serving this connection (a
+   * bug in rxgi or below it). It is logged with the connection's id and stack, and this
+   * connection alone is torn down (SPEC.md §9.2); the process goes on serving the others.
+   */
+  fault(error: unknown): void {
+    const fields = { connection: this.info.id, code: ERR.INTERNAL, error };
+    try {
+      logger().error('internal error; closing the connection', fields);
+    } catch {
+      // The app's logger is what threw, maybe: the record still goes somewhere.
+      jsonLogger.error('internal error; closing the connection', fields);
+    }
+    if (this.faulted) return;
+    this.faulted = true;
+    try {
+      this.teardown();
+      this.end('internal error');
+    } catch (again) {
+      jsonLogger.error('internal error while tearing down the connection', {
+        connection: this.info.id,
+        code: ERR.INTERNAL,
+        error: again,
+      });
+    }
+  }
+
   /** Tell the app the server is shutting down. */
   shutdown(deadline: number): void {
     if (!this.ended) this.tell({ type: 'shutdown', stream: CONNECTION_STREAM, deadline });
@@ -269,16 +297,26 @@ export abstract class Connection<S extends StreamState>
     try {
       this.dispatch(stream, event);
     } catch (error) {
-      this.failStream(stream, error);
+      // The app's output reaches the driver here, often from a timer or a promise: nothing
+      // above would catch what failing the stream throws in turn.
+      try {
+        this.failStream(stream, error);
+      } catch (again) {
+        this.fault(again);
+      }
     }
   }
 
   /** The app's output failed: every open stream fails and the connection closes. */
   error(error: unknown): void {
     this.appDone = true;
-    logger().error('app failed; closing the connection', { connection: this.info.id, error });
-    const failure = new RxgiError(ERR.APP_ERROR, 'the app failed', 500, { cause: error });
-    for (const stream of this.streams.values()) this.failStream(stream, failure, false);
+    try {
+      logger().error('app failed; closing the connection', { connection: this.info.id, error });
+      const failure = new RxgiError(ERR.APP_ERROR, 'the app failed', 500, { cause: error });
+      for (const stream of this.streams.values()) this.failStream(stream, failure, false);
+    } catch (again) {
+      this.fault(again);
+    }
     this.closeWhenIdle();
   }
 
@@ -286,12 +324,16 @@ export abstract class Connection<S extends StreamState>
   complete(): void {
     this.appDone = true;
     if (this.ended) return;
-    for (const stream of this.streams.values()) {
-      if (stream.wsOpen) this.closeStream(stream, WS_CODE.NORMAL, '');
-      else {
-        const failure = new RxgiError(ERR.NO_RESPONSE, 'the app completed before responding');
-        this.failStream(stream, failure);
+    try {
+      for (const stream of this.streams.values()) {
+        if (stream.wsOpen) this.closeStream(stream, WS_CODE.NORMAL, '');
+        else {
+          const failure = new RxgiError(ERR.NO_RESPONSE, 'the app completed before responding');
+          this.failStream(stream, failure);
+        }
       }
+    } catch (again) {
+      this.fault(again);
     }
     this.closeWhenIdle();
   }
@@ -474,13 +516,18 @@ export abstract class Connection<S extends StreamState>
     }
     this.forget(stream);
     const ws = stream.wsOpen;
-    if (ws) {
-      this.closeWebSocket(stream, WS_CODE.INTERNAL_ERROR, 'internal error');
-    } else if (!stream.headSent) {
-      stream.headSent = true;
-      this.writeError(stream, rxgi?.status ?? 500);
-    } else {
-      this.abort(stream, code);
+    try {
+      if (ws) {
+        this.closeWebSocket(stream, WS_CODE.INTERNAL_ERROR, 'internal error');
+      } else if (!stream.headSent) {
+        stream.headSent = true;
+        this.writeError(stream, rxgi?.status ?? 500);
+      } else {
+        this.abort(stream, code);
+      }
+    } catch (wire) {
+      // The wire refused even the error answer: the connection is in a state nobody planned.
+      this.fault(wire);
     }
     const reason = rxgi?.message ?? 'stream failed';
     this.tell({
@@ -649,6 +696,10 @@ export abstract class Connection<S extends StreamState>
   protected abstract resumeInput(stream: S): void;
   /** Close the whole connection once pending output is written. */
   protected abstract closeConnection(): void;
+  /** Close the whole connection at once, after an internal error (see `fault`). */
+  protected teardown(): void {
+    this.closeConnection();
+  }
   /** Send `100 Continue` (only called before the head, once per stream). */
   protected writeContinue(_stream: S): void {}
   /** Read and drop the rest of a request body nobody will read. node:http does it itself. */

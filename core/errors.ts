@@ -31,6 +31,8 @@ export const ERR = {
   BODY_CONSUMED: 'RXGI_ERR_BODY_CONSUMED',
   /** An event could not be encoded or decoded (bus, codec). */
   BAD_ENCODING: 'RXGI_ERR_BAD_ENCODING',
+  /** A driver failed while serving a connection (a bug): that connection alone is torn down. */
+  INTERNAL: 'RXGI_ERR_INTERNAL',
 } as const;
 
 export type ErrorCode = (typeof ERR)[keyof typeof ERR];

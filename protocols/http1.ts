@@ -378,6 +378,10 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     if (!this.socket.destroyed) this.socket.end();
   }
 
+  protected override teardown(): void {
+    this.socket.destroy();
+  }
+
   protected override writeContinue(stream: Http1Stream): void {
     stream.res?.writeContinue();
   }
@@ -405,21 +409,42 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
   }
 }
 
-// Listeners shared by every request, so none is allocated per request.
+// Listeners shared by every request, so none is allocated per request. Each is a boundary
+// (see Connection.fault): what throws in one connection stays in it.
 function onData(this: TaggedMessage, chunk: Buffer): void {
   const stream = this[kStream];
-  stream?.connection.bodyData(stream, chunk);
+  if (stream === undefined) return;
+  try {
+    stream.connection.bodyData(stream, chunk);
+  } catch (error) {
+    stream.connection.fault(error);
+  }
 }
 function onEnd(this: TaggedMessage): void {
   const stream = this[kStream];
-  stream?.connection.bodyEnd(stream);
+  if (stream === undefined) return;
+  try {
+    stream.connection.bodyEnd(stream);
+  } catch (error) {
+    stream.connection.fault(error);
+  }
 }
 function onDrain(this: TaggedMessage): void {
   const stream = this[kStream];
-  stream?.connection.drained(stream);
+  if (stream === undefined) return;
+  try {
+    stream.connection.drained(stream);
+  } catch (error) {
+    stream.connection.fault(error);
+  }
 }
 function onSocketClose(this: TaggedSocket): void {
-  this[kConnection]?.end();
+  const connection = this[kConnection];
+  try {
+    connection?.end();
+  } catch (error) {
+    connection?.fault(error);
+  }
 }
 
 function errorBody(status: number): string {
@@ -489,7 +514,12 @@ export function attachHttp1(
   };
 
   const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-    connectionOf(req.socket as TaggedSocket).request(req, res, expectContinue);
+    const connection = connectionOf(req.socket as TaggedSocket);
+    try {
+      connection.request(req, res, expectContinue);
+    } catch (error) {
+      connection.fault(error);
+    }
   };
   server.on('connection', (socket: Socket) => {
     const entry = sockets.add(socket);
@@ -498,7 +528,12 @@ export function attachHttp1(
   server.on('request', onRequest(false));
   server.on('checkContinue', onRequest(true));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    connectionOf(req.socket as TaggedSocket).upgrade(req, socket, head);
+    const connection = connectionOf(req.socket as TaggedSocket);
+    try {
+      connection.upgrade(req, socket, head);
+    } catch (error) {
+      connection.fault(error);
+    }
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     clientError(error, socket);

@@ -129,9 +129,10 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   /** A new stream from the client. */
   stream(h2: ServerHttp2Stream, fields: IncomingHttpHeaders, raw: string[], flags: number): void {
     this.begun++;
-    // A stream error (a client's RST_STREAM with an error code among them) is only logged: it
-    // closes that stream, and an 'error' event nobody listens to would end the process.
-    h2.on('error', onStreamError);
+    // A client may reset a stream in the same packet as its HEADERS: node then tells of a stream
+    // that is closed already (RST_STREAM with NO_ERROR, say, on a request with a body). Nobody
+    // can receive its answer, so the app never sees it.
+    if (gone(h2)) return;
     const event = parseH2Head(raw, this.info, h2.id!, (flags & END_STREAM) !== 0, this.options);
     if (event === WS_VERSION_REFUSED) {
       respondStatus(h2, 400, { 'sec-websocket-version': '13' });
@@ -201,7 +202,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
 
   protected writeResponse(stream: H2Stream, event: ResponseEvent): void {
     const h2 = stream.h2;
-    if (h2.destroyed) return;
+    if (gone(h2)) return;
     const headers = toH2Headers(event.status, event.headers);
     // node would add the Date field itself; added here, it costs less (see httpDate).
     if (headers.date === undefined) headers.date = httpDate();
@@ -228,7 +229,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
 
   protected writeData(stream: H2Stream, event: DataOutEvent): void {
     const h2 = stream.h2;
-    if (stream.bodiless || h2.destroyed) return;
+    if (stream.bodiless || gone(h2)) return;
     if (chunkLength(event.chunk) > 0) this.write(stream, event.chunk);
     if (event.end) endStreamed(h2, null);
   }
@@ -264,65 +265,81 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
 
   protected writeTrailers(stream: H2Stream, event: TrailersOutEvent): void {
     const h2 = stream.h2;
-    if (stream.bodiless || h2.destroyed) return;
+    if (stream.bodiless || gone(h2)) return;
     const fields = toH2Headers(0, event.headers);
     delete fields[':status'];
     endStreamed(h2, fields);
   }
 
   protected writeEarlyHints(stream: H2Stream, event: EarlyHintsEvent): void {
-    if (stream.h2.destroyed) return;
+    if (gone(stream.h2)) return;
     stream.h2.additionalHeaders(toH2Headers(103, event.headers));
   }
 
   protected writePush(stream: H2Stream, event: PushEvent): void {
     const h2 = stream.h2;
-    if (!h2.pushAllowed || h2.destroyed) {
+    if (gone(h2) || !h2.pushAllowed) {
       // The client turned push off after this stream began: degrade as if it never had it.
       this.degradePush(stream, event);
       return;
     }
-    const mark = event.path.indexOf('?');
-    const scheme = this.info.secure ? 'https' : 'http';
     const request = toH2Headers(0, event.headers);
     delete request[':status'];
     request[':method'] = 'GET';
     request[':path'] = event.path;
-    request[':scheme'] = scheme;
+    request[':scheme'] = this.info.secure ? 'https' : 'http';
     request[':authority'] = stream.authority;
     h2.pushStream(request, (error, pushed) => {
       if (error) {
         logger().debug('push failed', { path: event.path, error: error.message });
         return;
       }
-      pushed.on('error', onStreamError);
-      const promised = new H2Stream(pushed.id!, CAPS, false, true, pushed, false, stream.authority);
-      // The pushed request enters the app like any other, on the promised stream (SPEC.md §7).
-      this.open(promised, {
-        type: 'request',
-        stream: pushed.id!,
-        method: 'GET',
-        target: event.path,
-        path: mark < 0 ? event.path : event.path.slice(0, mark),
-        query: mark < 0 ? '' : event.path.slice(mark + 1),
-        headers: lowerNames(event.headers),
-        http: '2',
-        scheme,
-        authority: stream.authority,
-        client: this.info.client,
-        server: this.info.server,
-        caps: CAPS,
-        websocket: false,
-        subprotocols: NO_PROTOCOLS,
-        end: true,
-      });
-      this.track(promised);
+      try {
+        this.pushed(stream, pushed, event.path, event.headers);
+      } catch (failure) {
+        this.fault(failure);
+      }
     });
+  }
+
+  /** A promised stream is open: its request enters the app like any other (SPEC.md §7). */
+  private pushed(
+    stream: H2Stream,
+    pushed: ServerHttp2Stream,
+    path: string,
+    fields: HeaderList,
+  ): void {
+    pushed.on('error', onStreamError);
+    if (gone(pushed)) return;
+    const mark = path.indexOf('?');
+    const promised = new H2Stream(pushed.id!, CAPS, false, true, pushed, false, stream.authority);
+    this.open(promised, {
+      type: 'request',
+      stream: pushed.id!,
+      method: 'GET',
+      target: path,
+      path: mark < 0 ? path : path.slice(0, mark),
+      query: mark < 0 ? '' : path.slice(mark + 1),
+      headers: lowerNames(fields),
+      http: '2',
+      scheme: this.info.secure ? 'https' : 'http',
+      authority: stream.authority,
+      client: this.info.client,
+      server: this.info.server,
+      caps: CAPS,
+      websocket: false,
+      subprotocols: NO_PROTOCOLS,
+      end: true,
+    });
+    this.track(promised);
   }
 
   protected acceptWebSocket(stream: H2Stream, event: WsAcceptEvent): void {
     const headers = toH2Headers(200, event.headers);
     if (event.subprotocol !== null) headers['sec-websocket-protocol'] = event.subprotocol;
+    // The client reset the stream while the app decided: nothing to open, and no session to
+    // adopt it (ws would wait for a close that already happened).
+    if (gone(stream.h2)) return;
     // RFC 8441 §5: a 2xx answer to the extended CONNECT opens the tunnel; no accept key.
     stream.h2.respond(headers);
     this.options.websocket.adopt(this, stream, stream.h2);
@@ -340,7 +357,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
 
   protected writeError(stream: H2Stream, status: number): void {
     const h2 = stream.h2;
-    if (h2.destroyed) return;
+    if (gone(h2)) return;
     if (h2.headersSent) {
       h2.close(constants.NGHTTP2_INTERNAL_ERROR);
       return;
@@ -350,7 +367,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
 
   protected abort(stream: H2Stream, code: number): void {
     // HTTP/2 ends one exchange without touching its siblings (RFC 9113 §6.4).
-    if (!stream.h2.destroyed) stream.h2.close(code);
+    if (!gone(stream.h2)) stream.h2.close(code);
   }
 
   protected resumeInput(stream: H2Stream): void {
@@ -369,7 +386,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   }
 
   protected override writeContinue(stream: H2Stream): void {
-    if (!stream.h2.destroyed) stream.h2.additionalHeaders(CONTINUE);
+    if (!gone(stream.h2)) stream.h2.additionalHeaders(CONTINUE);
   }
 
   protected override discardInput(stream: H2Stream): void {
@@ -389,6 +406,12 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
 
   protected closeConnection(): void {
     if (!this.session.closed) this.session.close();
+  }
+
+  protected override teardown(): void {
+    // GOAWAY INTERNAL_ERROR (RFC 9113 §5.4.1), then the socket goes.
+    if (this.session.destroyed) return;
+    this.session.destroy(new Error('internal error'), constants.NGHTTP2_INTERNAL_ERROR);
   }
 
   /** @internal */
@@ -425,28 +448,50 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
  * its stream by id, so nothing is allocated per stream and node's objects are left as they are.
  */
 function streamListeners(connection: Http2Connection) {
+  // Each is a boundary (see Connection.fault): what throws in one stays in its connection.
   return {
     data(this: ServerHttp2Stream, chunk: Buffer): void {
-      const stream = connection.find(this);
-      if (stream !== undefined) connection.bodyData(stream, chunk);
+      try {
+        const stream = connection.find(this);
+        if (stream !== undefined) connection.bodyData(stream, chunk);
+      } catch (error) {
+        connection.fault(error);
+      }
     },
     end(this: ServerHttp2Stream): void {
-      const stream = connection.find(this);
-      if (stream !== undefined) connection.bodyEnd(stream);
+      try {
+        const stream = connection.find(this);
+        if (stream !== undefined) connection.bodyEnd(stream);
+      } catch (error) {
+        connection.fault(error);
+      }
     },
     trailers(this: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]): void {
       const stream = connection.find(this);
       if (stream !== undefined) stream.trailers = raw;
     },
     drain(this: ServerHttp2Stream): void {
-      const stream = connection.find(this);
-      if (stream !== undefined) connection.drained(stream);
+      try {
+        const stream = connection.find(this);
+        if (stream !== undefined) connection.drained(stream);
+      } catch (error) {
+        connection.fault(error);
+      }
     },
     close(this: ServerHttp2Stream): void {
-      const stream = connection.find(this);
-      if (stream !== undefined) connection.closed(stream);
+      try {
+        const stream = connection.find(this);
+        if (stream !== undefined) connection.closed(stream);
+      } catch (error) {
+        connection.fault(error);
+      }
     },
   };
+}
+
+/** The stream can take no more frames: the client reset it, or it ended and closed. */
+function gone(h2: ServerHttp2Stream): boolean {
+  return h2.closed || h2.destroyed;
 }
 
 function onStreamError(this: ServerHttp2Stream, error: Error): void {
@@ -454,13 +499,16 @@ function onStreamError(this: ServerHttp2Stream, error: Error): void {
 }
 
 function sendNoTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers({});
+  if (!gone(this)) this.sendTrailers({});
 }
 
 /** End a streamed body (one that waits for trailers) with `fields`, or an empty section. */
 function endStreamed(h2: ServerHttp2Stream, fields: OutgoingHttpHeaders | null): void {
   if (fields === null) h2.once('wantTrailers', sendNoTrailers);
-  else h2.once('wantTrailers', () => h2.sendTrailers(fields));
+  else
+    h2.once('wantTrailers', () => {
+      if (!gone(h2)) h2.sendTrailers(fields);
+    });
   h2.end();
 }
 
@@ -636,10 +684,22 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
   server.on(
     'stream',
     (stream: ServerHttp2Stream, fields: IncomingHttpHeaders, flags: number, raw: string[]) => {
-      (stream.session as TaggedSession)[kConnection]?.stream(stream, fields, raw, flags);
+      // A stream error (a client's RST_STREAM with an error code among them) is only logged:
+      // it closes that stream, and an 'error' event nobody listens to would end the process.
+      stream.on('error', onStreamError);
+      // node tells of a stream the client reset at once after it has torn the stream down,
+      // when `stream.session` is gone already (RST_STREAM in the packet of its HEADERS).
+      const connection = (stream.session as TaggedSession | undefined)?.[kConnection];
+      if (connection === undefined) return;
+      try {
+        connection.stream(stream, fields, raw, flags);
+      } catch (error) {
+        connection.fault(error);
+      }
     },
   );
   server.on('session', (session: ServerHttp2Session) => {
+    if (session.destroyed) return;
     unchainStreams(session);
     const socket = session.socket as Socket & { encrypted?: boolean };
     const connection = new Http2Connection(
@@ -660,7 +720,11 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
     session.once('close', () => {
       (session as TaggedSession)[kConnection] = undefined;
       live.delete(entry);
-      connection.end();
+      try {
+        connection.end();
+      } catch (error) {
+        connection.fault(error);
+      }
     });
     connection.start(app, options.hub);
     if (driver.draining) connection.goAway();

@@ -14,6 +14,8 @@ export interface WebSocketHost<S extends StreamState> {
   wsClosed(stream: S, code: number, reason: string): void;
   /** Bytes of a sent message left the buffer. */
   wsFlushed(stream: S, bytes: number): void;
+  /** Something threw while serving the connection: it alone is torn down (`Connection.fault`). */
+  fault(error: unknown): void;
 }
 
 /** Options of the WebSocket driver (SPEC.md §11 lists the defaults). */
@@ -176,7 +178,11 @@ export class WebSocketDriver {
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       const message = isBinary ? data : data.toString('utf8');
-      if (!host.wsMessage(stream, message, data.byteLength)) ws.pause();
+      try {
+        if (!host.wsMessage(stream, message, data.byteLength)) ws.pause();
+      } catch (error) {
+        host.fault(error);
+      }
     });
     ws.on('pong', () => {
       (ws as Session)[kAlive] = true;
@@ -191,9 +197,13 @@ export class WebSocketDriver {
     ws.on('close', (code: number, reason: Buffer) => {
       stream.ws = null;
       this.sessions.delete(entry);
-      if (failure !== null && code === WS_CODE.ABNORMAL)
-        host.wsClosed(stream, failure.code, failure.reason);
-      else host.wsClosed(stream, code, reason.toString('utf8'));
+      try {
+        if (failure !== null && code === WS_CODE.ABNORMAL)
+          host.wsClosed(stream, failure.code, failure.reason);
+        else host.wsClosed(stream, code, reason.toString('utf8'));
+      } catch (error) {
+        host.fault(error);
+      }
     });
     if (stream.credit <= 0) ws.pause();
   }
@@ -208,7 +218,12 @@ export class WebSocketDriver {
     }
     const size = chunkLength(data);
     ws.send(data, { binary: typeof data !== 'string' }, (error) => {
-      if (error === undefined || error === null) host.wsFlushed(stream, size);
+      if (error !== undefined && error !== null) return;
+      try {
+        host.wsFlushed(stream, size);
+      } catch (failure) {
+        host.fault(failure);
+      }
     });
     return true;
   }

@@ -92,6 +92,9 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Every CLI child the tests started, for the internal-error sentinel in setup.ts. */
+export const spawned: Child[] = [];
+
 /** Run the built CLI (`dist/protocols/cli.js serve file ...args`) and wait for its URL. */
 export function cli(file: string, ...args: string[]): Promise<Child> {
   return runCli(['serve', file, '--port', '0', ...args]);
@@ -117,14 +120,16 @@ export function runCli(argv: string[], ready = /"url":"(https?:\/\/[^"]+)"/): Pr
       if (match && timer) {
         clearTimeout(timer);
         const url = match[1]?.startsWith('http') ? match[1] : '';
-        resolve({
+        const started: Child = {
           url,
           port: url ? Number(new URL(url).port) : 0,
           pid: child.pid!,
           stderr: () => log,
           exited,
           kill: (signal = 'SIGTERM') => child.kill(signal),
-        });
+        };
+        spawned.push(started);
+        resolve(started);
       }
     });
     exited.then((code) => reject(new Error(`cli exited with ${code}:\n${log}`)));
