@@ -3,37 +3,19 @@
  * events; drivers carry them over HTTP/1.1, HTTP/2, WebSocket and memory. See SPEC.md.
  */
 export * from './core/index.js';
-export { NatsBus, type NatsBusOptions, natsBus } from './protocols/bus-nats.js';
-export { RedisBus, type RedisBusOptions, redisBus } from './protocols/bus-redis.js';
-export { BUS_SCHEMES, openBus } from './protocols/bus-url.js';
-export { type ConnectMiddleware, fromConnect } from './protocols/connect.js';
 export {
   type FetchEnv,
   type FetchHandler,
   type FromFetchOptions,
   fromFetch,
-} from './protocols/from-fetch.js';
-export { fromNodeHandler, type NodeListener, requestEvent } from './protocols/from-node.js';
-export type { Http1Options } from './protocols/http1.js';
-export type { Http2Options } from './protocols/http2.js';
-export type { TlsOptions } from './protocols/listen.js';
+} from './protocols/adapters/fetch/from-fetch.js';
+export { type ToFetchOptions, toFetch } from './protocols/adapters/fetch/to-fetch.js';
+export { type ConnectMiddleware, fromConnect } from './protocols/adapters/node/connect.js';
 export {
-  connect,
-  MemoryConnection,
-  type MemoryRequest,
-  type MemoryResponse,
-  type MemoryWebSocket,
-  request,
-} from './protocols/memory.js';
-export {
-  type RemoteApp,
-  type RemoteOptions,
-  type RemoteStats,
-  remoteApp,
-} from './protocols/remote.js';
-export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/serve.js';
-export { readTlsFiles, selfSignedCertificate, type TlsFiles } from './protocols/tls.js';
-export { type ToFetchOptions, toFetch } from './protocols/to-fetch.js';
+  fromNodeHandler,
+  type NodeListener,
+  requestEvent,
+} from './protocols/adapters/node/from-node.js';
 export {
   type NodeHandler,
   type NodeHandlerControl,
@@ -42,5 +24,27 @@ export {
   type NodeUpgradeOptions,
   toNodeHandler,
   toNodeUpgradeHandler,
-} from './protocols/to-node.js';
-export { type RemoteWorker, runWorker, type WorkerOptions } from './protocols/worker.js';
+} from './protocols/adapters/node/to-node.js';
+export { NatsBus, type NatsBusOptions, natsBus } from './protocols/bus/nats.js';
+export { RedisBus, type RedisBusOptions, redisBus } from './protocols/bus/redis.js';
+export { BUS_SCHEMES, openBus } from './protocols/bus/url.js';
+export type { Http1Options } from './protocols/drivers/http1.js';
+export type { Http2Options } from './protocols/drivers/http2.js';
+export {
+  connect,
+  MemoryConnection,
+  type MemoryRequest,
+  type MemoryResponse,
+  type MemoryWebSocket,
+  request,
+} from './protocols/drivers/memory.js';
+export {
+  type RemoteApp,
+  type RemoteOptions,
+  type RemoteStats,
+  remoteApp,
+} from './protocols/remote/forward.js';
+export { type RemoteWorker, runWorker, type WorkerOptions } from './protocols/remote/worker.js';
+export type { TlsOptions } from './protocols/server/listen.js';
+export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/server/serve.js';
+export { readTlsFiles, selfSignedCertificate, type TlsFiles } from './protocols/server/tls.js';

@@ -375,7 +375,7 @@ async function startServer(system, brokers) {
       });
     } else {
       const args = [
-        path.join(root, 'dist/protocols/cli.js'),
+        path.join(root, 'dist/protocols/cli/main.js'),
         'serve',
         'bench/fanout-app.ts',
         '--workers',
@@ -645,8 +645,8 @@ async function runner() {
     console.error(`fanout: ${error.message}`);
     return 2;
   }
-  if (!existsSync(path.join(root, 'dist/protocols/cli.js'))) {
-    console.error('fanout: dist/protocols/cli.js is missing: run `npm run build`');
+  if (!existsSync(path.join(root, 'dist/protocols/cli/main.js'))) {
+    console.error('fanout: dist/protocols/cli/main.js is missing: run `npm run build`');
     return 2;
   }
 

@@ -63,7 +63,7 @@ DIAGRAM = Diagram(
     ],
     title="One HTTP/1.1 connection, as events",
     client="browser, curl, ws",
-    driver="protocols/http1.ts, websocket.ts",
+    driver="protocols/drivers/http1.ts, websocket.ts",
     app="handle(route), apps/demo.ts",
 )
 

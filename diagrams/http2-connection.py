@@ -5,7 +5,7 @@ The picture is a sequence diagram drawn by sequence.py (shared with http1-connec
 Edit STEPS below, then run this script and re-render (README.md).
 
 The picture shows the events SPEC.md §4 to §8 define, mapped onto HTTP/2 frames (RFC 9113) and
-WebSockets over HTTP/2 (RFC 8441), as the HTTP/2 driver (protocols/http2.ts, SPEC.md §11.6)
+WebSockets over HTTP/2 (RFC 8441), as the HTTP/2 driver (protocols/drivers/http2.ts, SPEC.md §11.6)
 produces them.
 """
 

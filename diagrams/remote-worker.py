@@ -3,10 +3,10 @@
 
 The picture is a sequence diagram drawn by sequence.py (shared with the connection pictures),
 with five participants: the clients, the server's driver, `remoteApp(bus)` in the server
-process (protocols/remote.ts), and two processes running `runWorker(app, bus)`
-(protocols/worker.ts). Edit STEPS below, then run this script and re-render (README.md).
+process (protocols/remote/forward.ts), and two processes running `runWorker(app, bus)`
+(protocols/remote/worker.ts). Edit STEPS below, then run this script and re-render (README.md).
 
-Frames are msgpack [version, kind, key, seq, payload] (protocols/remote-frame.ts, SPEC.md
+Frames are msgpack [version, kind, key, seq, payload] (protocols/remote/frame.ts, SPEC.md
 §14.8). Ids are shortened: the server is s1 and the workers w1 and w2 (12 hex digits each in
 practice), and a connection's key is the server id and a serial, s1.1.
 """

@@ -95,7 +95,7 @@ export interface Child {
 /** Every CLI child the tests started, for the internal-error sentinel in setup.ts. */
 export const spawned: Child[] = [];
 
-/** Run the built CLI (`dist/protocols/cli.js serve file ...args`) and wait for its URL. */
+/** Run the built CLI (`dist/protocols/cli/main.js serve file ...args`) and wait for its URL. */
 export function cli(file: string, ...args: string[]): Promise<Child> {
   return runCli(['serve', file, '--port', '0', ...args]);
 }
@@ -105,7 +105,7 @@ export function cli(file: string, ...args: string[]): Promise<Child> {
  * with the URL it serves on; `url` is then that URL, else empty).
  */
 export function runCli(argv: string[], ready = /"url":"(https?:\/\/[^"]+)"/): Promise<Child> {
-  const child = spawn(process.execPath, ['dist/protocols/cli.js', ...argv], {
+  const child = spawn(process.execPath, ['dist/protocols/cli/main.js', ...argv], {
     cwd: new URL('..', import.meta.url).pathname,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RXGI_LOG: 'info' },

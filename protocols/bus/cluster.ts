@@ -1,0 +1,318 @@
+/**
+ * The embedded multi-process bus (SPEC.md §14.7): the workers of a node:cluster talk to their
+ * primary over IPC and the primary relays, so `rxgi serve --workers N` needs no broker. A worker
+ * runs `clusterBus()`; the primary runs `clusterRelay()` before it forks.
+ *
+ * IPC `send` queues without limit when the other side does not read, so each side counts the
+ * bytes it has handed to a channel and not yet seen written; past `limit` it drops (and counts)
+ * instead of queueing. Each channel is ordered and the relay forwards synchronously, so payloads
+ * stay in order per publisher.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { type Bus, busStats, Throttled } from '../../core/bus.js';
+
+/** Bytes a channel may have queued and unwritten before publishes are dropped: 8 MiB. */
+export const CLUSTER_BUS_LIMIT = 8 * 1024 * 1024;
+
+/** What counts against the limit per payload besides its bytes (its subject and framing). */
+const OVERHEAD = 64;
+
+/** A batch is written at the end of the event-loop turn, or as soon as it holds this much. */
+const BATCH_BYTES = 64 * 1024;
+
+type Handler = (payload: Uint8Array) => void;
+
+/**
+ * One operation of the bus on IPC: `pub` (worker to primary) and `msg` (primary to worker)
+ * carry a payload, `ping` and `pong` make `flush`'s round trip, `close` drops all of a worker's
+ * subscriptions.
+ */
+type Item =
+  | [op: 'pub' | 'msg', subject: string, payload: Uint8Array]
+  | [op: 'sub' | 'unsub', subject: string]
+  | [op: 'ping' | 'pong', id: number]
+  | [op: 'close'];
+
+/**
+ * What crosses IPC: items batched per event-loop turn, because each IPC message costs a
+ * serialization and a write (one per payload tops out near 10,000 payloads/s). The tag tells
+ * them from the app's own messages and from the CLI's.
+ */
+interface Batch {
+  rxgi: 'bus';
+  items: Item[];
+}
+
+function isBatch(message: unknown): message is Batch {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as Batch).rxgi === 'bus' &&
+    Array.isArray((message as Batch).items)
+  );
+}
+
+type Send = (message: Batch, callback: (error: Error | null) => void) => unknown;
+
+/** One direction of one IPC channel: ordered, batched, with its bytes in flight bounded. */
+class Channel {
+  private items: Item[] = [];
+  /** Bytes of the batch being built. */
+  private batch = 0;
+  /** Bytes queued here or handed to IPC and not yet written to the pipe. */
+  private bytes = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly send: Send,
+    private readonly limit: number,
+  ) {}
+
+  /** Queue a payload; false when `limit` bytes are already queued (the caller counts the drop). */
+  offer(item: Item, size: number): boolean {
+    const cost = size + OVERHEAD;
+    if (this.bytes + cost > this.limit) return false;
+    this.bytes += cost;
+    this.push(item, cost);
+    return true;
+  }
+
+  /** Queue a control item: tiny and never dropped, so it keeps its place among payloads. */
+  control(item: Item): void {
+    this.push(item, 0);
+  }
+
+  private push(item: Item, cost: number): void {
+    this.items.push(item);
+    this.batch += cost;
+    if (this.batch >= BATCH_BYTES) this.write();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.write();
+      });
+    }
+  }
+
+  private write(): void {
+    if (this.items.length === 0) return;
+    const message: Batch = { rxgi: 'bus', items: this.items };
+    const cost = this.batch;
+    this.items = [];
+    this.batch = 0;
+    try {
+      // The callback runs once the batch is written to the pipe, or with the error if it is not.
+      this.send(message, () => {
+        this.bytes -= cost;
+      });
+    } catch {
+      this.bytes -= cost;
+    }
+  }
+}
+
+/** Options of `clusterBus` and `clusterRelay`. */
+export interface ClusterBusOptions {
+  /** Bytes queued per IPC channel before payloads are dropped; default `CLUSTER_BUS_LIMIT`. */
+  limit?: number;
+}
+
+/**
+ * The bus of a cluster worker: subscriptions and publishes go to the primary, which must run
+ * `clusterRelay()`. Throws outside a worker process.
+ */
+export function clusterBus(options: ClusterBusOptions = {}): Bus {
+  if (!cluster.isWorker || process.send === undefined) {
+    throw new Error('the cluster bus runs in a node:cluster worker (rxgi serve --workers N)');
+  }
+  const channel = new Channel(
+    process.send.bind(process) as Send,
+    options.limit ?? CLUSTER_BUS_LIMIT,
+  );
+  const handlers = new Map<string, Handler>();
+  const pongs = new Map<number, () => void>();
+  const full = new Throttled('cluster bus: IPC to the primary backed up; dropping publishes');
+  const malformed = new Throttled('cluster bus: payload is not bytes; is serialization advanced?');
+  const threw = new Throttled('cluster bus: a subscriber threw; payload skipped');
+  let pings = 0;
+  let closed = false;
+  const stats = busStats(process.connected);
+  const receive = (item: Item) => {
+    if (item[0] === 'pong') {
+      pongs.get(item[1])?.();
+      pongs.delete(item[1]);
+    } else if (item[0] === 'msg') {
+      const [, subject, payload] = item;
+      const handler = handlers.get(subject);
+      if (handler === undefined) return;
+      if (!(payload instanceof Uint8Array)) {
+        stats.dropped++;
+        malformed.note({ subject });
+        return;
+      }
+      stats.received++;
+      try {
+        handler(payload);
+      } catch (error) {
+        // Nothing on a bus may crash a process (SPEC.md §14.5); the rest of the batch goes on.
+        threw.note({ subject, error });
+      }
+    }
+  };
+  const onMessage = (message: unknown) => {
+    if (isBatch(message)) for (const item of message.items) receive(item);
+  };
+  const onDisconnect = () => {
+    // The primary is gone for good: nothing will ever be relayed again.
+    stats.connected = false;
+    for (const resolve of pongs.values()) resolve();
+    pongs.clear();
+  };
+  process.on('message', onMessage);
+  process.once('disconnect', onDisconnect);
+
+  return {
+    kind: 'cluster',
+    stats,
+    publish(subject, payload) {
+      if (closed || !process.connected) {
+        stats.dropped++;
+      } else if (channel.offer(['pub', subject, payload], payload.byteLength)) {
+        stats.published++;
+      } else {
+        stats.dropped++;
+        full.note({ subject });
+      }
+    },
+    subscribe(subject, handler) {
+      if (closed) return () => {};
+      if (!handlers.has(subject)) channel.control(['sub', subject]);
+      handlers.set(subject, handler);
+      return () => {
+        if (handlers.get(subject) !== handler) return;
+        handlers.delete(subject);
+        if (!closed) channel.control(['unsub', subject]);
+      };
+    },
+    flush() {
+      if (closed || !process.connected) return Promise.resolve();
+      // In order with everything queued: the pong comes once the primary has handled it all.
+      const id = ++pings;
+      return new Promise<void>((resolve) => {
+        pongs.set(id, resolve);
+        channel.control(['ping', id]);
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      channel.control(['close']);
+      handlers.clear();
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+      onDisconnect();
+    },
+  };
+}
+
+/** What the relay counts. */
+export interface RelayStats {
+  /** Payloads forwarded to a worker. */
+  relayed: number;
+  /** Payloads not forwarded because that worker's channel was backed up. */
+  dropped: number;
+}
+
+/** The primary's side of the cluster bus; see `clusterRelay`. */
+export interface ClusterRelay {
+  readonly stats: RelayStats;
+  /** Stop relaying (the workers' buses stay open but hear nothing more). */
+  close(): void;
+}
+
+/**
+ * Relay the cluster bus in the primary: every publish goes to each worker subscribed to its
+ * subject, the publisher included. A worker's subscriptions go when it exits, like a broker
+ * connection's. Sets IPC serialization to `advanced` so payloads cross as bytes: call it
+ * before forking.
+ */
+export function clusterRelay(options: ClusterBusOptions = {}): ClusterRelay {
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const limit = options.limit ?? CLUSTER_BUS_LIMIT;
+  const stats: RelayStats = { relayed: 0, dropped: 0 };
+  const subjects = new Map<string, Set<Worker>>();
+  const workers = new Map<Worker, { channel: Channel; subjects: Set<string> }>();
+  const full = new Throttled('cluster bus: a worker is not reading its IPC; dropping for it');
+
+  const entry = (worker: Worker) => {
+    let found = workers.get(worker);
+    if (found === undefined) {
+      const send = worker.send.bind(worker) as Send;
+      found = { channel: new Channel(send, limit), subjects: new Set() };
+      workers.set(worker, found);
+    }
+    return found;
+  };
+  const unsubscribe = (worker: Worker, subject: string) => {
+    const members = subjects.get(subject);
+    members?.delete(worker);
+    if (members?.size === 0) subjects.delete(subject);
+  };
+  const forget = (worker: Worker) => {
+    const found = workers.get(worker);
+    if (found === undefined) return;
+    for (const subject of found.subjects) unsubscribe(worker, subject);
+    workers.delete(worker);
+  };
+
+  const relay = (worker: Worker, item: Item) => {
+    // What a worker said just before it died must not bring its entry back.
+    if (worker.isDead()) return;
+    switch (item[0]) {
+      case 'sub':
+        entry(worker).subjects.add(item[1]);
+        subjects.set(item[1], (subjects.get(item[1]) ?? new Set()).add(worker));
+        return;
+      case 'unsub':
+        entry(worker).subjects.delete(item[1]);
+        unsubscribe(worker, item[1]);
+        return;
+      case 'close':
+        forget(worker);
+        return;
+      case 'ping':
+        // Behind every payload already queued for this worker.
+        entry(worker).channel.control(['pong', item[1]]);
+        return;
+      case 'pub': {
+        const [, subject, payload] = item;
+        if (!(payload instanceof Uint8Array)) return;
+        for (const member of subjects.get(subject) ?? []) {
+          // A worker whose channel is closed is about to exit, and its subscriptions with it.
+          if (!member.isConnected()) continue;
+          if (entry(member).channel.offer(['msg', subject, payload], payload.byteLength)) {
+            stats.relayed++;
+          } else {
+            stats.dropped++;
+            full.note({ subject, pid: member.process.pid });
+          }
+        }
+      }
+    }
+  };
+  const onMessage = (worker: Worker, message: unknown) => {
+    if (isBatch(message)) for (const item of message.items) relay(worker, item);
+  };
+  cluster.on('message', onMessage);
+  cluster.on('exit', forget);
+  return {
+    stats,
+    close() {
+      cluster.off('message', onMessage);
+      cluster.off('exit', forget);
+      workers.clear();
+      subjects.clear();
+    },
+  };
+}

@@ -1,0 +1,166 @@
+/** HTTP/1.x request heads: node's request becomes an rxgi `request` event in one pass. */
+import type { IncomingMessage } from 'node:http';
+import type { ConnectionInfo } from '../../core/app.js';
+import { NO_PROTOCOLS } from '../../core/connection.js';
+import type { Capabilities, HeaderList, RequestEvent } from '../../core/events.js';
+import { hasToken } from '../../core/headers.js';
+
+// Five capability sets cover every HTTP/1.x stream; sharing them saves an object per request.
+const CAPS: Record<string, Capabilities> = {
+  '1.1': { push: false, trailers: false, earlyHints: true, websocket: true },
+  '1.1t': { push: false, trailers: true, earlyHints: true, websocket: true },
+  '1.1-nows': { push: false, trailers: false, earlyHints: true, websocket: false },
+  '1.1t-nows': { push: false, trailers: true, earlyHints: true, websocket: false },
+  '1.0': { push: false, trailers: false, earlyHints: false, websocket: false },
+};
+
+export interface ParsedHead {
+  event: RequestEvent;
+  /** Declared body length, or 0. */
+  length: number;
+  key: string | undefined;
+  version: string | undefined;
+  /** Why the head is refused without calling the app (SPEC.md §9.2), or null. */
+  refusal: Refusal | null;
+}
+
+/** A request head the driver answers itself: the status and the reason, as the body says. */
+export interface Refusal {
+  status: number;
+  reason: string;
+}
+
+/**
+ * RFC 9112 §3.2 / RFC 3986 §3.2.2: a Host value is a host (a registered name, an IPv4 address
+ * or a bracketed IP literal) with an optional port, or empty.
+ */
+const HOST = /^(?:\[[\w.:]+\]|[\w.~!$&'()*+,;=%-]*)(?::\d*)?$/;
+/** The absolute form of a request target (RFC 9112 §3.2.2): scheme, authority, the rest. */
+const ABSOLUTE = /^https?:\/\/([^/?#]*)([^#]*)/i;
+const SLASH = 47;
+
+/**
+ * Build the request event from node's request in one pass over its raw headers, and pick out
+ * what the driver needs (declared length, WebSocket key and version) on the way.
+ */
+export function parseHead(
+  req: IncomingMessage,
+  info: ConnectionInfo,
+  websocket: boolean,
+  id: number,
+): ParsedHead {
+  const raw = req.rawHeaders;
+  const headers: HeaderList = new Array(raw.length);
+  let authority = '';
+  let hosts = 0;
+  let length = 0;
+  let chunked = false;
+  let te = false;
+  let key: string | undefined;
+  let version: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const value = raw[i + 1];
+    headers[i] = name;
+    headers[i + 1] = value;
+    switch (name) {
+      case 'host':
+        authority = value;
+        hosts++;
+        break;
+      case 'content-length':
+        length = Number(value);
+        break;
+      case 'transfer-encoding':
+        chunked = true;
+        break;
+      case 'te':
+        te = hasToken(value, 'trailers');
+        break;
+      case 'sec-websocket-key':
+        key = value;
+        break;
+      case 'sec-websocket-version':
+        version = value;
+        break;
+    }
+  }
+  let target = req.url ?? '/';
+  let refusal: Refusal | null = null;
+  if (target.charCodeAt(0) !== SLASH && target !== '*') {
+    // A server must accept the absolute form, and take the authority from it (RFC 9112 §3.2.2).
+    const absolute = ABSOLUTE.exec(target);
+    if (absolute === null) refusal = { status: 400, reason: 'the request target is not valid' };
+    else {
+      authority = absolute[1];
+      const rest = absolute[2];
+      target = rest.charCodeAt(0) === SLASH ? rest : `/${rest}`;
+    }
+  }
+  if (hosts > 1) refusal = { status: 400, reason: 'the request has more than one Host field' };
+  else if (!HOST.test(authority)) {
+    const where = target === req.url ? 'the Host field' : "the request target's authority";
+    refusal = { status: 400, reason: `${where} is not valid` };
+  }
+  if (req.httpVersionMajor !== 1) {
+    refusal = { status: 505, reason: `HTTP/${req.httpVersion} is not served on this connection` };
+  }
+  const mark = target.indexOf('?');
+  const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
+  const ws = websocket ? '' : '-nows';
+  const caps = http === '1.0' ? CAPS['1.0'] : CAPS[(te ? '1.1t' : '1.1') + ws];
+  const event: RequestEvent = {
+    type: 'request',
+    stream: id,
+    method: req.method ?? 'GET',
+    target,
+    path: mark < 0 ? target : target.slice(0, mark),
+    query: mark < 0 ? '' : target.slice(mark + 1),
+    headers,
+    http,
+    scheme: info.secure ? 'https' : 'http',
+    authority,
+    client: info.client,
+    server: info.server,
+    caps,
+    websocket: false,
+    subprotocols: NO_PROTOCOLS,
+    end: !chunked && !(length > 0),
+  };
+  return { event, length: chunked ? 0 : length, key, version, refusal };
+}
+
+export function headerValue(headers: HeaderList, name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
+}
+
+export function hasField(headers: HeaderList, name: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name) return true;
+  return false;
+}
+
+/** Throws where a header list has a name without a value, as node:http does for a head. */
+export function assertPairs(list: HeaderList): void {
+  if ((list.length & 1) !== 0) {
+    throw new TypeError(`The header list has an odd length (${list.length}): a name has no value`);
+  }
+}
+
+/** A copy of `headers` without the fields named `name` (lower case). */
+export function withoutField(headers: HeaderList, name: string): HeaderList {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() !== name) kept.push(headers[i], headers[i + 1]);
+  }
+  return kept;
+}
+
+export function lowerNames(raw: string[]): HeaderList {
+  const list: HeaderList = new Array(raw.length);
+  for (let i = 0; i < raw.length; i += 2) {
+    list[i] = raw[i].toLowerCase();
+    list[i + 1] = raw[i + 1];
+  }
+  return list;
+}

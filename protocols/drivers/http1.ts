@@ -1,0 +1,579 @@
+import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { App, ConnectionInfo } from '../../core/app.js';
+import { Connection, chunkLength, STATUS_TEXT, StreamState } from '../../core/connection.js';
+import { ERR, RxgiError } from '../../core/errors.js';
+import type {
+  Address,
+  Capabilities,
+  Chunk,
+  DataOutEvent,
+  EarlyHintsEvent,
+  ResponseEvent,
+  TrailersOutEvent,
+  WsAcceptEvent,
+  WsMessageOutEvent,
+} from '../../core/events.js';
+import type { Hub } from '../../core/hub.js';
+import { logger } from '../../core/log.js';
+import { Roster } from '../../core/table.js';
+import {
+  assertPairs,
+  hasField,
+  headerValue,
+  lowerNames,
+  parseHead,
+  withoutField,
+} from './http1-head.js';
+import {
+  handshakeProblem,
+  parseSubprotocols,
+  type WebSocketDriver,
+  type WebSocketHost,
+  type WebSocketStream,
+  writeRawResponse,
+} from './websocket.js';
+
+/** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
+export interface Http1Options {
+  /** Largest request body; a larger one is answered 413. */
+  maxBodySize: number;
+  /** Unsent response bytes allowed per stream; past it the exchange is aborted. */
+  writeBufferLimit: number;
+  /** The WebSocket driver for upgrade requests, or null to refuse them. */
+  websocket: WebSocketDriver | null;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
+}
+
+const kConnection = Symbol('rxgi.connection');
+const kStream = Symbol('rxgi.stream');
+
+type TaggedSocket = Socket & { [kConnection]?: Http1Connection };
+type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Stream };
+
+/** One HTTP/1.1 exchange or WebSocket session. */
+class Http1Stream extends StreamState implements WebSocketStream {
+  ws: import('ws').WebSocket | null = null;
+  reading = false;
+  draining = false;
+  /** Body bytes received so far, for the size limit. */
+  received = 0;
+  /** Bytes written while the socket was full, granted back on drain. */
+  pending = 0;
+
+  constructor(
+    id: number,
+    caps: Capabilities,
+    websocket: boolean,
+    inEnded: boolean,
+    readonly connection: Http1Connection,
+    readonly req: IncomingMessage,
+    /** Null for an upgrade request: the socket is written raw. */
+    readonly res: ServerResponse | null,
+    readonly socket: Duplex | null = null,
+    readonly head: Buffer | null = null,
+  ) {
+    super(id, caps, websocket, inEnded);
+  }
+}
+
+/** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
+export class Http1Connection extends Connection<Http1Stream> implements WebSocketHost<Http1Stream> {
+  private nextId = 1;
+  /** Set once the server is shutting down: responses close the connection. */
+  draining = false;
+  /** The socket was handed to a WebSocket session. */
+  upgraded = false;
+  readonly websocketEnabled: boolean;
+
+  constructor(
+    info: ConnectionInfo,
+    readonly socket: Socket,
+    private readonly options: Http1Options,
+  ) {
+    super(info);
+    this.websocketEnabled = options.websocket !== null;
+  }
+
+  /** A request from node:http. */
+  request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
+    const id = this.nextId++;
+    const parsed = parseHead(req, this.info, this.websocketEnabled, id);
+    const { event, refusal } = parsed;
+    if (refusal !== null) {
+      res.shouldKeepAlive = false;
+      writeStatus(res, refusal.status, `${refusal.reason}\n`);
+      return;
+    }
+    if (parsed.length > this.options.maxBodySize) {
+      res.shouldKeepAlive = false;
+      writeStatus(res, 413);
+      return;
+    }
+    const stream = new Http1Stream(id, event.caps, false, event.end, this, req, res);
+    stream.expectContinue = expectContinue;
+    (req as TaggedMessage)[kStream] = stream;
+    (res as TaggedMessage)[kStream] = stream;
+    this.open(stream, event);
+  }
+
+  /** An upgrade request from node:http: a WebSocket handshake, or another upgrade. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // node:http lets go of a socket it hands to 'upgrade', error listener included: a reset
+    // while the app decides would otherwise be an uncaught exception.
+    socket.on('error', (error) => {
+      logger().debug('upgrade socket failed', { error: error.message });
+      socket.destroy();
+    });
+    // A client that leaves (FIN) before the handshake is answered must not leave the socket
+    // half-open for good: nothing watches an upgraded socket's timeouts any more.
+    socket.once('end', () => {
+      if (!this.upgraded) socket.end();
+    });
+    if (this.options.websocket === null || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      this.ignoreUpgrade(req, socket as Socket);
+      return;
+    }
+    const id = this.nextId++;
+    const { event, key, version, refusal } = parseHead(req, this.info, this.websocketEnabled, id);
+    if (refusal !== null) {
+      writeRawResponse(
+        socket,
+        refusal.status,
+        ['content-type', 'text/plain'],
+        `${refusal.reason}\n`,
+      );
+      return;
+    }
+    const problem = handshakeProblem(event.method, key, version);
+    if (problem !== null) {
+      writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
+      return;
+    }
+    event.websocket = true;
+    event.subprotocols = parseSubprotocols(headerValue(event.headers, 'sec-websocket-protocol'));
+    const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);
+    stream.offered = event.subprotocols;
+    this.open(stream, event);
+  }
+
+  /**
+   * RFC 9110 §7.8: a server may ignore an Upgrade it does not speak (curl --http2 asks for h2c
+   * this way). node:http has already handed the socket over and ended the request stream, so
+   * the request is served on a response made here and the connection closes after it. A body
+   * can no longer be read: such a request is answered 400.
+   */
+  private ignoreUpgrade(req: IncomingMessage, socket: Socket): void {
+    if (
+      Number(req.headers['content-length'] ?? 0) > 0 ||
+      req.headers['transfer-encoding'] !== undefined
+    ) {
+      writeRawResponse(
+        socket,
+        400,
+        ['content-type', 'text/plain'],
+        `Upgrade to ${req.headers.upgrade} is not supported for a request with a body\n`,
+      );
+      return;
+    }
+    const res = new ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    this.request(req, res, false);
+  }
+
+  // --- WebSocketHost -------------------------------------------------------------------------
+
+  wsMessage(stream: Http1Stream, data: Uint8Array | string, size: number): boolean {
+    return this.deliverMessage(stream, data, size);
+  }
+
+  wsClosed(stream: Http1Stream, code: number, reason: string): void {
+    this.peerClosed(stream, code, reason);
+    // An upgraded socket carries nothing else: the connection ends with its session.
+    this.end();
+  }
+
+  wsFlushed(stream: Http1Stream, bytes: number): void {
+    this.flushed(stream, bytes);
+  }
+
+  /** The server is going away: every WebSocket session closes with 1001. */
+  goAway(): void {
+    for (const stream of this.streams.values()) {
+      if (stream.wsOpen) this.serverClose(stream, 1001, 'server shutting down');
+    }
+  }
+
+  // --- Wire side -----------------------------------------------------------------------------
+
+  protected writeResponse(stream: Http1Stream, event: ResponseEvent): void {
+    const res = stream.res;
+    if (res === null) {
+      // A denied WebSocket handshake: the response goes raw on the socket.
+      writeRawResponse(stream.socket!, event.status, event.headers, event.body, event.end);
+      return;
+    }
+    if (this.draining || this.appFinished) res.shouldKeepAlive = false;
+    let headers = event.headers;
+    const body = event.body;
+    if (event.end) {
+      if (!hasField(headers, 'content-length') && !hasField(headers, 'transfer-encoding')) {
+        // The app's list is its own: copy before adding (slice and push beat concat here).
+        const length =
+          body !== undefined
+            ? String(chunkLength(body))
+            : event.status !== 204 && event.status !== 304 && stream.req.method !== 'HEAD'
+              ? '0'
+              : null;
+        if (length !== null) {
+          headers = headers.slice();
+          headers.push('content-length', length);
+        }
+      }
+      res.writeHead(event.status, headers);
+      res.end(body);
+      return;
+    }
+    // Trailers travel only with chunked encoding, which a content-length would rule out: where
+    // the client takes them, the promised trailers win and the length goes (SPEC.md §7).
+    if (event.trailers === true && stream.caps.trailers && hasField(headers, 'content-length')) {
+      headers = withoutField(headers, 'content-length');
+    }
+    res.writeHead(event.status, headers);
+    // node:http holds a head back until the first body write; a stream that starts empty
+    // (server-sent events, a slow producer) must show its head to the client now.
+    if (body !== undefined) this.write(stream, res, body);
+    else res.flushHeaders();
+  }
+
+  protected writeData(stream: Http1Stream, event: DataOutEvent): void {
+    const res = stream.res;
+    if (res === null) {
+      const socket = stream.socket!;
+      if (chunkLength(event.chunk) > 0) socket.write(event.chunk);
+      if (event.end) socket.end();
+      return;
+    }
+    if (chunkLength(event.chunk) > 0) this.write(stream, res, event.chunk);
+    if (event.end) res.end();
+  }
+
+  private write(stream: Http1Stream, res: ServerResponse, chunk: Chunk): void {
+    if (res.writableLength > this.options.writeBufferLimit) {
+      const message = `the app wrote past the ${this.options.writeBufferLimit}-byte write buffer limit`;
+      throw new RxgiError(ERR.WRITE_BUFFER_FULL, message);
+    }
+    const size = chunkLength(chunk);
+    if (res.write(chunk)) {
+      this.flushed(stream, size);
+      return;
+    }
+    stream.pending += size;
+    if (!stream.draining) {
+      stream.draining = true;
+      res.once('drain', onDrain);
+    }
+  }
+
+  /** @internal */
+  drained(stream: Http1Stream): void {
+    stream.draining = false;
+    const bytes = stream.pending;
+    stream.pending = 0;
+    this.flushed(stream, bytes, true);
+  }
+
+  protected writeTrailers(stream: Http1Stream, event: TrailersOutEvent): void {
+    const res = stream.res!;
+    assertPairs(event.headers);
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < event.headers.length; i += 2) {
+      pairs.push([event.headers[i], event.headers[i + 1]]);
+    }
+    res.addTrailers(pairs);
+    res.end();
+  }
+
+  protected writeEarlyHints(stream: Http1Stream, event: EarlyHintsEvent): void {
+    const hints: Record<string, string[]> = {};
+    for (let i = 0; i < event.headers.length; i += 2) {
+      const name = event.headers[i];
+      hints[name] ??= [];
+      hints[name].push(event.headers[i + 1]);
+    }
+    // node:http sends a 103 only when it carries a Link field.
+    stream.res?.writeEarlyHints(hints);
+  }
+
+  protected writePush(): void {
+    // Never called: HTTP/1.1 streams do not offer push, so pushes degrade (SPEC.md §7).
+  }
+
+  protected acceptWebSocket(stream: Http1Stream, event: WsAcceptEvent): void {
+    const driver = this.options.websocket!;
+    // From here the socket belongs to the session; its end is the connection's end.
+    this.socket.removeListener('close', onSocketClose);
+    this.upgraded = true;
+    driver.accept(this, stream, stream.req, stream.socket!, stream.head!, event);
+  }
+
+  protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {
+    if (!this.options.websocket!.send(this, stream, event.data)) {
+      this.serverClose(stream, 1008, 'write buffer full');
+    }
+  }
+
+  protected closeWebSocket(stream: Http1Stream, code: number, reason: string): void {
+    this.options.websocket?.close(stream, code, reason);
+  }
+
+  protected writeError(stream: Http1Stream, status: number): void {
+    const res = stream.res;
+    if (res === null) {
+      writeRawResponse(
+        stream.socket!,
+        status,
+        ['content-type', 'text/plain; charset=utf-8'],
+        errorBody(status),
+      );
+      return;
+    }
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (!stream.inEnded || this.draining || this.appFinished) res.shouldKeepAlive = false;
+    writeStatus(res, status);
+  }
+
+  protected abort(stream: Http1Stream): void {
+    // HTTP/1.1 has no way to end one exchange early but to close the connection.
+    if (stream.res !== null) stream.res.destroy();
+    else stream.socket?.destroy();
+  }
+
+  protected resumeInput(stream: Http1Stream): void {
+    if (stream.ws !== null) {
+      stream.ws.resume();
+      return;
+    }
+    const req = stream.req;
+    if (stream.reading) {
+      req.resume();
+      return;
+    }
+    stream.reading = true;
+    req.on('data', onData);
+    req.on('end', onEnd);
+  }
+
+  protected closeConnection(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  protected override teardown(): void {
+    this.socket.destroy();
+  }
+
+  protected override writeContinue(stream: Http1Stream): void {
+    stream.res?.writeContinue();
+  }
+
+  /** @internal A body chunk from node:http. */
+  bodyData(stream: Http1Stream, chunk: Buffer): void {
+    stream.received += chunk.byteLength;
+    if (stream.received > this.options.maxBodySize) {
+      stream.req.pause();
+      const limit = this.options.maxBodySize;
+      this.failStream(
+        stream,
+        new RxgiError(ERR.BODY_TOO_LARGE, `the request body is larger than ${limit} bytes`, 413),
+        false,
+      );
+      return;
+    }
+    if (!this.deliverData(stream, chunk)) stream.req.pause();
+  }
+
+  /** @internal The body ended. */
+  bodyEnd(stream: Http1Stream): void {
+    const raw = stream.req.rawTrailers;
+    this.deliverEnd(stream, raw.length > 0 ? lowerNames(raw) : null);
+  }
+}
+
+// Listeners shared by every request, so none is allocated per request. Each is a boundary
+// (see Connection.fault): what throws in one connection stays in it.
+function onData(this: TaggedMessage, chunk: Buffer): void {
+  const stream = this[kStream];
+  if (stream === undefined) return;
+  try {
+    stream.connection.bodyData(stream, chunk);
+  } catch (error) {
+    stream.connection.fault(error);
+  }
+}
+function onEnd(this: TaggedMessage): void {
+  const stream = this[kStream];
+  if (stream === undefined) return;
+  try {
+    stream.connection.bodyEnd(stream);
+  } catch (error) {
+    stream.connection.fault(error);
+  }
+}
+function onDrain(this: TaggedMessage): void {
+  const stream = this[kStream];
+  if (stream === undefined) return;
+  try {
+    stream.connection.drained(stream);
+  } catch (error) {
+    stream.connection.fault(error);
+  }
+}
+function onSocketClose(this: TaggedSocket): void {
+  const connection = this[kConnection];
+  try {
+    connection?.end();
+  } catch (error) {
+    connection?.fault(error);
+  }
+}
+
+function errorBody(status: number): string {
+  return `${STATUS_TEXT[status] ?? 'Error'}\n`;
+}
+
+function writeStatus(res: ServerResponse, status: number, body = errorBody(status)): void {
+  res.writeHead(status, [
+    'content-type',
+    'text/plain; charset=utf-8',
+    'content-length',
+    String(body.length),
+  ]);
+  res.end(body);
+}
+
+function address(host: string | undefined, port: number | undefined): Address | null {
+  return host === undefined || port === undefined ? null : [host, port];
+}
+
+let connections = 0;
+
+/** The HTTP/1.1 driver attached to a server. */
+export interface Http1Driver {
+  /** Connections that have carried at least one request. */
+  readonly connections: Roster<Http1Connection>;
+  /** Every open socket of the server. */
+  readonly sockets: Roster<Socket>;
+  /**
+   * Close every connection that is idle now: sockets that never sent a request and keep-alive
+   * connections between requests. Used while shutting down.
+   */
+  closeIdle(): void;
+}
+
+/**
+ * The HTTP/1.1 driver: runs `app` on every connection of a node:http or node:https server,
+ * WebSocket upgrades included.
+ */
+export function attachHttp1(
+  server: Server,
+  app: App,
+  options: Http1Options,
+  secure = false,
+): Http1Driver {
+  const live = new Roster<Http1Connection>();
+  const sockets = new Roster<Socket>();
+
+  const connectionOf = (socket: TaggedSocket): Http1Connection => {
+    let connection = socket[kConnection];
+    if (connection !== undefined) return connection;
+    const info: ConnectionInfo = {
+      id: `h1-${(++connections).toString(36)}`,
+      protocol: 'http/1.1',
+      address: '',
+      secure,
+      client: address(socket.remoteAddress, socket.remotePort),
+      server: address(socket.localAddress, socket.localPort),
+    };
+    connection = new Http1Connection(info, socket, options);
+    socket[kConnection] = connection;
+    const entry = live.add(connection);
+    socket.on('close', onSocketClose);
+    socket.once('close', () => live.delete(entry));
+    connection.start(app, options.hub);
+    return connection;
+  };
+
+  const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    const connection = connectionOf(req.socket as TaggedSocket);
+    try {
+      connection.request(req, res, expectContinue);
+    } catch (error) {
+      connection.fault(error);
+    }
+  };
+  server.on('connection', (socket: Socket) => {
+    const entry = sockets.add(socket);
+    socket.once('close', () => sockets.delete(entry));
+  });
+  server.on('request', onRequest(false));
+  server.on('checkContinue', onRequest(true));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const connection = connectionOf(req.socket as TaggedSocket);
+    try {
+      connection.upgrade(req, socket, head);
+    } catch (error) {
+      connection.fault(error);
+    }
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    clientError(error, socket);
+  });
+  return {
+    connections: live,
+    sockets,
+    closeIdle() {
+      for (const socket of sockets as Roster<TaggedSocket>) {
+        const connection = socket[kConnection];
+        if (connection === undefined && socket.bytesRead === 0) socket.destroy();
+        // end() flushes a response that was just written before it closes.
+        else if (
+          connection === undefined ||
+          (connection.openStreams === 0 && !connection.upgraded)
+        ) {
+          socket.end();
+        }
+      }
+    },
+  };
+}
+
+/** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */
+function clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  logger().debug('bad request', { code: error.code, error: error.message });
+  if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 408
+        : 400;
+  writeRawResponse(
+    socket,
+    status,
+    ['content-type', 'text/plain; charset=utf-8'],
+    errorBody(status),
+  );
+}

@@ -1,0 +1,335 @@
+import type { App, ConnectionInfo } from '../../core/app.js';
+import { concatBytes } from '../../core/body.js';
+import { Connection, chunkLength, StreamState } from '../../core/connection.js';
+import type {
+  Capabilities,
+  Chunk,
+  DataOutEvent,
+  EarlyHintsEvent,
+  HeaderList,
+  ResponseEvent,
+  TrailersOutEvent,
+  WsAcceptEvent,
+  WsMessageOutEvent,
+} from '../../core/events.js';
+import { headerList } from '../../core/headers.js';
+import type { Hub } from '../../core/hub.js';
+
+/** A request for the memory driver. */
+export interface MemoryRequest {
+  method?: string;
+  /** Path and query. Default `/`. */
+  target?: string;
+  headers?: HeaderList | Record<string, string>;
+  /** The body, sent in chunks as the app grants window. */
+  body?: string | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+}
+
+/** A complete response collected by the memory driver. */
+export interface MemoryResponse {
+  status: number;
+  headers: HeaderList;
+  body: Uint8Array;
+  /** The body as UTF-8. */
+  text: string;
+  trailers: HeaderList | null;
+  /** Early hints the app sent, each a header list. */
+  hints: HeaderList[];
+}
+
+/** A WebSocket session opened through the memory driver. */
+export interface MemoryWebSocket {
+  readonly subprotocol: string | null;
+  send(data: Chunk): void;
+  /** The next message from the app; rejects once the session closed. */
+  receive(): Promise<Uint8Array | string>;
+  close(code?: number, reason?: string): void;
+  /** Resolves with the close code and reason, whoever closed. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
+const encoder = new TextEncoder();
+const SLICE = 16_384;
+
+class MemoryStream extends StreamState {
+  status = 0;
+  headers: HeaderList = [];
+  chunks: Uint8Array[] = [];
+  trailers: HeaderList | null = null;
+  hints: HeaderList[] = [];
+  input: AsyncIterator<Uint8Array> | Iterator<Uint8Array> | null = null;
+  feeding = false;
+  // WebSocket side
+  subprotocol: string | null = null;
+  inbox: (Uint8Array | string)[] = [];
+  outbox: (Uint8Array | string)[] = [];
+  receivers: { resolve: (m: Uint8Array | string) => void; reject: (e: Error) => void }[] = [];
+  closeInfo: { code: number; reason: string } | null = null;
+  onClosed: (info: { code: number; reason: string }) => void = () => {};
+  settle: { resolve: (value: never) => void; reject: (error: Error) => void } | null = null;
+}
+
+/**
+ * The memory driver: runs an app with no socket, for tests and for tools. Flow control is
+ * honoured: the request body is fed only as the app grants window.
+ *
+ * @example
+ * const connection = connect(app);
+ * const response = await connection.request({ target: '/hello' });
+ * connection.close();
+ */
+export class MemoryConnection extends Connection<MemoryStream> {
+  private nextId = 1;
+
+  /** Send a request and wait for the whole response. */
+  request(init: MemoryRequest = {}): Promise<MemoryResponse> {
+    const stream = this.begin(init, false);
+    return new Promise<MemoryResponse>((resolve, reject) => {
+      stream.settle = { resolve: resolve as (value: never) => void, reject };
+      this.openStream(stream, init, false, []);
+    });
+  }
+
+  /** Open a WebSocket session; rejects with the response when the app denies it. */
+  websocket(target = '/', subprotocols: string[] = []): Promise<MemoryWebSocket> {
+    const init = { target };
+    const stream = this.begin(init, true);
+    stream.offered = subprotocols;
+    return new Promise<MemoryWebSocket>((resolve, reject) => {
+      stream.settle = { resolve: resolve as (value: never) => void, reject };
+      this.openStream(stream, init, true, subprotocols);
+    });
+  }
+
+  /**
+   * Close the connection: every open stream gets `close`; a pending request rejects and an open
+   * WebSocket session closes with 1006, as they would on a real connection.
+   */
+  close(): void {
+    this.closeConnection();
+  }
+
+  private begin(init: MemoryRequest, websocket: boolean): MemoryStream {
+    const body = init.body;
+    const stream = new MemoryStream(this.nextId, CAPS, websocket, body === undefined);
+    this.nextId += 1;
+    if (body !== undefined) stream.input = toIterator(body);
+    return stream;
+  }
+
+  private openStream(
+    stream: MemoryStream,
+    init: MemoryRequest,
+    websocket: boolean,
+    subprotocols: string[],
+  ): void {
+    const target = init.target ?? '/';
+    const mark = target.indexOf('?');
+    const headers = Array.isArray(init.headers) ? init.headers : headerList(init.headers ?? {});
+    this.open(stream, {
+      type: 'request',
+      stream: stream.id,
+      method: init.method ?? 'GET',
+      target,
+      path: mark < 0 ? target : target.slice(0, mark),
+      query: mark < 0 ? '' : target.slice(mark + 1),
+      headers,
+      http: '1.1',
+      scheme: 'http',
+      authority: 'memory',
+      client: null,
+      server: null,
+      caps: CAPS,
+      websocket,
+      subprotocols,
+      end: stream.inEnded,
+    });
+  }
+
+  protected writeResponse(stream: MemoryStream, event: ResponseEvent): void {
+    stream.status = event.status;
+    stream.headers = event.headers;
+    if (stream.websocket) {
+      const denied = Object.assign(new Error(`handshake denied with ${event.status}`), {
+        status: event.status,
+      });
+      stream.settle?.reject(denied);
+      return;
+    }
+    if (event.body !== undefined) this.collect(stream, event.body);
+    if (event.end) this.finish(stream);
+  }
+
+  protected writeData(stream: MemoryStream, event: DataOutEvent): void {
+    this.collect(stream, event.chunk);
+    if (event.end) this.finish(stream);
+  }
+
+  protected writeTrailers(stream: MemoryStream, event: TrailersOutEvent): void {
+    stream.trailers = event.headers;
+    this.finish(stream);
+  }
+
+  protected writeEarlyHints(stream: MemoryStream, event: EarlyHintsEvent): void {
+    stream.hints.push(event.headers);
+  }
+
+  protected writePush(): void {}
+
+  protected acceptWebSocket(stream: MemoryStream, event: WsAcceptEvent): void {
+    stream.subprotocol = event.subprotocol;
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      stream.onClosed = resolve;
+    });
+    const session: MemoryWebSocket = {
+      subprotocol: event.subprotocol,
+      closed,
+      send: (data) => {
+        stream.inbox.push(data);
+        this.feedMessages(stream);
+      },
+      receive: () => {
+        const next = stream.outbox.shift();
+        if (next !== undefined) return Promise.resolve(next);
+        if (stream.closeInfo !== null) return Promise.reject(new Error('the session is closed'));
+        return new Promise((resolve, reject) => stream.receivers.push({ resolve, reject }));
+      },
+      close: (code = 1000, reason = '') => {
+        this.sessionClosed(stream, code, reason);
+        this.peerClosed(stream, code, reason);
+      },
+    };
+    stream.settle?.resolve(session as never);
+  }
+
+  protected sendMessage(stream: MemoryStream, event: WsMessageOutEvent): void {
+    const receiver = stream.receivers.shift();
+    if (receiver !== undefined) receiver.resolve(event.data);
+    else stream.outbox.push(event.data);
+    this.flushed(stream, chunkLength(event.data));
+  }
+
+  protected closeWebSocket(stream: MemoryStream, code: number, reason: string): void {
+    this.sessionClosed(stream, code, reason);
+  }
+
+  protected writeError(stream: MemoryStream, status: number): void {
+    this.writeResponse(stream, {
+      type: 'response',
+      stream: stream.id,
+      status,
+      headers: [],
+      end: true,
+    });
+  }
+
+  protected abort(stream: MemoryStream): void {
+    stream.settle?.reject(new Error('the exchange was aborted'));
+  }
+
+  protected resumeInput(stream: MemoryStream): void {
+    if (stream.websocket) this.feedMessages(stream);
+    else void this.feedBody(stream);
+  }
+
+  protected closeConnection(): void {
+    for (const stream of this.streams.values()) {
+      if (stream.wsOpen) this.sessionClosed(stream, 1006, 'connection closed');
+      else stream.settle?.reject(new Error('the connection was closed'));
+    }
+    this.end();
+  }
+
+  private async feedBody(stream: MemoryStream): Promise<void> {
+    if (stream.feeding || stream.input === null) return;
+    stream.feeding = true;
+    try {
+      while (stream.credit > 0 && !stream.inEnded) {
+        const result = await stream.input.next();
+        if (result.done) {
+          this.deliverEnd(stream, null);
+          break;
+        }
+        this.deliverData(stream, result.value);
+      }
+    } finally {
+      stream.feeding = false;
+    }
+  }
+
+  private feedMessages(stream: MemoryStream): void {
+    while (stream.credit > 0 && stream.inbox.length > 0) {
+      const data = stream.inbox.shift()!;
+      this.deliverMessage(stream, data, chunkLength(data));
+    }
+  }
+
+  private sessionClosed(stream: MemoryStream, code: number, reason: string): void {
+    if (stream.closeInfo !== null) return;
+    stream.closeInfo = { code, reason };
+    for (const receiver of stream.receivers.splice(0))
+      receiver.reject(new Error('the session is closed'));
+    stream.onClosed(stream.closeInfo);
+  }
+
+  private collect(stream: MemoryStream, chunk: Chunk): void {
+    const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk;
+    stream.chunks.push(bytes);
+    // Memory has no wire: what is collected is flushed.
+    this.flushed(stream, bytes.byteLength, true);
+  }
+
+  private finish(stream: MemoryStream): void {
+    const body = concatBytes(stream.chunks);
+    stream.settle?.resolve({
+      status: stream.status,
+      headers: stream.headers,
+      body,
+      text: new TextDecoder().decode(body),
+      trailers: stream.trailers,
+      hints: stream.hints,
+    } satisfies MemoryResponse as never);
+  }
+}
+
+let connections = 0;
+
+/** Open a memory connection running `app`. */
+export function connect(app: App, info: Partial<ConnectionInfo> = {}, hub?: Hub): MemoryConnection {
+  const connection = new MemoryConnection({
+    id: `mem-${(++connections).toString(36)}`,
+    protocol: 'memory',
+    address: '',
+    secure: false,
+    client: null,
+    server: null,
+    ...info,
+  });
+  connection.start(app, hub);
+  return connection;
+}
+
+/** Run one request through `app` on a fresh memory connection. */
+export async function request(app: App, init: MemoryRequest = {}): Promise<MemoryResponse> {
+  const connection = connect(app);
+  try {
+    return await connection.request(init);
+  } finally {
+    connection.close();
+  }
+}
+
+function toIterator(
+  body: NonNullable<MemoryRequest['body']>,
+): AsyncIterator<Uint8Array> | Iterator<Uint8Array> {
+  if (typeof body === 'string') body = encoder.encode(body);
+  if (body instanceof Uint8Array) {
+    const bytes = body;
+    return (function* slices() {
+      for (let i = 0; i < bytes.byteLength; i += SLICE) yield bytes.subarray(i, i + SLICE);
+    })();
+  }
+  if (Symbol.asyncIterator in body) return body[Symbol.asyncIterator]();
+  return body[Symbol.iterator]();
+}

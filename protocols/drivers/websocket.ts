@@ -1,0 +1,268 @@
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { chunkLength, type StreamState } from '../../core/connection.js';
+import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
+import { logger } from '../../core/log.js';
+import { Roster } from '../../core/table.js';
+
+/** A connection that carries WebSocket sessions on some of its streams. */
+export interface WebSocketHost<S extends StreamState> {
+  /** A message arrived; returns false when input should pause. */
+  wsMessage(stream: S, data: Uint8Array | string, size: number): boolean;
+  /** The session closed, with the peer's code and reason or 1006. */
+  wsClosed(stream: S, code: number, reason: string): void;
+  /** Bytes of a sent message left the buffer. */
+  wsFlushed(stream: S, bytes: number): void;
+  /** Something threw while serving the connection: it alone is torn down (`Connection.fault`). */
+  fault(error: unknown): void;
+}
+
+/** Options of the WebSocket driver (SPEC.md §11 lists the defaults). */
+export interface WebSocketOptions {
+  /** Largest message accepted; a larger one closes the session with 1009. */
+  maxMessageSize: number;
+  /** Unsent bytes allowed per session; past it the session closes with 1008. */
+  writeBufferLimit: number;
+  /** Milliseconds between pings; a peer that misses a pong is dropped. 0 turns pings off. */
+  pingInterval: number;
+}
+
+const kSubprotocol = Symbol('rxgi.subprotocol');
+const kHeaders = Symbol('rxgi.headers');
+const kAlive = Symbol('rxgi.alive');
+
+type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
+type Session = WebSocket & { [kAlive]?: boolean };
+type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
+type SetSocket = (
+  socket: Duplex,
+  head: Buffer,
+  options: { maxPayload: number; skipUTF8Validation: boolean; allowSynchronousEvents: boolean },
+) => void;
+
+/** The state a WebSocket stream keeps on top of the common stream state. */
+export interface WebSocketStream extends StreamState {
+  ws: WebSocket | null;
+}
+
+/** The close code ws sends for each of its protocol errors (RFC 6455 §7.4.1). */
+const ERROR_CLOSE_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: WS_CODE.TOO_BIG,
+  WS_ERR_INVALID_UTF8: WS_CODE.INVALID_PAYLOAD,
+};
+
+const KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * Why a WebSocket handshake is invalid (RFC 6455 §4.2.1), or null when it is valid. Checked
+ * before the app sees the request, so apps only ever see handshakes they can accept.
+ */
+export function handshakeProblem(
+  method: string,
+  key: string | undefined,
+  version: string | undefined,
+) {
+  if (method !== 'GET') return 'a WebSocket handshake must use GET';
+  if (key === undefined || !KEY.test(key)) return 'missing or invalid Sec-WebSocket-Key';
+  if (version !== '13' && version !== '8') return 'missing or invalid Sec-WebSocket-Version';
+  return null;
+}
+
+/** Parse the offered subprotocols of a `sec-websocket-protocol` value. */
+export function parseSubprotocols(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const list: string[] = [];
+  for (const part of value.split(',')) {
+    const name = part.trim();
+    if (name !== '') list.push(name);
+  }
+  return list;
+}
+
+/**
+ * Write a complete HTTP/1.1 response straight to a socket that node:http no longer owns (an
+ * upgrade request the app denied, or a handshake that is invalid), then close it.
+ */
+export function writeRawResponse(
+  socket: Duplex,
+  status: number,
+  headers: string[],
+  body: string | Uint8Array = '',
+  end = true,
+): void {
+  if (socket.destroyed) return;
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nconnection: close\r\n`;
+  let length = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    if (headers[i].toLowerCase() === 'content-length') length = true;
+  }
+  if (end && !length) head += `content-length: ${size}\r\n`;
+  socket.write(`${head}\r\n`);
+  if (size > 0) socket.write(body);
+  if (end) socket.end();
+}
+
+/**
+ * The WebSocket driver: completes handshakes the app accepted, with `ws` in noServer mode, and
+ * moves messages between sessions and their connection's event stream.
+ */
+export class WebSocketDriver {
+  private readonly server: WebSocketServer;
+  private readonly timer: NodeJS.Timeout | null;
+  /** Open sessions of every connection, for pings. */
+  private readonly sessions = new Roster<Session>();
+
+  constructor(readonly options: WebSocketOptions) {
+    this.server = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: options.maxMessageSize,
+      perMessageDeflate: false,
+      handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
+    });
+    this.server.on('headers', (lines: string[], request: UpgradeRequest) => {
+      const extra = request[kHeaders];
+      if (extra === undefined) return;
+      for (let i = 0; i < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`);
+    });
+    this.timer =
+      options.pingInterval > 0 ? setInterval(() => this.ping(), options.pingInterval) : null;
+    this.timer?.unref();
+  }
+
+  /** Complete the handshake of `request` as the app's `ws-accept` says. */
+  accept<S extends WebSocketStream>(
+    host: WebSocketHost<S>,
+    stream: S,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    event: WsAcceptEvent,
+  ): void {
+    const upgrade = request as UpgradeRequest;
+    upgrade[kSubprotocol] = event.subprotocol;
+    upgrade[kHeaders] = event.headers;
+    this.server.handleUpgrade(request, socket, head, (ws) => this.attach(host, stream, ws));
+  }
+
+  /**
+   * Run a session on a stream that already carries WebSocket frames: an HTTP/2 stream after an
+   * extended CONNECT (RFC 8441 §5), which has no HTTP/1.1 handshake for `ws` to complete.
+   */
+  adopt<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, duplex: Duplex): void {
+    // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
+    const ws = new (WebSocket as unknown as ServerSession)(null, undefined, {
+      maxPayload: this.options.maxMessageSize,
+      // What ws's own server passes: pongs answered, and a close handshake given 30 s
+      // (without it ws cuts the stream about 1 ms after its close frame, RFC 6455 §7.1.1).
+      autoPong: true,
+      closeTimeout: 30_000,
+    });
+    // `setSocket` is how ws's own server starts a session on a socket it has upgraded.
+    (ws as unknown as { setSocket: SetSocket }).setSocket(duplex, Buffer.alloc(0), {
+      maxPayload: this.options.maxMessageSize,
+      skipUTF8Validation: false,
+      allowSynchronousEvents: true,
+    });
+    this.attach(host, stream, ws);
+  }
+
+  /** Run a session on an open `ws` WebSocket. */
+  attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
+    stream.ws = ws;
+    (ws as Session)[kAlive] = true;
+    const entry = this.sessions.add(ws);
+    ws.binaryType = 'nodebuffer';
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const message = isBinary ? data : data.toString('utf8');
+      try {
+        if (!host.wsMessage(stream, message, data.byteLength)) ws.pause();
+      } catch (error) {
+        host.fault(error);
+      }
+    });
+    ws.on('pong', () => {
+      (ws as Session)[kAlive] = true;
+    });
+    let failure: { code: number; reason: string } | null = null;
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws closes the session itself (1002, 1007, 1009) and stops reading, so the peer's close
+      // frame is never seen: the app is told the code ws closed with.
+      failure = { code: ERROR_CLOSE_CODES[error.code ?? ''] ?? 1002, reason: error.message };
+      logger().debug('websocket protocol error', { stream: stream.id, error: error.message });
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      stream.ws = null;
+      this.sessions.delete(entry);
+      try {
+        if (failure !== null && code === WS_CODE.ABNORMAL)
+          host.wsClosed(stream, failure.code, failure.reason);
+        else host.wsClosed(stream, code, reason.toString('utf8'));
+      } catch (error) {
+        host.fault(error);
+      }
+    });
+    if (stream.credit <= 0) ws.pause();
+  }
+
+  /** Send one message; closes the session with 1008 when the client does not keep up. */
+  send<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, data: Uint8Array | string) {
+    const ws = stream.ws;
+    if (ws === null || ws.readyState !== ws.OPEN) return true;
+    if (ws.bufferedAmount > this.options.writeBufferLimit) {
+      logger().warn('websocket write buffer full; closing the session', { stream: stream.id });
+      return false;
+    }
+    const size = chunkLength(data);
+    ws.send(data, { binary: typeof data !== 'string' }, (error) => {
+      if (error !== undefined && error !== null) return;
+      try {
+        host.wsFlushed(stream, size);
+      } catch (failure) {
+        host.fault(failure);
+      }
+    });
+    return true;
+  }
+
+  /** Close a session with a close frame; an invalid code becomes 1011, a long reason is cut. */
+  close(stream: WebSocketStream, code: number, reason: string): void {
+    const ws = stream.ws;
+    if (ws === null) return;
+    try {
+      ws.close(code, fitReason(reason));
+    } catch {
+      ws.close(WS_CODE.INTERNAL_ERROR, 'invalid close code');
+    }
+  }
+
+  /** Stop pinging; open sessions are closed by their connections. */
+  dispose(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  private ping(): void {
+    for (const ws of this.sessions) {
+      if (ws[kAlive] === false) {
+        ws.terminate();
+        continue;
+      }
+      ws[kAlive] = false;
+      ws.ping();
+    }
+  }
+}
+
+/** A close frame's reason holds 123 bytes of UTF-8 (RFC 6455 §5.5): a longer one is cut there. */
+function fitReason(reason: string): string {
+  if (reason.length <= MAX_REASON / 3 || Buffer.byteLength(reason) <= MAX_REASON) return reason;
+  // Cut at a character boundary: a partial character at the end is dropped with the rest.
+  const bytes = Buffer.from(reason).subarray(0, MAX_REASON + 1);
+  let end = MAX_REASON;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString();
+}
+const MAX_REASON = 123;

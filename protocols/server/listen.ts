@@ -1,0 +1,98 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Http2Server } from 'node:http2';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { logger } from '../../core/log.js';
+import { Roster, type RosterEntry } from '../../core/table.js';
+
+/** A certificate and key in PEM, for TLS. */
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/** The listening server, and a way to close the connections it has not handed over yet. */
+export interface Listener {
+  server: Server;
+  closeUnassigned(): void;
+}
+
+// RFC 9113 §3.4: every HTTP/2 connection with prior knowledge starts with this preface; no
+// HTTP/1.x request can ("PRI" is reserved so that it never will).
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+function startsLikePreface(chunk: Buffer): boolean {
+  const length = Math.min(chunk.byteLength, PREFACE.byteLength);
+  return chunk.compare(PREFACE, 0, length, 0, length) === 0;
+}
+
+/**
+ * The one port: accepts connections and hands each to the HTTP/1.1 or the HTTP/2 server, which
+ * never listen themselves. With TLS, ALPN decides (`h2` or `http/1.1`, RFC 7301); in cleartext,
+ * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
+ *
+ * `firstByteTimeout` closes a cleartext connection that sends nothing, since neither server
+ * watches it before it is handed over.
+ */
+export function createListener(
+  http1: HttpServer,
+  http2: Http2Server,
+  tls: TlsOptions | undefined,
+  firstByteTimeout: number,
+): Listener {
+  // Sockets that belong to neither server yet: nobody else would close them on shutdown.
+  const unassigned = new Roster<Socket>();
+  const hold = (socket: Socket): RosterEntry<Socket> => {
+    const entry = unassigned.add(socket);
+    socket.once('close', () => unassigned.delete(entry));
+    return entry;
+  };
+  const closeUnassigned = () => {
+    for (const socket of unassigned) socket.destroy();
+  };
+  if (tls !== undefined) {
+    const server = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    server.on('connection', hold);
+    server.on('secureConnection', (socket: TLSSocket) => {
+      // The raw socket under this TLS socket is handed over with it.
+      const held = unassigned.find(
+        (raw) => raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress,
+      );
+      if (held !== undefined) unassigned.delete(held);
+      if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
+      else http1.emit('connection', socket);
+    });
+    server.on('tlsClientError', (error) => {
+      logger().debug('TLS handshake failed', { error: error.message });
+    });
+    return { server, closeUnassigned };
+  }
+  const server = createServer({ noDelay: true }, (socket: Socket) => {
+    const held = hold(socket);
+    socket.setTimeout(firstByteTimeout, () => socket.destroy());
+    // Bytes are gathered until they either leave the preface or hold all of it: a request
+    // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
+    let seen: Buffer | null = null;
+    const sniff = (chunk: Buffer) => {
+      seen = seen === null ? chunk : Buffer.concat([seen, chunk]);
+      const h2 = startsLikePreface(seen);
+      if (h2 && seen.byteLength < PREFACE.byteLength) return;
+      socket.off('data', sniff);
+      unassigned.delete(held);
+      socket.setTimeout(0);
+      socket.pause();
+      if (h2) {
+        // node:http2 reads what is already buffered on the socket when its session starts.
+        socket.unshift(seen);
+        http2.emit('connection', socket);
+        return;
+      }
+      http1.emit('connection', socket);
+      // node:http's parser now owns the socket; the bytes already read are handed to it.
+      socket.emit('data', seen);
+      socket.resume();
+    };
+    socket.on('data', sniff);
+  });
+  return { server, closeUnassigned };
+}

@@ -1,0 +1,223 @@
+import { createServer as createHttp1Server, type Server as HttpServer } from 'node:http';
+import { createServer as createHttp2Server } from 'node:http2';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import type { App } from '../../core/app.js';
+import type { Hub } from '../../core/hub.js';
+import type { Lifespan } from '../../core/lifespan.js';
+import { logger } from '../../core/log.js';
+import { Roster } from '../../core/table.js';
+import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
+import { attachHttp2, type Http2Driver } from '../drivers/http2.js';
+import { WebSocketDriver } from '../drivers/websocket.js';
+import { LifespanRunner } from './lifespan.js';
+import { createListener, type TlsOptions } from './listen.js';
+
+/** Options of `serve`; every limit has a secure default (SPEC.md §11). */
+export interface ServeOptions {
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one. Default 8000. */
+  port?: number;
+  /** Largest request body in bytes; larger ones get 413. Default 64 MiB. */
+  maxBodySize?: number;
+  /** Largest request head in bytes; larger ones get 431. Default 16 KiB. */
+  maxHeaderSize?: number;
+  /** Largest WebSocket message in bytes; larger ones close the session with 1009. Default 16 MiB. */
+  maxMessageSize?: number;
+  /** Unsent output allowed per stream before it is aborted. Default 4 MiB. */
+  writeBufferLimit?: number;
+  /** Milliseconds between WebSocket pings; 0 turns them off. Default 30 s. */
+  pingInterval?: number;
+  /** Milliseconds the lifespan's startup may take; past it `serve` rejects. Default 60 s. */
+  startupTimeout?: number;
+  /** Milliseconds in-flight exchanges get to finish on `close()`. Default 10 s. */
+  shutdownTimeout?: number;
+  /** Milliseconds an idle keep-alive connection stays open. Default 5 s. */
+  keepAliveTimeout?: number;
+  /** Milliseconds a client has to send a request head. Default 60 s. */
+  headersTimeout?: number;
+  /** Most concurrent streams per HTTP/2 connection. Default 100. */
+  maxConcurrentStreams?: number;
+  /** Memory an HTTP/2 session may use for its frames and headers, in MiB. Default 10. */
+  maxSessionMemory?: number;
+  /** Milliseconds an HTTP/2 connection with no open stream stays open. Default 60 s. */
+  idleTimeout?: number;
+  /** Certificate and key: listen with TLS, and ALPN offering h2 and http/1.1. */
+  tls?: TlsOptions;
+  /** Process-wide setup and teardown (SPEC.md §8). */
+  lifespan?: Lifespan;
+  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  hub?: Hub;
+}
+
+/** A running rxgi server. */
+export interface RxgiServer {
+  /** `http://host:port` (or `https://`) of the listening socket. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** The listening socket server: net.Server, or tls.Server with `tls`. */
+  readonly listener: Server;
+  /** Open TCP connections. */
+  readonly connections: number;
+  /**
+   * Shut down gracefully: stop accepting, send `shutdown` to every connection, close WebSockets
+   * with 1001, let in-flight exchanges finish until the deadline, then cut what is left.
+   */
+  close(): Promise<void>;
+}
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8000,
+  maxBodySize: 64 * 1024 * 1024,
+  maxHeaderSize: 16 * 1024,
+  maxMessageSize: 16 * 1024 * 1024,
+  writeBufferLimit: 4 * 1024 * 1024,
+  pingInterval: 30_000,
+  startupTimeout: 60_000,
+  shutdownTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  headersTimeout: 60_000,
+  maxConcurrentStreams: 100,
+  maxSessionMemory: 10,
+  idleTimeout: 60_000,
+} as const;
+
+/**
+ * Serve `app` over HTTP/1.1, HTTP/2 and WebSocket on one port: cleartext HTTP/2 with prior
+ * knowledge (h2c) beside HTTP/1.1, or, with `tls`, ALPN choosing h2 or http/1.1.
+ *
+ * @example
+ * const server = await serve(handle(() => text('hello')), { port: 8000 });
+ * // later: await server.close();
+ */
+export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiServer> {
+  const settings = { ...DEFAULTS, ...definedOnly(options) };
+  const lifespan = options.lifespan ? new LifespanRunner(options.lifespan) : null;
+  await lifespan?.startup(settings.startupTimeout);
+
+  const websocket = new WebSocketDriver(settings);
+  const h1 = createHttp1Server({
+    maxHeaderSize: settings.maxHeaderSize,
+    keepAliveTimeout: settings.keepAliveTimeout,
+    headersTimeout: settings.headersTimeout,
+    requestTimeout: 0,
+    // How often node:http checks headersTimeout (its default, 30 s, is coarser than the limit).
+    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout),
+  });
+  const http1 = attachHttp1(h1, app, { ...settings, websocket }, options.tls !== undefined);
+  const h2 = createHttp2Server({
+    maxSessionMemory: settings.maxSessionMemory,
+    settings: {
+      // RFC 8441 §3: WebSockets over HTTP/2 by extended CONNECT.
+      enableConnectProtocol: true,
+      maxConcurrentStreams: settings.maxConcurrentStreams,
+      maxHeaderListSize: settings.maxHeaderSize,
+    },
+  });
+  const http2 = attachHttp2(h2, app, { ...settings, websocket });
+  const { server: listener, closeUnassigned } = createListener(
+    h1,
+    h2,
+    options.tls,
+    settings.headersTimeout,
+  );
+  const sockets = new Roster<Socket>();
+  listener.on('connection', (socket: Socket) => {
+    const entry = sockets.add(socket);
+    socket.once('close', () => sockets.delete(entry));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(settings.port, settings.host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  // node:http starts its header and keep-alive timers when its server listens; ours never
+  // does itself (the listener does), so it is told.
+  h1.emit('listening');
+  listener.on('error', (error) => logger().error('server error', { error }));
+  const { address, port } = listener.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
+    host: address,
+    port,
+    listener,
+    get connections() {
+      return sockets.size;
+    },
+    close() {
+      closing ??= shutdown(
+        { listener, closeUnassigned, h1, sockets, http1, http2, websocket },
+        settings.shutdownTimeout,
+        lifespan,
+      );
+      return closing;
+    },
+  };
+}
+
+interface Parts {
+  listener: Server;
+  closeUnassigned(): void;
+  h1: HttpServer;
+  sockets: Roster<Socket>;
+  http1: Http1Driver;
+  http2: Http2Driver;
+  websocket: WebSocketDriver;
+}
+
+async function shutdown(
+  parts: Parts,
+  deadline: number,
+  lifespan: LifespanRunner | null,
+): Promise<void> {
+  const { listener, closeUnassigned, h1, sockets, http1, http2, websocket } = parts;
+  const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
+  // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
+  closeUnassigned();
+  http2.draining = true;
+  for (const connection of http1.connections) {
+    connection.draining = true;
+    connection.shutdown(deadline);
+    connection.goAway();
+  }
+  for (const connection of http2.connections) {
+    connection.shutdown(deadline);
+    connection.goAway();
+  }
+  // Connections become idle as their exchanges finish; close each one as soon as it is.
+  const sweep = setInterval(() => http1.closeIdle(), 50);
+  http1.closeIdle();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, deadline, true);
+  });
+  const timedOut = await Promise.race([closed.then(() => false), late]);
+  clearInterval(sweep);
+  clearTimeout(timer);
+  if (timedOut) {
+    logger().warn('shutdown deadline passed; closing the remaining connections', {
+      connections: sockets.size,
+    });
+    for (const socket of sockets) socket.destroy();
+    await closed;
+  }
+  // Stops node:http's timers (its server never listened, so closing it only does that).
+  h1.close(() => {});
+  websocket.dispose();
+  http2.dispose();
+  await lifespan?.shutdown(deadline);
+}
+
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
+}

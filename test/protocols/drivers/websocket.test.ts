@@ -1,0 +1,276 @@
+import { connect } from 'node:net';
+import type { App, InboundEvent, OutboundEvent } from 'rxgi';
+import { handle, status, text, upgrade } from 'rxgi';
+import { filter, map, mergeMap, NEVER, Observable } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { closeServers, raw, start, statusOf, until } from '../../helpers.js';
+import { closed, nextMessage, openWebSocket as open } from '../../ws-client.js';
+
+afterEach(closeServers);
+
+const echo = handle((req) => (req.websocket ? upgrade((messages) => messages) : text('http')));
+
+describe('WebSocket driver', () => {
+  it('echoes text as text and binary as binary', async () => {
+    const server = await start(echo);
+    const ws = await open(server.url);
+    let reply = nextMessage(ws);
+    ws.send('héllo');
+    expect(await reply).toEqual({ data: Buffer.from('héllo'), binary: false });
+    reply = nextMessage(ws);
+    ws.send(Buffer.from([0, 1, 255]));
+    expect(await reply).toEqual({ data: Buffer.from([0, 1, 255]), binary: true });
+    ws.close(1000, 'bye');
+  });
+
+  it('delivers a fragmented message as one ws-message', async () => {
+    const server = await start(echo);
+    const ws = await open(server.url);
+    const reply = nextMessage(ws);
+    ws.send('frag', { fin: false });
+    ws.send('men', { fin: false });
+    ws.send('ted', { fin: true });
+    expect((await reply).data.toString()).toBe('fragmented');
+    ws.close();
+  });
+
+  it('opens the session on the stream of its request, with the same events as HTTP', async () => {
+    const log: InboundEvent[] = [];
+    const app: App = (events) =>
+      events.pipe(
+        filter((event) => {
+          log.push(event);
+          return event.type === 'request' || event.type === 'ws-message';
+        }),
+        mergeMap((event): OutboundEvent[] =>
+          event.type === 'request'
+            ? [
+                { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+                { type: 'window', stream: event.stream, bytes: 1 << 20 },
+              ]
+            : [{ type: 'close', stream: event.stream, code: 4000, reason: 'got it' }],
+        ),
+      );
+    const server = await start(app);
+    const ws = await open(`${server.url}/socket?room=1`);
+    const done = closed(ws);
+    ws.send('one');
+    expect(await done).toEqual({ code: 4000, reason: 'got it' });
+    expect(log[0]).toMatchObject({
+      type: 'request',
+      stream: 1,
+      method: 'GET',
+      path: '/socket',
+      query: 'room=1',
+      websocket: true,
+      subprotocols: [],
+      end: true,
+    });
+    expect(log[1]).toEqual({ type: 'ws-message', stream: 1, data: 'one' });
+  });
+
+  it('negotiates a subprotocol the client offered and adds the app headers', async () => {
+    const app = handle((req) =>
+      upgrade(() => NEVER, {
+        subprotocol: req.subprotocols.includes('chat.v2') ? 'chat.v2' : null,
+        headers: ['x-room', 'lobby'],
+      }),
+    );
+    const server = await start(app);
+    const ws = new WebSocket(server.url.replace('http', 'ws'), ['chat.v1', 'chat.v2']);
+    const headers = new Promise<Record<string, unknown>>((resolve) =>
+      ws.once('upgrade', (response) => resolve(response.headers)),
+    );
+    await new Promise((resolve) => ws.once('open', resolve));
+    expect(ws.protocol).toBe('chat.v2');
+    expect((await headers)['x-room']).toBe('lobby');
+    ws.close();
+  });
+
+  it('lets the app deny a handshake with any HTTP response', async () => {
+    const app = handle(() => ({
+      status: 401,
+      headers: ['www-authenticate', 'Bearer'],
+      body: 'who are you?',
+    }));
+    const server = await start(app);
+    const ws = new WebSocket(server.url.replace('http', 'ws'));
+    const response = await new Promise<{ status?: number; body: string; auth: unknown }>(
+      (resolve) =>
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            body += chunk;
+          });
+          res.on('end', () =>
+            resolve({ status: res.statusCode, body, auth: res.headers['www-authenticate'] }),
+          );
+        }),
+    );
+    ws.on('error', () => {});
+    expect(response).toEqual({ status: 401, body: 'who are you?', auth: 'Bearer' });
+  });
+
+  it('answers 403 when the app closes a handshake without accepting it', async () => {
+    const app: App = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        map(
+          (event): OutboundEvent => ({
+            type: 'close',
+            stream: event.stream,
+            code: 1000,
+            reason: '',
+          }),
+        ),
+      );
+    const server = await start(app);
+    const response = await raw(
+      server.port,
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect(statusOf(response)).toBe(403);
+  });
+
+  it('answers 426 when a plain request reaches a WebSocket-only handler', async () => {
+    const server = await start(handle(() => upgrade((m) => m)));
+    const response = await fetch(server.url);
+    expect(response.status).toBe(426);
+    expect(response.headers.get('upgrade')).toBe('websocket');
+  });
+
+  it('answers 400 to an invalid handshake without calling the app', async () => {
+    let called = false;
+    const server = await start(
+      handle(() => {
+        called = true;
+        return status(200);
+      }),
+    );
+    const response = await raw(
+      server.port,
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\n\r\n',
+    );
+    expect(statusOf(response)).toBe(400);
+    expect(response).toContain('Sec-WebSocket-Key');
+    expect(called).toBe(false);
+  });
+
+  /** The echo app, recording the close events it receives. */
+  function watchedEcho(closes: InboundEvent[]): App {
+    return (events, info) => {
+      events.subscribe((event) => {
+        if (event.type === 'close') closes.push(event);
+      });
+      return echo(events, info);
+    };
+  }
+
+  it('closes with 1009 when a message is over the limit, and tells the app', async () => {
+    const closes: InboundEvent[] = [];
+    const server = await start(watchedEcho(closes), { maxMessageSize: 1024 });
+    const ws = await open(server.url);
+    const done = closed(ws);
+    ws.send('x'.repeat(1025));
+    expect((await done).code).toBe(1009);
+    await until(() => closes.length === 1);
+    expect(closes[0]).toMatchObject({ type: 'close', stream: 1, code: 1009 });
+  });
+
+  it('closes with 1007 on invalid UTF-8 in a text frame, and tells the app', async () => {
+    const closes: InboundEvent[] = [];
+    const server = await start(watchedEcho(closes));
+    const ws = await open(server.url);
+    const done = closed(ws);
+    ws.send(Buffer.from([0xc3, 0x28]), { binary: false });
+    expect((await done).code).toBe(1007);
+    await until(() => closes.length === 1);
+    expect(closes[0]).toMatchObject({ type: 'close', stream: 1, code: 1007 });
+  });
+
+  it('closes with 1000 when the app completes the session, and 1011 when it fails', async () => {
+    const app = handle((req) =>
+      upgrade(() =>
+        req.path === '/fail'
+          ? new Observable<string>((out) => out.error(new Error('session broke')))
+          : new Observable<string>((out) => {
+              out.next('last words');
+              out.complete();
+            }),
+      ),
+    );
+    const server = await start(app);
+    const good = new WebSocket(server.url.replace('http', 'ws'));
+    const goodMessage = nextMessage(good);
+    const goodClose = closed(good);
+    expect((await goodMessage).data.toString()).toBe('last words');
+    expect((await goodClose).code).toBe(1000);
+    const bad = new WebSocket(`${server.url.replace('http', 'ws')}/fail`);
+    expect((await closed(bad)).code).toBe(1011);
+  });
+
+  it("closes with the app's code and reason, a reason over 123 bytes cut at a character", async () => {
+    // 'é' is two bytes of UTF-8: 61 of them are 122 bytes, the 62nd would end at byte 124.
+    const long = 'é'.repeat(100);
+    const app: App = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        mergeMap((event): OutboundEvent[] => [
+          { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+          {
+            type: 'close',
+            stream: event.stream,
+            code: 4000,
+            reason: event.path === '/long' ? long : 'short',
+          },
+        ]),
+      );
+    const server = await start(app);
+    const short = await closed(new WebSocket(server.url.replace('http', 'ws')));
+    expect([short.code, short.reason]).toEqual([4000, 'short']);
+    const cut = await closed(new WebSocket(`${server.url.replace('http', 'ws')}/long`));
+    expect([cut.code, cut.reason]).toEqual([4000, 'é'.repeat(61)]);
+  });
+
+  it('tells the app when the client closes, with its code and reason', async () => {
+    const closes: InboundEvent[] = [];
+    const server = await start(watchedEcho(closes));
+    const ws = await open(server.url);
+    ws.close(4001, 'leaving');
+    await until(() => closes.length === 1);
+    expect(closes[0]).toEqual({ type: 'close', stream: 1, code: 4001, reason: 'leaving' });
+  });
+
+  it('drops a peer that stops answering pings', async () => {
+    const server = await start(echo, { pingInterval: 50 });
+    const ws = await open(server.url, undefined, { autoPong: false });
+    expect((await closed(ws)).code).toBe(1006);
+  });
+
+  it('upgrades a keep-alive connection that served HTTP first, on its next stream', async () => {
+    const streams: number[] = [];
+    const app: App = (events, info) => {
+      events.subscribe((event) => {
+        if (event.type === 'request') streams.push(event.stream);
+      });
+      return echo(events, info);
+    };
+    const server = await start(app);
+    const socket = connect(server.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+    });
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => received.includes('http'));
+    socket.write(
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await until(() => received.includes('101 Switching Protocols'));
+    expect(streams).toEqual([1, 2]);
+    socket.destroy();
+  });
+});

@@ -1,0 +1,131 @@
+import type { App, InboundEvent, Lifespan, LifespanEvent } from 'rxgi';
+import { handle, serve, text, upgrade } from 'rxgi';
+import { concatMap, NEVER, Observable, of, throwError } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { closeServers, sleep, start, until } from '../../helpers.js';
+
+afterEach(closeServers);
+
+const app = handle(async (req) => {
+  if (req.websocket) return upgrade((messages) => messages);
+  if (req.path === '/slow') {
+    await sleep(300);
+    return text('finished');
+  }
+  if (req.path === '/never') return { body: NEVER };
+  return text('ok');
+});
+
+/** Wraps an app to record the shutdown events it receives. */
+function watching(seen: InboundEvent[], inner: App): App {
+  return (events, info) => {
+    events.subscribe((event) => {
+      if (event.type === 'shutdown') seen.push(event);
+    });
+    return inner(events, info);
+  };
+}
+
+describe('serve and graceful shutdown', () => {
+  it('listens on a free port and reports its URL', async () => {
+    const server = await start(app);
+    expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
+    expect(await (await fetch(server.url)).text()).toBe('ok');
+  });
+
+  it('rejects when the port is taken', async () => {
+    const first = await start(app);
+    await expect(serve(app, { port: first.port })).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it('stops accepting, tells connections, closes WebSockets with 1001 and lets exchanges finish', async () => {
+    const shutdowns: InboundEvent[] = [];
+    const server = await serve(watching(shutdowns, app), { port: 0, shutdownTimeout: 5_000 });
+    const ws = new WebSocket(server.url.replace('http', 'ws'));
+    await new Promise((resolve) => ws.once('open', resolve));
+    const wsClosed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    const slow = fetch(`${server.url}/slow`).then((r) => r.text());
+    await sleep(50);
+
+    const closing = server.close();
+    expect(await wsClosed).toBe(1001);
+    await expect(fetch(server.url)).rejects.toThrow();
+    expect(await slow).toBe('finished');
+    await closing;
+    expect(shutdowns.length).toBeGreaterThanOrEqual(2);
+    expect(shutdowns[0]).toEqual({ type: 'shutdown', stream: 0, deadline: 5_000 });
+  });
+
+  it('cuts exchanges that outlive the deadline', async () => {
+    const server = await serve(app, { port: 0, shutdownTimeout: 200 });
+    const response = await fetch(`${server.url}/never`);
+    const reader = response.body!.getReader();
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    await expect(reader.read()).rejects.toThrow();
+  });
+
+  it('closes idle keep-alive connections at once', async () => {
+    const server = await serve(app, { port: 0, shutdownTimeout: 5_000 });
+    await (await fetch(server.url)).text();
+    const started = Date.now();
+    await server.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
+  it('runs the lifespan: startup before listening, shutdown after the last connection', async () => {
+    const order: string[] = [];
+    const lifespan: Lifespan = (events) =>
+      events.pipe(
+        concatMap(async (event: LifespanEvent) => {
+          order.push(event.type);
+          await sleep(20);
+          return event.type === 'startup'
+            ? ({ type: 'startup-complete' } as const)
+            : ({ type: 'shutdown-complete' } as const);
+        }),
+      );
+    const server = await serve(app, { port: 0, lifespan });
+    order.push('listening');
+    await server.close();
+    expect(order).toEqual(['startup', 'listening', 'shutdown']);
+  });
+
+  it('rejects when the lifespan startup fails, without listening', async () => {
+    const failed: Lifespan = () => of({ type: 'startup-failed', message: 'no database' } as const);
+    await expect(serve(app, { port: 0, lifespan: failed })).rejects.toThrow(
+      'lifespan startup failed: no database',
+    );
+    const broken: Lifespan = () => throwError(() => new Error('boom'));
+    await expect(serve(app, { port: 0, lifespan: broken })).rejects.toThrow('boom');
+  });
+
+  it('rejects when the lifespan startup outlives startupTimeout, and ends its events', async () => {
+    let ended = false;
+    const silent: Lifespan = (events) =>
+      new Observable(() => {
+        events.subscribe({ complete: () => (ended = true) });
+      });
+    await expect(serve(app, { port: 0, lifespan: silent, startupTimeout: 200 })).rejects.toThrow(
+      'lifespan startup timed out after 200 ms',
+    );
+    expect(ended).toBe(true);
+  });
+
+  it('keeps serving other connections while one app instance fails', async () => {
+    let count = 0;
+    const flaky: App = (events, info) => {
+      count++;
+      if (count === 1)
+        return new Observable((out) => out.error(new Error('first connection broke')));
+      return app(events, info);
+    };
+    const server = await start(flaky);
+    const first = await fetch(server.url, { headers: { connection: 'close' } });
+    expect(first.status).toBe(500);
+    await until(() => server.connections === 0);
+    expect(await (await fetch(server.url)).text()).toBe('ok');
+  });
+});
