@@ -14,7 +14,28 @@ import {
 import { Duplex } from 'node:stream';
 import type { Chunk, HeaderList, RequestEvent } from '../../../core/events.js';
 
-import type { Exchange } from './from-node.js';
+/**
+ * What the node objects call on their exchange (implemented in from-node.ts): declared here so
+ * the objects need nothing from the module that makes them.
+ */
+export interface Exchange {
+  readonly event: RequestEvent;
+  readonly writableFinished: boolean;
+  readonly drainNeeded: boolean;
+  pull(): void;
+  storeHead(res: NodeRes): void;
+  write(
+    res: NodeRes,
+    chunk: unknown,
+    encoding: BufferEncoding | undefined,
+    callback: WriteCallback | undefined,
+  ): boolean;
+  end(res: NodeRes, chunk: unknown, encoding: BufferEncoding | undefined): void;
+  flushHeaders(res: NodeRes): void;
+  addTrailers(headers: OutgoingHttpHeaders | readonly [string, string][]): void;
+  earlyHints(hints: Record<string, string | string[]>, callback?: () => void): void;
+  destroyedByApp(): void;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Node internals the shim reads or sets. All are long-standing fields of node's own objects.
