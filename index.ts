@@ -1,50 +1,51 @@
 /**
  * rxgi, the Reactive Gateway Interface: apps are stream transformers of plain-data protocol
- * events; drivers carry them over HTTP/1.1, HTTP/2, WebSocket and memory. See SPEC.md.
+ * events; drivers carry them over HTTP/1.1, HTTP/2 and WebSocket. See SPEC.md.
+ *
+ * This is the app author's API: the app contract, `handle` and its replies, `serve`. Other
+ * audiences have their own entry points (README.md, "Entry points"): `rxgi/events` (the whole
+ * event model and codec), `rxgi/node` and `rxgi/fetch` (adapters), `rxgi/bus` (message buses and
+ * the hub), `rxgi/remote` (workers over a bus), `rxgi/driver` (for driver and host authors) and
+ * `rxgi/testing` (the in-memory driver).
  */
-export * from './core/index.js';
+export type { App, ConnectionInfo, Middleware } from './core/app.js';
+export { compose } from './core/app.js';
+export { ERR, type ErrorCode, RxgiError } from './core/errors.js';
 export {
-  type FetchEnv,
-  type FetchHandler,
-  type FromFetchOptions,
-  fromFetch,
-} from './protocols/adapters/fetch/from-fetch.js';
-export { type ToFetchOptions, toFetch } from './protocols/adapters/fetch/to-fetch.js';
-export { type ConnectMiddleware, fromConnect } from './protocols/adapters/node/connect.js';
+  type Address,
+  type Capabilities,
+  type Chunk,
+  CONNECTION_STREAM,
+  H2_CODE,
+  type HeaderList,
+  INITIAL_WINDOW,
+  type InboundEvent,
+  type OutboundEvent,
+  type RequestEvent,
+  type ResponseEvent,
+  type RxgiEvent,
+  type Value,
+  WS_CODE,
+} from './core/events.js';
+export { type Answer, type Handler, handle } from './core/handle.js';
+export { getHeader, getHeaders, hasToken, headerList } from './core/headers.js';
+export { defaultHub } from './core/hub.js';
+export type { Lifespan, LifespanEvent, LifespanReply } from './core/lifespan.js';
+export { jsonLogger, type Logger, logger, setLogger } from './core/log.js';
 export {
-  fromNodeHandler,
-  type NodeListener,
-  requestEvent,
-} from './protocols/adapters/node/from-node.js';
-export {
-  type NodeHandler,
-  type NodeHandlerControl,
-  type NodeHandlerOptions,
-  type NodeUpgradeHandler,
-  type NodeUpgradeOptions,
-  toNodeHandler,
-  toNodeUpgradeHandler,
-} from './protocols/adapters/node/to-node.js';
-export { NatsBus, type NatsBusOptions, natsBus } from './protocols/bus/nats.js';
-export { RedisBus, type RedisBusOptions, redisBus } from './protocols/bus/redis.js';
-export { BUS_SCHEMES, openBus } from './protocols/bus/url.js';
-export type { Http1Options } from './protocols/drivers/http1.js';
-export type { Http2Options } from './protocols/drivers/http2.js';
-export {
-  connect,
-  MemoryConnection,
-  type MemoryRequest,
-  type MemoryResponse,
-  type MemoryWebSocket,
-  request,
-} from './protocols/drivers/memory.js';
-export {
-  type RemoteApp,
-  type RemoteOptions,
-  type RemoteStats,
-  remoteApp,
-} from './protocols/remote/forward.js';
-export { type RemoteWorker, runWorker, type WorkerOptions } from './protocols/remote/worker.js';
+  type Body,
+  type HeadersInit,
+  html,
+  json,
+  type Reply,
+  redirect,
+  status,
+  text,
+  upgrade,
+  type WebSocketHandler,
+  type WebSocketReply,
+} from './core/reply.js';
+export { HttpRequest, type Mail } from './core/request.js';
 export type { TlsOptions } from './protocols/server/listen.js';
 export { DEFAULTS, type RxgiServer, type ServeOptions, serve } from './protocols/server/serve.js';
 export { readTlsFiles, selfSignedCertificate, type TlsFiles } from './protocols/server/tls.js';

@@ -15,7 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   'protocols/adapters/fetch': ['core'],
   'protocols/bus': ['core'],
   'protocols/remote': ['core'],
-  'protocols/testing': ['core', 'protocols/drivers'],
+  'protocols/testing': ['core'],
   'protocols/cli': ['core', 'protocols'],
   '.': ['core', 'protocols'],
   apps: [],
@@ -38,7 +38,7 @@ function inside(file: string, folder: string): boolean {
 }
 
 /** What is wrong with an import graph (file → files it imports, relative to the root). */
-export function violations(graph: Record<string, string[]>): string[] {
+function violations(graph: Record<string, string[]>): string[] {
   const found: string[] = [];
   for (const [file, imports] of Object.entries(graph)) {
     const rule = ruleOf(file);
@@ -89,7 +89,8 @@ function cycles(graph: Record<string, string[]>): string[] {
 }
 
 const SOURCE = /\.(ts|mts)$/;
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function sources(folder: string): string[] {
   return readdirSync(join(root, folder), { withFileTypes: true }).flatMap((entry) => {
@@ -129,19 +130,35 @@ describe('layout', () => {
     expect(violations({ 'core/app.ts': ['protocols/drivers/http1.ts'] })).toEqual([
       'core/app.ts imports protocols/drivers/http1.ts: core/ may import only itself',
     ]);
-    expect(violations({ 'protocols/drivers/http1.ts': ['protocols/server/serve.ts'] })).toHaveLength(1);
+    expect(
+      violations({ 'protocols/drivers/http1.ts': ['protocols/server/serve.ts'] }),
+    ).toHaveLength(1);
     expect(violations({ 'protocols/bus/redis.ts': ['protocols/remote/frame.ts'] })).toHaveLength(1);
     expect(violations({ 'index.ts': ['protocols/cli/main.ts'] })).toEqual([
       'index.ts imports protocols/cli/main.ts: nothing imports protocols/cli/',
     ]);
     expect(violations({ 'apps/demo.ts': ['core/app.ts'] })).toHaveLength(1);
-    expect(
-      violations({ 'core/a.ts': ['core/b.ts'], 'core/b.ts': ['core/a.ts'] }),
-    ).toEqual(['import cycle: core/a.ts -> core/b.ts -> core/a.ts']);
+    expect(violations({ 'core/a.ts': ['core/b.ts'], 'core/b.ts': ['core/a.ts'] })).toEqual([
+      'import cycle: core/a.ts -> core/b.ts -> core/a.ts',
+    ]);
   });
 
   it('every source file lives in a folder with a rule', () => {
     const homeless = Object.keys(graph()).filter((file) => ruleOf(file) === undefined);
     expect(homeless).toEqual([]);
+  });
+});
+
+describe('the root export', () => {
+  it("is the app author's API: at most 60 names, values and types", () => {
+    const face = readFileSync(join(root, 'index.ts'), 'utf8');
+    const names = [...face.matchAll(/export\s*\{([^}]*)\}/g)].flatMap((match) =>
+      match[1]
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    );
+    expect(names.length).toBeLessThanOrEqual(60);
+    expect(face).not.toMatch(/export \*/);
   });
 });

@@ -57,13 +57,39 @@ beforeAll(async () => {
   );
   const typed =
     "import { type App, handle, text } from 'rxgi';\nexport const app: App = handle(() => text('typed'));\n";
-  await writeFile(join(project, 'check.mts'), typed);
-  await writeFile(join(project, 'check.cts'), typed);
+  const subpaths = Object.entries(SAMPLES)
+    .map(([subpath, name], i) => `import { ${name} as name${i} } from '${subpath}';\n`)
+    .join('');
+  const used = `export const used = [${Object.keys(SAMPLES).map((_, i) => `name${i}`)}];\n`;
+  await writeFile(join(project, 'check.mts'), typed + subpaths + used);
+  await writeFile(join(project, 'check.cts'), typed + subpaths + used);
 }, 120_000);
 
 afterAll(async () => {
   if (project) await rm(project, { recursive: true, force: true });
 });
+
+/** Every entry point of package.json's exports, with one name it must export (value or type). */
+const SAMPLES: Record<string, string> = {
+  rxgi: 'serve',
+  'rxgi/events': 'encodeEvent',
+  'rxgi/driver': 'Connection',
+  'rxgi/node': 'fromNodeHandler',
+  'rxgi/fetch': 'toFetch',
+  'rxgi/bus': 'redisBus',
+  'rxgi/remote': 'runWorker',
+  'rxgi/testing': 'inject',
+};
+
+/** The runtime names `subpath` exports in the installed package, through import or require. */
+async function namesOf(subpath: string, how: 'import' | 'require'): Promise<string[]> {
+  const script =
+    how === 'import'
+      ? `import(${JSON.stringify(subpath)}).then((m) => console.log(JSON.stringify(Object.keys(m))))`
+      : `console.log(JSON.stringify(Object.keys(require(${JSON.stringify(subpath)}))))`;
+  const { stdout } = await run(process.execPath, ['-e', script], { cwd: project });
+  return (JSON.parse(stdout) as string[]).filter((name) => name !== 'module.exports').sort();
+}
 
 /** The installed version of a devDependency of ours, so the consumer compiles with the same. */
 function versionOf(name: string): string {
@@ -81,6 +107,19 @@ describe('the packed package', () => {
     const { stdout } = await run(process.execPath, ['hello.cjs'], { cwd: project });
     expect(stdout.trim()).toBe('hello from require');
   });
+
+  it('every entry point of the exports map loads alike through import and require', async () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    const subpaths = Object.keys(manifest.exports)
+      .filter((key) => key !== './package.json')
+      .map((key) => `rxgi${key.slice(1)}`);
+    expect(subpaths.sort()).toEqual(Object.keys(SAMPLES).sort());
+    for (const subpath of subpaths) {
+      const imported = await namesOf(subpath, 'import');
+      expect(imported.length, subpath).toBeGreaterThan(0);
+      expect(await namesOf(subpath, 'require'), subpath).toEqual(imported);
+    }
+  }, 60_000);
 
   it('has types for both module systems', async () => {
     const tsc = join(project, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -1,6 +1,7 @@
 // rxgi: the same Express app as a contained node listener, fromNodeHandler(app) under serve(),
 // from the built package (dist/).
-import { fromNodeHandler, serve } from 'rxgi';
+import { serve } from 'rxgi';
+import { fromNodeHandler } from 'rxgi/node';
 import { HOST, PORT, ready } from './common.mjs';
 import { app } from './express-app.mjs';
 

@@ -1,5 +1,5 @@
 import type { App, InboundEvent, Middleware } from 'rxgi';
-import { connect } from 'rxgi';
+import { memoryConnection } from 'rxgi/testing';
 import { describe, expect, it } from 'vitest';
 import { sessionApp } from '../../core/app.js';
 
@@ -42,7 +42,7 @@ describe('sessionApp: run directly and through an Observable alike', () => {
   ] as const) {
     it(`ends on the output's error: open streams fail, the session is torn down (${name})`, async () => {
       const log: string[] = [];
-      const connection = connect(wrap(ending(log)));
+      const connection = memoryConnection(wrap(ending(log)));
       expect((await connection.request({ target: '/' })).status).toBe(200);
       const held = connection.request({ target: '/hold' });
       const failed = connection.request({ target: '/error' });
@@ -63,7 +63,7 @@ describe('sessionApp: run directly and through an Observable alike', () => {
 
     it(`ends on the output's complete: waiting streams get 500, later ones too (${name})`, async () => {
       const log: string[] = [];
-      const connection = connect(wrap(ending(log)));
+      const connection = memoryConnection(wrap(ending(log)));
       const held = connection.request({ target: '/hold' });
       const completing = connection.request({ target: '/complete' });
       expect((await held).status).toBe(500);
@@ -80,7 +80,7 @@ describe('sessionApp: run directly and through an Observable alike', () => {
 
     it(`tears the session down when the connection closes (${name})`, async () => {
       const log: string[] = [];
-      const connection = connect(wrap(ending(log)));
+      const connection = memoryConnection(wrap(ending(log)));
       const held = connection.request({ target: '/hold' }).catch((error: Error) => error);
       connection.close();
       expect(await held).toBeInstanceOf(Error);

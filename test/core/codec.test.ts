@@ -1,5 +1,7 @@
 import type { InboundEvent, OutboundEvent } from 'rxgi';
-import { chunkLength, decodeEvent, encodeEvent, RxgiError } from 'rxgi';
+import { RxgiError } from 'rxgi';
+import { chunkLength } from 'rxgi/driver';
+import { decodeEvent, encodeEvent } from 'rxgi/events';
 import { describe, expect, it } from 'vitest';
 
 const bytes = new Uint8Array([0, 1, 2, 255]);

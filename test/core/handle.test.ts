@@ -1,18 +1,6 @@
 import type { App, Middleware, OutboundEvent } from 'rxgi';
-import {
-  compose,
-  connect,
-  ERR,
-  handle,
-  html,
-  json,
-  RxgiError,
-  redirect,
-  request,
-  status,
-  text,
-  upgrade,
-} from 'rxgi';
+import { compose, ERR, handle, html, json, RxgiError, redirect, status, text, upgrade } from 'rxgi';
+import { inject, memoryConnection } from 'rxgi/testing';
 import { filter, map, mergeMap, Observable, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 
@@ -36,7 +24,7 @@ describe('handle: answers', () => {
           return status(404);
       }
     });
-    const connection = connect(app);
+    const connection = memoryConnection(app);
     const [plain, data, page, moved, string, missing] = await Promise.all(
       ['/text', '/json', '/html', '/go', '/string', '/nope'].map((target) =>
         connection.request({ target }),
@@ -64,13 +52,13 @@ describe('handle: answers', () => {
       headers: { 'X-Thing': ['a', 'b'] },
       body: 'later',
     }));
-    expect(await request(later)).toMatchObject({
+    expect(await inject(later)).toMatchObject({
       status: 202,
       text: 'later',
       headers: ['x-thing', 'a', 'x-thing', 'b'],
     });
     const observed = handle(() => of(text('observed')));
-    expect((await request(observed)).text).toBe('observed');
+    expect((await inject(observed)).text).toBe('observed');
   });
 
   it('answers an RxgiError with its status and anything else with 500', async () => {
@@ -78,8 +66,8 @@ describe('handle: answers', () => {
       if (req.path === '/big') throw new RxgiError(ERR.BODY_TOO_LARGE, 'too big', 413);
       return Promise.reject(new Error('hidden'));
     });
-    expect((await request(app, { target: '/big' })).status).toBe(413);
-    const failed = await request(app, { target: '/other' });
+    expect((await inject(app, { target: '/big' })).status).toBe(413);
+    const failed = await inject(app, { target: '/other' });
     expect([failed.status, failed.text]).toEqual([500, 'Internal Server Error\n']);
   });
 
@@ -90,7 +78,7 @@ describe('handle: answers', () => {
         for (let i = 0; i < 10; i++) yield chunk;
       })(),
     }));
-    const response = await request(app);
+    const response = await inject(app);
     expect(response.body.byteLength).toBe(500_000);
   });
 
@@ -99,7 +87,7 @@ describe('handle: answers', () => {
       body: of('a', 'b', 'c'),
       trailers: async () => ['x-count', '3'],
     }));
-    const response = await request(app);
+    const response = await inject(app);
     expect(response.text).toBe('abc');
     expect(response.trailers).toEqual(['x-count', '3']);
   });
@@ -110,7 +98,7 @@ describe('handle: answers', () => {
       req.push('/b.js');
       return text('page');
     });
-    const response = await request(app);
+    const response = await inject(app);
     expect(response.hints).toEqual([
       ['link', '</a.css>; rel=preload'],
       ['link', '</b.js>; rel=preload'],
@@ -128,32 +116,32 @@ describe('handle: request bodies', () => {
   const echoText = handle(async (req) => text(await req.text()));
 
   it('reads a body as text, JSON and bytes', async () => {
-    expect((await request(echoText, { method: 'POST', body: 'héllo' })).text).toBe('héllo');
+    expect((await inject(echoText, { method: 'POST', body: 'héllo' })).text).toBe('héllo');
     const parse = handle(async (req) => json(await req.json<{ n: number }>()));
-    expect((await request(parse, { method: 'POST', body: '{"n":1}' })).text).toBe('{"n":1}');
+    expect((await inject(parse, { method: 'POST', body: '{"n":1}' })).text).toBe('{"n":1}');
     const size = handle(async (req) => text(String((await req.bytes()).byteLength)));
-    expect((await request(size, { method: 'POST', body: new Uint8Array(300_000) })).text).toBe(
+    expect((await inject(size, { method: 'POST', body: new Uint8Array(300_000) })).text).toBe(
       '300000',
     );
   });
 
   it('fails with 413 past the limit, 400 on bad JSON', async () => {
     const small = handle(async (req) => text(await req.text(4)));
-    expect((await request(small, { method: 'POST', body: '12345' })).status).toBe(413);
-    const declared = await request(small, {
+    expect((await inject(small, { method: 'POST', body: '12345' })).status).toBe(413);
+    const declared = await inject(small, {
       method: 'POST',
       headers: { 'content-length': '5' },
       body: '12345',
     });
     expect(declared.status).toBe(413);
     const parse = handle(async (req) => json(await req.json()));
-    expect((await request(parse, { method: 'POST', body: '{' })).status).toBe(400);
+    expect((await inject(parse, { method: 'POST', body: '{' })).status).toBe(400);
   });
 
   it('streams a request body straight into the response', async () => {
     const echo = handle((req) => ({ body: req.body }));
     const body = new Uint8Array(1_000_000).map((_, i) => i % 251);
-    const response = await request(echo, { method: 'POST', body });
+    const response = await inject(echo, { method: 'POST', body });
     expect(response.body).toEqual(body);
   });
 
@@ -167,7 +155,7 @@ describe('handle: request bodies', () => {
         return text((error as RxgiError).code);
       }
     });
-    expect((await request(twice, { method: 'POST', body: 'x' })).text).toBe(
+    expect((await inject(twice, { method: 'POST', body: 'x' })).text).toBe(
       'RXGI_ERR_BODY_CONSUMED',
     );
   });
@@ -182,7 +170,7 @@ describe('handle: request bodies', () => {
           });
         }),
     );
-    const connection = connect(app);
+    const connection = memoryConnection(app);
     void connection.request({}).catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 5));
     connection.close();
@@ -202,7 +190,7 @@ describe('handle: WebSockets on the memory driver', () => {
           )
         : status(404),
     );
-    const connection = connect(app);
+    const connection = memoryConnection(app);
     const ws = await connection.websocket('/chat', ['v1']);
     expect(ws.subprotocol).toBe('v1');
     ws.send('hi');
@@ -228,7 +216,7 @@ describe('handle: WebSockets on the memory driver', () => {
           if (event.type === 'ws-message') received.push(event.data as string);
         }),
       );
-    const connection = connect(app);
+    const connection = memoryConnection(app);
     const ws = await connection.websocket();
     ws.send('one');
     ws.send('two');
@@ -241,7 +229,7 @@ describe('handle: WebSockets on the memory driver', () => {
 
   it('denies a handshake with the response the handler gives', async () => {
     const app = handle(() => status(403));
-    const connection = connect(app);
+    const connection = memoryConnection(app);
     await expect(connection.websocket()).rejects.toMatchObject({ status: 403 });
     connection.close();
   });
@@ -258,17 +246,17 @@ describe('connection rules for raw apps', () => {
 
   it('answers 500 to data sent before a response head', async () => {
     const app = rawApp((stream) => [{ type: 'data', stream, chunk: 'x', end: true }]);
-    expect((await request(app)).status).toBe(500);
+    expect((await inject(app)).status).toBe(500);
   });
 
   it('answers 500 to an unknown event type and ignores x- extension events', async () => {
     const unknown = rawApp((stream) => [{ type: 'teapot', stream } as never]);
-    expect((await request(unknown)).status).toBe(500);
+    expect((await inject(unknown)).status).toBe(500);
     const extended = rawApp((stream) => [
       { type: 'x-metrics', stream } as never,
       { type: 'response', stream, status: 200, headers: [], body: 'fine', end: true },
     ]);
-    expect((await request(extended)).text).toBe('fine');
+    expect((await inject(extended)).text).toBe('fine');
   });
 
   it('drops events for a stream that has ended', async () => {
@@ -276,7 +264,7 @@ describe('connection rules for raw apps', () => {
       { type: 'response', stream, status: 200, headers: [], body: 'first', end: true },
       { type: 'data', stream, chunk: 'late', end: true },
     ]);
-    expect((await request(app)).text).toBe('first');
+    expect((await inject(app)).text).toBe('first');
   });
 });
 
@@ -294,7 +282,7 @@ describe('middleware', () => {
           ),
         );
     const app = compose(tag('outer'), tag('inner'))(handle(() => text('x')));
-    const response = await request(app);
+    const response = await inject(app);
     expect(response.headers).toEqual([
       'content-type',
       'text/plain; charset=utf-8',
@@ -329,7 +317,7 @@ describe('handle: run with and without an Observable in between', () => {
           return text(`hi ${req.path}`);
         }),
       );
-      const connection = connect(app);
+      const connection = memoryConnection(app);
       const hanging = connection.request({ target: '/hang' }).catch((error: Error) => error);
       const [hi, echo, fail] = await Promise.all([
         connection.request({ target: '/a' }),

@@ -1,5 +1,7 @@
 import { encode } from '@msgpack/msgpack';
-import { connect, Hub, handle, type Logger, MemoryBus, setLogger, upgrade, type Value } from 'rxgi';
+import { handle, type Logger, setLogger, upgrade, type Value } from 'rxgi';
+import { Hub, MemoryBus } from 'rxgi/bus';
+import { memoryConnection } from 'rxgi/testing';
 import { ignoreElements, map, merge, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { probe } from '../actors.js';
@@ -36,8 +38,8 @@ afterEach(() => {
 describe('actors on one hub', () => {
   it('fans a group message out to every member, the sender included', async () => {
     const hub = new Hub();
-    const alice = await connect(chat, {}, hub).websocket('/chat');
-    const bob = await connect(chat, {}, hub).websocket('/chat');
+    const alice = await memoryConnection(chat, {}, hub).websocket('/chat');
+    const bob = await memoryConnection(chat, {}, hub).websocket('/chat');
     await until(() => hub.members('room') === 2);
     alice.send('hello');
     expect(await bob.receive()).toBe('hello');
@@ -48,8 +50,8 @@ describe('actors on one hub', () => {
     const hub = new Hub();
     const a = probe();
     const b = probe();
-    connect(a.app, {}, hub);
-    connect(b.app, {}, hub);
+    memoryConnection(a.app, {}, hub);
+    memoryConnection(b.app, {}, hub);
     a.out.next({ type: 'window', stream: 0, bytes: 65_536 });
     b.out.next({ type: 'window', stream: 0, bytes: 65_536 });
     const data: Value = { text: 'ping', raw: new Uint8Array([0, 255]), list: [1, null, true] };
@@ -66,8 +68,8 @@ describe('actors on one hub', () => {
     const hub = new Hub({ inboxCapacity: 10 });
     const sender = probe();
     const receiver = probe();
-    connect(sender.app, {}, hub);
-    connect(receiver.app, {}, hub);
+    memoryConnection(sender.app, {}, hub);
+    memoryConnection(receiver.app, {}, hub);
     for (let i = 0; i < 11; i++) {
       sender.out.next({ type: 'send', stream: 0, to: receiver.address, data: i });
     }
@@ -85,8 +87,8 @@ describe('actors on one hub', () => {
     const hub = new Hub({ inboxBytes: 4096 });
     const sender = probe();
     const receiver = probe();
-    connect(sender.app, {}, hub);
-    connect(receiver.app, {}, hub);
+    memoryConnection(sender.app, {}, hub);
+    memoryConnection(receiver.app, {}, hub);
     const send = (data: string) =>
       sender.out.next({ type: 'send', stream: 0, to: receiver.address, data });
     send('x'.repeat(10_000)); // larger than the bound, into an empty inbox
@@ -112,8 +114,8 @@ describe('actors on one hub', () => {
       const hub = new Hub({ inboxCapacity: 2 });
       const member = probe();
       const sender = probe();
-      connect(member.app, {}, hub);
-      connect(sender.app, {}, hub);
+      memoryConnection(member.app, {}, hub);
+      memoryConnection(sender.app, {}, hub);
       member.out.next({ type: 'join', stream: 0, group: 'news' });
       for (let i = 0; i < 50; i++) {
         sender.out.next({ type: 'group-send', stream: 0, group: 'news', data: i });
@@ -134,7 +136,7 @@ describe('actors on one hub', () => {
   it('refuses what it cannot send with a reason: too large, not plain data, no such address', async () => {
     const hub = new Hub({ maxMessageSize: 1024 });
     const sender = probe();
-    connect(sender.app, {}, hub);
+    memoryConnection(sender.app, {}, hub);
     const send = (to: string, data: unknown) =>
       sender.out.next({ type: 'send', stream: 0, to, data: data as Value });
     send(sender.address, 'x'.repeat(2048));
@@ -157,16 +159,16 @@ describe('actors on one hub', () => {
       req.join('no spaces allowed');
       return 'never';
     });
-    const response = await connect(app).request({ target: '/' });
+    const response = await memoryConnection(app).request({ target: '/' });
     expect(response.status).toBe(500);
   });
 
   it('ends memberships when their stream or connection closes', async () => {
     const hub = new Hub();
-    const one = connect(chat, {}, hub);
+    const one = memoryConnection(chat, {}, hub);
     const socket = await one.websocket('/chat');
     const member = probe();
-    const two = connect(member.app, {}, hub);
+    const two = memoryConnection(member.app, {}, hub);
     member.out.next({ type: 'join', stream: 0, group: 'room' });
     await until(() => hub.members('room') === 2);
     socket.close(1000, 'bye');
@@ -183,13 +185,13 @@ describe('farewells', () => {
     const east = new Hub({ bus });
     const west = new Hub({ bus });
     const watcher = probe();
-    connect(watcher.app, {}, west);
+    memoryConnection(watcher.app, {}, west);
     watcher.out.next({ type: 'window', stream: 0, bytes: 65_536 });
     watcher.out.next({ type: 'join', stream: 0, group: 'lobby' });
     const leaver = probe();
     const closer = probe();
-    connect(leaver.app, {}, east);
-    const closing = connect(closer.app, {}, east);
+    memoryConnection(leaver.app, {}, east);
+    const closing = memoryConnection(closer.app, {}, east);
     for (const p of [leaver, closer]) {
       p.out.next({ type: 'join', stream: 0, group: 'lobby', farewell: { bye: p.address } });
     }
@@ -215,8 +217,8 @@ describe('actors across hubs', () => {
     const east = new Hub({ bus });
     const west = new Hub({ bus });
     expect(east.node).not.toBe(west.node);
-    const alice = await connect(chat, {}, east).websocket('/chat');
-    const bob = await connect(chat, {}, west).websocket('/chat');
+    const alice = await memoryConnection(chat, {}, east).websocket('/chat');
+    const bob = await memoryConnection(chat, {}, west).websocket('/chat');
     await until(() => east.members('room') === 1 && west.members('room') === 1);
     bob.send('across');
     expect(await alice.receive()).toBe('across');
@@ -224,8 +226,8 @@ describe('actors across hubs', () => {
 
     const a = probe();
     const b = probe();
-    connect(a.app, {}, east);
-    connect(b.app, {}, west);
+    memoryConnection(a.app, {}, east);
+    memoryConnection(b.app, {}, west);
     b.out.next({ type: 'window', stream: 0, bytes: 65_536 });
     a.out.next({ type: 'send', stream: 0, to: b.address, data: 'direct' });
     await until(() => b.messages().length === 1);
@@ -238,8 +240,8 @@ describe('actors across hubs', () => {
     const west = new Hub({ bus, inboxCapacity: 1 });
     const a = probe();
     const b = probe();
-    connect(a.app, {}, east);
-    connect(b.app, {}, west);
+    memoryConnection(a.app, {}, east);
+    memoryConnection(b.app, {}, west);
     a.out.next({ type: 'send', stream: 0, to: b.address, data: 1 });
     a.out.next({ type: 'send', stream: 0, to: b.address, data: 2 });
     await until(() => a.received.length === 1);
@@ -256,7 +258,7 @@ describe('actors across hubs', () => {
     try {
       const bus = new MemoryBus();
       const hub = new Hub({ bus, maxMessageSize: 4096 });
-      const alice = await connect(chat, {}, hub).websocket('/chat');
+      const alice = await memoryConnection(chat, {}, hub).websocket('/chat');
       await until(() => hub.members('room') === 1);
       bus.publish('rxgi.group.room', new Uint8Array([0xc1, 0xff, 0x00]));
       bus.publish('rxgi.group.room', encode([99, 2, 'x/y/1', 'room', 'from the future']));

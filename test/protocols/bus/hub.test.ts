@@ -4,7 +4,9 @@
  * dropped with a line. (The bridges' own tests show the outage buffer.)
  */
 import { encode } from '@msgpack/msgpack';
-import { type Bus, connect, Hub, jsonLogger, type Logger, setLogger, type Value } from 'rxgi';
+import { jsonLogger, type Logger, setLogger, type Value } from 'rxgi';
+import { type Bus, Hub } from 'rxgi/bus';
+import { memoryConnection } from 'rxgi/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { natsBus } from '../../../protocols/bus/nats.js';
 import { redisBus } from '../../../protocols/bus/redis.js';
@@ -15,7 +17,7 @@ import { until } from '../../helpers.js';
 /** A probe connected to `hub`, with credit for a megabyte of messages on stream 0. */
 function actor(hub: Hub) {
   const made = probe();
-  connect(made.app, {}, hub);
+  memoryConnection(made.app, {}, hub);
   made.out.next({ type: 'window', stream: 0, bytes: 1 << 20 });
   return made;
 }

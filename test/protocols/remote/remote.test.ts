@@ -5,7 +5,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { App, Logger } from 'rxgi';
-import { handle, logger, MemoryBus, setLogger, text } from 'rxgi';
+import { handle, logger, setLogger, text } from 'rxgi';
+import { MemoryBus } from 'rxgi/bus';
 import { Client, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';

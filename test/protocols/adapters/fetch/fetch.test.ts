@@ -7,7 +7,8 @@ import { Hono } from 'hono';
 import { setCookie } from 'hono/cookie';
 import { stream } from 'hono/streaming';
 import type { RxgiServer } from 'rxgi';
-import { connect, handle, json, request, serve, text, upgrade } from 'rxgi';
+import { handle, json, serve, text, upgrade } from 'rxgi';
+import { inject, memoryConnection } from 'rxgi/testing';
 import { Observable } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromFetch } from '../../../../protocols/adapters/fetch/from-fetch.js';
@@ -258,7 +259,7 @@ describe('fromFetch: behaviour', () => {
       };
       return new Response('ok');
     });
-    const response = await request(app, {
+    const response = await inject(app, {
       method: 'PUT',
       target: '/a%20b?x=1',
       headers: ['cookie', 'a=1', 'cookie', 'b=2', 'host', 'example.test:8080'],
@@ -278,7 +279,7 @@ describe('fromFetch: behaviour', () => {
 
   it('refuses a Host or target that is not a URL, and methods fetch cannot carry', async () => {
     const app = fromFetch((req) => new Response(new URL(req.url).pathname));
-    const connection = connect(app);
+    const connection = memoryConnection(app);
     const [backslash, star, trace, fine] = await Promise.all([
       connection.request({ target: '/a\\b' }),
       connection.request({ method: 'OPTIONS', target: '*' }),
@@ -308,16 +309,16 @@ describe('fromFetch: behaviour', () => {
     const rejected = fromFetch(() => Promise.reject(new Error('async')));
     const nothing = fromFetch(() => undefined as unknown as Response);
     for (const app of [thrown, rejected, nothing]) {
-      const response = await request(app);
+      const response = await inject(app);
       expect([response.status, response.text]).toEqual([500, 'Internal Server Error\n']);
     }
   });
 
   it('answers a WebSocket handshake 426, unless told how to accept it', async () => {
-    const plain = connect(fromFetch(() => new Response('http only')));
+    const plain = memoryConnection(fromFetch(() => new Response('http only')));
     await expect(plain.websocket('/')).rejects.toMatchObject({ status: 426 });
     plain.close();
-    const echo = connect(
+    const echo = memoryConnection(
       fromFetch(() => new Response('http'), { websocket: () => upgrade((messages) => messages) }),
     );
     const ws = await echo.websocket('/');
@@ -335,7 +336,7 @@ describe('fromFetch: behaviour', () => {
       headers.append('set-cookie', 'b=2');
       return new Response(null, { status: 303, headers });
     });
-    const response = await request(app);
+    const response = await inject(app);
     expect(response.status).toBe(303);
     expect(response.headers).toEqual([
       'location',

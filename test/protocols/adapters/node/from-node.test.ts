@@ -17,7 +17,8 @@ import { pipeline } from 'node:stream/promises';
 import express from 'express';
 import Koa from 'koa';
 import type { App, HeaderList, InboundEvent, OutboundEvent } from 'rxgi';
-import { connect, INITIAL_WINDOW, selfSignedCertificate } from 'rxgi';
+import { INITIAL_WINDOW, selfSignedCertificate } from 'rxgi';
+import { memoryConnection } from 'rxgi/testing';
 import { tap } from 'rxjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -114,7 +115,7 @@ function fromH2(headers: H2Headers): Answer['headers'] {
 }
 
 async function memory(app: App, req: Req): Promise<Answer> {
-  const connection = connect(app);
+  const connection = memoryConnection(app);
   try {
     const answer = await connection.request({
       method: req.method ?? 'GET',
@@ -998,9 +999,9 @@ describe('node request and response API, native and contained', () => {
     const answer = await exchange(client, { ':path': '/trailers' });
     client.close();
     expect([answer.body.toString(), answer.trailers?.['x-checksum']]).toEqual(['data', 'abc']);
-    const memoryConnection = connect(fromNodeHandler(apiListener({})));
-    const viaMemory = await memoryConnection.request({ target: '/trailers' });
-    memoryConnection.close();
+    const viaMemoryConnection = memoryConnection(fromNodeHandler(apiListener({})));
+    const viaMemory = await viaMemoryConnection.request({ target: '/trailers' });
+    viaMemoryConnection.close();
     expect([viaMemory.text, viaMemory.trailers]).toEqual(['data', ['x-checksum', 'abc']]);
     const text = 'GET /trailers HTTP/1.1\r\nhost: x\r\nte: trailers\r\nconnection: close\r\n\r\n';
     const h1answer = await rawExchange(containedPort, text);
@@ -1123,9 +1124,9 @@ describe('errors', () => {
       expect([answer.status, answer.body.toString()]).toEqual([500, 'Internal Server Error\n']);
       const viaH2 = await h2(server.url, { name: '', path });
       expect(viaH2.status).toBe(500);
-      const memoryConnection = connect(fromNodeHandler(listener));
-      const viaMemory = await memoryConnection.request({ target: path });
-      memoryConnection.close();
+      const viaMemoryConnection = memoryConnection(fromNodeHandler(listener));
+      const viaMemory = await viaMemoryConnection.request({ target: path });
+      viaMemoryConnection.close();
       expect(viaMemory.status).toBe(500);
     }
     // The connection survives a failed exchange.

@@ -296,7 +296,11 @@ export class MemoryConnection extends Connection<MemoryStream> {
 let connections = 0;
 
 /** Open a memory connection running `app`. */
-export function connect(app: App, info: Partial<ConnectionInfo> = {}, hub?: Hub): MemoryConnection {
+export function memoryConnection(
+  app: App,
+  info: Partial<ConnectionInfo> = {},
+  hub?: Hub,
+): MemoryConnection {
   const connection = new MemoryConnection({
     id: `mem-${(++connections).toString(36)}`,
     protocol: 'memory',
@@ -311,8 +315,8 @@ export function connect(app: App, info: Partial<ConnectionInfo> = {}, hub?: Hub)
 }
 
 /** Run one request through `app` on a fresh memory connection. */
-export async function request(app: App, init: MemoryRequest = {}): Promise<MemoryResponse> {
-  const connection = connect(app);
+export async function inject(app: App, init: MemoryRequest = {}): Promise<MemoryResponse> {
+  const connection = memoryConnection(app);
   try {
     return await connection.request(init);
   } finally {

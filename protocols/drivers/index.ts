@@ -1,0 +1,18 @@
+/**
+ * `rxgi/driver`: what a driver or host author needs (SPEC.md §5, §6, §9, §11): the shared
+ * connection logic, the stream state it keeps, the body reader, and the reference drivers'
+ * options and defaults.
+ */
+export {
+  BODY_WINDOW,
+  BodyReader,
+  concatBytes,
+  DEFAULT_BODY_LIMIT,
+  readAll,
+} from '../../core/body.js';
+export { Connection, chunkLength, STATUS_TEXT, StreamState } from '../../core/connection.js';
+export { statusOf } from '../../core/errors.js';
+export type { EventSink } from '../../core/request.js';
+export type { Http1Options } from './http1.js';
+export type { Http2Options } from './http2.js';
+export type { WebSocketOptions } from './websocket.js';

@@ -1,0 +1,6 @@
+/**
+ * `rxgi/remote`: apps served by workers over a bus (SPEC.md §13). `remoteApp` forwards a
+ * server's connections to whichever worker runs the app; `runWorker` is the worker's side.
+ */
+export { type RemoteApp, type RemoteOptions, type RemoteStats, remoteApp } from './forward.js';
+export { type RemoteWorker, runWorker, type WorkerOptions } from './worker.js';

@@ -1,0 +1,12 @@
+/**
+ * `rxgi/testing`: run apps with no socket. `inject` sends one request and collects the whole
+ * response; `memoryConnection` opens a connection on which requests and WebSockets interleave.
+ */
+export {
+  inject,
+  MemoryConnection,
+  type MemoryRequest,
+  type MemoryResponse,
+  type MemoryWebSocket,
+  memoryConnection,
+} from './memory.js';
