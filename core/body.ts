@@ -4,6 +4,9 @@ import type { HeaderList } from './events.js';
 /** Bytes a body reader grants when reading starts; it then grants back what it hands over. */
 export const BODY_WINDOW = 65_536;
 
+/** The empty chunk: the last `data` of a body, and a chunk with no bytes. One, shared. */
+export const EMPTY_BYTES = new Uint8Array(0);
+
 /** The default size limit of `bytes`, `text` and `json`: 1 MiB. */
 export const DEFAULT_BODY_LIMIT = 1_048_576;
 

@@ -1,5 +1,6 @@
 import type { Observer, Subscription } from 'rxjs';
 import { type App, type ConnectionInfo, SessionRun } from './app.js';
+import { EMPTY_BYTES } from './body.js';
 import { ERR, RxgiError } from './errors.js';
 import {
   type Capabilities,
@@ -27,7 +28,7 @@ import {
   type WsAcceptEvent,
   type WsMessageOutEvent,
 } from './events.js';
-import { type Delivery, defaultHub, type Hub, type Mailbox } from './hub.js';
+import { type Delivery, defaultHub, Hub, type Mailbox } from './hub.js';
 import { jsonLogger, logger } from './log.js';
 import { Multicast } from './multicast.js';
 import { StreamTable } from './table.js';
@@ -71,19 +72,6 @@ export class StreamState {
   }
 }
 
-/** Plain status text for the error responses drivers write themselves. */
-export const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  408: 'Request Timeout',
-  413: 'Content Too Large',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-};
-
-const EMPTY = new Uint8Array(0);
 /** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
 export const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 
@@ -200,7 +188,7 @@ export abstract class Connection<S extends StreamState>
     if (trailers !== null && trailers.length > 0) {
       this.tell({ type: 'trailers', stream: stream.id, headers: trailers });
     } else {
-      this.tell({ type: 'data', stream: stream.id, chunk: EMPTY, end: true });
+      this.tell({ type: 'data', stream: stream.id, chunk: EMPTY_BYTES, end: true });
     }
   }
 
@@ -369,7 +357,13 @@ export abstract class Connection<S extends StreamState>
       case 'trailers':
         if (!stream.headSent || stream.wsOpen) throw invalid(event, 'no response head was sent');
         if (stream.caps.trailers) this.writeTrailers(stream, event);
-        else this.writeData(stream, { type: 'data', stream: stream.id, chunk: EMPTY, end: true });
+        else
+          this.writeData(stream, {
+            type: 'data',
+            stream: stream.id,
+            chunk: EMPTY_BYTES,
+            end: true,
+          });
         this.outputEnded(stream);
         return;
       case 'push':
@@ -599,7 +593,7 @@ export abstract class Connection<S extends StreamState>
     const address = this.addressOf(state.id);
     switch (event.type) {
       case 'join':
-        if (!isGroup(event.group))
+        if (!Hub.validGroup(event.group))
           throw invalid(event, `group name ${JSON.stringify(event.group)} is not valid`);
         state.groups ??= new Map();
         state.groups.set(event.group, event.farewell);
@@ -704,10 +698,6 @@ export abstract class Connection<S extends StreamState>
   protected writeContinue(_stream: S): void {}
   /** Read and drop the rest of a request body nobody will read. node:http does it itself. */
   protected discardInput(_stream: S): void {}
-}
-
-function isGroup(group: unknown): boolean {
-  return typeof group === 'string' && /^[A-Za-z0-9_:-]{1,100}$/.test(group);
 }
 
 function invalid(event: OutboundEvent, why: string): RxgiError {

@@ -37,3 +37,35 @@ export function hasToken(value: string | undefined, token: string): boolean {
   }
   return false;
 }
+
+/** True when `headers` has a field `name` (lower case), whatever the case of its name there. */
+export function hasField(headers: HeaderList, name: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name) return true;
+  return false;
+}
+
+/** Throws where a header list has a name without a value, as node:http does for a head. */
+export function assertPairs(list: HeaderList): void {
+  if ((list.length & 1) !== 0) {
+    throw new TypeError(`The header list has an odd length (${list.length}): a name has no value`);
+  }
+}
+
+/** A copy of `headers` without the fields named `name` (lower case). */
+export function withoutField(headers: HeaderList, name: string): HeaderList {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i].toLowerCase() !== name) kept.push(headers[i], headers[i + 1]);
+  }
+  return kept;
+}
+
+/** A header list with lower-case names, from node's raw list (names as the peer wrote them). */
+export function lowerNames(raw: string[]): HeaderList {
+  const list: HeaderList = new Array(raw.length);
+  for (let i = 0; i < raw.length; i += 2) {
+    list[i] = raw[i].toLowerCase();
+    list[i + 1] = raw[i + 1];
+  }
+  return list;
+}

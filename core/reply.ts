@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { Chunk, HeaderList } from './events.js';
 import type { HttpRequest } from './request.js';
+import { statusText } from './status.js';
 
 /** A response body: all at once, pulled (backpressured), or pushed (bounded by the driver). */
 export type Body = string | Uint8Array | AsyncIterable<Chunk> | Observable<Chunk> | null;
@@ -54,18 +55,9 @@ export function redirect(location: string, status = 302): Reply {
 }
 
 /** A plain status response with the status text as body. @example status(404) */
-export function status(code: number, message = STATUS_MESSAGES[code] ?? `${code}`): Reply {
+export function status(code: number, message = statusText(code)): Reply {
   return text(`${message}\n`, code);
 }
-
-const STATUS_MESSAGES: Record<number, string> = {
-  400: 'Bad Request',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  413: 'Content Too Large',
-  426: 'Upgrade Required',
-  500: 'Internal Server Error',
-};
 
 /**
  * Accept a WebSocket handshake and run `handler` on the session.

@@ -129,38 +129,3 @@ export function parseHead(
   };
   return { event, length: chunked ? 0 : length, key, version, refusal };
 }
-
-export function headerValue(headers: HeaderList, name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
-  return undefined;
-}
-
-export function hasField(headers: HeaderList, name: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name) return true;
-  return false;
-}
-
-/** Throws where a header list has a name without a value, as node:http does for a head. */
-export function assertPairs(list: HeaderList): void {
-  if ((list.length & 1) !== 0) {
-    throw new TypeError(`The header list has an odd length (${list.length}): a name has no value`);
-  }
-}
-
-/** A copy of `headers` without the fields named `name` (lower case). */
-export function withoutField(headers: HeaderList, name: string): HeaderList {
-  const kept: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].toLowerCase() !== name) kept.push(headers[i], headers[i + 1]);
-  }
-  return kept;
-}
-
-export function lowerNames(raw: string[]): HeaderList {
-  const list: HeaderList = new Array(raw.length);
-  for (let i = 0; i < raw.length; i += 2) {
-    list[i] = raw[i].toLowerCase();
-    list[i + 1] = raw[i + 1];
-  }
-  return list;
-}

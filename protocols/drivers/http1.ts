@@ -2,7 +2,7 @@ import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import { Connection, chunkLength, STATUS_TEXT, StreamState } from '../../core/connection.js';
+import { Connection, chunkLength, StreamState } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import type {
   Address,
@@ -15,24 +15,19 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
+import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
+import { errorBody } from '../../core/status.js';
 import { Roster } from '../../core/table.js';
-import {
-  assertPairs,
-  hasField,
-  headerValue,
-  lowerNames,
-  parseHead,
-  withoutField,
-} from './http1-head.js';
+import { parseHead } from './http1-head.js';
+import { writeRawResponse, writeStatus } from './http1-response.js';
 import {
   handshakeProblem,
   parseSubprotocols,
   type WebSocketDriver,
   type WebSocketHost,
   type WebSocketStream,
-  writeRawResponse,
 } from './websocket.js';
 
 /** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
@@ -153,7 +148,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
       return;
     }
     event.websocket = true;
-    event.subprotocols = parseSubprotocols(headerValue(event.headers, 'sec-websocket-protocol'));
+    event.subprotocols = parseSubprotocols(getHeader(event.headers, 'sec-websocket-protocol'));
     const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);
     stream.offered = event.subprotocols;
     this.open(stream, event);
@@ -445,20 +440,6 @@ function onSocketClose(this: TaggedSocket): void {
   } catch (error) {
     connection?.fault(error);
   }
-}
-
-function errorBody(status: number): string {
-  return `${STATUS_TEXT[status] ?? 'Error'}\n`;
-}
-
-function writeStatus(res: ServerResponse, status: number, body = errorBody(status)): void {
-  res.writeHead(status, [
-    'content-type',
-    'text/plain; charset=utf-8',
-    'content-length',
-    String(body.length),
-  ]);
-  res.end(body);
 }
 
 function address(host: string | undefined, port: number | undefined): Address | null {

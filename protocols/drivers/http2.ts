@@ -9,13 +9,7 @@ import {
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import {
-  Connection,
-  chunkLength,
-  NO_PROTOCOLS,
-  STATUS_TEXT,
-  StreamState,
-} from '../../core/connection.js';
+import { Connection, chunkLength, NO_PROTOCOLS, StreamState } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import type {
   Address,
@@ -31,10 +25,11 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
+import { assertPairs, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
+import { errorBody } from '../../core/status.js';
 import { Roster } from '../../core/table.js';
-import { assertPairs, lowerNames } from './http1-head.js';
 import { unchainStreams } from './http2-streams.js';
 import {
   parseSubprotocols,
@@ -631,7 +626,7 @@ function respondStatus(
   status: number,
   extra: OutgoingHttpHeaders = {},
 ): void {
-  const body = `${STATUS_TEXT[status] ?? 'Error'}\n`;
+  const body = errorBody(status);
   h2.respond({
     ':status': status,
     'content-type': 'text/plain; charset=utf-8',

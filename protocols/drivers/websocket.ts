@@ -1,4 +1,4 @@
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { chunkLength, type StreamState } from '../../core/connection.js';
@@ -78,31 +78,6 @@ export function parseSubprotocols(value: string | undefined): string[] {
     if (name !== '') list.push(name);
   }
   return list;
-}
-
-/**
- * Write a complete HTTP/1.1 response straight to a socket that node:http no longer owns (an
- * upgrade request the app denied, or a handshake that is invalid), then close it.
- */
-export function writeRawResponse(
-  socket: Duplex,
-  status: number,
-  headers: string[],
-  body: string | Uint8Array = '',
-  end = true,
-): void {
-  if (socket.destroyed) return;
-  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nconnection: close\r\n`;
-  let length = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    if (headers[i].toLowerCase() === 'content-length') length = true;
-  }
-  if (end && !length) head += `content-length: ${size}\r\n`;
-  socket.write(`${head}\r\n`);
-  if (size > 0) socket.write(body);
-  if (end) socket.end();
 }
 
 /**

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { type App, type ConnectionInfo, type SessionOutput, sessionApp } from '../../core/app.js';
 import { type Bus, Throttled } from '../../core/bus.js';
-import { chunkLength, STATUS_TEXT } from '../../core/connection.js';
+import { chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import {
   H2_CODE,
@@ -19,6 +19,7 @@ import {
   WS_CODE,
 } from '../../core/events.js';
 import { logger } from '../../core/log.js';
+import { errorBody } from '../../core/status.js';
 import {
   decodeFrame,
   type Exchange,
@@ -432,6 +433,6 @@ function failure(exchange: Exchange, reason: string): OutboundEvent {
 }
 
 function errorResponse(stream: number, status: number): OutboundEvent {
-  const body = `${STATUS_TEXT[status]}\n`;
+  const body = errorBody(status);
   return { type: 'response', stream, status, headers: TEXT, body, end: true };
 }

@@ -5,7 +5,7 @@
  */
 
 import type { App, ConnectionInfo } from '../../../core/app.js';
-import { Connection, chunkLength, STATUS_TEXT, StreamState } from '../../../core/connection.js';
+import { Connection, chunkLength, StreamState } from '../../../core/connection.js';
 import { ERR, RxgiError } from '../../../core/errors.js';
 import {
   type Capabilities,
@@ -16,6 +16,7 @@ import {
   type ResponseEvent,
 } from '../../../core/events.js';
 import type { Hub } from '../../../core/hub.js';
+import { errorBody } from '../../../core/status.js';
 import { NULL_BODY } from './from-fetch.js';
 
 /** Options of `toFetch`; the defaults are those of `serve` (SPEC.md §11). */
@@ -394,7 +395,7 @@ function bytes(chunk: Chunk): Uint8Array {
 }
 
 function errorResponse(status: number): Response {
-  return new Response(`${STATUS_TEXT[status] ?? 'Error'}\n`, {
+  return new Response(errorBody(status), {
     status,
     headers: { 'content-type': 'text/plain; charset=utf-8' },
   });

@@ -20,7 +20,7 @@ import {
   validateHeaderValue,
 } from 'node:http';
 import { type App, type SessionOutput, sessionApp } from '../../../core/app.js';
-import { BodyReader } from '../../../core/body.js';
+import { BodyReader, EMPTY_BYTES } from '../../../core/body.js';
 import { chunkLength } from '../../../core/connection.js';
 import {
   type Chunk,
@@ -38,7 +38,6 @@ import {
   aborted,
   addHeaderLines,
   destroyedError,
-  EMPTY,
   ExchangeSocket,
   hasTrailerField,
   kExchange,
@@ -390,7 +389,7 @@ export class Exchange {
       this.session.emit({
         type: 'data',
         stream: this.id,
-        chunk: chunk ?? EMPTY,
+        chunk: chunk ?? EMPTY_BYTES,
         end: end && !trailers,
       });
     }

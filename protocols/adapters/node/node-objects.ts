@@ -67,7 +67,6 @@ export interface NodeRes extends ServerResponse {
   destroyed: boolean;
 }
 
-export const EMPTY = new Uint8Array(0);
 const INVALID_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 // ---------------------------------------------------------------------------------------------

@@ -15,11 +15,11 @@ import type { Hub } from '../../../core/hub.js';
 import { logger } from '../../../core/log.js';
 import { Roster, type RosterEntry } from '../../../core/table.js';
 import { Http1Connection } from '../../drivers/http1.js';
+import { writeRawResponse } from '../../drivers/http1-response.js';
 import {
   WebSocketDriver,
   type WebSocketHost,
   type WebSocketStream,
-  writeRawResponse,
 } from '../../drivers/websocket.js';
 import { DEFAULTS } from '../../server/serve.js';
 
