@@ -1,82 +1,30 @@
 import type { Observer, Subscription } from 'rxjs';
-import { type App, type ConnectionInfo, SessionRun } from './app.js';
+import { ActorConnection } from './actor.js';
+import { type App, SessionRun } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { ERR, RxgiError } from './errors.js';
 import {
-  type Capabilities,
   type Chunk,
   type CloseOutEvent,
   CONNECTION_STREAM,
   type DataOutEvent,
   type EarlyHintsEvent,
-  type GroupSendEvent,
   H2_CODE,
   type HeaderList,
   INITIAL_WINDOW,
   type InboundEvent,
-  type JoinEvent,
-  type LeaveEvent,
-  type MessageEvent,
   type OutboundEvent,
   type PushEvent,
   type ResponseEvent,
-  type SendEvent,
   type TrailersOutEvent,
-  type Undelivered,
-  type Value,
   WS_CODE,
   type WsAcceptEvent,
   type WsMessageOutEvent,
 } from './events.js';
-import { type Delivery, defaultHub, Hub, type Mailbox } from './hub.js';
+import { defaultHub, type Hub } from './hub.js';
 import { jsonLogger, logger } from './log.js';
 import { Multicast } from './multicast.js';
-import { StreamTable } from './table.js';
-
-/**
- * The state every driver keeps for one stream. Drivers extend it with their wire objects.
- * Fields are public so drivers can read them; only the connection changes them.
- */
-export class StreamState {
-  /** The response head (or `ws-accept`) has been sent. */
-  headSent = false;
-  /** The WebSocket session is open (after `ws-accept`). */
-  wsOpen = false;
-  /** The request body has been delivered to its end. */
-  inEnded: boolean;
-  /** Inbound bytes the app has granted and not yet received (SPEC.md §6). */
-  credit = 0;
-  /** Outbound bytes flushed to the wire and not yet granted back to the app. */
-  owed = 0;
-  /** Link values from pushes that degraded to a `Link` header (SPEC.md §7). */
-  links: string[] | null = null;
-  /** Subprotocols a WebSocket client offered. */
-  offered: string[] = NO_PROTOCOLS;
-  /** The request expects `100 Continue` and has had none yet (set by the driver). */
-  expectContinue = false;
-  /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
-  mail: MessageEvent[] | null = null;
-  /** Bytes of the messages in `mail`. */
-  mailBytes = 0;
-  /** Groups this stream joined, with the farewell to send when it closes (SPEC.md §14.2). */
-  groups: Map<string, Value | undefined> | null = null;
-
-  constructor(
-    readonly id: number,
-    readonly caps: Capabilities,
-    /** The stream is a WebSocket handshake. */
-    readonly websocket: boolean,
-    inEnded: boolean,
-  ) {
-    this.inEnded = inEnded;
-  }
-}
-
-/** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
-export const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
-
-const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
-
+import type { StreamState } from './stream-state.js';
 /** The byte length of a chunk as it goes on the wire. */
 export function chunkLength(chunk: Chunk): number {
   return typeof chunk === 'string' ? utf8Length(chunk) : chunk.byteLength;
@@ -104,21 +52,15 @@ function utf8Length(text: string): number {
  * and the flow-control rules of §6, and leaves the wire to the subclass.
  */
 export abstract class Connection<S extends StreamState>
-  implements Observer<OutboundEvent>, Mailbox
+  extends ActorConnection<S>
+  implements Observer<OutboundEvent>
 {
-  protected readonly streams = new StreamTable<S>();
   private readonly events = new Multicast<InboundEvent>();
   private subscription: Subscription | null = null;
   /** The app's session, when the connection runs it directly (`sessionApp`). */
   private run: SessionRun | null = null;
   private appDone = false;
-  private ended = false;
   private faulted = false;
-  private hub: Hub | null = null;
-  /** Stream 0, the connection itself, as an actor: its credit, mail and groups. */
-  private root: StreamState | null = null;
-
-  constructor(readonly info: ConnectionInfo) {}
 
   /**
    * Run `app` on this connection, with an actor address on `hub` (SPEC.md §14). Call once,
@@ -158,7 +100,7 @@ export abstract class Connection<S extends StreamState>
   // Driver side: what the wire tells the app
 
   /** One inbound event, for the app. */
-  private tell(event: InboundEvent): void {
+  protected tell(event: InboundEvent): void {
     const run = this.run;
     if (run !== null) run.receive(event);
     else this.events.next(event);
@@ -263,8 +205,7 @@ export abstract class Connection<S extends StreamState>
       const code = stream.wsOpen ? WS_CODE.ABNORMAL : H2_CODE.CANCEL;
       this.peerClosed(stream, code, reason);
     }
-    if (this.root !== null) this.leaveAll(this.root);
-    this.hub?.unregister(this.info.id);
+    this.leaveHub();
     this.events.complete();
     this.run?.end();
     this.subscription?.unsubscribe();
@@ -278,7 +219,7 @@ export abstract class Connection<S extends StreamState>
   next(event: OutboundEvent): void {
     const stream = this.streams.get(event.stream);
     if (stream === undefined) {
-      if (event.stream === CONNECTION_STREAM) this.connectionEvent(event);
+      if (event.stream === CONNECTION_STREAM && !this.ended) this.connectionEvent(event);
       // Otherwise send-after-close (SPEC.md §9): the stream is gone, the event is dropped.
       return;
     }
@@ -324,6 +265,22 @@ export abstract class Connection<S extends StreamState>
       this.fault(again);
     }
     this.closeWhenIdle();
+  }
+
+  /** Events for stream 0 that concern the connection as a whole. */
+  private connectionEvent(event: OutboundEvent): void {
+    switch (event.type) {
+      case 'close':
+        this.closeConnection();
+        return;
+      case 'window':
+      case 'join':
+      case 'leave':
+      case 'send':
+      case 'group-send':
+        this.rootEvent(event);
+        return;
+    }
   }
 
   private closeWhenIdle(): void {
@@ -531,136 +488,6 @@ export abstract class Connection<S extends StreamState>
       reason,
     });
     if (this.appDone && this.streams.size === 0) this.closeConnection();
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Actors (SPEC.md §14): the hub delivers here, the app's actor events go to the hub
-
-  /** A stream is gone: it leaves its groups and its mail is dropped (at most once). */
-  private forget(stream: S): void {
-    this.streams.delete(stream.id);
-    if (stream.groups !== null) this.leaveAll(stream);
-    stream.mail = null;
-    stream.mailBytes = 0;
-  }
-
-  /** The stream closed: it leaves every group, and its farewells go out. */
-  private leaveAll(state: StreamState): void {
-    const address = this.addressOf(state.id);
-    for (const [group, farewell] of state.groups ?? []) {
-      this.hub?.leave(group, address);
-      if (farewell !== undefined) this.hub?.groupSend(address, group, farewell);
-    }
-    state.groups = null;
-  }
-
-  private addressOf(stream: number): string {
-    return `${this.info.address}/${stream}`;
-  }
-
-  /** Events for stream 0 that concern the connection as a whole. */
-  private connectionEvent(event: OutboundEvent): void {
-    if (this.ended) return;
-    switch (event.type) {
-      case 'close':
-        this.closeConnection();
-        return;
-      case 'window':
-        this.root ??= new StreamState(CONNECTION_STREAM, NO_CAPS, false, true);
-        this.root.credit += event.bytes;
-        this.drainMail(this.root);
-        return;
-      case 'join':
-      case 'leave':
-      case 'send':
-      case 'group-send':
-        this.root ??= new StreamState(CONNECTION_STREAM, NO_CAPS, false, true);
-        try {
-          this.actor(this.root, event);
-        } catch (error) {
-          logger().error('invalid event on stream 0', { connection: this.info.id, error });
-        }
-        return;
-    }
-  }
-
-  private actor(
-    state: StreamState,
-    event: JoinEvent | LeaveEvent | SendEvent | GroupSendEvent,
-  ): void {
-    const hub = this.hub;
-    if (hub === null) return;
-    const address = this.addressOf(state.id);
-    switch (event.type) {
-      case 'join':
-        if (!Hub.validGroup(event.group))
-          throw invalid(event, `group name ${JSON.stringify(event.group)} is not valid`);
-        state.groups ??= new Map();
-        state.groups.set(event.group, event.farewell);
-        hub.join(event.group, address, this, state.id);
-        return;
-      case 'leave':
-        if (state.groups?.delete(event.group)) hub.leave(event.group, address);
-        return;
-      case 'send':
-        this.refused(state, event.to, hub.send(address, event.to, event.data));
-        return;
-      case 'group-send':
-        this.refused(state, event.group, hub.groupSend(address, event.group, event.data));
-        return;
-    }
-  }
-
-  /** Report a message refused at once, after the app's current event (no re-entry). */
-  private refused(state: StreamState, to: string, reason: Undelivered | null): void {
-    if (reason === null) return;
-    queueMicrotask(() => this.undelivered(state.id, to, reason));
-  }
-
-  /** @internal Mailbox: a message for one of this connection's streams. */
-  deliver(stream: number, from: string, group: string | null, data: Value, size: number): Delivery {
-    const state = stream === CONNECTION_STREAM ? this.root : this.streams.get(stream);
-    if (this.ended || state === null || state === undefined) {
-      // Stream 0 exists as long as the connection; it has no credit until the app grants some.
-      if (this.ended || stream !== CONNECTION_STREAM) return 'gone';
-      this.root = new StreamState(CONNECTION_STREAM, NO_CAPS, false, true);
-      return this.deliver(stream, from, group, data, size);
-    }
-    const event: MessageEvent = { type: 'message', stream, from, group, data, size };
-    if (state.credit > 0 && (state.mail === null || state.mail.length === 0)) {
-      state.credit -= size;
-      this.tell(event);
-      return 'ok';
-    }
-    state.mail ??= [];
-    const hub = this.hub as Hub;
-    const held = state.mail.length;
-    if (held >= hub.inboxCapacity || (held > 0 && state.mailBytes + size > hub.inboxBytes)) {
-      return 'full';
-    }
-    state.mail.push(event);
-    state.mailBytes += size;
-    return 'ok';
-  }
-
-  /** @internal Mailbox: a message a stream sent was refused. */
-  undelivered(stream: number, to: string, reason: Undelivered): void {
-    const open = stream === CONNECTION_STREAM ? !this.ended : this.streams.has(stream);
-    if (open) this.tell({ type: 'undelivered', stream, to, reason });
-  }
-
-  /** Deliver waiting messages while the stream has credit. */
-  private drainMail(state: StreamState): void {
-    const mail = state.mail;
-    if (mail === null) return;
-    let taken = 0;
-    while (taken < mail.length && state.credit > 0 && state.mail === mail) {
-      const event = mail[taken++] as MessageEvent;
-      state.mailBytes -= event.size;
-      state.credit -= event.size;
-      this.tell(event);
-    }
-    if (state.mail === mail) mail.splice(0, taken);
   }
 
   // -------------------------------------------------------------------------------------------

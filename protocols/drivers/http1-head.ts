@@ -1,9 +1,9 @@
 /** HTTP/1.x request heads: node's request becomes an rxgi `request` event in one pass. */
 import type { IncomingMessage } from 'node:http';
 import type { ConnectionInfo } from '../../core/app.js';
-import { NO_PROTOCOLS } from '../../core/connection.js';
 import type { Capabilities, HeaderList, RequestEvent } from '../../core/events.js';
 import { hasToken } from '../../core/headers.js';
+import { NO_PROTOCOLS } from '../../core/stream-state.js';
 
 // Five capability sets cover every HTTP/1.x stream; sharing them saves an object per request.
 const CAPS: Record<string, Capabilities> = {

@@ -2,7 +2,7 @@ import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import { Connection, chunkLength, StreamState } from '../../core/connection.js';
+import { Connection, chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import type {
   Address,
@@ -19,6 +19,7 @@ import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../.
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
+import { StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 import { parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';

@@ -9,7 +9,7 @@ import {
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import { Connection, chunkLength, NO_PROTOCOLS, StreamState } from '../../core/connection.js';
+import { Connection, chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import type {
   Address,
@@ -29,6 +29,7 @@ import { assertPairs, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
+import { NO_PROTOCOLS, StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 import { unchainStreams } from './http2-streams.js';
 import {

@@ -10,10 +10,11 @@ export {
   DEFAULT_BODY_LIMIT,
   readAll,
 } from '../../core/body.js';
-export { Connection, chunkLength, StreamState } from '../../core/connection.js';
+export { Connection, chunkLength } from '../../core/connection.js';
 export { statusOf } from '../../core/errors.js';
 export type { EventSink } from '../../core/request.js';
 export { errorBody, statusText } from '../../core/status.js';
+export { StreamState } from '../../core/stream-state.js';
 export type { Http1Options } from './http1.js';
 export type { Http2Options } from './http2.js';
 export type { WebSocketOptions } from './websocket.js';

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { chunkLength, type StreamState } from '../../core/connection.js';
+import { chunkLength } from '../../core/connection.js';
 import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
+import type { StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 
 /** A connection that carries WebSocket sessions on some of its streams. */

@@ -1,6 +1,6 @@
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { concatBytes } from '../../core/body.js';
-import { Connection, chunkLength, StreamState } from '../../core/connection.js';
+import { Connection, chunkLength } from '../../core/connection.js';
 import type {
   Capabilities,
   Chunk,
@@ -14,6 +14,7 @@ import type {
 } from '../../core/events.js';
 import { headerList } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
+import { StreamState } from '../../core/stream-state.js';
 
 /** A request for the memory driver. */
 export interface MemoryRequest {

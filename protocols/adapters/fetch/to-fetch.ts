@@ -5,7 +5,7 @@
  */
 
 import type { App, ConnectionInfo } from '../../../core/app.js';
-import { Connection, chunkLength, StreamState } from '../../../core/connection.js';
+import { Connection, chunkLength } from '../../../core/connection.js';
 import { ERR, RxgiError } from '../../../core/errors.js';
 import {
   type Capabilities,
@@ -17,6 +17,7 @@ import {
 } from '../../../core/events.js';
 import type { Hub } from '../../../core/hub.js';
 import { errorBody } from '../../../core/status.js';
+import { StreamState } from '../../../core/stream-state.js';
 import { NULL_BODY } from './from-fetch.js';
 
 /** Options of `toFetch`; the defaults are those of `serve` (SPEC.md §11). */

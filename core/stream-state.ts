@@ -1,0 +1,43 @@
+import type { Capabilities, MessageEvent, Value } from './events.js';
+
+/** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
+export const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
+
+/**
+ * The state every driver keeps for one stream. Drivers extend it with their wire objects.
+ * Fields are public so drivers can read them; only the connection changes them.
+ */
+export class StreamState {
+  /** The response head (or `ws-accept`) has been sent. */
+  headSent = false;
+  /** The WebSocket session is open (after `ws-accept`). */
+  wsOpen = false;
+  /** The request body has been delivered to its end. */
+  inEnded: boolean;
+  /** Inbound bytes the app has granted and not yet received (SPEC.md §6). */
+  credit = 0;
+  /** Outbound bytes flushed to the wire and not yet granted back to the app. */
+  owed = 0;
+  /** Link values from pushes that degraded to a `Link` header (SPEC.md §7). */
+  links: string[] | null = null;
+  /** Subprotocols a WebSocket client offered. */
+  offered: string[] = NO_PROTOCOLS;
+  /** The request expects `100 Continue` and has had none yet (set by the driver). */
+  expectContinue = false;
+  /** Actor messages waiting for input credit: the stream's inbox (SPEC.md §14.4). */
+  mail: MessageEvent[] | null = null;
+  /** Bytes of the messages in `mail`. */
+  mailBytes = 0;
+  /** Groups this stream joined, with the farewell to send when it closes (SPEC.md §14.2). */
+  groups: Map<string, Value | undefined> | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly caps: Capabilities,
+    /** The stream is a WebSocket handshake. */
+    readonly websocket: boolean,
+    inEnded: boolean,
+  ) {
+    this.inEnded = inEnded;
+  }
+}
