@@ -2,10 +2,8 @@ import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import { Connection, chunkLength } from '../../core/connection.js';
-import { ERR, RxgiError } from '../../core/errors.js';
+import { chunkLength } from '../../core/connection.js';
 import type {
-  Address,
   Capabilities,
   Chunk,
   DataOutEvent,
@@ -19,17 +17,11 @@ import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../.
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
-import { StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 import { parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
-import {
-  handshakeProblem,
-  parseSubprotocols,
-  type WebSocketDriver,
-  type WebSocketHost,
-  type WebSocketStream,
-} from './websocket.js';
+import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
+import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
 export interface Http1Options {
@@ -50,15 +42,7 @@ type TaggedSocket = Socket & { [kConnection]?: Http1Connection };
 type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Stream };
 
 /** One HTTP/1.1 exchange or WebSocket session. */
-class Http1Stream extends StreamState implements WebSocketStream {
-  ws: import('ws').WebSocket | null = null;
-  reading = false;
-  draining = false;
-  /** Body bytes received so far, for the size limit. */
-  received = 0;
-  /** Bytes written while the socket was full, granted back on drain. */
-  pending = 0;
-
+class Http1Stream extends NodeStream {
   constructor(
     id: number,
     caps: Capabilities,
@@ -76,7 +60,7 @@ class Http1Stream extends StreamState implements WebSocketStream {
 }
 
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
-export class Http1Connection extends Connection<Http1Stream> implements WebSocketHost<Http1Stream> {
+export class Http1Connection extends NodeConnection<Http1Stream> {
   private nextId = 1;
   /** Set once the server is shutting down: responses close the connection. */
   draining = false;
@@ -89,7 +73,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     readonly socket: Socket,
     private readonly options: Http1Options,
   ) {
-    super(info);
+    super(info, options);
     this.websocketEnabled = options.websocket !== null;
   }
 
@@ -184,20 +168,10 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     this.request(req, res, false);
   }
 
-  // --- WebSocketHost -------------------------------------------------------------------------
-
-  wsMessage(stream: Http1Stream, data: Uint8Array | string, size: number): boolean {
-    return this.deliverMessage(stream, data, size);
-  }
-
-  wsClosed(stream: Http1Stream, code: number, reason: string): void {
-    this.peerClosed(stream, code, reason);
+  override wsClosed(stream: Http1Stream, code: number, reason: string): void {
+    super.wsClosed(stream, code, reason);
     // An upgraded socket carries nothing else: the connection ends with its session.
     this.end();
-  }
-
-  wsFlushed(stream: Http1Stream, bytes: number): void {
-    this.flushed(stream, bytes);
   }
 
   /** The server is going away: every WebSocket session closes with 1001. */
@@ -262,28 +236,7 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
   }
 
   private write(stream: Http1Stream, res: ServerResponse, chunk: Chunk): void {
-    if (res.writableLength > this.options.writeBufferLimit) {
-      const message = `the app wrote past the ${this.options.writeBufferLimit}-byte write buffer limit`;
-      throw new RxgiError(ERR.WRITE_BUFFER_FULL, message);
-    }
-    const size = chunkLength(chunk);
-    if (res.write(chunk)) {
-      this.flushed(stream, size);
-      return;
-    }
-    stream.pending += size;
-    if (!stream.draining) {
-      stream.draining = true;
-      res.once('drain', onDrain);
-    }
-  }
-
-  /** @internal */
-  drained(stream: Http1Stream): void {
-    stream.draining = false;
-    const bytes = stream.pending;
-    stream.pending = 0;
-    this.flushed(stream, bytes, true);
+    this.writeCounted(stream, res, chunk, onDrain);
   }
 
   protected writeTrailers(stream: Http1Stream, event: TrailersOutEvent): void {
@@ -355,17 +308,11 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
     else stream.socket?.destroy();
   }
 
-  protected resumeInput(stream: Http1Stream): void {
-    if (stream.ws !== null) {
-      stream.ws.resume();
-      return;
-    }
-    const req = stream.req;
-    if (stream.reading) {
-      req.resume();
-      return;
-    }
-    stream.reading = true;
+  protected input(stream: Http1Stream): IncomingMessage {
+    return stream.req;
+  }
+
+  protected listen(_stream: Http1Stream, req: IncomingMessage): void {
     req.on('data', onData);
     req.on('end', onEnd);
   }
@@ -380,22 +327,6 @@ export class Http1Connection extends Connection<Http1Stream> implements WebSocke
 
   protected override writeContinue(stream: Http1Stream): void {
     stream.res?.writeContinue();
-  }
-
-  /** @internal A body chunk from node:http. */
-  bodyData(stream: Http1Stream, chunk: Buffer): void {
-    stream.received += chunk.byteLength;
-    if (stream.received > this.options.maxBodySize) {
-      stream.req.pause();
-      const limit = this.options.maxBodySize;
-      this.failStream(
-        stream,
-        new RxgiError(ERR.BODY_TOO_LARGE, `the request body is larger than ${limit} bytes`, 413),
-        false,
-      );
-      return;
-    }
-    if (!this.deliverData(stream, chunk)) stream.req.pause();
   }
 
   /** @internal The body ended. */
@@ -443,12 +374,6 @@ function onSocketClose(this: TaggedSocket): void {
   }
 }
 
-function address(host: string | undefined, port: number | undefined): Address | null {
-  return host === undefined || port === undefined ? null : [host, port];
-}
-
-let connections = 0;
-
 /** The HTTP/1.1 driver attached to a server. */
 export interface Http1Driver {
   /** Connections that have carried at least one request. */
@@ -478,14 +403,7 @@ export function attachHttp1(
   const connectionOf = (socket: TaggedSocket): Http1Connection => {
     let connection = socket[kConnection];
     if (connection !== undefined) return connection;
-    const info: ConnectionInfo = {
-      id: `h1-${(++connections).toString(36)}`,
-      protocol: 'http/1.1',
-      address: '',
-      secure,
-      client: address(socket.remoteAddress, socket.remotePort),
-      server: address(socket.localAddress, socket.localPort),
-    };
+    const info = socketInfo('h1', 'http/1.1', socket, secure);
     connection = new Http1Connection(info, socket, options);
     socket[kConnection] = connection;
     const entry = live.add(connection);

@@ -7,12 +7,9 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import { Connection, chunkLength } from '../../core/connection.js';
-import { ERR, RxgiError } from '../../core/errors.js';
+import { chunkLength } from '../../core/connection.js';
 import type {
-  Address,
   Capabilities,
   Chunk,
   DataOutEvent,
@@ -29,15 +26,11 @@ import { assertPairs, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
-import { NO_PROTOCOLS, StreamState } from '../../core/stream-state.js';
+import { NO_PROTOCOLS } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 import { unchainStreams } from './http2-streams.js';
-import {
-  parseSubprotocols,
-  type WebSocketDriver,
-  type WebSocketHost,
-  type WebSocketStream,
-} from './websocket.js';
+import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
+import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
 export interface Http2Options {
@@ -73,12 +66,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** One HTTP/2 stream: an exchange, a pushed response, or a WebSocket (RFC 8441). */
-class H2Stream extends StreamState implements WebSocketStream {
-  ws: WebSocket | null = null;
-  reading = false;
-  draining = false;
-  pending = 0;
-  received = 0;
+class H2Stream extends NodeStream {
   /** The response carries no body (HEAD, 204, 304): body events are dropped. */
   bodiless = false;
   /** Request trailers, once they arrived. */
@@ -100,7 +88,7 @@ class H2Stream extends StreamState implements WebSocketStream {
 }
 
 /** An HTTP/2 connection: all its concurrent streams multiplexed into one event stream. */
-export class Http2Connection extends Connection<H2Stream> implements WebSocketHost<H2Stream> {
+export class Http2Connection extends NodeConnection<H2Stream> {
   /** Listeners on this connection's node streams, shared by all of them. */
   private readonly on = streamListeners(this);
 
@@ -109,7 +97,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     readonly session: ServerHttp2Session,
     private readonly options: Http2Options,
   ) {
-    super(info);
+    super(info, options);
   }
 
   /** Streams begun so far, and at the last idle sweep. */
@@ -172,20 +160,6 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     return stream?.h2 === h2 ? stream : undefined;
   }
 
-  // --- WebSocketHost -------------------------------------------------------------------------
-
-  wsMessage(stream: H2Stream, data: Uint8Array | string, size: number): boolean {
-    return this.deliverMessage(stream, data, size);
-  }
-
-  wsClosed(stream: H2Stream, code: number, reason: string): void {
-    this.peerClosed(stream, code, reason);
-  }
-
-  wsFlushed(stream: H2Stream, bytes: number): void {
-    this.flushed(stream, bytes);
-  }
-
   /** Shutting down: WebSockets close with 1001, GOAWAY lets in-flight streams finish. */
   goAway(): void {
     for (const stream of this.streams.values()) {
@@ -231,32 +205,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   }
 
   private write(stream: H2Stream, chunk: Chunk): void {
-    const h2 = stream.h2;
-    if (h2.writableLength > this.options.writeBufferLimit) {
-      const limit = this.options.writeBufferLimit;
-      throw new RxgiError(
-        ERR.WRITE_BUFFER_FULL,
-        `the app wrote past the ${limit}-byte write buffer limit`,
-      );
-    }
-    const size = chunkLength(chunk);
-    if (h2.write(chunk)) {
-      this.flushed(stream, size);
-      return;
-    }
-    stream.pending += size;
-    if (!stream.draining) {
-      stream.draining = true;
-      h2.once('drain', this.on.drain);
-    }
-  }
-
-  /** @internal */
-  drained(stream: H2Stream): void {
-    stream.draining = false;
-    const bytes = stream.pending;
-    stream.pending = 0;
-    this.flushed(stream, bytes, true);
+    this.writeCounted(stream, stream.h2, chunk, this.on.drain);
   }
 
   protected writeTrailers(stream: H2Stream, event: TrailersOutEvent): void {
@@ -366,17 +315,11 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     if (!gone(stream.h2)) stream.h2.close(code);
   }
 
-  protected resumeInput(stream: H2Stream): void {
-    if (stream.ws !== null) {
-      stream.ws.resume();
-      return;
-    }
-    const h2 = stream.h2;
-    if (stream.reading) {
-      h2.resume();
-      return;
-    }
-    stream.reading = true;
+  protected input(stream: H2Stream): ServerHttp2Stream {
+    return stream.h2;
+  }
+
+  protected listen(_stream: H2Stream, h2: ServerHttp2Stream): void {
     h2.on('data', this.on.data);
     h2.on('end', this.on.end);
   }
@@ -408,23 +351,6 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     // GOAWAY INTERNAL_ERROR (RFC 9113 §5.4.1), then the socket goes.
     if (this.session.destroyed) return;
     this.session.destroy(new Error('internal error'), constants.NGHTTP2_INTERNAL_ERROR);
-  }
-
-  /** @internal */
-  bodyData(stream: H2Stream, chunk: Buffer): void {
-    stream.received += chunk.byteLength;
-    if (stream.received > this.options.maxBodySize) {
-      stream.h2.pause();
-      const limit = this.options.maxBodySize;
-      const error = new RxgiError(
-        ERR.BODY_TOO_LARGE,
-        `the request body is larger than ${limit} bytes`,
-        413,
-      );
-      this.failStream(stream, error, false);
-      return;
-    }
-    if (!this.deliverData(stream, chunk)) stream.h2.pause();
   }
 
   /** @internal */
@@ -637,12 +563,6 @@ function respondStatus(
   h2.end(body);
 }
 
-function address(host: string | undefined, port: number | undefined): Address | null {
-  return host === undefined || port === undefined ? null : [host, port];
-}
-
-let connections = 0;
-
 const kConnection = Symbol('rxgi.connection');
 type TaggedSession = ServerHttp2Session & { [kConnection]?: Http2Connection };
 
@@ -699,14 +619,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
     unchainStreams(session);
     const socket = session.socket as Socket & { encrypted?: boolean };
     const connection = new Http2Connection(
-      {
-        id: `h2-${(++connections).toString(36)}`,
-        protocol: 'h2',
-        address: '',
-        secure: socket.encrypted === true,
-        client: address(socket.remoteAddress, socket.remotePort),
-        server: address(socket.localAddress, socket.localPort),
-      },
+      socketInfo('h2', 'h2', socket, socket.encrypted === true),
       session,
       options,
     );

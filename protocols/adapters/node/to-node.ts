@@ -10,12 +10,12 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../../../core/app.js';
-import type { Address } from '../../../core/events.js';
 import type { Hub } from '../../../core/hub.js';
 import { logger } from '../../../core/log.js';
 import { Roster, type RosterEntry } from '../../../core/table.js';
 import { Http1Connection } from '../../drivers/http1.js';
 import { writeRawResponse } from '../../drivers/http1-response.js';
+import { socketInfo } from '../../drivers/node-connection.js';
 import {
   WebSocketDriver,
   type WebSocketHost,
@@ -102,8 +102,6 @@ interface ContinueState {
   _expect_continue?: boolean;
   _sent100?: boolean;
 }
-
-let connections = 0;
 
 /**
  * Turn an rxgi app into a node:http `request` listener, which is also Express/Connect
@@ -319,18 +317,6 @@ function withControl<H extends (...args: never[]) => void>(
 }
 
 function connectionInfo(socket: Socket): ConnectionInfo {
-  return {
-    // Not `h1-<n>`: that counter is private to protocols/drivers/http1.ts, and ids must stay unique
-    // in a process that also runs `serve`.
-    id: `h1n-${(++connections).toString(36)}`,
-    protocol: 'http/1.1',
-    address: '',
-    secure: (socket as TLSSocket).encrypted === true,
-    client: address(socket.remoteAddress, socket.remotePort),
-    server: address(socket.localAddress, socket.localPort),
-  };
-}
-
-function address(host: string | undefined, port: number | undefined): Address | null {
-  return host === undefined || port === undefined ? null : [host, port];
+  // Not `h1`: ids must stay unique in a process that also runs `serve`.
+  return socketInfo('h1n', 'http/1.1', socket, (socket as TLSSocket).encrypted === true);
 }

@@ -1,0 +1,151 @@
+/**
+ * What the HTTP/1.1 and HTTP/2 drivers share: both carry streams on node's objects (a request
+ * and response, or an HTTP/2 stream), read bodies against the app's credit, count output as
+ * node's buffers take it (SPEC.md §6), and host WebSocket sessions.
+ */
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { ConnectionInfo } from '../../core/app.js';
+import { Connection, chunkLength } from '../../core/connection.js';
+import { ERR, RxgiError } from '../../core/errors.js';
+import type { Address, Chunk } from '../../core/events.js';
+import { StreamState } from '../../core/stream-state.js';
+import type { WebSocketHost, WebSocketStream } from './websocket.js';
+
+/** The limits a node driver applies to each stream (SPEC.md §11). */
+export interface StreamLimits {
+  maxBodySize: number;
+  writeBufferLimit: number;
+}
+
+/** A stream of a node driver: its body reading and its writes waiting for `'drain'`. */
+export class NodeStream extends StreamState implements WebSocketStream {
+  ws: WebSocket | null = null;
+  /** The body listeners are on (the app granted credit once). */
+  reading = false;
+  /** A `'drain'` listener is waiting. */
+  draining = false;
+  /** Body bytes received so far, for the size limit. */
+  received = 0;
+  /** Bytes written while the buffer was full, granted back on drain. */
+  pending = 0;
+}
+
+const counters = new Map<string, number>();
+
+/**
+ * The info of a connection on `socket` (SPEC.md §5): an id `<prefix>-<n>` unique in the process
+ * for each prefix, and the socket's addresses.
+ */
+export function socketInfo(
+  prefix: string,
+  protocol: ConnectionInfo['protocol'],
+  socket: Socket,
+  secure: boolean,
+): ConnectionInfo {
+  const n = (counters.get(prefix) ?? 0) + 1;
+  counters.set(prefix, n);
+  return {
+    id: `${prefix}-${n.toString(36)}`,
+    protocol,
+    address: '',
+    secure,
+    client: address(socket.remoteAddress, socket.remotePort),
+    server: address(socket.localAddress, socket.localPort),
+  };
+}
+
+function address(host: string | undefined, port: number | undefined): Address | null {
+  return host === undefined || port === undefined ? null : [host, port];
+}
+
+/** A connection whose streams live on node's objects: the HTTP/1.1 and HTTP/2 drivers. */
+export abstract class NodeConnection<S extends NodeStream>
+  extends Connection<S>
+  implements WebSocketHost<S>
+{
+  constructor(
+    info: ConnectionInfo,
+    private readonly limits: StreamLimits,
+  ) {
+    super(info);
+  }
+
+  /** The node stream a stream's request body arrives on. */
+  protected abstract input(stream: S): Readable;
+  /** Put the body listeners on `input`, the first time the app grants credit. */
+  protected abstract listen(stream: S, input: Readable): void;
+
+  protected resumeInput(stream: S): void {
+    if (stream.ws !== null) {
+      stream.ws.resume();
+      return;
+    }
+    const input = this.input(stream);
+    if (stream.reading) {
+      input.resume();
+      return;
+    }
+    stream.reading = true;
+    this.listen(stream, input);
+  }
+
+  /** @internal A body chunk: counted against the size limit and delivered against the credit. */
+  bodyData(stream: S, chunk: Buffer): void {
+    stream.received += chunk.byteLength;
+    const limit = this.limits.maxBodySize;
+    if (stream.received > limit) {
+      this.input(stream).pause();
+      const message = `the request body is larger than ${limit} bytes`;
+      this.failStream(stream, new RxgiError(ERR.BODY_TOO_LARGE, message, 413), false);
+      return;
+    }
+    if (!this.deliverData(stream, chunk)) this.input(stream).pause();
+  }
+
+  /**
+   * Write `chunk` to `sink` and return its credit as node's buffer takes it (SPEC.md §6.2):
+   * at once when `write` accepts it, else at the next `'drain'`, which `onDrain` reports with
+   * `drained`. Past the write buffer limit the write fails (§6.3).
+   */
+  protected writeCounted(stream: S, sink: Writable, chunk: Chunk, onDrain: () => void): void {
+    const limit = this.limits.writeBufferLimit;
+    if (sink.writableLength > limit) {
+      const message = `the app wrote past the ${limit}-byte write buffer limit`;
+      throw new RxgiError(ERR.WRITE_BUFFER_FULL, message);
+    }
+    const size = chunkLength(chunk);
+    if (sink.write(chunk)) {
+      this.flushed(stream, size);
+      return;
+    }
+    stream.pending += size;
+    if (!stream.draining) {
+      stream.draining = true;
+      sink.once('drain', onDrain);
+    }
+  }
+
+  /** @internal What was written while the buffer was full has left it. */
+  drained(stream: S): void {
+    stream.draining = false;
+    const bytes = stream.pending;
+    stream.pending = 0;
+    this.flushed(stream, bytes, true);
+  }
+
+  // --- WebSocketHost -------------------------------------------------------------------------
+
+  wsMessage(stream: S, data: Uint8Array | string, size: number): boolean {
+    return this.deliverMessage(stream, data, size);
+  }
+
+  wsClosed(stream: S, code: number, reason: string): void {
+    this.peerClosed(stream, code, reason);
+  }
+
+  wsFlushed(stream: S, bytes: number): void {
+    this.flushed(stream, bytes);
+  }
+}
