@@ -2,6 +2,25 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Suites that take seconds by nature: memory and GC measurements, several processes (cluster,
+ * remote workers, the packed package), transfers paced by tiny windows and reset floods. They
+ * run in `npm test` and CI as the `slow` project; `npm run test:fast` leaves them out.
+ */
+const SLOW = [
+  'test/core/table.test.ts', // V8 GC behaviour over many old-generation collections
+  'test/package.test.ts', // npm pack and install into fresh projects
+  'test/apps/demo.test.ts', // the demo across --workers and real brokers
+  'test/protocols/cli/cluster.test.ts', // --workers processes, restarts
+  'test/protocols/remote/remote.test.ts', // worker processes over brokers
+  'test/protocols/drivers/bounded-memory.test.ts', // RSS under non-reading clients
+  'test/protocols/drivers/http2-streams.test.ts', // promotion per request under h2load
+  'test/protocols/drivers/http2-limits.test.ts', // 10 MB through a 64-byte window
+  'test/protocols/drivers/http2-reset.test.ts', // reset floods against a CLI child
+  'test/**/*.slow.test.ts',
+];
+
+/** `rxgi` and its subpaths resolve to the sources of the faces package.json exports. */
 function faces() {
   const manifest = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
   return Object.entries(manifest.exports as Record<string, { default?: string }>)
@@ -18,14 +37,16 @@ function faces() {
 }
 
 export default defineConfig({
-  // `rxgi` and its subpaths resolve to the sources of the faces package.json exports.
   resolve: { alias: faces() },
   test: {
-    include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
     env: { RXGI_LOG: process.env.RXGI_LOG ?? 'silent' },
+    projects: [
+      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: SLOW } },
+      { extends: true, test: { name: 'slow', include: SLOW } },
+    ],
   },
 });
