@@ -1,17 +1,9 @@
 /**
- * The open streams of one connection, by id.
- *
- * HTTP/1.1 has one stream open at a time almost always, so the first lives in a slot of its
- * own. The others live in an open-addressed array (linear probing, deletion by backward shift),
- * not in a `Map`: a V8 `Map` that gains and loses a key on every request rehashes into a new
- * table every few requests and leaves a link from the old table to the new one. Once a
- * mark-compact has moved a table to the old generation, that link keeps every later table, and
- * every stream they held, alive through scavenges until the next mark-compact, which moves the
- * table then current and starts the chain again: the process stays in a state where each
- * request's objects are promoted, with several old-generation collections a second and a
- * request costing a third more. An array here is replaced only when it grows or shrinks, and
- * nothing links the old array to the new. Its length stays under eight times the number of open
- * streams (and at least {@link MIN_CAPACITY}), which the drivers bound.
+ * The open streams of one connection, by id: the first in a slot of its own (HTTP/1.1 has one
+ * open at a time), the others in an open-addressed array (linear probing, deletion by backward
+ * shift), not a `Map`, which V8 would chain into promoting every stream (docs/internals.md,
+ * "Stream tables"). Its length stays under eight times the number of open streams (and at
+ * least {@link MIN_CAPACITY}), which the drivers bound.
  */
 export class StreamTable<S extends { readonly id: number }> {
   private first: S | null = null;

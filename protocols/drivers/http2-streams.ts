@@ -3,21 +3,13 @@ import { isMap } from 'node:util/types';
 import { StreamTable } from '../../core/table.js';
 
 /**
- * node:http2 keeps each session's open streams in a `Map` on a private field. A `Map` that gains
- * and loses a key on every request rehashes into a new table every few requests and links the
- * old table to the new. Once a mark-compact has moved the table of a session to the old
- * generation (any mark-compact while the session is open does), that link keeps every later
- * table, and every stream they held, alive through scavenges until the next mark-compact, which
- * moves the table then current and starts over: from then on each stream of the session is
- * promoted (about 1.6 KB a request), old-generation collections come several times a second, and
- * a request costs about a third more, for as long as the session lasts. See core/table.ts.
- *
+ * node:http2 keeps each session's open streams in a private `Map`, which V8 chains into
+ * promoting every stream of a long session (docs/internals.md, "Stream tables").
  * {@link unchainStreams} gives a session a Map-shaped table built on {@link StreamTable}
- * instead, which nothing chains. It reaches into node's private state, so it does so only on the
- * node versions the suite runs on ({@link TESTED}), where node uses the field as a `Map` through
- * `get`, `set`, `delete`, `size` and `forEach` alone; elsewhere the session keeps node's `Map`.
+ * instead. It reaches into node's private state, so it does so only on the node versions the
+ * suite runs on ({@link TESTED}), where node uses the field as a `Map` through
+ * {@link StreamMap}'s interface; elsewhere node keeps its own.
  */
-
 /** The node majors whose http2 internals the suite checks this against. */
 const TESTED = new Set([20, 22, 24]);
 const MAJOR = Number(process.versions.node.split('.')[0]);

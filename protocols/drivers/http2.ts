@@ -532,10 +532,8 @@ function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
 let dateText: string | null = null;
 
 /**
- * The Date field (RFC 9110 §6.6.1), made once a second as node makes its own. node:http2 adds
- * one to every response that has none, but the store it does that with is, in a server that
- * does more than answer, a slow path (measured on the HTTP/2 hello world: ~1 µs of ~20 µs per
- * response, against ~0.1 µs when the field is already there).
+ * The Date field (RFC 9110 §6.6.1), made once a second as node makes its own; set here because
+ * node:http2's own costs more (docs/internals.md, "The Date field on HTTP/2").
  */
 function httpDate(): string {
   if (dateText === null) {

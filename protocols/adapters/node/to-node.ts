@@ -115,22 +115,12 @@ interface ContinueState {
  * `maxBodySize` and `writeBufferLimit`. Its connections cannot carry WebSockets
  * (`caps.websocket` is false): pair it with `toNodeUpgradeHandler` for those.
  *
- * In Fastify, call it from a route's `onRequest` hook, which runs before Fastify reads the
- * body: the app then reads it with its own flow control, past Fastify's body parsers and limit.
- * The app sees Fastify's full path (`/rx/...`), since Fastify does not rewrite `req.url`.
+ * In Fastify, call it from a route's `onRequest` hook (docs/MIGRATION.md has the recipe).
  *
  * @example
  * const handler = toNodeHandler(handle((req) => text(`hello from ${req.path}`)));
  * http.createServer(handler).listen(8000);
  * // Express: expressApp.use('/rx', handler);
- * // Fastify:
- * fastify.all('/rx/*', {
- *   onRequest: (req, reply, done) => {
- *     reply.hijack();
- *     handler(req.raw, reply.raw);
- *     done();
- *   },
- * }, () => {});
  */
 export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeHandler {
   const settings = {
