@@ -10,7 +10,7 @@ import type { Value } from './events.js';
 export const ENVELOPE_VERSION = 1;
 
 /** What an envelope carries. */
-export const KIND = {
+export const ENVELOPE_KIND = {
   /** `data` for the address `to`. */
   SEND: 1,
   /** `data` for every member of the group `to`. */
@@ -19,11 +19,11 @@ export const KIND = {
   NACK: 3,
 } as const;
 
-export type Kind = (typeof KIND)[keyof typeof KIND];
+export type EnvelopeKind = (typeof ENVELOPE_KIND)[keyof typeof ENVELOPE_KIND];
 
 /** A decoded envelope. */
 export interface Envelope {
-  kind: Kind;
+  kind: EnvelopeKind;
   from: string;
   to: string;
   data: Value;
@@ -33,13 +33,18 @@ const encoder = new Encoder({ ignoreUndefined: true });
 const decoder = new Decoder();
 
 /** Encode an envelope; throws when `data` is not plain data msgpack can carry. */
-export function encodeEnvelope(kind: Kind, from: string, to: string, data: Value): Uint8Array {
+export function encodeEnvelope(
+  kind: EnvelopeKind,
+  from: string,
+  to: string,
+  data: Value,
+): Uint8Array {
   assertPlain(data, 0);
   return encoder.encode([ENVELOPE_VERSION, kind, from, to, data]);
 }
 
 /** Why an envelope was refused on arrival. */
-export type Refusal = 'malformed' | 'version';
+export type EnvelopeRefusal = 'malformed' | 'version';
 
 /**
  * Open a msgpack array `[version, a, b, c, d]` of the given version: its four fields, or why
@@ -50,7 +55,7 @@ export function openVersioned(
   bytes: Uint8Array,
   version: number,
   using: Decoder = decoder,
-): [unknown, unknown, unknown, unknown] | Refusal {
+): [unknown, unknown, unknown, unknown] | EnvelopeRefusal {
   let value: unknown;
   try {
     value = using.decode(bytes);
@@ -63,11 +68,12 @@ export function openVersioned(
 }
 
 /** Decode an envelope, or say why it is not one this runtime reads. Never throws. */
-export function decodeEnvelope(bytes: Uint8Array): Envelope | Refusal {
+export function decodeEnvelope(bytes: Uint8Array): Envelope | EnvelopeRefusal {
   const fields = openVersioned(bytes, ENVELOPE_VERSION);
   if (typeof fields === 'string') return fields;
   const [kind, from, to, data] = fields;
-  if (kind !== KIND.SEND && kind !== KIND.GROUP && kind !== KIND.NACK) return 'malformed';
+  if (kind !== ENVELOPE_KIND.SEND && kind !== ENVELOPE_KIND.GROUP && kind !== ENVELOPE_KIND.NACK)
+    return 'malformed';
   if (typeof from !== 'string' || typeof to !== 'string') return 'malformed';
   return { kind, from, to, data: data as Value };
 }

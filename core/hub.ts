@@ -8,7 +8,7 @@
  * behind in a broker, so no membership needs an expiry (channels_redis keeps them for a day).
  */
 import { type Bus, MemoryBus, Throttled } from './bus.js';
-import { decodeEnvelope, encodeEnvelope, KIND } from './envelope.js';
+import { decodeEnvelope, ENVELOPE_KIND, encodeEnvelope } from './envelope.js';
 import type { Undelivered, Value } from './events.js';
 
 /** What a hub delivers to: a connection. */
@@ -163,7 +163,7 @@ export class Hub {
   send(from: string, to: string, data: Value): Undelivered | null {
     const node = nodeOf(to);
     if (node === null) return 'invalid';
-    const payload = this.encode(KIND.SEND, from, to, data);
+    const payload = this.encode(ENVELOPE_KIND.SEND, from, to, data);
     if (typeof payload === 'string') return payload;
     this.stats.sent++;
     this.route(node, payload);
@@ -173,7 +173,7 @@ export class Hub {
   /** Send `data` from `from` to every member of `group`, in every process. */
   groupSend(from: string, group: string, data: Value): Undelivered | null {
     if (!Hub.validGroup(group)) return 'invalid';
-    const payload = this.encode(KIND.GROUP, from, group, data);
+    const payload = this.encode(ENVELOPE_KIND.GROUP, from, group, data);
     if (typeof payload === 'string') return payload;
     this.stats.sent++;
     this.bus.publish(`${this.prefix}.group.${group}`, payload);
@@ -216,7 +216,7 @@ export class Hub {
       return;
     }
     const size = payload.byteLength;
-    if (envelope.kind === KIND.GROUP) {
+    if (envelope.kind === ENVELOPE_KIND.GROUP) {
       const entry = this.groups.get(envelope.to);
       if (entry === undefined) return;
       for (const member of entry.members.values()) {
@@ -235,10 +235,10 @@ export class Hub {
     const target = localTarget(envelope.to);
     const mailbox = target === null ? undefined : this.mailboxes.get(target.connection);
     if (target === null || mailbox === undefined) {
-      if (envelope.kind === KIND.SEND) this.drop('gone');
+      if (envelope.kind === ENVELOPE_KIND.SEND) this.drop('gone');
       return;
     }
-    if (envelope.kind === KIND.NACK) {
+    if (envelope.kind === ENVELOPE_KIND.NACK) {
       mailbox.undelivered(target.stream, envelope.from, envelope.data as Undelivered);
       return;
     }
@@ -250,7 +250,7 @@ export class Hub {
       this.stats.refused++;
       const sender = nodeOf(envelope.from);
       if (sender === null) return;
-      this.route(sender, encodeEnvelope(KIND.NACK, envelope.to, envelope.from, 'full'));
+      this.route(sender, encodeEnvelope(ENVELOPE_KIND.NACK, envelope.to, envelope.from, 'full'));
     }
   }
 

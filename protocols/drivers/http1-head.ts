@@ -21,11 +21,11 @@ export interface ParsedHead {
   key: string | undefined;
   version: string | undefined;
   /** Why the head is refused without calling the app (SPEC.md §9.2), or null. */
-  refusal: Refusal | null;
+  refusal: HeadRefusal | null;
 }
 
 /** A request head the driver answers itself: the status and the reason, as the body says. */
-export interface Refusal {
+export interface HeadRefusal {
   status: number;
   reason: string;
 }
@@ -38,6 +38,27 @@ const HOST = /^(?:\[[\w.:]+\]|[\w.~!$&'()*+,;=%-]*)(?::\d*)?$/;
 /** The absolute form of a request target (RFC 9112 §3.2.2): scheme, authority, the rest. */
 const ABSOLUTE = /^https?:\/\/([^/?#]*)([^#]*)/i;
 const SLASH = 47;
+
+/**
+ * What RFC 9112 refuses in a head node:http accepted, or null: more than one Host field or an
+ * invalid one (§3.2, 400), a major version other than 1 (505). The later rule wins.
+ */
+function headProblem(
+  req: IncomingMessage,
+  authority: string,
+  hosts: number,
+  absolute: boolean,
+): HeadRefusal | null {
+  if (req.httpVersionMajor !== 1) {
+    return { status: 505, reason: `HTTP/${req.httpVersion} is not served on this connection` };
+  }
+  if (hosts > 1) return { status: 400, reason: 'the request has more than one Host field' };
+  if (!HOST.test(authority)) {
+    const where = absolute ? "the request target's authority" : 'the Host field';
+    return { status: 400, reason: `${where} is not valid` };
+  }
+  return null;
+}
 
 /**
  * Build the request event from node's request in one pass over its raw headers, and pick out
@@ -86,7 +107,7 @@ export function parseHead(
     }
   }
   let target = req.url ?? '/';
-  let refusal: Refusal | null = null;
+  let refusal: HeadRefusal | null = null;
   if (target.charCodeAt(0) !== SLASH && target !== '*') {
     // A server must accept the absolute form, and take the authority from it (RFC 9112 §3.2.2).
     const absolute = ABSOLUTE.exec(target);
@@ -97,14 +118,7 @@ export function parseHead(
       target = rest.charCodeAt(0) === SLASH ? rest : `/${rest}`;
     }
   }
-  if (hosts > 1) refusal = { status: 400, reason: 'the request has more than one Host field' };
-  else if (!HOST.test(authority)) {
-    const where = target === req.url ? 'the Host field' : "the request target's authority";
-    refusal = { status: 400, reason: `${where} is not valid` };
-  }
-  if (req.httpVersionMajor !== 1) {
-    refusal = { status: 505, reason: `HTTP/${req.httpVersion} is not served on this connection` };
-  }
+  refusal = headProblem(req, authority, hosts, target !== req.url) ?? refusal;
   const mark = target.indexOf('?');
   const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
   const ws = websocket ? '' : '-nows';

@@ -34,7 +34,7 @@ const kHeaders = Symbol('rxgi.headers');
 const kAlive = Symbol('rxgi.alive');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
-type Session = WebSocket & { [kAlive]?: boolean };
+type TrackedSocket = WebSocket & { [kAlive]?: boolean };
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
 type SetSocket = (
   socket: Duplex,
@@ -89,7 +89,7 @@ export class WebSocketDriver {
   private readonly server: WebSocketServer;
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
-  private readonly sessions = new Roster<Session>();
+  private readonly sessions = new Roster<TrackedSocket>();
 
   constructor(readonly options: WebSocketOptions) {
     this.server = new WebSocketServer({
@@ -149,7 +149,7 @@ export class WebSocketDriver {
   /** Run a session on an open `ws` WebSocket. */
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     stream.ws = ws;
-    (ws as Session)[kAlive] = true;
+    (ws as TrackedSocket)[kAlive] = true;
     const entry = this.sessions.add(ws);
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -161,7 +161,7 @@ export class WebSocketDriver {
       }
     });
     ws.on('pong', () => {
-      (ws as Session)[kAlive] = true;
+      (ws as TrackedSocket)[kAlive] = true;
     });
     let failure: { code: number; reason: string } | null = null;
     ws.on('error', (error: Error & { code?: string }) => {

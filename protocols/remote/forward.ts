@@ -22,14 +22,14 @@ import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
 import {
   decodeFrame,
-  type Exchange,
-  Exchanges,
   encodeEventFrame,
   encodeFrame,
+  FRAME_KIND,
   type Frame,
   FrameDrops,
-  KIND,
   MAX_FRAME_SIZE,
+  type RemoteExchange,
+  RemoteExchanges,
 } from './frame.js';
 
 /** Options of `remoteApp`; `prefix`, `heartbeat` and `maxFrameSize` must match the workers'. */
@@ -151,7 +151,7 @@ class RemoteServer {
     // Once both subscriptions reach the broker, ask the workers to announce themselves now:
     // otherwise a server that just started answers 503 until their next heartbeat.
     bus.flush().then(
-      () => bus.publish(`${this.prefix}.discover`, encodeFrame(KIND.DISCOVER, this.id)),
+      () => bus.publish(`${this.prefix}.discover`, encodeFrame(FRAME_KIND.DISCOVER, this.id)),
       () => {},
     );
     this.timers = [
@@ -207,12 +207,12 @@ class RemoteServer {
       this.drops.note(frame, subject);
       return;
     }
-    if (frame.kind === KIND.BYE) {
+    if (frame.kind === FRAME_KIND.BYE) {
       const worker = this.workers.get(frame.key);
       if (worker !== undefined) this.lose(worker, 'left');
       return;
     }
-    if (frame.kind !== KIND.HELLO) {
+    if (frame.kind !== FRAME_KIND.HELLO) {
       this.drops.note('malformed', subject);
       return;
     }
@@ -230,7 +230,7 @@ class RemoteServer {
       if (this.dead.delete(worker.id)) {
         // It was only slow: its connections from here are gone, so it must drop them. Sent
         // before any new OPEN, and the bus keeps order.
-        this.bus.publish(worker.subject, encodeFrame(KIND.RESET, this.id));
+        this.bus.publish(worker.subject, encodeFrame(FRAME_KIND.RESET, this.id));
       }
       logger().info('remote: worker joined', { worker: worker.id });
     }
@@ -246,10 +246,10 @@ class RemoteServer {
       return;
     }
     switch (frame.kind) {
-      case KIND.EVENT:
-      case KIND.COMPLETE:
-      case KIND.ERROR:
-      case KIND.END: {
+      case FRAME_KIND.EVENT:
+      case FRAME_KIND.COMPLETE:
+      case FRAME_KIND.ERROR:
+      case FRAME_KIND.END: {
         const forward = this.forwards.get(frame.key);
         if (forward === undefined) this.drops.counts.unknown++;
         else forward.fromWorker(frame);
@@ -264,7 +264,7 @@ class RemoteServer {
   private ping(): void {
     for (const worker of this.workers.values()) {
       if (worker.forwards.size > 0)
-        this.bus.publish(worker.subject, encodeFrame(KIND.PING, this.id));
+        this.bus.publish(worker.subject, encodeFrame(FRAME_KIND.PING, this.id));
     }
   }
 
@@ -298,7 +298,7 @@ class Forward {
   /** Frames sent to the worker, and the seq expected next from it. */
   private sent = 0;
   private expected = 0;
-  private readonly exchanges = new Exchanges();
+  private readonly exchanges = new RemoteExchanges();
 
   constructor(
     private readonly server: RemoteServer,
@@ -356,7 +356,7 @@ class Forward {
     }
     this.expected++;
     switch (frame.kind) {
-      case KIND.EVENT: {
+      case FRAME_KIND.EVENT: {
         const event = frame.event as OutboundEvent;
         this.exchanges.outbound(event);
         if (event.type === 'data' || event.type === 'ws-message') {
@@ -368,15 +368,15 @@ class Forward {
         this.out.next(event);
         return;
       }
-      case KIND.COMPLETE:
+      case FRAME_KIND.COMPLETE:
         this.detach();
         this.out.complete();
         return;
-      case KIND.ERROR:
+      case FRAME_KIND.ERROR:
         this.detach();
         this.out.error(new RxgiError(ERR.APP_ERROR, `the remote app failed: ${frame.message}`));
         return;
-      case KIND.END:
+      case FRAME_KIND.END:
         this.lost('the worker dropped the connection', false);
         return;
     }
@@ -387,7 +387,7 @@ class Forward {
     if (this.done) return;
     const worker = this.worker;
     if (worker !== null) {
-      this.server.bus.publish(worker.subject, encodeFrame(KIND.END, this.key, this.sent++));
+      this.server.bus.publish(worker.subject, encodeFrame(FRAME_KIND.END, this.key, this.sent++));
     }
     this.detach();
   }
@@ -414,7 +414,10 @@ class Forward {
     worker.forwards.add(this);
     this.server.forwards.set(this.key, this);
     const open = { server: this.server.id, info: this.info };
-    this.server.bus.publish(worker.subject, encodeFrame(KIND.OPEN, this.key, this.sent++, open));
+    this.server.bus.publish(
+      worker.subject,
+      encodeFrame(FRAME_KIND.OPEN, this.key, this.sent++, open),
+    );
   }
 
   private detach(): void {
@@ -425,7 +428,7 @@ class Forward {
 }
 
 /** The event that fails an open stream whose worker is gone (SPEC.md §9). */
-function failure(exchange: Exchange, reason: string): OutboundEvent {
+function failure(exchange: RemoteExchange, reason: string): OutboundEvent {
   const stream = exchange.id;
   if (exchange.ws) return { type: 'close', stream, code: WS_CODE.INTERNAL_ERROR, reason };
   if (!exchange.head) return errorResponse(stream, 502);

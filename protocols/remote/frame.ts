@@ -4,7 +4,7 @@
  *
  * `key` names a worker, a server or a connection (by kind); `seq` numbers the frames of one
  * connection in one direction, so a frame the at-most-once bus lost is noticed instead of
- * silently leaving a hole in a body; `payload` depends on the kind (see `KIND`). Events travel
+ * silently leaving a hole in a body; `payload` depends on the kind (see `FRAME_KIND`). Events travel
  * as `encodeEvent` bytes, so they cross exactly as the codec of SPEC.md §10 defines.
  */
 import { Decoder, Encoder } from '@msgpack/msgpack';
@@ -22,7 +22,7 @@ export const FRAME_VERSION = 1;
 export const MAX_FRAME_SIZE = 32 * 1024 * 1024;
 
 /** Frame kinds, with the direction, key and payload of each. */
-export const KIND = {
+export const FRAME_KIND = {
   /** worker → `<prefix>.workers`: key worker id, payload `{ load, accepting }`. */
   HELLO: 1,
   /** worker → `<prefix>.workers`: key worker id; the worker is gone. */
@@ -45,22 +45,22 @@ export const KIND = {
   DISCOVER: 10,
 } as const;
 
-type Kind = (typeof KIND)[keyof typeof KIND];
+type FrameKind = (typeof FRAME_KIND)[keyof typeof FRAME_KIND];
 
 /** A decoded frame. */
 export type Frame =
-  | { kind: typeof KIND.HELLO; key: string; seq: number; load: number; accepting: boolean }
-  | { kind: typeof KIND.OPEN; key: string; seq: number; server: string; info: ConnectionInfo }
-  | { kind: typeof KIND.EVENT; key: string; seq: number; event: RxgiEvent }
-  | { kind: typeof KIND.ERROR; key: string; seq: number; message: string }
+  | { kind: typeof FRAME_KIND.HELLO; key: string; seq: number; load: number; accepting: boolean }
+  | { kind: typeof FRAME_KIND.OPEN; key: string; seq: number; server: string; info: ConnectionInfo }
+  | { kind: typeof FRAME_KIND.EVENT; key: string; seq: number; event: RxgiEvent }
+  | { kind: typeof FRAME_KIND.ERROR; key: string; seq: number; message: string }
   | {
       kind:
-        | typeof KIND.BYE
-        | typeof KIND.END
-        | typeof KIND.COMPLETE
-        | typeof KIND.PING
-        | typeof KIND.RESET
-        | typeof KIND.DISCOVER;
+        | typeof FRAME_KIND.BYE
+        | typeof FRAME_KIND.END
+        | typeof FRAME_KIND.COMPLETE
+        | typeof FRAME_KIND.PING
+        | typeof FRAME_KIND.RESET
+        | typeof FRAME_KIND.DISCOVER;
       key: string;
       seq: number;
     };
@@ -76,13 +76,18 @@ const decoder = new Decoder({ maxArrayLength: 16, maxMapLength: 32, maxStrLength
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Encode a frame without an event. */
-export function encodeFrame(kind: Kind, key: string, seq = 0, payload: unknown = null): Uint8Array {
+export function encodeFrame(
+  kind: FrameKind,
+  key: string,
+  seq = 0,
+  payload: unknown = null,
+): Uint8Array {
   return encoder.encode([FRAME_VERSION, kind, key, seq, payload]);
 }
 
 /** Encode an EVENT frame; throws when the event is not plain data. */
 export function encodeEventFrame(key: string, seq: number, event: RxgiEvent): Uint8Array {
-  return encodeFrame(KIND.EVENT, key, seq, encodeEvent(event));
+  return encodeFrame(FRAME_KIND.EVENT, key, seq, encodeEvent(event));
 }
 
 /** Decode a frame, or say why it is dropped. Never throws. */
@@ -97,30 +102,30 @@ export function decodeFrame(bytes: Uint8Array, maxSize: number): Frame | DropRea
   const head = { key, seq: seq as number };
   try {
     switch (kind) {
-      case KIND.HELLO: {
+      case FRAME_KIND.HELLO: {
         const hello = payload as { load?: unknown; accepting?: unknown } | null;
         if (!ID.test(key) || typeof hello?.load !== 'number') return 'malformed';
         if (typeof hello.accepting !== 'boolean') return 'malformed';
         return { kind, ...head, load: hello.load, accepting: hello.accepting };
       }
-      case KIND.OPEN: {
+      case FRAME_KIND.OPEN: {
         const open = payload as { server?: unknown; info?: unknown } | null;
         if (typeof open?.server !== 'string' || !ID.test(open.server)) return 'malformed';
         if (!isInfo(open.info)) return 'malformed';
         return { kind, ...head, server: open.server, info: open.info };
       }
-      case KIND.EVENT:
+      case FRAME_KIND.EVENT:
         if (!(payload instanceof Uint8Array)) return 'malformed';
         return { kind, ...head, event: decodeEvent(payload) };
-      case KIND.ERROR:
+      case FRAME_KIND.ERROR:
         return { kind, ...head, message: typeof payload === 'string' ? payload : 'app failed' };
-      case KIND.BYE:
-      case KIND.PING:
-      case KIND.RESET:
-      case KIND.DISCOVER:
+      case FRAME_KIND.BYE:
+      case FRAME_KIND.PING:
+      case FRAME_KIND.RESET:
+      case FRAME_KIND.DISCOVER:
         return ID.test(key) ? { kind, ...head } : 'malformed';
-      case KIND.END:
-      case KIND.COMPLETE:
+      case FRAME_KIND.END:
+      case FRAME_KIND.COMPLETE:
         return { kind, ...head };
       default:
         return 'malformed';
@@ -170,7 +175,7 @@ export class FrameDrops {
 }
 
 /** What one side knows of a stream's exchange, from the events it saw pass. */
-export interface Exchange {
+export interface RemoteExchange {
   /** The stream. */
   readonly id: number;
   /** A response head or `ws-accept` went out. */
@@ -186,16 +191,16 @@ export interface Exchange {
  * them: a stream lives from its `request` until a `close` either way, or until both its body
  * and its response have ended.
  */
-export class Exchanges {
+export class RemoteExchanges {
   /** Not a `Map`: see core/table.ts. */
-  private readonly open = new StreamTable<Exchange>();
+  private readonly open = new StreamTable<RemoteExchange>();
 
   get size(): number {
     return this.open.size;
   }
 
   /** A snapshot, safe to iterate while streams close. */
-  values(): Exchange[] {
+  values(): RemoteExchange[] {
     return this.open.values();
   }
 
@@ -246,11 +251,11 @@ export class Exchanges {
     this.settle(event.stream, exchange);
   }
 
-  get(stream: number): Exchange | undefined {
+  get(stream: number): RemoteExchange | undefined {
     return this.open.get(stream);
   }
 
-  private settle(stream: number, exchange: Exchange): void {
+  private settle(stream: number, exchange: RemoteExchange): void {
     // A response complete before its body was read ends with a `close` from the driver instead.
     if (exchange.inEnded && exchange.outEnded && !exchange.ws) this.open.delete(stream);
   }

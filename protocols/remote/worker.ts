@@ -18,13 +18,13 @@ import {
 import { logger } from '../../core/log.js';
 import {
   decodeFrame,
-  Exchanges,
   encodeEventFrame,
   encodeFrame,
+  FRAME_KIND,
   type Frame,
   FrameDrops,
-  KIND,
   MAX_FRAME_SIZE,
+  RemoteExchanges,
 } from './frame.js';
 
 /** Options of `runWorker`; `prefix`, `heartbeat` and `maxFrameSize` must match the servers'. */
@@ -183,20 +183,20 @@ class Worker {
       for (const link of [...this.links.values()]) link.drop();
     }
     for (const timer of this.timers) clearInterval(timer);
-    this.bus.publish(`${this.prefix}.workers`, encodeFrame(KIND.BYE, this.id));
+    this.bus.publish(`${this.prefix}.workers`, encodeFrame(FRAME_KIND.BYE, this.id));
     this.unsubscribe?.();
     await this.bus.flush().catch(() => {});
   }
 
   private announce(): void {
     const hello = { load: this.links.size, accepting: !this.draining };
-    this.bus.publish(`${this.prefix}.workers`, encodeFrame(KIND.HELLO, this.id, 0, hello));
+    this.bus.publish(`${this.prefix}.workers`, encodeFrame(FRAME_KIND.HELLO, this.id, 0, hello));
   }
 
   /** A server that just started asks who is there: answer at once, not at the next beat. */
   private discovered(bytes: Uint8Array, subject: string): void {
     const frame = decodeFrame(bytes, this.maxFrameSize);
-    if (typeof frame !== 'string' && frame.kind === KIND.DISCOVER) this.announce();
+    if (typeof frame !== 'string' && frame.kind === FRAME_KIND.DISCOVER) this.announce();
     else this.drops.note(typeof frame === 'string' ? frame : 'malformed', subject);
   }
 
@@ -207,11 +207,11 @@ class Worker {
       return;
     }
     switch (frame.kind) {
-      case KIND.OPEN:
+      case FRAME_KIND.OPEN:
         this.open(frame.key, frame.server, frame.info);
         return;
-      case KIND.EVENT:
-      case KIND.END: {
+      case FRAME_KIND.EVENT:
+      case FRAME_KIND.END: {
         const link = this.links.get(frame.key);
         if (link === undefined) this.drops.counts.unknown++;
         else {
@@ -220,10 +220,10 @@ class Worker {
         }
         return;
       }
-      case KIND.PING:
+      case FRAME_KIND.PING:
         this.seen(frame.key);
         return;
-      case KIND.RESET:
+      case FRAME_KIND.RESET:
         for (const link of [...(this.servers.get(frame.key)?.links ?? [])]) link.end();
         return;
       default:
@@ -269,7 +269,7 @@ class Worker {
 /** One remote connection: the app's run for it. */
 class Link {
   ended = false;
-  readonly exchanges = new Exchanges();
+  readonly exchanges = new RemoteExchanges();
   private readonly events = new Subject<InboundEvent>();
   private subscription: Subscription | null = null;
   /** Frames sent to the server, and the seq expected next from it (OPEN was 0). */
@@ -287,7 +287,7 @@ class Link {
       const subscription = app(this.events.asObservable(), info).subscribe({
         next: (event) => this.outbound(event),
         error: (error) => this.failed(error),
-        complete: () => this.finished(KIND.COMPLETE),
+        complete: () => this.finished(FRAME_KIND.COMPLETE),
       });
       if (this.ended) subscription.unsubscribe();
       else this.subscription = subscription;
@@ -307,8 +307,8 @@ class Link {
       return;
     }
     this.expected++;
-    if (frame.kind === KIND.END) this.end();
-    else if (frame.kind === KIND.EVENT) this.inbound(frame.event as InboundEvent);
+    if (frame.kind === FRAME_KIND.END) this.end();
+    else if (frame.kind === FRAME_KIND.EVENT) this.inbound(frame.event as InboundEvent);
   }
 
   inbound(event: InboundEvent): void {
@@ -320,7 +320,7 @@ class Link {
 
   /** Give up the connection: the server fails its open streams. */
   drop(): void {
-    this.finished(KIND.END);
+    this.finished(FRAME_KIND.END);
   }
 
   /** Stop the app's run, telling nobody. */
@@ -368,11 +368,11 @@ class Link {
     if (this.ended) return;
     logger().error('worker: app failed', { connection: this.key, error });
     const message = error instanceof Error ? error.message : String(error);
-    this.worker.publish(this.server, encodeFrame(KIND.ERROR, this.key, this.sent++, message));
+    this.worker.publish(this.server, encodeFrame(FRAME_KIND.ERROR, this.key, this.sent++, message));
     this.end();
   }
 
-  private finished(kind: typeof KIND.COMPLETE | typeof KIND.END): void {
+  private finished(kind: typeof FRAME_KIND.COMPLETE | typeof FRAME_KIND.END): void {
     if (this.ended) return;
     this.worker.publish(this.server, encodeFrame(kind, this.key, this.sent++));
     this.end();
