@@ -126,94 +126,106 @@ export function clusterBus(options: ClusterBusOptions = {}): Bus {
   if (!cluster.isWorker || process.send === undefined) {
     throw new Error('the cluster bus runs in a node:cluster worker (rxgi serve --workers N)');
   }
-  const channel = new Channel(
-    process.send.bind(process) as Send,
-    options.limit ?? CLUSTER_BUS_LIMIT,
+  return new ClusterBus(
+    new Channel(process.send.bind(process) as Send, options.limit ?? CLUSTER_BUS_LIMIT),
   );
-  const handlers = new Map<string, Handler>();
-  const pongs = new Map<number, () => void>();
-  const full = new Throttled('cluster bus: IPC to the primary backed up; dropping publishes');
-  const malformed = new Throttled('cluster bus: payload is not bytes; is serialization advanced?');
-  const threw = new Throttled('cluster bus: a subscriber threw; payload skipped');
-  let pings = 0;
-  let closed = false;
-  const stats = busStats(process.connected);
-  const receive = (item: Item) => {
-    if (item[0] === 'pong') {
-      pongs.get(item[1])?.();
-      pongs.delete(item[1]);
-    } else if (item[0] === 'msg') {
-      const [, subject, payload] = item;
-      const handler = handlers.get(subject);
-      if (handler === undefined) return;
-      if (!(payload instanceof Uint8Array)) {
-        stats.dropped++;
-        malformed.note({ subject });
-        return;
-      }
-      stats.received++;
-      try {
-        handler(payload);
-      } catch (error) {
-        // Nothing on a bus may crash a process (SPEC.md §14.5); the rest of the batch goes on.
-        threw.note({ subject, error });
-      }
-    }
-  };
-  const onMessage = (message: unknown) => {
-    if (isBatch(message)) for (const item of message.items) receive(item);
-  };
-  const onDisconnect = () => {
-    // The primary is gone for good: nothing will ever be relayed again.
-    stats.connected = false;
-    for (const resolve of pongs.values()) resolve();
-    pongs.clear();
-  };
-  process.on('message', onMessage);
-  process.once('disconnect', onDisconnect);
+}
 
-  return {
-    kind: 'cluster',
-    stats,
-    publish(subject, payload) {
-      if (closed || !process.connected) {
-        stats.dropped++;
-      } else if (channel.offer(['pub', subject, payload], payload.byteLength)) {
-        stats.published++;
-      } else {
-        stats.dropped++;
-        full.note({ subject });
-      }
-    },
-    subscribe(subject, handler) {
-      if (closed) return () => {};
-      if (!handlers.has(subject)) channel.control(['sub', subject]);
-      handlers.set(subject, handler);
-      return () => {
-        if (handlers.get(subject) !== handler) return;
-        handlers.delete(subject);
-        if (!closed) channel.control(['unsub', subject]);
-      };
-    },
-    flush() {
-      if (closed || !process.connected) return Promise.resolve();
-      // In order with everything queued: the pong comes once the primary has handled it all.
-      const id = ++pings;
-      return new Promise<void>((resolve) => {
-        pongs.set(id, resolve);
-        channel.control(['ping', id]);
-      });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      channel.control(['close']);
-      handlers.clear();
-      process.off('message', onMessage);
-      process.off('disconnect', onDisconnect);
-      onDisconnect();
-    },
+/** A worker's end of the cluster bus: batches to the primary, payloads from it. */
+class ClusterBus implements Bus {
+  readonly kind = 'cluster';
+  readonly stats = busStats(process.connected);
+  private readonly handlers = new Map<string, Handler>();
+  private readonly pongs = new Map<number, () => void>();
+  private readonly full = new Throttled(
+    'cluster bus: IPC to the primary backed up; dropping publishes',
+  );
+  private readonly malformed = new Throttled(
+    'cluster bus: payload is not bytes; is serialization advanced?',
+  );
+  private readonly threw = new Throttled('cluster bus: a subscriber threw; payload skipped');
+  private pings = 0;
+  private closed = false;
+  private readonly onMessage = (message: unknown) => {
+    if (isBatch(message)) for (const item of message.items) this.receive(item);
   };
+  private readonly onDisconnect = () => {
+    // The primary is gone for good: nothing will ever be relayed again.
+    this.stats.connected = false;
+    for (const resolve of this.pongs.values()) resolve();
+    this.pongs.clear();
+  };
+
+  constructor(private readonly channel: Channel) {
+    process.on('message', this.onMessage);
+    process.once('disconnect', this.onDisconnect);
+  }
+
+  publish(subject: string, payload: Uint8Array): void {
+    if (this.closed || !process.connected) {
+      this.stats.dropped++;
+    } else if (this.channel.offer(['pub', subject, payload], payload.byteLength)) {
+      this.stats.published++;
+    } else {
+      this.stats.dropped++;
+      this.full.note({ subject });
+    }
+  }
+
+  subscribe(subject: string, handler: Handler): () => void {
+    if (this.closed) return () => {};
+    if (!this.handlers.has(subject)) this.channel.control(['sub', subject]);
+    this.handlers.set(subject, handler);
+    return () => {
+      if (this.handlers.get(subject) !== handler) return;
+      this.handlers.delete(subject);
+      if (!this.closed) this.channel.control(['unsub', subject]);
+    };
+  }
+
+  flush(): Promise<void> {
+    if (this.closed || !process.connected) return Promise.resolve();
+    // In order with everything queued: the pong comes once the primary has handled it all.
+    const id = ++this.pings;
+    return new Promise<void>((resolve) => {
+      this.pongs.set(id, resolve);
+      this.channel.control(['ping', id]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.control(['close']);
+    this.handlers.clear();
+    process.off('message', this.onMessage);
+    process.off('disconnect', this.onDisconnect);
+    this.onDisconnect();
+  }
+
+  private receive(item: Item): void {
+    if (item[0] === 'pong') {
+      this.pongs.get(item[1])?.();
+      this.pongs.delete(item[1]);
+      return;
+    }
+    if (item[0] !== 'msg') return;
+    const [, subject, payload] = item;
+    const handler = this.handlers.get(subject);
+    if (handler === undefined) return;
+    if (!(payload instanceof Uint8Array)) {
+      this.stats.dropped++;
+      this.malformed.note({ subject });
+      return;
+    }
+    this.stats.received++;
+    try {
+      handler(payload);
+    } catch (error) {
+      // Nothing on a bus may crash a process (SPEC.md §14.5); the rest of the batch goes on.
+      this.threw.note({ subject, error });
+    }
+  }
 }
 
 /** What the relay counts. */
