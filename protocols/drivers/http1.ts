@@ -132,6 +132,12 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
       writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
       return;
     }
+    const origin = getHeader(event.headers, 'origin');
+    const foreign = this.options.websocket.origins.refusal(origin, event.authority);
+    if (foreign !== null) {
+      writeRawResponse(socket, 403, ['content-type', 'text/plain'], `${foreign}\n`);
+      return;
+    }
     event.websocket = true;
     event.subprotocols = parseSubprotocols(getHeader(event.headers, 'sec-websocket-protocol'));
     const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);

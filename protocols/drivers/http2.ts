@@ -22,7 +22,7 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
-import { assertPairs, lowerNames } from '../../core/headers.js';
+import { assertPairs, getHeader, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
@@ -125,6 +125,13 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     if (typeof event === 'number') {
       respondStatus(h2, event);
       return;
+    }
+    if (event.websocket) {
+      const origin = getHeader(event.headers, 'origin');
+      if (this.options.websocket.origins.refusal(origin, event.authority) !== null) {
+        respondStatus(h2, 403);
+        return;
+      }
     }
     // Push is offered only where the client allows it (SETTINGS_ENABLE_PUSH, RFC 9113 §6.5.2).
     if (this.session.remoteSettings.enablePush === true && !event.websocket) event.caps = CAPS_PUSH;

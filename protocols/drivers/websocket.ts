@@ -27,6 +27,12 @@ export interface WebSocketOptions {
   writeBufferLimit: number;
   /** Milliseconds between pings; a peer that misses a pong is dropped. 0 turns pings off. */
   pingInterval: number;
+  /**
+   * Origins whose pages may open WebSockets besides the server's own (SPEC.md §5.3):
+   * `https://app.example`, `https://*.example` (any subdomain), `null`, or `*` for any.
+   * Default: none, only the server's own origin.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 const kSubprotocol = Symbol('rxgi.subprotocol');
@@ -82,6 +88,62 @@ export function parseSubprotocols(value: string | undefined): string[] {
 }
 
 /**
+ * Which browser pages may open WebSockets (SPEC.md §5.3): a handshake whose `Origin` is not the
+ * server's own (its host is not the request's authority) and matches no allowed pattern is
+ * refused with 403 before the app sees it, against cross-site WebSocket hijacking. A handshake
+ * without `Origin` comes from no browser page and is not checked.
+ */
+export class OriginPolicy {
+  private readonly any: boolean;
+  private readonly exact: Set<string>;
+  private readonly suffixes: [scheme: string, suffix: string][];
+
+  constructor(patterns: readonly string[] = []) {
+    this.any = patterns.includes('*');
+    this.exact = new Set();
+    this.suffixes = [];
+    for (const pattern of patterns) {
+      const wild = /^([a-z][a-z0-9+.-]*:\/\/)\*(\.[^/]+)$/i.exec(pattern);
+      if (wild !== null) this.suffixes.push([wild[1].toLowerCase(), wild[2].toLowerCase()]);
+      else this.exact.add(pattern.toLowerCase());
+    }
+  }
+
+  /** Why a handshake from `origin` to `authority` is refused, or null when it may go on. */
+  refusal(origin: string | undefined, authority: string): string | null {
+    if (origin === undefined || this.any) return null;
+    const value = origin.toLowerCase();
+    if (this.exact.has(value)) return null;
+    if (value !== 'null' && (sameHost(value, authority) || this.suffixMatch(value))) return null;
+    return `WebSocket connections from origin ${origin} are not allowed`;
+  }
+
+  private suffixMatch(origin: string): boolean {
+    for (const [scheme, suffix] of this.suffixes) {
+      if (origin.startsWith(scheme) && origin.endsWith(suffix)) return true;
+    }
+    return false;
+  }
+}
+
+/** True when the serialized `origin`'s host and port are the request's `authority`. */
+function sameHost(origin: string, authority: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
+  const mark = authority.lastIndexOf(':');
+  const bracket = authority.lastIndexOf(']');
+  const hasPort = mark > bracket;
+  const host = (hasPort ? authority.slice(0, mark) : authority).toLowerCase();
+  const theirs = hasPort ? authority.slice(mark + 1) : port;
+  return url.hostname === host && port === theirs;
+}
+
+/**
  * The WebSocket driver: completes handshakes the app accepted, with `ws` in noServer mode, and
  * moves messages between sessions and their connection's event stream.
  */
@@ -90,8 +152,11 @@ export class WebSocketDriver {
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
   private readonly sessions = new Roster<TrackedSocket>();
+  /** Which pages may open sessions. */
+  readonly origins: OriginPolicy;
 
   constructor(readonly options: WebSocketOptions) {
+    this.origins = new OriginPolicy(options.allowedOrigins);
     this.server = new WebSocketServer({
       noServer: true,
       clientTracking: false,

@@ -42,6 +42,11 @@ export interface ServeOptions {
   maxSessionMemory?: number;
   /** Milliseconds an HTTP/2 connection with no open stream stays open. Default 60 s. */
   idleTimeout?: number;
+  /**
+   * Origins whose pages may open WebSockets besides the server's own (SPEC.md §5.3):
+   * `https://app.example`, `https://*.example`, `null`, or `*` for any. Default: none.
+   */
+  allowedOrigins?: readonly string[];
   /** Certificate and key: listen with TLS, and ALPN offering h2 and http/1.1. */
   tls?: TlsOptions;
   /** Process-wide setup and teardown (SPEC.md §8). */
@@ -82,6 +87,7 @@ export const DEFAULTS = {
   maxConcurrentStreams: 100,
   maxSessionMemory: 10,
   idleTimeout: 60_000,
+  allowedOrigins: [] as readonly string[],
 } as const;
 
 /**
