@@ -466,7 +466,14 @@ export function attachHttp1(
 /** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */
 function clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   logger().debug('bad request', { code: error.code, error: error.message });
-  if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+  const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+  if (error.code === 'HPE_CLOSED_CONNECTION' && inFlight) {
+    // Bytes after a request that closes the connection (Connection: close, HTTP/1.0): RFC 9112
+    // §9.6 says to process no further request, not to cut the one in flight. They are dropped
+    // and its response goes out whole; the connection closes after it.
+    return;
+  }
+  if (!socket.writable || inFlight) {
     socket.destroy();
     return;
   }

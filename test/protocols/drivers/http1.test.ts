@@ -554,3 +554,27 @@ describe('HTTP/1.1 heads the wire refuses', () => {
     expect(live).toBe(0);
   });
 });
+
+describe('HTTP/1.1 bytes after a request that closes the connection', () => {
+  // RFC 9112 §9.6: no further request is processed, and the one in flight is not cut. node's
+  // parser calls such bytes an error (HPE_CLOSED_CONNECTION); raw node then destroys the socket
+  // mid-response, which cost an app that reads its body later the whole exchange.
+  it('answers the request whole and drops what follows (Connection: close, HTTP/1.0)', async () => {
+    const server = await start(echo);
+    const close = await raw(
+      server.port,
+      'POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello',
+      'GET /next HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n',
+    );
+    expect(statusOf(close)).toBe(200);
+    const body = close.slice(close.indexOf('\r\n\r\n') + 4);
+    expect(body).toBe('5\r\nhello\r\n0\r\n\r\n');
+    expect(dechunk(body)).toBe('hello');
+    const old = await raw(
+      server.port,
+      'POST / HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloMORE BYTES\r\n\r\n',
+    );
+    expect(statusOf(old)).toBe(200);
+    expect(old.endsWith('\r\n\r\nhello')).toBe(true);
+  });
+});
