@@ -58,9 +58,10 @@ const SESSIONS = Symbol('rxgi.sessions');
 
 /**
  * @internal An app that keeps one session object per connection: each inbound event goes to
- * `receive`, and the end of either side to `teardown`. `handle`, `fromNodeHandler` and
- * `remoteApp` are built this way. A connection may run the session itself (`SessionRun`), with
- * no Observable in between; middleware that wraps the app sees the Observable.
+ * `receive`, and the end of either side to `teardown`. `handle`, `fromNodeHandler`,
+ * `fromConnect` (on the per-stream `StreamRouter` of `core/router.ts`) and `remoteApp` are built
+ * this way. A connection may run the session itself (`SessionRun`), with no Observable in
+ * between; middleware that wraps the app sees the Observable.
  */
 export function sessionApp(create: SessionFactory): App {
   const app: App = (events, connection) =>
@@ -85,7 +86,7 @@ export function sessionApp(create: SessionFactory): App {
  * the session is torn down, once either side has ended (after `out` saw the end, so the events
  * a failing connection sends still reach the session).
  */
-export class SessionRun implements SessionOutput {
+export class SessionRun implements SessionOutput, AppRun {
   private session: AppSession | null = null;
   /** `out` still takes events. */
   private live = true;
