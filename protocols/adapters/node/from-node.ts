@@ -88,7 +88,7 @@ export function requestEvent(req: IncomingMessage): RequestEvent | undefined {
  * @internal One connection's worth of the shim: calls the listener per request and routes each
  * stream's events to its exchange.
  */
-export class NodeRouter extends HandlerRouter<Exchange> {
+export class NodeRouter extends HandlerRouter<NodeExchange> {
   constructor(
     private readonly listener: NodeListener,
     out: SessionOutput,
@@ -100,12 +100,12 @@ export class NodeRouter extends HandlerRouter<Exchange> {
     this.out.next(event);
   }
 
-  forget(exchange: Exchange): void {
+  forget(exchange: NodeExchange): void {
     if (this.routes.get(exchange.id) === exchange) this.routes.delete(exchange.id);
   }
 
   protected open(event: RequestEvent): void {
-    const exchange = new Exchange(event, this);
+    const exchange = new NodeExchange(event, this);
     this.routes.set(exchange);
     const result = this.call(exchange, this.listener, exchange.req, exchange.res);
     if (result === FAILED) return;
@@ -116,35 +116,35 @@ export class NodeRouter extends HandlerRouter<Exchange> {
     if (isPromise(result)) this.watch(exchange, result);
   }
 
-  protected override data(exchange: Exchange, chunk: Uint8Array, end: boolean): void {
+  protected override data(exchange: NodeExchange, chunk: Uint8Array, end: boolean): void {
     exchange.bodyData(chunk, end);
   }
 
-  protected override trailers(exchange: Exchange, headers: HeaderList): void {
+  protected override trailers(exchange: NodeExchange, headers: HeaderList): void {
     exchange.bodyEnd(headers);
   }
 
-  protected override window(exchange: Exchange, bytes: number): void {
+  protected override window(exchange: NodeExchange, bytes: number): void {
     exchange.credit(bytes);
   }
 
-  protected close(exchange: Exchange, code: number): void {
+  protected close(exchange: NodeExchange, code: number): void {
     exchange.closed(code);
   }
 
   /** The connection is gone: the exchange is aborted. */
-  protected cancel(exchange: Exchange): void {
+  protected cancel(exchange: NodeExchange): void {
     // One whose response was all handed over only waited for the rest of its body.
     exchange.closed(exchange.ended ? H2_CODE.NO_ERROR : H2_CODE.CANCEL);
   }
 
-  protected fail(exchange: Exchange, error: unknown): void {
+  protected fail(exchange: NodeExchange, error: unknown): void {
     exchange.fail(error);
   }
 }
 
 /** @internal The state of one exchange: its node objects, its output credit and its body reader. */
-export class Exchange {
+export class NodeExchange {
   readonly socket: ExchangeSocket;
   readonly req: NodeReq;
   readonly res: NodeRes;
@@ -511,7 +511,7 @@ export class Exchange {
   }
 }
 
-function finish(exchange: Exchange): void {
+function finish(exchange: NodeExchange): void {
   exchange.finished();
 }
 

@@ -14,7 +14,7 @@ import {
 import { Duplex } from 'node:stream';
 import type { Chunk, HeaderList, RequestEvent } from '../../../core/events.js';
 
-import type { Exchange } from './from-node.js';
+import type { NodeExchange } from './from-node.js';
 
 // ---------------------------------------------------------------------------------------------
 // Node internals the shim reads or sets. All are long-standing fields of node's own objects.
@@ -24,7 +24,7 @@ export const kExchange = Symbol('rxgi.exchange');
 export type WriteCallback = (error?: Error | null) => void;
 
 export interface NodeReq extends IncomingMessage {
-  [kExchange]?: Exchange;
+  [kExchange]?: NodeExchange;
   _read(size: number): void;
   upgrade: boolean;
   _consuming: boolean;
@@ -34,7 +34,7 @@ export interface NodeReq extends IncomingMessage {
 }
 
 export interface NodeRes extends ServerResponse {
-  [kExchange]?: Exchange;
+  [kExchange]?: NodeExchange;
   _header: string | null;
   _hasBody: boolean;
   _contentLength: number | null;
@@ -68,7 +68,7 @@ export class ExchangeSocket extends Duplex {
   _httpMessage: ServerResponse | null = null;
 
   constructor(
-    private readonly exchange: Exchange,
+    private readonly exchange: NodeExchange,
     event: RequestEvent,
   ) {
     super();
@@ -125,7 +125,7 @@ function family(address: string | undefined): string | undefined {
 // The request
 
 export function makeRequest(
-  exchange: Exchange,
+  exchange: NodeExchange,
   event: RequestEvent,
   socket: ExchangeSocket,
 ): NodeReq {
@@ -211,7 +211,11 @@ export function addHeaderLines(req: NodeReq, raw: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // The response
 
-export function makeResponse(exchange: Exchange, req: NodeReq, socket: ExchangeSocket): NodeRes {
+export function makeResponse(
+  exchange: NodeExchange,
+  req: NodeReq,
+  socket: ExchangeSocket,
+): NodeRes {
   const res = new ServerResponse(req) as unknown as NodeRes;
   res[kExchange] = exchange;
   // Own properties: they survive `Object.setPrototypeOf(res, app.response)`.
