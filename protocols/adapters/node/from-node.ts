@@ -96,10 +96,12 @@ export class NodeRouter extends HandlerRouter<NodeExchange> {
     super(out);
   }
 
+  /** An event of an exchange's, for the app's output. */
   emit(event: OutboundEvent): void {
     this.out.next(event);
   }
 
+  /** The exchange awaits no more events: it leaves the table (a later event is dropped). */
   forget(exchange: NodeExchange): void {
     if (this.routes.get(exchange.id) === exchange) this.routes.delete(exchange.id);
   }
