@@ -125,11 +125,16 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     this.close(exchange, H2_CODE.CANCEL, 'closed');
   }
 
-  protected open(event: RequestEvent): void {
-    const exchange = new HandleExchange(event, this);
-    this.routes.set(exchange);
-    const answer = this.call(exchange, this.handler, exchange, undefined);
-    if (answer === FAILED) return;
+  protected create(event: RequestEvent): HandleExchange {
+    return new HandleExchange(event, this);
+  }
+
+  protected start(exchange: HandleExchange): unknown {
+    return this.handler(exchange);
+  }
+
+  /** The handler's answer: an Observable's first value, a promise's value, or itself. */
+  protected override started(exchange: HandleExchange, answer: unknown): void {
     if (isObservable(answer)) this.first(exchange, answer as Observable<Answer>);
     else if (isPromise(answer)) this.watch(exchange, answer);
     else this.answer(exchange, answer as Answer | null | undefined);

@@ -79,12 +79,38 @@ export abstract class StreamRouter<R extends Route> implements AppSession {
 }
 
 /**
- * @internal A router whose streams each run user code (a handler, a Node request listener): the
- * event of an open stream goes to the hook of its type, and user code is called through `call`,
- * which turns a throw or a rejected promise into `fail` for that stream alone (SPEC.md §9).
- * Types a router does not know (SPEC.md §12) are dropped.
+ * @internal A router whose streams each run user code (a handler, a Node request listener): a
+ * `request` makes a route (`create`) and starts its user code (`start`), and the event of an
+ * open stream goes to the hook of its type. User code is called guarded (`start`, then `call`):
+ * a throw or a rejected promise is `fail` for that stream alone (SPEC.md §9). Types a router does
+ * not know (SPEC.md §12) are dropped.
  */
 export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
+  /** A new stream: its route is made and tabled, then its user code is started, guarded. */
+  protected open(event: RequestEvent): void {
+    const route = this.create(event);
+    this.routes.set(route);
+    let result: unknown;
+    try {
+      result = this.start(route);
+    } catch (error) {
+      this.fail(route, error);
+      return;
+    }
+    this.started(route, result);
+  }
+
+  /** The route of a new stream. */
+  protected abstract create(event: RequestEvent): R;
+
+  /** Call the user code that serves a new stream (a handler, a listener); a throw fails it. */
+  protected abstract start(route: R): unknown;
+
+  /** What `start` returned: by default a promise is watched, so a rejection fails the stream. */
+  protected started(route: R, result: unknown): void {
+    if (isPromise(result)) this.watch(route, result);
+  }
+
   protected route(route: R, event: StreamEvent): void {
     switch (event.type) {
       case 'data':
@@ -112,8 +138,9 @@ export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
   }
 
   /**
-   * Call user code on behalf of `route` with two arguments. A throw fails the route and gives
-   * {@link FAILED}; otherwise the code's result is returned, for the caller to use or to `watch`.
+   * Call user code on behalf of `route` with two arguments, after `start` (a WebSocket handler,
+   * code run on a Node exchange's objects). A throw fails the route and gives {@link FAILED};
+   * otherwise the code's result is returned, for the caller to use or to `watch`.
    */
   call<A, B>(route: R, code: (a: A, b: B) => unknown, a: A, b: B): unknown {
     try {

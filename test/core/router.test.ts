@@ -3,7 +3,7 @@ import { connect } from 'rxgi';
 import { takeWhile } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { type SessionOutput, sessionApp } from '../../core/app.js';
-import { HandlerRouter, isPromise, type StreamEvent } from '../../core/router.js';
+import { HandlerRouter, type StreamEvent } from '../../core/router.js';
 
 // The router every session app shares (core/router.ts), run by a real connection (the memory
 // driver): a test router that logs each hook and answers by target.
@@ -24,14 +24,15 @@ class LogRouter extends HandlerRouter<Stream> {
     super(out);
   }
 
-  protected open(event: RequestEvent): void {
-    const stream = new Stream(event.stream, event.target);
-    this.routes.set(stream);
+  protected create(event: RequestEvent): Stream {
     this.log.push(`open ${event.target}`);
     // Input credit starts at 0 (SPEC.md §6.1): a body comes only once granted.
     if (!event.end) this.out.next({ type: 'window', stream: event.stream, bytes: 65536 });
-    const result = this.call(stream, user, stream, this);
-    if (isPromise(result)) this.watch(stream, result);
+    return new Stream(event.stream, event.target);
+  }
+
+  protected start(stream: Stream): unknown {
+    return user(stream, this);
   }
 
   protected override settled(stream: Stream, value: unknown): void {

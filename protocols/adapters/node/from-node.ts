@@ -32,7 +32,7 @@ import {
   type ResponseEvent,
 } from '../../../core/events.js';
 import { logger } from '../../../core/log.js';
-import { FAILED, HandlerRouter, isPromise } from '../../../core/router.js';
+import { HandlerRouter } from '../../../core/router.js';
 import {
   aborted,
   addHeaderLines,
@@ -106,16 +106,20 @@ export class NodeRouter extends HandlerRouter<NodeExchange> {
     if (this.routes.get(exchange.id) === exchange) this.routes.delete(exchange.id);
   }
 
-  protected open(event: RequestEvent): void {
-    const exchange = new NodeExchange(event, this);
-    this.routes.set(exchange);
-    const result = this.call(exchange, this.listener, exchange.req, exchange.res);
-    if (result === FAILED) return;
+  protected create(event: RequestEvent): NodeExchange {
+    return new NodeExchange(event, this);
+  }
+
+  protected start(exchange: NodeExchange): unknown {
+    return this.listener(exchange.req, exchange.res);
+  }
+
+  protected override started(exchange: NodeExchange, result: unknown): void {
     // node's parser completes a bodyless message just after the 'request' event, not before.
-    if (event.end) exchange.req.complete = true;
+    if (exchange.event.end) exchange.req.complete = true;
     // Koa's callback and async handlers return promises; node would ignore a rejection (and
     // crash on it), here it fails the one exchange.
-    if (isPromise(result)) this.watch(exchange, result);
+    super.started(exchange, result);
   }
 
   protected override data(exchange: NodeExchange, chunk: Uint8Array, end: boolean): void {
