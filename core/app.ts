@@ -1,5 +1,6 @@
-import { Observable } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import type { Address, InboundEvent, OutboundEvent } from './events.js';
+import { Multicast } from './multicast.js';
 
 /** What an app may know of its connection; plain data, like the events. */
 export interface ConnectionInfo {
@@ -57,9 +58,10 @@ const SESSIONS = Symbol('rxgi.sessions');
 
 /**
  * @internal An app that keeps one session object per connection: each inbound event goes to
- * `receive`, and the end of either side to `teardown`. `handle`, `fromNodeHandler` and
- * `remoteApp` are built this way. A connection may run the session itself (`SessionRun`), with
- * no Observable in between; middleware that wraps the app sees the Observable.
+ * `receive`, and the end of either side to `teardown`. `handle`, `fromNodeHandler`,
+ * `fromConnect` (on the per-stream `StreamRouter` of `core/router.ts`) and `remoteApp` are built
+ * this way. A connection may run the session itself (`SessionRun`), with no Observable in
+ * between; middleware that wraps the app sees the Observable.
  */
 export function sessionApp(create: SessionFactory): App {
   const app: App = (events, connection) =>
@@ -84,7 +86,7 @@ export function sessionApp(create: SessionFactory): App {
  * the session is torn down, once either side has ended (after `out` saw the end, so the events
  * a failing connection sends still reach the session).
  */
-export class SessionRun implements SessionOutput {
+export class SessionRun implements SessionOutput, AppRun {
   private session: AppSession | null = null;
   /** `out` still takes events. */
   private live = true;
@@ -133,6 +135,43 @@ export class SessionRun implements SessionOutput {
     this.live = false;
     this.out.complete();
     this.end();
+  }
+}
+
+/** @internal An app running on an output: what its host tells it, and the end of the run. */
+export interface AppRun {
+  /** One inbound event, for the app. */
+  receive(event: InboundEvent): void;
+  /** The host is gone: the app hears no more, and its output is let go. */
+  end(): void;
+}
+
+/**
+ * @internal Run `app` on `out`: its session directly when `sessionApp` made it (`SessionRun`),
+ * otherwise by calling it and subscribing, with one hot inbound stream for the whole run. What
+ * the app throws when called is thrown here.
+ */
+export function runApp(app: App, out: SessionOutput, connection: ConnectionInfo): AppRun {
+  return SessionRun.start(app, out, connection) ?? new ObservableRun(app, out, connection);
+}
+
+/** An app that is not a `sessionApp`, run through its Observable. */
+class ObservableRun implements AppRun {
+  private readonly events = new Multicast<InboundEvent>();
+  private readonly subscription: Subscription;
+
+  constructor(app: App, out: SessionOutput, connection: ConnectionInfo) {
+    this.subscription = app(this.events.observable, connection).subscribe(out);
+  }
+
+  receive(event: InboundEvent): void {
+    this.events.next(event);
+  }
+
+  end(): void {
+    // As a connection ends: the inbound events complete, then the output is unsubscribed.
+    this.events.complete();
+    this.subscription.unsubscribe();
   }
 }
 

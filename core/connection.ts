@@ -9,9 +9,9 @@ import {
   CONNECTION_STREAM,
   type DataOutEvent,
   type EarlyHintsEvent,
+  GRANT_BATCH,
   H2_CODE,
   type HeaderList,
-  INITIAL_WINDOW,
   type InboundEvent,
   type OutboundEvent,
   type PushEvent,
@@ -144,11 +144,7 @@ export abstract class Connection<S extends StreamState>
   /** Count bytes that left the driver's buffer; grants them back to the app in batches. */
   protected flushed(stream: S, bytes: number, now = false): void {
     stream.owed += bytes;
-    if (
-      stream.owed > 0 &&
-      (now || stream.owed >= INITIAL_WINDOW / 2) &&
-      this.streams.has(stream.id)
-    ) {
+    if (stream.owed > 0 && (now || stream.owed >= GRANT_BATCH) && this.streams.has(stream.id)) {
       const grant = stream.owed;
       stream.owed = 0;
       this.tell({ type: 'window', stream: stream.id, bytes: grant });

@@ -37,11 +37,14 @@ export type Undelivered = 'full' | 'too-large' | 'invalid';
 /** The stream id of events that concern the whole connection. */
 export const CONNECTION_STREAM = 0;
 
-/**
- * Bytes an app may send on a new stream before it receives a `window` event, and the size of
- * the batches in which drivers grant more (SPEC.md §6).
- */
+/** Bytes an app may send on a new stream before it receives a `window` event (SPEC.md §6). */
 export const INITIAL_WINDOW = 65_536;
+
+/**
+ * Credit goes back in batches of at least this many bytes (SPEC.md §6): drivers return output
+ * credit so, and `handle` input credit, each sooner where a buffer drained.
+ */
+export const GRANT_BATCH = INITIAL_WINDOW / 2;
 
 /** What the stream's connection can do for the app; the app may rely on it (SPEC.md §7). */
 export interface Capabilities {

@@ -1,15 +1,18 @@
 import { isObservable, type Observable, Subject, type Subscription } from 'rxjs';
 import { type App, type SessionOutput, sessionApp } from './app.js';
+import { EMPTY_BYTES } from './body.js';
 import { chunkLength } from './connection.js';
 import { ERR, RxgiError } from './errors.js';
 import {
   type Chunk,
+  GRANT_BATCH,
   H2_CODE,
   type HeaderList,
   INITIAL_WINDOW,
-  type InboundEvent,
+  type MessageEvent,
   type OutboundEvent,
   type RequestEvent,
+  type UndeliveredEvent,
   WS_CODE,
 } from './events.js';
 import { headerList } from './headers.js';
@@ -23,7 +26,7 @@ import {
   type WebSocketReply,
 } from './reply.js';
 import { type EventSink, HttpRequest } from './request.js';
-import { StreamTable } from './table.js';
+import { FAILED, HandlerRouter, isPromise } from './router.js';
 
 /** What a handler may answer: a reply, a WebSocket acceptance, or a string (200 text). */
 export type Answer = Reply | WebSocketReply | string;
@@ -33,10 +36,7 @@ export type Handler = (
   request: HttpRequest,
 ) => Answer | null | undefined | Promise<Answer | null | undefined> | Observable<Answer>;
 
-const EMPTY = new Uint8Array(0);
-
 /** Consumed input is granted back once this much is owed (SPEC.md §6.4). */
-const GRANT_BATCH = INITIAL_WINDOW / 4;
 
 /**
  * Turn a per-exchange handler into an app. Each request calls `handler` once; its answer becomes
@@ -47,14 +47,14 @@ const GRANT_BATCH = INITIAL_WINDOW / 4;
  * export default handle((req) => text(`hello ${req.path}`));
  */
 export function handle(handler: Handler): App {
-  return sessionApp((out, connection) => new Session(handler, out, connection.address));
+  return sessionApp((out, connection) => new HandleRouter(handler, out, connection.address));
 }
 
 /**
  * One exchange inside `handle`: the request its handler is given, and the state `handle` keeps
  * for it. One object, not two: this is made for every request.
  */
-class Exchange extends HttpRequest {
+class HandleExchange extends HttpRequest {
   /** Output credit left (SPEC.md §6). */
   window = INITIAL_WINDOW;
   finished = false;
@@ -66,113 +66,104 @@ class Exchange extends HttpRequest {
   /** WebSocket input credit withheld while the output is backed up. */
   owed = 0;
 
-  /** The key of the session's table. */
+  /** The key of the router's table. */
   get id(): number {
     return this.event.stream;
   }
 }
 
-/** One connection's worth of `handle`: routes inbound events to their exchange. */
-class Session implements EventSink {
-  private readonly exchanges = new StreamTable<Exchange>();
+/** One connection's worth of `handle`: calls the handler per request and routes its events. */
+class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
   /** The connection received `shutdown`. */
   stopped = false;
 
   constructor(
     private readonly handler: Handler,
-    private readonly out: SessionOutput,
+    out: SessionOutput,
     /** The connection's actor address. */
     readonly address: string,
-  ) {}
+  ) {
+    super(out);
+  }
 
   /** The sink requests write to: the app's output. */
   next(event: OutboundEvent): void {
     this.out.next(event);
   }
 
-  /** One inbound event from the driver. */
-  receive(event: InboundEvent): void {
-    if (event.type === 'request') {
-      this.request(event);
-      return;
-    }
-    if (event.type === 'shutdown') {
-      this.stopped = true;
-      for (const exchange of this.exchanges.values()) exchange.stop();
-      return;
-    }
-    const exchange = this.exchanges.get(event.stream);
-    if (exchange === undefined) return;
-    switch (event.type) {
-      case 'data':
-        exchange.body.push(event.chunk);
-        if (event.end) exchange.body.end();
-        return;
-      case 'trailers':
-        exchange.body.end(event.headers);
-        return;
-      case 'ws-message':
-        exchange.messages?.next(event.data);
-        this.consumed(exchange, chunkLength(event.data));
-        return;
-      case 'message':
-        // Unread mail is still granted back: it was delivered, and dropped by the app.
-        exchange.mail(event);
-        this.consumed(exchange, event.size);
-        return;
-      case 'undelivered':
-        exchange.mail(event);
-        return;
-      case 'window':
-        this.credit(exchange, event.bytes);
-        return;
-      case 'close':
-        this.closed(exchange, event.code, event.reason);
-        return;
-    }
+  protected override shutdown(): void {
+    this.stopped = true;
+    for (const exchange of this.routes.values()) exchange.stop();
   }
 
-  teardown(): void {
-    for (const exchange of this.exchanges.values()) this.closed(exchange, H2_CODE.CANCEL, 'closed');
+  protected override data(exchange: HandleExchange, chunk: Uint8Array, end: boolean): void {
+    exchange.body.push(chunk);
+    if (end) exchange.body.end();
   }
 
-  private request(event: RequestEvent): void {
-    const exchange = new Exchange(event, this);
-    this.exchanges.set(exchange);
-    let answer: ReturnType<Handler>;
-    try {
-      answer = this.handler(exchange);
-    } catch (error) {
-      this.fail(exchange, error);
-      return;
-    }
-    if (isObservable(answer)) {
-      let answered = false;
-      exchange.subscription = answer.subscribe({
-        next: (value) => {
-          if (answered) return;
-          answered = true;
-          exchange.subscription?.unsubscribe();
-          exchange.subscription = null;
-          this.answer(exchange, value);
-        },
-        error: (error) => this.fail(exchange, error),
-        complete: () => {
-          if (!answered) this.answer(exchange, null);
-        },
-      });
-      if (answered) exchange.subscription?.unsubscribe();
-    } else if (isPromise(answer)) {
-      answer.then(
-        (value) => this.answer(exchange, value),
-        (error) => this.fail(exchange, error),
-      );
-    } else {
-      this.answer(exchange, answer);
-    }
+  protected override trailers(exchange: HandleExchange, headers: HeaderList): void {
+    exchange.body.end(headers);
   }
 
-  private answer(exchange: Exchange, answer: Answer | null | undefined): void {
+  protected override wsMessage(exchange: HandleExchange, data: Uint8Array | string): void {
+    exchange.messages?.next(data);
+    this.consumed(exchange, chunkLength(data));
+  }
+
+  protected override message(exchange: HandleExchange, event: MessageEvent): void {
+    // Unread mail is still granted back: it was delivered, and dropped by the app.
+    exchange.mail(event);
+    this.consumed(exchange, event.size);
+  }
+
+  protected override undelivered(exchange: HandleExchange, event: UndeliveredEvent): void {
+    exchange.mail(event);
+  }
+
+  protected cancel(exchange: HandleExchange): void {
+    this.close(exchange, H2_CODE.CANCEL, 'closed');
+  }
+
+  protected create(event: RequestEvent): HandleExchange {
+    return new HandleExchange(event, this);
+  }
+
+  protected start(exchange: HandleExchange): unknown {
+    return this.handler(exchange);
+  }
+
+  /** The handler's answer: an Observable's first value, a promise's value, or itself. */
+  protected override started(exchange: HandleExchange, answer: unknown): void {
+    if (isObservable(answer)) this.first(exchange, answer as Observable<Answer>);
+    else if (isPromise(answer)) this.watch(exchange, answer);
+    else this.answer(exchange, answer as Answer | null | undefined);
+  }
+
+  /** The handler's promise resolved. */
+  protected override settled(exchange: HandleExchange, answer: unknown): void {
+    this.answer(exchange, answer as Answer | null | undefined);
+  }
+
+  /** The handler answered with an Observable: its first value is the answer. */
+  private first(exchange: HandleExchange, answer: Observable<Answer>): void {
+    let answered = false;
+    exchange.subscription = answer.subscribe({
+      next: (value) => {
+        if (answered) return;
+        answered = true;
+        exchange.subscription?.unsubscribe();
+        exchange.subscription = null;
+        this.answer(exchange, value);
+      },
+      error: (error) => this.fail(exchange, error),
+      complete: () => {
+        if (!answered) this.answer(exchange, null);
+      },
+    });
+    if (answered) exchange.subscription?.unsubscribe();
+  }
+
+  private answer(exchange: HandleExchange, answer: Answer | null | undefined): void {
     if (exchange.finished) return;
     if (answer === null || answer === undefined) {
       this.fail(exchange, new RxgiError(ERR.NO_RESPONSE, 'the handler returned no response'));
@@ -225,16 +216,20 @@ class Session implements EventSink {
     else void this.pullBody(exchange, body, trailers);
   }
 
-  private pushBody(exchange: Exchange, body: Observable<Chunk>, trailers: Reply['trailers']): void {
+  private pushBody(
+    exchange: HandleExchange,
+    body: Observable<Chunk>,
+    trailers: Reply['trailers'],
+  ): void {
     exchange.subscription = body.subscribe({
-      next: (chunk) => this.data(exchange, chunk),
+      next: (chunk) => this.send(exchange, chunk),
       error: (error) => this.fail(exchange, error),
       complete: () => void this.endBody(exchange, trailers),
     });
   }
 
   private async pullBody(
-    exchange: Exchange,
+    exchange: HandleExchange,
     body: AsyncIterable<Chunk>,
     trailers: Reply['trailers'],
   ): Promise<void> {
@@ -251,7 +246,7 @@ class Session implements EventSink {
         const result = await iterator.next();
         if (exchange.finished) return;
         if (result.done) break;
-        this.data(exchange, result.value);
+        this.send(exchange, result.value);
       }
       exchange.iterator = null;
       await this.endBody(exchange, trailers);
@@ -260,16 +255,17 @@ class Session implements EventSink {
     }
   }
 
-  private data(exchange: Exchange, chunk: Chunk): void {
+  /** One chunk of the response body. */
+  private send(exchange: HandleExchange, chunk: Chunk): void {
     if (exchange.finished || chunkLength(chunk) === 0) return;
     exchange.window -= chunkLength(chunk);
     this.next({ type: 'data', stream: exchange.stream, chunk, end: false });
   }
 
-  private async endBody(exchange: Exchange, trailers: Reply['trailers']): Promise<void> {
+  private async endBody(exchange: HandleExchange, trailers: Reply['trailers']): Promise<void> {
     if (exchange.finished) return;
     if (trailers === undefined) {
-      this.next({ type: 'data', stream: exchange.stream, chunk: EMPTY, end: true });
+      this.next({ type: 'data', stream: exchange.stream, chunk: EMPTY_BYTES, end: true });
     } else {
       try {
         const fields = await (typeof trailers === 'function' ? trailers() : trailers);
@@ -283,7 +279,7 @@ class Session implements EventSink {
     this.finish(exchange);
   }
 
-  private accept(exchange: Exchange, answer: WebSocketReply): void {
+  private accept(exchange: HandleExchange, answer: WebSocketReply): void {
     const stream = exchange.stream;
     if (!exchange.websocket) {
       const reply = status(426);
@@ -309,14 +305,9 @@ class Session implements EventSink {
     });
     this.next({ type: 'window', stream, bytes: INITIAL_WINDOW });
     if (exchange.finished) return;
-    let output: Observable<Chunk>;
-    try {
-      output = answer.websocket(messages.asObservable(), exchange);
-    } catch (error) {
-      this.fail(exchange, error);
-      return;
-    }
-    exchange.subscription = output.subscribe({
+    const output = this.call(exchange, answer.websocket, messages.asObservable(), exchange);
+    if (output === FAILED) return;
+    exchange.subscription = (output as Observable<Chunk>).subscribe({
       next: (data) => {
         if (exchange.finished) return;
         exchange.window -= chunkLength(data);
@@ -332,7 +323,7 @@ class Session implements EventSink {
   }
 
   /** Input the app took: granted back only while its output flows. */
-  private consumed(exchange: Exchange, size: number): void {
+  private consumed(exchange: HandleExchange, size: number): void {
     if (exchange.finished) return;
     // Input is granted back only while output flows: a client that does not read is not read.
     // Grants go out in batches (a quarter of the initial window): one `window` event per small
@@ -345,7 +336,7 @@ class Session implements EventSink {
     }
   }
 
-  private credit(exchange: Exchange, bytes: number): void {
+  protected override window(exchange: HandleExchange, bytes: number): void {
     exchange.window += bytes;
     if (exchange.window <= 0) return;
     const wakeup = exchange.wakeup;
@@ -359,7 +350,7 @@ class Session implements EventSink {
   }
 
   /** The driver closed the stream: stop all work for it. */
-  private closed(exchange: Exchange, code: number, reason: string): void {
+  protected close(exchange: HandleExchange, code: number, reason: string): void {
     if (exchange.finished) return;
     exchange.abandon(code, reason);
     exchange.messages?.complete();
@@ -367,7 +358,7 @@ class Session implements EventSink {
   }
 
   /** A failure inside the exchange: answer with its status, or abort after the head. */
-  private fail(exchange: Exchange, error: unknown): void {
+  protected fail(exchange: HandleExchange, error: unknown): void {
     if (exchange.finished) return;
     const rxgi = error instanceof RxgiError ? error : null;
     const code = exchange.messages !== null ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
@@ -391,10 +382,10 @@ class Session implements EventSink {
     this.finish(exchange);
   }
 
-  private finish(exchange: Exchange): void {
+  private finish(exchange: HandleExchange): void {
     if (exchange.finished) return;
     exchange.finished = true;
-    this.exchanges.delete(exchange.stream);
+    this.routes.delete(exchange.stream);
     exchange.finish();
     exchange.subscription?.unsubscribe();
     exchange.subscription = null;
@@ -418,10 +409,6 @@ function discard(body: Body): void {
   if (typeof stream?.destroy === 'function') stream.destroy();
   else if (typeof stream?.cancel === 'function')
     void Promise.resolve(stream.cancel()).catch(() => {});
-}
-
-function isPromise<T>(value: unknown): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null)?.then === 'function';
 }
 
 function isBytes(value: Body): value is Uint8Array {

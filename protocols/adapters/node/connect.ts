@@ -9,18 +9,29 @@
  * left unread) go to the inner app, which is called once per connection as usual, and the
  * headers the middleware set with `res.setHeader` are added to the inner app's response.
  */
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
-import { merge, Observable, Subject } from 'rxjs';
-import type { Middleware } from '../../../core/app.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type App,
+  type AppRun,
+  type ConnectionInfo,
+  type Middleware,
+  runApp,
+  type SessionOutput,
+  sessionApp,
+} from '../../../core/app.js';
 import {
   H2_CODE,
   type HeaderList,
   type InboundEvent,
   type OutboundEvent,
   type RequestEvent,
+  type ShutdownEvent,
 } from '../../../core/events.js';
+import { withoutField } from '../../../core/headers.js';
 import { logger } from '../../../core/log.js';
-import { fromNodeHandler, requestEvent } from './from-node.js';
+import { type Route, type StreamEvent, StreamRouter } from '../../../core/router.js';
+import { errorBody } from '../../../core/status.js';
+import { type NodeListener, NodeRouter, requestEvent } from './from-node.js';
 
 /** A Connect/Express middleware function. `next(error)` fails the exchange. */
 export type ConnectMiddleware = (
@@ -28,18 +39,6 @@ export type ConnectMiddleware = (
   res: ServerResponse,
   next: (error?: unknown) => void,
 ) => unknown;
-
-/** Per stream state of `fromConnect`, for a stream the middleware has seen. */
-interface Route {
-  /** Handed over to the inner app; its fields are the middleware's response headers. */
-  passed: HeaderList | null;
-  /** Body events that arrived while the middleware ran, kept for a hand-over. */
-  held: InboundEvent[] | null;
-  /** The shim's exchange has been told to let go (after a hand-over). */
-  retired: boolean;
-  /** No more inbound events will come for the stream but a `close`. */
-  inputDone: boolean;
-}
 
 /**
  * Put Connect-style middleware in front of an rxgi app, as rxgi middleware.
@@ -65,125 +64,193 @@ interface Route {
  * await serve(compose(fromConnect(auth), fromConnect(cors()))(app), { port: 8000 });
  */
 export function fromConnect(middleware: ConnectMiddleware): Middleware {
-  return (inner) => (events, connection) =>
-    new Observable<OutboundEvent>((out) => {
-      const routes = new Map<number, Route>();
-      const toShim = new Subject<InboundEvent>();
-      const toInner = new Subject<InboundEvent>();
+  return (inner) =>
+    sessionApp((out, connection) => new ConnectRouter(middleware, inner, out, connection));
+}
 
-      const retire = (stream: number, route: Route) => {
-        if (route.inputDone) routes.delete(stream);
-        if (route.retired) return;
-        route.retired = true;
-        // The shim's exchange aborts its objects: `res` hears 'close' (on-finished, morgan).
-        toShim.next({ type: 'close', stream, code: H2_CODE.NO_ERROR, reason: 'handed over' });
-      };
+/** Per stream state of `fromConnect`, for a stream the middleware has seen. */
+class ConnectRoute implements Route {
+  /** Handed over to the inner app; its fields are the middleware's response headers. */
+  passed: HeaderList | null = null;
+  /** Body events that arrived while the middleware ran, kept for a hand-over. */
+  held: InboundEvent[] | null = [];
+  /** The shim's exchange has been told to let go (after a hand-over). */
+  retired = false;
+  /** No more inbound events will come for the stream but a `close`. */
+  inputDone: boolean;
 
-      const handOver = (event: RequestEvent, req: IncomingMessage, res: ServerResponse) => {
-        const route = routes.get(event.stream);
-        if (route === undefined || route.passed !== null || res.headersSent || res.writableEnded)
-          return;
-        if (req.readableDidRead && !event.end) {
-          fail(res, new Error('the middleware read the request body, then called next()'));
-          return;
-        }
-        route.passed = responseFields(res);
-        const held = route.held ?? [];
-        route.held = null;
-        toInner.next(passedRequest(event, req));
-        for (const body of held) toInner.next(body);
-      };
+  constructor(
+    readonly id: number,
+    end: boolean,
+  ) {
+    this.inputDone = end;
+  }
+}
 
-      const shim = fromNodeHandler((req, res) => {
-        const event = requestEvent(req) as RequestEvent;
-        let called = false;
-        return middleware(req, res, (error?: unknown) => {
-          if (called) return;
-          called = true;
-          if (error !== undefined && error !== null && error !== false) fail(res, error);
-          else handOver(event, req, res);
-        });
-      })(toShim, connection);
+/**
+ * One connection of `fromConnect`. Every stream meets the middleware first, on the shim's
+ * router; one the middleware hands over (`next()`) is routed to the inner app from then on.
+ * Both are run directly, with no Observable between them and the connection (the inner app
+ * through its Observable only when `sessionApp` did not make it). The output is the two
+ * outputs merged: it fails when either fails, and does not complete, as the middleware's side
+ * has no end of its own.
+ */
+class ConnectRouter extends StreamRouter<ConnectRoute> {
+  private readonly shim: NodeRouter;
+  private readonly inner: AppRun;
 
-      const shimOut = new Observable<OutboundEvent>((sink) =>
-        shim.subscribe({
-          next: (event) => {
-            const route = routes.get(event.stream);
-            if (route === undefined) return sink.next(event);
-            if (route.passed !== null) return; // the shim's leftovers (credit) for a passed stream
-            // The middleware answered: nothing is handed over, no body needs to be kept.
-            if (event.type === 'response' || event.type === 'close') route.held = null;
-            if (event.type === 'close' || isEnd(event)) routes.delete(event.stream);
-            sink.next(event);
-          },
-          error: (error) => sink.error(error),
-          complete: () => sink.complete(),
-        }),
-      );
+  constructor(middleware: ConnectMiddleware, inner: App, out: SessionOutput, info: ConnectionInfo) {
+    super(out);
+    this.shim = new NodeRouter(this.listener(middleware), new MiddlewareSide(this));
+    this.inner = runApp(inner, new InnerSide(this), info);
+  }
 
-      const innerOut = new Observable<OutboundEvent>((sink) =>
-        inner(toInner, connection).subscribe({
-          next: (event) => {
-            const route = routes.get(event.stream);
-            if (event.type === 'response' && route?.passed) {
-              sink.next({ ...event, headers: mergeFields(route.passed, event.headers) });
-            } else sink.next(event);
-            if (route?.passed && (event.type === 'close' || isEnd(event))) {
-              retire(event.stream, route);
-            }
-          },
-          error: (error) => sink.error(error),
-          complete: () => sink.complete(),
-        }),
-      );
+  override teardown(): void {
+    this.shim.teardown();
+    this.inner.end();
+    super.teardown();
+  }
 
-      const subscription = merge(shimOut, innerOut).subscribe(out);
-      subscription.add(
-        events.subscribe({
-          next: (event) => {
-            if (event.type === 'request') {
-              routes.set(event.stream, {
-                passed: null,
-                held: [],
-                retired: false,
-                inputDone: event.end,
-              });
-              toShim.next(event);
-              return;
-            }
-            const route = routes.get(event.stream);
-            if (event.stream === 0) {
-              toShim.next(event);
-              toInner.next(event);
-            } else if (route === undefined) {
-              // A stream the middleware answered (the shim ignores the ones it forgot).
-              toShim.next(event);
-            } else if (route.passed !== null) {
-              if (isInputEnd(event)) route.inputDone = true;
-              toInner.next(event);
-              if (event.type === 'close') {
-                route.inputDone = true;
-                retire(event.stream, route);
-              } else if (route.inputDone && route.retired) routes.delete(event.stream);
-            } else {
-              if (isInputEnd(event)) route.inputDone = true;
-              if (route.held !== null && event.type !== 'window') route.held.push(event);
-              toShim.next(event);
-              if (event.type === 'close') routes.delete(event.stream);
-            }
-          },
-          error: (error) => {
-            toShim.error(error);
-            toInner.error(error);
-          },
-          complete: () => {
-            toShim.complete();
-            toInner.complete();
-          },
-        }),
-      );
-      return subscription;
+  protected open(event: RequestEvent): void {
+    this.routes.set(new ConnectRoute(event.stream, event.end));
+    this.shim.receive(event);
+  }
+
+  protected override shutdown(event: ShutdownEvent): void {
+    this.shim.receive(event);
+    this.inner.receive(event);
+  }
+
+  protected override unrouted(event: StreamEvent): void {
+    this.shim.receive(event);
+    // Stream 0 is the connection: both sides hear of it. Another stream without a route is
+    // one the middleware answered, whose shim exchange may still wait for its close.
+    if (event.stream === 0) this.inner.receive(event);
+  }
+
+  protected route(route: ConnectRoute, event: StreamEvent): void {
+    if (isInputEnd(event)) route.inputDone = true;
+    if (route.passed !== null) {
+      this.inner.receive(event);
+      if (event.type === 'close') {
+        route.inputDone = true;
+        this.retire(route);
+      } else if (route.inputDone && route.retired) this.routes.delete(route.id);
+      return;
+    }
+    if (route.held !== null && event.type !== 'window') route.held.push(event);
+    this.shim.receive(event);
+    if (event.type === 'close') this.routes.delete(route.id);
+  }
+
+  protected cancel(route: ConnectRoute): void {
+    this.routes.delete(route.id);
+  }
+
+  /** An event of the shim's (the middleware answering, or the shim's credit). */
+  fromMiddleware(event: OutboundEvent): void {
+    const route = this.routes.get(event.stream);
+    if (route !== undefined) {
+      if (route.passed !== null) return; // the shim's leftovers (credit) for a passed stream
+      // The middleware answered: nothing is handed over, no body needs to be kept.
+      if (event.type === 'response' || event.type === 'close') route.held = null;
+      if (event.type === 'close' || isEnd(event)) this.routes.delete(event.stream);
+    }
+    this.out.next(event);
+  }
+
+  /** An event of the inner app's: a passed stream's response gets the middleware's fields. */
+  fromInner(event: OutboundEvent): void {
+    const route = this.routes.get(event.stream);
+    if (route === undefined || route.passed === null) {
+      this.out.next(event);
+      return;
+    }
+    if (event.type === 'response') {
+      this.out.next({ ...event, headers: mergeFields(route.passed, event.headers) });
+    } else this.out.next(event);
+    if (event.type === 'close' || isEnd(event)) this.retire(route);
+  }
+
+  /** Either side's output failed: so does the connection's (SPEC.md §5). */
+  failed(error: unknown): void {
+    this.out.error(error);
+  }
+
+  /** The shim's request listener: the middleware, with a `next` that hands the stream over. */
+  private listener(middleware: ConnectMiddleware): NodeListener {
+    return (req, res) => {
+      const event = requestEvent(req) as RequestEvent;
+      let called = false;
+      return middleware(req, res, (error?: unknown) => {
+        if (called) return;
+        called = true;
+        if (error !== undefined && error !== null && error !== false) answerError(res, error);
+        else this.handOver(event, req, res);
+      });
+    };
+  }
+
+  /** `next()`: the inner app gets the request as the middleware left it, and the held body. */
+  private handOver(event: RequestEvent, req: IncomingMessage, res: ServerResponse): void {
+    const route = this.routes.get(event.stream);
+    if (route === undefined || route.passed !== null || res.headersSent || res.writableEnded) {
+      return;
+    }
+    if (req.readableDidRead && !event.end) {
+      answerError(res, new Error('the middleware read the request body, then called next()'));
+      return;
+    }
+    route.passed = responseFields(res);
+    const held = route.held ?? [];
+    route.held = null;
+    this.inner.receive(passedRequest(event, req));
+    for (const body of held) this.inner.receive(body);
+  }
+
+  /** The inner app's response ended: the shim's exchange lets go of its node objects. */
+  private retire(route: ConnectRoute): void {
+    if (route.inputDone) this.routes.delete(route.id);
+    if (route.retired) return;
+    route.retired = true;
+    // The shim's exchange aborts its objects: `res` hears 'close' (on-finished, morgan).
+    this.shim.receive({
+      type: 'close',
+      stream: route.id,
+      code: H2_CODE.NO_ERROR,
+      reason: 'handed over',
     });
+  }
+}
+
+/** The shim's output, through the router. The shim never ends its output. */
+class MiddlewareSide implements SessionOutput {
+  constructor(private readonly router: ConnectRouter) {}
+
+  next(event: OutboundEvent): void {
+    this.router.fromMiddleware(event);
+  }
+
+  error(error: unknown): void {
+    this.router.failed(error);
+  }
+
+  complete(): void {}
+}
+
+/** The inner app's output, through the router. Its completion ends nothing (see ConnectRouter). */
+class InnerSide implements SessionOutput {
+  constructor(private readonly router: ConnectRouter) {}
+
+  next(event: OutboundEvent): void {
+    this.router.fromInner(event);
+  }
+
+  error(error: unknown): void {
+    this.router.failed(error);
+  }
+
+  complete(): void {}
 }
 
 /** The event ends the request body. */
@@ -200,7 +267,7 @@ function isEnd(event: OutboundEvent): boolean {
 }
 
 /** Answer `next(error)` as Connect's final handler does, without the stack. */
-function fail(res: ServerResponse, error: unknown): void {
+function answerError(res: ServerResponse, error: unknown): void {
   const fields = error as { status?: unknown; statusCode?: unknown } | null;
   const candidate = Number(fields?.status ?? fields?.statusCode);
   const status = candidate >= 400 && candidate < 600 ? candidate : 500;
@@ -212,7 +279,7 @@ function fail(res: ServerResponse, error: unknown): void {
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.statusCode = status;
   res.setHeader('content-type', 'text/plain; charset=utf-8');
-  res.end(`${STATUS_CODES[status] ?? 'Error'}\n`);
+  res.end(errorBody(status));
 }
 
 /** The fields the middleware set on `res`, as a header list. */
@@ -278,10 +345,4 @@ function passedRequest(event: RequestEvent, req: IncomingMessage): RequestEvent 
   }
   if (headers !== null) passed.headers = headers;
   return passed;
-}
-
-function withoutField(list: HeaderList, name: string): HeaderList {
-  const kept: HeaderList = [];
-  for (let i = 0; i < list.length; i += 2) if (list[i] !== name) kept.push(list[i], list[i + 1]);
-  return kept;
 }

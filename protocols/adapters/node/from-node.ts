@@ -27,13 +27,12 @@ import {
   H2_CODE,
   type HeaderList,
   INITIAL_WINDOW,
-  type InboundEvent,
   type OutboundEvent,
   type RequestEvent,
   type ResponseEvent,
 } from '../../../core/events.js';
 import { logger } from '../../../core/log.js';
-import { StreamTable } from '../../../core/table.js';
+import { HandlerRouter } from '../../../core/router.js';
 import {
   aborted,
   addHeaderLines,
@@ -74,7 +73,7 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * await serve(fromNodeHandler(app), { port: 8000 });
  */
 export function fromNodeHandler(listener: NodeListener): App {
-  return sessionApp((out) => new NodeSession(listener, out));
+  return sessionApp((out) => new NodeRouter(listener, out));
 }
 
 /** The rxgi request event behind a request the shim made, or undefined for any other. */
@@ -84,74 +83,73 @@ export function requestEvent(req: IncomingMessage): RequestEvent | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-/** One connection's worth of the shim: routes inbound events to their exchange. */
-class NodeSession {
-  private readonly exchanges = new StreamTable<Exchange>();
-
+/**
+ * @internal One connection's worth of the shim: calls the listener per request and routes each
+ * stream's events to its exchange.
+ */
+export class NodeRouter extends HandlerRouter<NodeExchange> {
   constructor(
     private readonly listener: NodeListener,
-    private readonly out: SessionOutput,
-  ) {}
+    out: SessionOutput,
+  ) {
+    super(out);
+  }
 
+  /** An event of an exchange's, for the app's output. */
   emit(event: OutboundEvent): void {
     this.out.next(event);
   }
 
-  receive(event: InboundEvent): void {
-    if (event.type === 'request') {
-      this.request(event);
-      return;
-    }
-    const exchange = this.exchanges.get(event.stream);
-    if (exchange === undefined) return;
-    switch (event.type) {
-      case 'data':
-        exchange.bodyData(event.chunk, event.end);
-        return;
-      case 'trailers':
-        exchange.bodyEnd(event.headers);
-        return;
-      case 'window':
-        exchange.credit(event.bytes);
-        return;
-      case 'close':
-        exchange.closed(event.code);
-        return;
-    }
+  /** The exchange awaits no more events: it leaves the table (a later event is dropped). */
+  forget(exchange: NodeExchange): void {
+    if (this.routes.get(exchange.id) === exchange) this.routes.delete(exchange.id);
   }
 
-  /** The connection is gone: every exchange still open is aborted. */
-  teardown(): void {
-    for (const exchange of this.exchanges.values()) {
-      // One whose response was all handed over only waited for the rest of its body.
-      exchange.closed(exchange.ended ? H2_CODE.NO_ERROR : H2_CODE.CANCEL);
-    }
+  protected create(event: RequestEvent): NodeExchange {
+    return new NodeExchange(event, this);
   }
 
-  forget(exchange: Exchange): void {
-    if (this.exchanges.get(exchange.id) === exchange) this.exchanges.delete(exchange.id);
+  protected start(exchange: NodeExchange): unknown {
+    return this.listener(exchange.req, exchange.res);
   }
 
-  private request(event: RequestEvent): void {
-    const exchange = new Exchange(event, this);
-    this.exchanges.set(exchange);
-    try {
-      const result = this.listener(exchange.req, exchange.res);
-      // node's parser completes a bodyless message just after the 'request' event, not before.
-      if (event.end) exchange.req.complete = true;
-      // Koa's callback and async handlers return promises; node would ignore a rejection (and
-      // crash on it), here it fails the one exchange.
-      if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-        (result as PromiseLike<unknown>).then(undefined, (error: unknown) => exchange.fail(error));
-      }
-    } catch (error) {
-      exchange.fail(error);
-    }
+  protected override started(exchange: NodeExchange, result: unknown): void {
+    // node's parser completes a bodyless message just after the 'request' event, not before.
+    if (exchange.event.end) exchange.req.complete = true;
+    // Koa's callback and async handlers return promises; node would ignore a rejection (and
+    // crash on it), here it fails the one exchange.
+    super.started(exchange, result);
+  }
+
+  protected override data(exchange: NodeExchange, chunk: Uint8Array, end: boolean): void {
+    exchange.bodyData(chunk, end);
+  }
+
+  protected override trailers(exchange: NodeExchange, headers: HeaderList): void {
+    exchange.bodyEnd(headers);
+  }
+
+  protected override window(exchange: NodeExchange, bytes: number): void {
+    exchange.credit(bytes);
+  }
+
+  protected close(exchange: NodeExchange, code: number): void {
+    exchange.closed(code);
+  }
+
+  /** The connection is gone: the exchange is aborted. */
+  protected cancel(exchange: NodeExchange): void {
+    // One whose response was all handed over only waited for the rest of its body.
+    exchange.closed(exchange.ended ? H2_CODE.NO_ERROR : H2_CODE.CANCEL);
+  }
+
+  protected fail(exchange: NodeExchange, error: unknown): void {
+    exchange.fail(error);
   }
 }
 
 /** @internal The state of one exchange: its node objects, its output credit and its body reader. */
-export class Exchange {
+export class NodeExchange {
   readonly socket: ExchangeSocket;
   readonly req: NodeReq;
   readonly res: NodeRes;
@@ -179,7 +177,7 @@ export class Exchange {
 
   constructor(
     readonly event: RequestEvent,
-    private readonly session: NodeSession,
+    private readonly router: NodeRouter,
   ) {
     this.inputDone = event.end;
     this.socket = new ExchangeSocket(this, event);
@@ -203,12 +201,12 @@ export class Exchange {
     this.req.complete = true;
     this.inputDone = true;
     this.reader?.end(trailers);
-    if (this.ended) this.session.forget(this);
+    if (this.ended) this.router.forget(this);
   }
 
   private grant(bytes: number): void {
     if (!this.gone && !this.inputDone) {
-      this.session.emit({ type: 'window', stream: this.id, bytes });
+      this.router.emit({ type: 'window', stream: this.id, bytes });
     }
   }
 
@@ -334,7 +332,7 @@ export class Exchange {
     if (!res._hasBody || (data !== undefined && chunkLength(data) === 0)) data = undefined;
     if (data !== undefined) this.window -= chunkLength(data);
     this.send(data, true);
-    if (this.inputDone) this.session.forget(this);
+    if (this.inputDone) this.router.forget(this);
     res.emit('prefinish');
     process.nextTick(finish, this);
   }
@@ -365,7 +363,7 @@ export class Exchange {
         if (Array.isArray(value)) for (const item of value) list.push(name.toLowerCase(), item);
         else list.push(name.toLowerCase(), String(value));
       }
-      this.session.emit({ type: 'early-hints', stream: this.id, headers: list });
+      this.router.emit({ type: 'early-hints', stream: this.id, headers: list });
     }
     if (callback) process.nextTick(callback);
   }
@@ -384,9 +382,9 @@ export class Exchange {
       };
       if (chunk !== undefined) event.body = chunk;
       if (trailers || hasTrailerField(this.head)) event.trailers = true;
-      this.session.emit(event);
+      this.router.emit(event);
     } else if (chunk !== undefined || (end && !trailers)) {
-      this.session.emit({
+      this.router.emit({
         type: 'data',
         stream: this.id,
         chunk: chunk ?? EMPTY_BYTES,
@@ -394,7 +392,7 @@ export class Exchange {
       });
     }
     if (trailers && !this.gone) {
-      this.session.emit({ type: 'trailers', stream: this.id, headers: this.trailerFields! });
+      this.router.emit({ type: 'trailers', stream: this.id, headers: this.trailerFields! });
     }
   }
 
@@ -458,7 +456,7 @@ export class Exchange {
   closed(code: number): void {
     if (this.gone) return;
     if (this.ended && code === H2_CODE.NO_ERROR) {
-      this.session.forget(this);
+      this.router.forget(this);
       if (this.inputDone) return;
       this.inputDone = true;
       const req = this.req;
@@ -472,7 +470,7 @@ export class Exchange {
       return;
     }
     this.gone = true;
-    this.session.forget(this);
+    this.router.forget(this);
     const callbacks = this.waiting.splice(0);
     const error = aborted();
     this.reader?.fail(error);
@@ -488,7 +486,7 @@ export class Exchange {
   /** The app destroyed the socket, the request or the response: abort the exchange. */
   destroyedByApp(): void {
     if (this.ended || this.gone) return;
-    this.session.emit({
+    this.router.emit({
       type: 'close',
       stream: this.id,
       // Not CANCEL: HTTP/2 clients (node's among them) end a stream reset with CANCEL cleanly,
@@ -503,7 +501,7 @@ export class Exchange {
   fail(error: unknown): void {
     logger().error('node request listener failed', { stream: this.id, error });
     if (this.ended || this.gone) return;
-    this.session.emit({
+    this.router.emit({
       type: 'close',
       stream: this.id,
       code: H2_CODE.INTERNAL_ERROR,
@@ -514,15 +512,11 @@ export class Exchange {
 
   /** Run listener code on behalf of this exchange: what it throws fails only this exchange. */
   private guard(run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      this.fail(error);
-    }
+    this.router.call(this, run, undefined, undefined);
   }
 }
 
-function finish(exchange: Exchange): void {
+function finish(exchange: NodeExchange): void {
   exchange.finished();
 }
 

@@ -18,7 +18,7 @@ import type { Chunk, HeaderList, RequestEvent } from '../../../core/events.js';
  * What the node objects call on their exchange (implemented in from-node.ts): declared here so
  * the objects need nothing from the module that makes them.
  */
-export interface Exchange {
+export interface NodeExchange {
   readonly event: RequestEvent;
   readonly writableFinished: boolean;
   readonly drainNeeded: boolean;
@@ -45,7 +45,7 @@ export const kExchange = Symbol('rxgi.exchange');
 export type WriteCallback = (error?: Error | null) => void;
 
 export interface NodeReq extends IncomingMessage {
-  [kExchange]?: Exchange;
+  [kExchange]?: NodeExchange;
   _read(size: number): void;
   upgrade: boolean;
   _consuming: boolean;
@@ -55,7 +55,7 @@ export interface NodeReq extends IncomingMessage {
 }
 
 export interface NodeRes extends ServerResponse {
-  [kExchange]?: Exchange;
+  [kExchange]?: NodeExchange;
   _header: string | null;
   _hasBody: boolean;
   _contentLength: number | null;
@@ -88,7 +88,7 @@ export class ExchangeSocket extends Duplex {
   _httpMessage: ServerResponse | null = null;
 
   constructor(
-    private readonly exchange: Exchange,
+    private readonly exchange: NodeExchange,
     event: RequestEvent,
   ) {
     super();
@@ -145,7 +145,7 @@ function family(address: string | undefined): string | undefined {
 // The request
 
 export function makeRequest(
-  exchange: Exchange,
+  exchange: NodeExchange,
   event: RequestEvent,
   socket: ExchangeSocket,
 ): NodeReq {
@@ -231,7 +231,11 @@ export function addHeaderLines(req: NodeReq, raw: string[]): void {
 // ---------------------------------------------------------------------------------------------
 // The response
 
-export function makeResponse(exchange: Exchange, req: NodeReq, socket: ExchangeSocket): NodeRes {
+export function makeResponse(
+  exchange: NodeExchange,
+  req: NodeReq,
+  socket: ExchangeSocket,
+): NodeRes {
   const res = new ServerResponse(req) as unknown as NodeRes;
   res[kExchange] = exchange;
   // Own properties: they survive `Object.setPrototypeOf(res, app.response)`.

@@ -2,9 +2,12 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders as H2Headers } from 'node:http2';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { RequestEvent } from 'rxgi';
-import { compose, handle, json, text } from 'rxgi';
+import type { App, OutboundEvent, RequestEvent } from 'rxgi';
+import { compose, getHeader, handle, json, text } from 'rxgi';
+import { memoryConnection } from 'rxgi/testing';
+import { filter, map } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SessionRun } from '../../../../core/app.js';
 import {
   type ConnectMiddleware,
   fromConnect,
@@ -193,6 +196,75 @@ describe('fromConnect', () => {
     expect(i.status).toBe(200);
     expect(i.headers.get('x-express')).toBe('1');
     expect(await i.text()).toBe('inner /other user=-');
+  });
+});
+
+describe('fromConnect as a session app', () => {
+  const info = {
+    id: 'c1',
+    address: 'test/c1',
+    protocol: 'memory',
+    secure: false,
+    client: null,
+    server: null,
+  };
+  const ignore = { next() {}, error() {}, complete() {} };
+
+  it('is run directly by a connection, as handle is, with no Observable in between', () => {
+    // SessionRun.start runs a sessionApp's session itself and gives null for any other app.
+    expect(SessionRun.start(inner, ignore, info)).not.toBeNull();
+    expect(SessionRun.start(fromConnect(auth)(inner), ignore, info)).not.toBeNull();
+    expect(SessionRun.start(app, ignore, info)).not.toBeNull();
+  });
+
+  // An inner app that sessionApp did not make is called once and subscribed.
+  const calls: string[] = [];
+  const plain: App = (events, connection) => {
+    calls.push(connection.id);
+    return events.pipe(
+      filter((event): event is RequestEvent => event.type === 'request'),
+      map((event): OutboundEvent => {
+        if (event.path === '/boom') throw new Error('the plain app failed');
+        return {
+          type: 'response',
+          stream: event.stream,
+          status: 200,
+          headers: ['content-type', 'text/plain'],
+          body: `plain ${event.path} user=${getHeader(event.headers, 'x-user') ?? '-'}`,
+          end: true,
+        };
+      }),
+    );
+  };
+
+  it('hands over to a plain Observable app, called once per connection', async () => {
+    calls.length = 0;
+    const server = await start(compose(fromConnect(auth), fromConnect(addHeader))(plain));
+    const denied = await fetch(`${server.url}/a`);
+    expect(denied.status).toBe(401);
+    const client = await session(server.url);
+    cleanups.push(() => client.close());
+    const many = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        exchange(client, { ':path': `/p${i}`, 'x-key': 'secret' }),
+      ),
+    );
+    expect(many.map((r) => r.body.toString())).toEqual(
+      Array.from({ length: 4 }, (_, i) => `plain /p${i} user=alice`),
+    );
+    expect(many[0].headers['x-outer']).toBe('yes');
+    // One connection each (the fetch and the h2c session), the plain app called once on each.
+    expect(calls).toHaveLength(2);
+  });
+
+  it("fails the connection's open streams when the plain app's output errors", async () => {
+    const connection = memoryConnection(fromConnect(addHeader)(plain));
+    const ok = await connection.request({ target: '/fine' });
+    expect(ok.text).toBe('plain /fine user=-');
+    const failed = await connection.request({ target: '/boom' });
+    // SPEC.md §5: the app's output errored, its streams fail with RXGI_ERR_APP_ERROR (500).
+    expect(failed.status).toBe(500);
+    connection.close();
   });
 });
 
