@@ -76,7 +76,7 @@ class MemoryStream extends StreamState {
  * honoured: the request body is fed only as the app grants window.
  *
  * @example
- * const connection = connect(app);
+ * const connection = memoryConnection(app);
  * const response = await connection.request({ target: '/hello' });
  * connection.close();
  */
@@ -248,6 +248,9 @@ export class MemoryConnection extends Connection<MemoryStream> {
     try {
       while (stream.credit > 0 && !stream.inEnded) {
         const result = await stream.input.next();
+        // The stream ended while the body was read (an answer that did not wait for it): the
+        // rest is not delivered, as no event follows a stream's close (SPEC.md §4.2).
+        if (this.streams.get(stream.id) !== stream) break;
         if (result.done) {
           this.deliverEnd(stream, null);
           break;
@@ -257,6 +260,12 @@ export class MemoryConnection extends Connection<MemoryStream> {
     } finally {
       stream.feeding = false;
     }
+  }
+
+  protected override discardInput(stream: MemoryStream): void {
+    const input = stream.input;
+    stream.input = null;
+    void input?.return?.();
   }
 
   private feedMessages(stream: MemoryStream): void {
