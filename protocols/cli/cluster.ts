@@ -7,6 +7,8 @@
  * with it (§14.2); the primary starts another.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { watch } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { type Bus, Throttled } from '../../core/bus.js';
 import { Hub } from '../../core/hub.js';
 import { type Logger, logger, setLogger } from '../../core/log.js';
@@ -26,6 +28,8 @@ export interface ClusterConfig {
   bus?: string;
   /** Serve `remoteApp(bus)` instead of the module: forward connections to remote workers. */
   remote?: boolean;
+  /** Restart the workers when a file beside the module changes (`--watch`). */
+  watch?: boolean;
   /** Options of `serve` in each worker (the hub and lifespan are the worker's own). */
   options: Omit<ServeOptions, 'hub' | 'lifespan'>;
 }
@@ -39,7 +43,7 @@ const RESTART_WINDOW = 10_000;
 type Control =
   | { rxgi: 'cluster'; op: 'hello' }
   | { rxgi: 'cluster'; op: 'start'; config: ClusterConfig }
-  | { rxgi: 'cluster'; op: 'stop' }
+  | { rxgi: 'cluster'; op: 'stop'; restart?: boolean }
   | { rxgi: 'cluster'; op: 'ready'; url: string }
   | { rxgi: 'cluster'; op: 'failed'; message: string };
 
@@ -75,6 +79,14 @@ class Primary {
   );
   private started = false;
   private stopping = false;
+  private watcher: { close(): void } | null = null;
+  /** The workers serving now (`--watch` replaces them as a whole). */
+  private generation = new Set<Worker>();
+  /** Workers of a `--watch` restart that do not listen yet. */
+  private readonly reloading = new Set<Worker>();
+  /** Workers of an old generation, draining. */
+  private readonly retiring = new Set<Worker>();
+  private pendingReload: string | undefined;
   private exitCode = 0;
   /** The port the workers alive now were told to listen on (0: any). */
   private listenPort: number | undefined;
@@ -96,9 +108,55 @@ class Primary {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     for (let i = 0; i < this.config.workers; i++) this.fork();
+    if (this.config.watch && !this.config.remote) {
+      this.watcher = watchModule(this.config.file, (changed) => this.reload(changed));
+    }
   }
 
-  private fork(): void {
+  /**
+   * `--watch`: start a new generation of workers on the same port (they join the listening
+   * handle the old ones hold), and once every one listens, stop the old ones: their WebSockets
+   * close with 1012 Service Restart and their exchanges drain. A generation that fails to start
+   * is dropped and the old one keeps serving until the next change.
+   */
+  private reload(changed: string): void {
+    if (this.stopping || !this.started) return;
+    if (this.reloading.size > 0) {
+      this.pendingReload = changed;
+      return;
+    }
+    logger().info(`${changed} changed; restarting`, { file: changed });
+    for (let i = 0; i < this.config.workers; i++) this.reloading.add(this.fork());
+  }
+
+  /** A worker of the new generation listens; the old one goes once every new one does. */
+  private reloaded(worker: Worker): void {
+    this.reloading.delete(worker);
+    if (this.reloading.size > 0) return;
+    const fresh = new Set(this.live.keys());
+    for (const old of this.generation) {
+      if (fresh.has(old) && !this.retiring.has(old)) this.retire(old);
+    }
+    this.generation = fresh;
+    for (const old of this.retiring) this.generation.delete(old);
+    logger().info('restarted', { workers: this.generation.size });
+    this.reloadPending();
+  }
+
+  private retire(worker: Worker): void {
+    this.retiring.add(worker);
+    if (worker.isConnected())
+      worker.send({ rxgi: 'cluster', op: 'stop', restart: true } satisfies Control);
+    else worker.process.kill('SIGTERM');
+  }
+
+  private reloadPending(): void {
+    const pending = this.pendingReload;
+    this.pendingReload = undefined;
+    if (pending !== undefined) this.reload(pending);
+  }
+
+  private fork(): Worker {
     const worker = cluster.fork({ [WORKER_ENV]: '1' });
     const state = { ready: false };
     this.live.set(worker, state);
@@ -108,6 +166,7 @@ class Primary {
       if (isControl(message)) this.message(worker, state, message);
     });
     worker.on('exit', (code, signal) => this.exited(worker, code, signal));
+    return worker;
   }
 
   private message(worker: Worker, state: { ready: boolean }, message: Control): void {
@@ -153,6 +212,11 @@ class Primary {
   private ready(worker: Worker, url: string): void {
     const { config } = this;
     this.boundPort ??= Number(new URL(url).port);
+    if (this.reloading.has(worker)) {
+      this.reloaded(worker);
+      return;
+    }
+    this.generation.add(worker);
     if (this.started) {
       logger().info('worker listening', { pid: worker.process.pid });
       return;
@@ -165,6 +229,20 @@ class Primary {
 
   private exited(worker: Worker, code: number | null, signal: string | null): void {
     this.live.delete(worker);
+    this.generation.delete(worker);
+    if (this.retiring.delete(worker) && !this.stopping) return;
+    if (this.reloading.has(worker) && !this.stopping) {
+      // The new code does not start: drop its generation, keep serving the old one.
+      for (const other of this.reloading) if (other !== worker) other.process.kill('SIGKILL');
+      this.reloading.clear();
+      logger().error('the changed module does not start; still serving the previous version', {
+        pid: worker.process.pid,
+        code,
+        signal,
+      });
+      this.reloadPending();
+      return;
+    }
     const pid = worker.process.pid;
     if (this.stopping) {
       if (code !== 0 && this.started) {
@@ -245,6 +323,7 @@ class Primary {
   }
 
   private finish(code: number): void {
+    this.watcher?.close();
     this.relay?.close();
     for (const timer of this.timers) clearTimeout(timer);
     this.resolve(code);
@@ -267,6 +346,7 @@ function tell(message: Control): Promise<void> {
 export async function runClusterWorker(): Promise<number> {
   // The app's own child processes are not rxgi workers.
   delete process.env[WORKER_ENV];
+  let restart = false;
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     stopRequested = resolve;
@@ -276,7 +356,10 @@ export async function runClusterWorker(): Promise<number> {
       if (!isControl(message)) return;
       // A promise settles once: a second `start` changes nothing.
       if (message.op === 'start') resolve(message.config);
-      else if (message.op === 'stop') stopRequested();
+      else if (message.op === 'stop') {
+        restart = message.restart === true;
+        stopRequested();
+      }
     });
   });
   await tell({ rxgi: 'cluster', op: 'hello' });
@@ -321,7 +404,7 @@ export async function runClusterWorker(): Promise<number> {
   await tell({ rxgi: 'cluster', op: 'ready', url: server.url });
   await stopped;
   logger().debug('worker shutting down', { pid: process.pid, connections: server.connections });
-  await server.close();
+  await server.close({ restart });
   remote?.close();
   hub?.close();
   await bus?.close().catch((error) => logger().warn('bus did not close cleanly', { error }));
@@ -343,6 +426,32 @@ export function banner(
   const bus = config.bus ?? (config.workers > 1 ? 'the cluster bus' : 'in-process');
   const message = `rxgi serving ${config.file} on ${url} (${protocols}; WebSocket ${websocket}, also over HTTP/2) with ${processes}, hub ${bus}`;
   return { message, fields: { url, websocket, protocols, workers: config.workers, bus } };
+}
+
+/** Files whose change restarts the server: code and data a module may load. */
+const WATCHED = /\.(?:[cm]?[jt]sx?|json)$/;
+const IGNORED = /(?:^|[\\/])(?:node_modules|\.git|dist)(?:[\\/]|$)/;
+
+/**
+ * Watch the module's folder and everything below it (but node_modules, .git and dist) and call
+ * `changed` with the path of a changed source file, once per burst of changes (an editor's save
+ * writes several times).
+ */
+function watchModule(file: string, changed: (path: string) => void): { close(): void } {
+  const folder = dirname(resolve(file));
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(folder, { recursive: true }, (_event, name) => {
+    if (name === null || !WATCHED.test(name) || IGNORED.test(name)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => changed(relative(process.cwd(), join(folder, name))), 50);
+  });
+  watcher.on('error', (error) => logger().warn('cannot watch for changes', { folder, error }));
+  return {
+    close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
 }
 
 /** An error thrown while the app module loaded: its own message, file, line and stack. */

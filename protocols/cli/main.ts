@@ -31,6 +31,7 @@ async function serveCommand(command: ServeCommand): Promise<number> {
     workers: command.workers,
     bus: command.bus,
     remote: command.remote,
+    watch: command.watch,
     options: { host: command.host, port: command.port, ...command.limits, tls },
   });
 }
