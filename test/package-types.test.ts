@@ -19,6 +19,7 @@ const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 const HELLO = readmeHello();
 let base = '';
+let packed: { filename: string; files: { path: string }[] } = { filename: '', files: [] };
 const projects: Record<string, string> = {};
 const TYPES = ['commonjs', 'module', 'none'] as const;
 
@@ -30,7 +31,8 @@ beforeAll(async () => {
     ['pack', '--ignore-scripts', '--json', '--pack-destination', base],
     { cwd: root },
   );
-  const tarball = join(base, JSON.parse(stdout)[0].filename);
+  packed = JSON.parse(stdout)[0];
+  const tarball = join(base, packed.filename);
   // Two cores: one install at a time.
   for (const type of TYPES) projects[type] = await project(type, tarball);
 }, 240_000);
@@ -118,6 +120,27 @@ function serveIn(dir: string, file: string, npx = false): Promise<Served> {
     });
   });
 }
+
+describe('the tarball (issue 15 item 5)', () => {
+  it('has a LICENSE, no source maps (their sources are not shipped) and no install script', async () => {
+    const paths = packed.files.map((file) => file.path);
+    expect(paths).toContain('LICENSE');
+    expect(paths.filter((path) => path.endsWith('.map'))).toEqual([]);
+    const built = paths.filter((path) => path.endsWith('.js'));
+    expect(built.length).toBeGreaterThan(10);
+    for (const path of built) {
+      const source = readFileSync(join(projects.module, 'node_modules', 'rxgi', path), 'utf8');
+      expect(source, path).not.toMatch(/sourceMappingURL/);
+    }
+    const manifest = JSON.parse(
+      readFileSync(join(projects.module, 'node_modules', 'rxgi', 'package.json'), 'utf8'),
+    );
+    const scripts = Object.keys(manifest.scripts ?? {});
+    for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) {
+      expect(scripts).not.toContain(hook);
+    }
+  });
+});
 
 describe.each(TYPES)('a fresh project with "type": %s', (type) => {
   it("runs the README's hello.ts with npx rxgi serve: GET, POST and a WebSocket echo", async () => {

@@ -9,9 +9,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { watch } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { accessLog } from '../../core/access-log.js';
+import type { App } from '../../core/app.js';
 import { type Bus, Throttled } from '../../core/bus.js';
 import { Hub } from '../../core/hub.js';
-import { type Logger, logger, setLogger } from '../../core/log.js';
+import { type Logger, logger, prettyLogger, setLogger } from '../../core/log.js';
 import { clusterBus, clusterRelay } from '../bus/cluster.js';
 import { openBus } from '../bus/url.js';
 import { type RemoteApp, remoteApp } from '../remote/forward.js';
@@ -30,6 +32,10 @@ export interface ClusterConfig {
   remote?: boolean;
   /** Restart the workers when a file beside the module changes (`--watch`). */
   watch?: boolean;
+  /** Log one line per exchange (`--access-log`). */
+  accessLog?: boolean;
+  /** `pretty` for a terminal; JSON lines otherwise. */
+  logFormat?: 'json' | 'pretty';
   /** Options of `serve` in each worker (the hub and lifespan are the worker's own). */
   options: Omit<ServeOptions, 'hub' | 'lifespan'>;
 }
@@ -62,7 +68,7 @@ export function isClusterWorker(): boolean {
  * SIGTERM or SIGINT shut every worker down gracefully (a second signal kills them and exits 1).
  * Resolves with the exit status: 0 once every worker shut down cleanly, 1 when one did not, or
  * when a worker failed to start (its error is printed once). With one worker this is the
- * supervisor of `rxgi serve` without `--workers` (SPEC.md §15).
+ * supervisor of `rxgi serve` without `--workers` (SPEC.md §11.1).
  */
 export function runCluster(config: ClusterConfig): Promise<number> {
   return new Promise<number>((resolve) => new Primary(config, resolve).start());
@@ -375,6 +381,7 @@ export async function runClusterWorker(): Promise<number> {
 
   const settings = await Promise.race([configured, stopped.then(() => null)]);
   if (settings === null) return 0;
+  if (settings.logFormat === 'pretty') setLogger(prettyLogger);
   // N processes write to one stderr: every line says which one wrote it.
   if (settings.workers > 1) setLogger(tagged(logger(), { worker: process.pid }));
   let bus: Bus | undefined;
@@ -386,14 +393,16 @@ export async function runClusterWorker(): Promise<number> {
     if (settings.bus !== undefined) bus = await openBus(settings.bus);
     else if (settings.workers > 1) bus = clusterBus();
     hub = bus === undefined ? undefined : new Hub({ bus });
+    // Without the access log the app is served as it is: it costs nothing then.
+    const logged = settings.accessLog ? accessLog() : (app: App) => app;
     if (settings.remote) {
       remote = remoteApp(bus as Bus);
-      server = await serve(remote, { ...settings.options, hub });
+      server = await serve(logged(remote), { ...settings.options, hub });
     } else {
       const { app, lifespan } = await loadApp(settings.file).catch((error: Error) => {
         throw new LoadError(settings.file, error);
       });
-      server = await serve(app, { ...settings.options, lifespan, hub });
+      server = await serve(logged(app), { ...settings.options, lifespan, hub });
     }
   } catch (error) {
     hub?.close();

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { logger } from '../../core/log.js';
+import { logger, prettyLogger, setLogger } from '../../core/log.js';
 import { openBus } from '../bus/url.js';
 import { runWorker } from '../remote/worker.js';
 import { LifespanRunner } from '../server/lifespan.js';
@@ -22,9 +22,13 @@ async function main(argv: string[]): Promise<number> {
 
 /**
  * `rxgi serve`: the server runs in a child process (one cluster worker, or `--workers` of them)
- * that this process supervises: it starts another when one dies, saying why (SPEC.md §15).
+ * that this process supervises: it starts another when one dies, saying why (SPEC.md §11.1).
  */
 async function serveCommand(command: ServeCommand): Promise<number> {
+  // A person at a terminal reads lines and wants to see traffic; a collector parses JSON.
+  const terminal = process.stderr.isTTY === true;
+  const logFormat = command.logFormat ?? (terminal ? 'pretty' : 'json');
+  if (logFormat === 'pretty') setLogger(prettyLogger);
   const tls = await tlsFiles(command);
   return runCluster({
     file: command.file ?? 'remote workers',
@@ -32,6 +36,8 @@ async function serveCommand(command: ServeCommand): Promise<number> {
     bus: command.bus,
     remote: command.remote,
     watch: command.watch,
+    accessLog: command.accessLog ?? terminal,
+    logFormat,
     options: { host: command.host, port: command.port, ...command.limits, tls },
   });
 }
