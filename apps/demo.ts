@@ -82,7 +82,9 @@ function chat(req: HttpRequest, messages: Observable<Uint8Array | string>): Obse
     let said = 0;
     req.join(ROOM, { kind: 'bye' } satisfies Presence);
     req.publish(ROOM, { kind: 'hello' } satisfies Presence);
-    const online = () => ({ system: `${roster.size} online` });
+    // `you`: the session's address, which starts the id of every message it says, so that a
+    // page tells its own messages from those of another tab with the same name.
+    const online = () => ({ system: `${roster.size} online`, you: req.address });
 
     const outgoing = messages.pipe(
       map(parseMessage),
@@ -360,10 +362,15 @@ const PAGE = `<!doctype html>
     return el;
   }
 
+  // Kept until the first message arrives (on a reconnect too).
+  const placeholder = log.querySelector('.empty');
+  // This page's session address: its own messages have ids that start with it.
+  let me = null;
+
   function show(message) {
-    log.querySelector('.empty')?.remove();
+    placeholder.remove();
     const item = document.createElement('li');
-    if (message.name === nameInput.value) item.className = 'mine';
+    if (me !== null && String(message.id).startsWith(me + '#')) item.className = 'mine';
     const meta = element('div', 'meta', '');
     meta.append(element('b', '', message.name), new Date(message.at).toLocaleTimeString());
     item.append(meta, element('div', 'text', message.text));
@@ -376,13 +383,15 @@ const PAGE = `<!doctype html>
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     socket = new WebSocket(scheme + location.host + '/chat');
     socket.onopen = () => {
-      log.replaceChildren(); // the server sends the recent history first
+      log.replaceChildren(placeholder); // the server sends the recent history first
       send.disabled = false;
     };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.system) badge($('online'), message.system, true);
-      else show(message);
+      if (message.system) {
+        me = message.you;
+        badge($('online'), message.system, true);
+      } else show(message);
     };
     socket.onclose = () => {
       send.disabled = true;
