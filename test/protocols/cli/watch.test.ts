@@ -74,7 +74,11 @@ describe('rxgi serve --watch', () => {
     expect(await body(current.url)).toBe('v2');
     await writeFile(file, version('v3'));
     await until(() => (current.stderr().match(/"msg":"restarted"/g) ?? []).length === 2, 10_000);
-    expect(await body(current.url)).toBe('v3');
+    // node:cluster may hand a connection to the old worker just as it closes its listener, and
+    // that connection is reset (seen once in ~10 runs, Node 24): a client retries.
+    let latest = '';
+    for (let i = 0; i < 5 && latest !== 'v3'; i++) latest = await body(current.url).catch(() => '');
+    expect(latest).toBe('v3');
 
     current.kill('SIGTERM');
     expect(await current.exited).toBe(0);
