@@ -10,6 +10,9 @@ import { defineConfig } from 'vitest/config';
 const SLOW = [
   'test/core/table.test.ts', // V8 GC behaviour over many old-generation collections
   'test/package.test.ts', // npm pack and install into fresh projects
+  'test/package-types.test.ts', // the README's steps in fresh projects of each package type
+  'test/apps/demo-browser.test.ts', // headless Chromium
+  'test/protocols/cli/watch.test.ts', // edits a file and waits for the reload
   'test/apps/demo.test.ts', // the demo across --workers and real brokers
   'test/protocols/cli/cluster.test.ts', // --workers processes, restarts
   'test/protocols/remote/remote.test.ts', // worker processes over brokers

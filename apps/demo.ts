@@ -25,6 +25,7 @@ import {
   defer,
   EMPTY,
   filter,
+  finalize,
   fromEvent,
   ignoreElements,
   map,
@@ -51,7 +52,7 @@ interface ChatMessage {
 }
 
 /** What sessions say to each other in the room, besides chat messages. */
-type Presence = { kind: 'hello' } | { kind: 'here' } | { kind: 'bye' };
+type Presence = { kind: 'hello' } | { kind: 'here'; history?: ChatMessage[] } | { kind: 'bye' };
 
 const ROOM = 'chat';
 /** How many messages a newly joined client gets first. */
@@ -64,6 +65,15 @@ const MAX_NAME = 40;
  * message, so it is recorded once, by id.
  */
 const history: ChatMessage[] = [];
+
+/**
+ * This process's chat sessions, oldest first. A process that had no member in the room heard
+ * none of its messages, so a newcomer there would start with an empty history: the oldest
+ * session of every other process answers a newcomer's hello with its process's history (one
+ * answer per process, at most HISTORY messages each).
+ */
+const sessions = new Set<string>();
+
 function remember(message: ChatMessage): void {
   if (history.some((seen) => seen.id === message.id)) return;
   history.push(message);
@@ -79,10 +89,15 @@ function remember(message: ChatMessage): void {
 function chat(req: HttpRequest, messages: Observable<Uint8Array | string>): Observable<string> {
   return defer(() => {
     const roster = new Set<string>([req.address]);
+    // Ids of the messages this session sent its client: histories from several processes overlap.
+    const shown = new Set<string>(history.map((message) => message.id));
     let said = 0;
+    sessions.add(req.address);
     req.join(ROOM, { kind: 'bye' } satisfies Presence);
     req.publish(ROOM, { kind: 'hello' } satisfies Presence);
-    const online = () => ({ system: `${roster.size} online` });
+    // `you`: the session's address, which starts the id of every message it says, so that a
+    // page tells its own messages from those of another tab with the same name.
+    const online = () => ({ system: `${roster.size} online`, you: req.address });
 
     const outgoing = messages.pipe(
       map(parseMessage),
@@ -98,18 +113,27 @@ function chat(req: HttpRequest, messages: Observable<Uint8Array | string>): Obse
         const update = heard(req, roster, mail);
         if (update === 'roster') return of(online());
         if (update === null) return EMPTY;
-        remember(update);
-        return of(update);
+        const fresh = (Array.isArray(update) ? update : [update]).filter((m) => !shown.has(m.id));
+        for (const message of fresh) {
+          shown.add(message.id);
+          remember(message);
+        }
+        return of(...fresh);
       }),
     );
     return merge(of(...history, online()), incoming, outgoing).pipe(
       map((event) => JSON.stringify(event)),
+      finalize(() => sessions.delete(req.address)),
     );
   });
 }
 
 /** What one piece of mail means for a session: a chat message, a roster change, or nothing. */
-function heard(req: HttpRequest, roster: Set<string>, mail: Mail): ChatMessage | 'roster' | null {
+function heard(
+  req: HttpRequest,
+  roster: Set<string>,
+  mail: Mail,
+): ChatMessage | ChatMessage[] | 'roster' | null {
   if (mail.type !== 'message') return null;
   const data = mail.data as Record<string, Value> | null;
   if (typeof data !== 'object' || data === null) return null;
@@ -117,14 +141,46 @@ function heard(req: HttpRequest, roster: Set<string>, mail: Mail): ChatMessage |
   if (typeof data.id === 'string') return data as unknown as ChatMessage;
   if (mail.from === req.address) return null;
   if (data.kind === 'hello') {
-    req.send(mail.from, { kind: 'here' } satisfies Presence);
+    const past = historyFor(req, mail.from);
+    // Chat messages are plain data; the interface only lacks Value's index signature.
+    const here: Value = past
+      ? { kind: 'here', history: past as unknown as Value[] }
+      : { kind: 'here' };
+    req.send(mail.from, here);
     roster.add(mail.from);
     return 'roster';
+  }
+  if (data.kind === 'here' && Array.isArray(data.history) && data.history.length > 0) {
+    roster.add(mail.from);
+    return (data.history as unknown as ChatMessage[]).filter(isChatMessage);
   }
   if (data.kind === 'here') roster.add(mail.from);
   else if (data.kind === 'bye') roster.delete(mail.from);
   else return null;
   return 'roster';
+}
+
+/**
+ * The history a session sends a newcomer with its `here`: its process's, from the process's
+ * oldest session only, and only to a newcomer in another process (one in this process has it).
+ */
+function historyFor(req: HttpRequest, newcomer: string): ChatMessage[] | undefined {
+  const oldest = sessions.values().next().value;
+  const process = (address: string) => address.slice(0, address.indexOf('/'));
+  if (oldest !== req.address || process(newcomer) === process(req.address)) return undefined;
+  return history.length > 0 ? history : undefined;
+}
+
+function isChatMessage(value: unknown): value is ChatMessage {
+  const m = value as Record<string, unknown> | null;
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    typeof m.id === 'string' &&
+    typeof m.name === 'string' &&
+    typeof m.text === 'string' &&
+    typeof m.at === 'string'
+  );
 }
 
 /** The fields of a client's `{name, text}` JSON, or null when it is not acceptable. */
@@ -360,14 +416,22 @@ const PAGE = `<!doctype html>
     return el;
   }
 
+  // Kept until the first message arrives (on a reconnect too).
+  const placeholder = log.querySelector('.empty');
+  // This page's session address: its own messages have ids that start with it.
+  let me = null;
+
   function show(message) {
-    log.querySelector('.empty')?.remove();
+    placeholder.remove();
     const item = document.createElement('li');
-    if (message.name === nameInput.value) item.className = 'mine';
+    if (me !== null && String(message.id).startsWith(me + '#')) item.className = 'mine';
     const meta = element('div', 'meta', '');
     meta.append(element('b', '', message.name), new Date(message.at).toLocaleTimeString());
     item.append(meta, element('div', 'text', message.text));
-    log.append(item);
+    item.dataset.at = message.at;
+    // History from another process may come after newer messages: keep the log in time order.
+    const later = [...log.children].find((other) => other.dataset.at > message.at);
+    log.insertBefore(item, later ?? null);
     log.scrollTop = log.scrollHeight;
   }
 
@@ -376,13 +440,15 @@ const PAGE = `<!doctype html>
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     socket = new WebSocket(scheme + location.host + '/chat');
     socket.onopen = () => {
-      log.replaceChildren(); // the server sends the recent history first
+      log.replaceChildren(placeholder); // the server sends the recent history first
       send.disabled = false;
     };
     socket.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.system) badge($('online'), message.system, true);
-      else show(message);
+      if (message.system) {
+        me = message.you;
+        badge($('online'), message.system, true);
+      } else show(message);
     };
     socket.onclose = () => {
       send.disabled = true;

@@ -40,6 +40,41 @@ export const jsonLogger: Logger = {
   debug: (m, f) => line(3, m, f),
 };
 
+const COLORS = ['\x1b[31m', '\x1b[33m', '\x1b[36m', '\x1b[90m'] as const;
+
+function prettyLine(level: number, message: string, fields?: Record<string, unknown>): void {
+  if (level > threshold()) return;
+  const time = new Date().toISOString().slice(11, 23);
+  const name = levels[level].toUpperCase().padEnd(5);
+  const tty = (globalThis as { process?: { stderr?: { isTTY?: boolean } } }).process?.stderr?.isTTY;
+  // Colors for a person at a terminal only; a file or a pipe gets the plain text.
+  let text = tty
+    ? `${time} ${COLORS[level]}${name}\x1b[0m ${message}`
+    : `${time} ${name} ${message}`;
+  let stack = '';
+  for (const key in fields) {
+    const value = fields[key];
+    if (value instanceof Error) {
+      text += ` ${key}=${JSON.stringify(value.message)}`;
+      stack += `\n${value.stack ?? ''}`;
+    } else if (value !== undefined) {
+      text += ` ${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`;
+    }
+  }
+  console.error(text + stack);
+}
+
+/**
+ * A logger for a terminal: `HH:MM:SS.mmm LEVEL message key=value ...`, the level in color on a
+ * TTY, an error's stack below its line. The CLI uses it when stderr is a terminal (`--log-format`).
+ */
+export const prettyLogger: Logger = {
+  error: (m, f) => prettyLine(0, m, f),
+  warn: (m, f) => prettyLine(1, m, f),
+  info: (m, f) => prettyLine(2, m, f),
+  debug: (m, f) => prettyLine(3, m, f),
+};
+
 let current: Logger = jsonLogger;
 
 /** The logger in use. */

@@ -86,7 +86,10 @@ export async function until(condition: () => boolean, timeout = 5_000): Promise<
 export interface Child {
   url: string;
   port: number;
+  /** The CLI's own process: the supervisor (the primary with `--workers`). */
   pid: number;
+  /** The process that serves, from the ready line (the one the supervisor forked). */
+  server: number;
   stderr: () => string;
   exited: Promise<number | null>;
   kill(signal?: NodeJS.Signals): void;
@@ -124,6 +127,7 @@ export function runCli(argv: string[], ready = /"url":"(https?:\/\/[^"]+)"/): Pr
           url,
           port: url ? Number(new URL(url).port) : 0,
           pid: child.pid!,
+          server: Number(/"pid":(\d+)/.exec(log.slice(match.index))?.[1] ?? child.pid),
           stderr: () => log,
           exited,
           kill: (signal = 'SIGTERM') => child.kill(signal),

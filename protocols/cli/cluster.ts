@@ -7,9 +7,13 @@
  * with it (§14.2); the primary starts another.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { watch } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { accessLog } from '../../core/access-log.js';
+import type { App } from '../../core/app.js';
 import { type Bus, Throttled } from '../../core/bus.js';
 import { Hub } from '../../core/hub.js';
-import { type Logger, logger, setLogger } from '../../core/log.js';
+import { type Logger, logger, prettyLogger, setLogger } from '../../core/log.js';
 import { clusterBus, clusterRelay } from '../bus/cluster.js';
 import { openBus } from '../bus/url.js';
 import { type RemoteApp, remoteApp } from '../remote/forward.js';
@@ -20,12 +24,18 @@ import { loadApp } from './load.js';
 export interface ClusterConfig {
   /** The app module, as given on the command line. */
   file: string;
-  /** How many workers; 2 or more (one is the plain single-process server). */
+  /** How many workers; 1 is `rxgi serve` without `--workers`, supervised. */
   workers: number;
   /** A broker URL for the bus (`redis://`, `nats://`); default: the embedded cluster bus. */
   bus?: string;
   /** Serve `remoteApp(bus)` instead of the module: forward connections to remote workers. */
   remote?: boolean;
+  /** Restart the workers when a file beside the module changes (`--watch`). */
+  watch?: boolean;
+  /** Log one line per exchange (`--access-log`). */
+  accessLog?: boolean;
+  /** `pretty` for a terminal; JSON lines otherwise. */
+  logFormat?: 'json' | 'pretty';
   /** Options of `serve` in each worker (the hub and lifespan are the worker's own). */
   options: Omit<ServeOptions, 'hub' | 'lifespan'>;
 }
@@ -39,7 +49,7 @@ const RESTART_WINDOW = 10_000;
 type Control =
   | { rxgi: 'cluster'; op: 'hello' }
   | { rxgi: 'cluster'; op: 'start'; config: ClusterConfig }
-  | { rxgi: 'cluster'; op: 'stop' }
+  | { rxgi: 'cluster'; op: 'stop'; restart?: boolean }
   | { rxgi: 'cluster'; op: 'ready'; url: string }
   | { rxgi: 'cluster'; op: 'failed'; message: string };
 
@@ -54,143 +64,276 @@ export function isClusterWorker(): boolean {
 
 /**
  * Run the primary: fork `config.workers` workers, log one line with the URL once every one
- * listens, replace workers that die (at most `workers` restarts per 10 s), and on SIGTERM or
- * SIGINT shut every worker down gracefully (a second signal kills them and exits 1). Resolves
- * with the exit status: 0 once every worker shut down cleanly, 1 when one did not, or when a
- * worker failed to start (its error is printed once).
+ * listens, replace workers that die (at most `workers` restarts per 10 s, then it waits), and on
+ * SIGTERM or SIGINT shut every worker down gracefully (a second signal kills them and exits 1).
+ * Resolves with the exit status: 0 once every worker shut down cleanly, 1 when one did not, or
+ * when a worker failed to start (its error is printed once). With one worker this is the
+ * supervisor of `rxgi serve` without `--workers` (SPEC.md §11.1).
  */
 export function runCluster(config: ClusterConfig): Promise<number> {
-  const relay = config.bus === undefined ? clusterRelay() : null;
-  cluster.setupPrimary({ serialization: 'advanced' });
-  const live = new Map<Worker, { ready: boolean }>();
-  const restarts: number[] = [];
-  const timers = new Set<NodeJS.Timeout>();
-  const waiting = new Throttled('workers are restarting too often; waiting before the next one');
-  let started = false;
-  let stopping = false;
-  let exitCode = 0;
+  return new Promise<number>((resolve) => new Primary(config, resolve).start());
+}
 
-  return new Promise<number>((resolve) => {
-    const finish = (code: number) => {
-      relay?.close();
-      for (const timer of timers) clearTimeout(timer);
-      resolve(code);
-    };
-    const fork = () => {
-      const worker = cluster.fork({ [WORKER_ENV]: '1' });
-      const state = { ready: false };
-      live.set(worker, state);
-      // A worker's IPC errors (EPIPE as it dies) are followed by its exit; that is handled.
-      worker.on('error', (error) => logger().debug('worker IPC error', { error }));
-      worker.on('message', (message: unknown) => {
-        if (!isControl(message)) return;
-        if (message.op === 'hello') {
-          // Only now: IPC messages that arrive before the worker listens for them are lost.
-          worker.send({ rxgi: 'cluster', op: 'start', config } satisfies Control);
-        } else if (message.op === 'ready') {
-          state.ready = true;
-          if (!started && [...live.values()].every((w) => w.ready)) {
-            started = true;
-            logger().info(
-              `rxgi serving ${config.file} on ${message.url} with ${config.workers} workers`,
-              { url: message.url, workers: config.workers },
-            );
-          } else if (started) {
-            logger().info('worker listening', { pid: worker.process.pid });
-          }
-        } else if (message.op === 'failed' && !started) {
-          // Like the single-process CLI: a module or a bus that cannot start ends the run. The
-          // other workers most likely fail alike; one message is enough.
-          if (!stopping) {
-            process.stderr.write(`rxgi: ${message.message}\n`);
-            stop(null, 1);
-          }
-        } else if (message.op === 'failed') {
-          logger().error('worker failed to start', {
-            pid: worker.process.pid,
-            error: message.message,
-          });
-        }
-      });
-      worker.on('exit', (code, signal) => {
-        live.delete(worker);
-        if (stopping) {
-          if (code !== 0 && started) {
-            // So that the primary's status tells whether the whole shutdown was clean.
-            logger().error('worker did not shut down cleanly', {
-              pid: worker.process.pid,
-              code,
-              signal,
-            });
-            exitCode = 1;
-          }
-          if (live.size === 0) finish(exitCode);
-          return;
-        }
-        if (!started) {
-          process.stderr.write(`rxgi: a worker exited during startup (code ${code}, ${signal})\n`);
-          stop(null, 1);
-          return;
-        }
-        logger().error('worker exited; starting another', {
-          pid: worker.process.pid,
-          code,
-          signal,
-        });
-        replace();
-      });
-    };
-    const replace = () => {
-      const now = Date.now();
-      while (restarts.length > 0 && restarts[0] <= now - RESTART_WINDOW) restarts.shift();
-      if (restarts.length < config.workers) {
-        restarts.push(now);
-        fork();
-        return;
-      }
-      // A worker that dies at once (a broken deploy, a broker down) must not spin the CPU.
-      const delay = restarts[0] + RESTART_WINDOW - now;
-      waiting.note({ delay, restarts: restarts.length, window: RESTART_WINDOW });
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        if (!stopping) replace();
-      }, delay);
-      timers.add(timer);
-    };
-    const stop = (signal: string | null, code = 0) => {
-      stopping = true;
-      exitCode = code;
-      for (const timer of timers) clearTimeout(timer);
-      if (signal !== null) logger().info(`${signal}: shutting down`, { workers: live.size });
-      if (live.size === 0) return finish(code);
-      for (const worker of live.keys()) {
-        if (worker.isConnected()) worker.send({ rxgi: 'cluster', op: 'stop' } satisfies Control);
-        else worker.process.kill('SIGTERM');
-      }
-      // Each worker's own shutdown is bounded by its deadline and its lifespan's; past both
-      // (and a margin), it is stuck.
-      const shutdownTimeout = config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout;
-      const timer = setTimeout(
-        () => {
-          logger().error('workers did not stop in time; killing them', { workers: live.size });
-          exitCode = 1;
-          for (const worker of live.keys()) worker.process.kill('SIGKILL');
-        },
-        2 * shutdownTimeout + 5_000,
-      );
-      timer.unref();
-    };
-    const onSignal = (signal: string) => {
-      if (stopping) {
-        for (const worker of live.keys()) worker.process.kill('SIGKILL');
-        process.exit(1);
-      }
-      stop(signal);
-    };
+/** The state of one `runCluster`: its workers, its restart budget and its shutdown. */
+class Primary {
+  private readonly relay: ReturnType<typeof clusterRelay> | null;
+  private readonly live = new Map<Worker, { ready: boolean }>();
+  private readonly restarts: number[] = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly waiting = new Throttled(
+    'the server is restarting too often; waiting before the next start',
+  );
+  private started = false;
+  private stopping = false;
+  private watcher: { close(): void } | null = null;
+  /** The workers serving now (`--watch` replaces them as a whole). */
+  private generation = new Set<Worker>();
+  /** Workers of a `--watch` restart that do not listen yet. */
+  private readonly reloading = new Set<Worker>();
+  /** Workers of an old generation, draining. */
+  private readonly retiring = new Set<Worker>();
+  private pendingReload: string | undefined;
+  private exitCode = 0;
+  /** The port the workers alive now were told to listen on (0: any). */
+  private listenPort: number | undefined;
+  /** The port the first worker listened on. */
+  private boundPort: number | undefined;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly resolve: (code: number) => void,
+  ) {
+    // One worker keeps its hub in-process; several share the primary's relay (or a broker).
+    this.relay = config.bus === undefined && config.workers > 1 ? clusterRelay() : null;
+    this.listenPort = config.options.port;
+  }
+
+  start(): void {
+    cluster.setupPrimary({ serialization: 'advanced' });
+    const onSignal = (signal: string) => this.signal(signal);
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-    for (let i = 0; i < config.workers; i++) fork();
-  });
+    for (let i = 0; i < this.config.workers; i++) this.fork();
+    if (this.config.watch && !this.config.remote) {
+      this.watcher = watchModule(this.config.file, (changed) => this.reload(changed));
+    }
+  }
+
+  /**
+   * `--watch`: start a new generation of workers on the same port (they join the listening
+   * handle the old ones hold), and once every one listens, stop the old ones: their WebSockets
+   * close with 1012 Service Restart and their exchanges drain. A generation that fails to start
+   * is dropped and the old one keeps serving until the next change.
+   */
+  private reload(changed: string): void {
+    if (this.stopping || !this.started) return;
+    if (this.reloading.size > 0) {
+      this.pendingReload = changed;
+      return;
+    }
+    logger().info(`${changed} changed; restarting`, { file: changed });
+    for (let i = 0; i < this.config.workers; i++) this.reloading.add(this.fork());
+  }
+
+  /** A worker of the new generation listens; the old one goes once every new one does. */
+  private reloaded(worker: Worker): void {
+    this.reloading.delete(worker);
+    if (this.reloading.size > 0) return;
+    const fresh = new Set(this.live.keys());
+    for (const old of this.generation) {
+      if (fresh.has(old) && !this.retiring.has(old)) this.retire(old);
+    }
+    this.generation = fresh;
+    for (const old of this.retiring) this.generation.delete(old);
+    logger().info('restarted', { workers: this.generation.size });
+    this.reloadPending();
+  }
+
+  private retire(worker: Worker): void {
+    this.retiring.add(worker);
+    if (worker.isConnected())
+      worker.send({ rxgi: 'cluster', op: 'stop', restart: true } satisfies Control);
+    else worker.process.kill('SIGTERM');
+  }
+
+  private reloadPending(): void {
+    const pending = this.pendingReload;
+    this.pendingReload = undefined;
+    if (pending !== undefined) this.reload(pending);
+  }
+
+  private fork(): Worker {
+    const worker = cluster.fork({ [WORKER_ENV]: '1' });
+    const state = { ready: false };
+    this.live.set(worker, state);
+    // A worker's IPC errors (EPIPE as it dies) are followed by its exit; that is handled.
+    worker.on('error', (error) => logger().debug('worker IPC error', { error }));
+    worker.on('message', (message: unknown) => {
+      if (isControl(message)) this.message(worker, state, message);
+    });
+    worker.on('exit', (code, signal) => this.exited(worker, code, signal));
+    return worker;
+  }
+
+  private message(worker: Worker, state: { ready: boolean }, message: Control): void {
+    if (message.op === 'hello') {
+      // Only now: IPC messages that arrive before the worker listens for them are lost.
+      worker.send({
+        rxgi: 'cluster',
+        op: 'start',
+        config: this.configFor(worker),
+      } satisfies Control);
+    } else if (message.op === 'ready') {
+      state.ready = true;
+      this.ready(worker, message.url);
+    } else if (message.op === 'failed' && !this.started) {
+      // Like a plain server: a module or a bus that cannot start ends the run. The other
+      // workers most likely fail alike; one message is enough.
+      if (!this.stopping) {
+        process.stderr.write(`rxgi: ${message.message}\n`);
+        this.stop(null, 1);
+      }
+    } else if (message.op === 'failed') {
+      logger().error('worker failed to start', {
+        pid: worker.process.pid,
+        error: message.message,
+      });
+    }
+  }
+
+  /**
+   * The config a new worker gets. node:cluster shares one listening handle per (address, port
+   * asked for) among the workers alive; a replacement asks for what they asked for, so that it
+   * joins their handle. When none is alive (a single server died), the handle is gone with them:
+   * the replacement asks for the port the first worker got, so that `--port 0` (any) keeps its
+   * port across restarts.
+   */
+  private configFor(worker: Worker): ClusterConfig {
+    const alone = [...this.live.keys()].every((other) => other === worker);
+    if (alone && this.boundPort !== undefined) this.listenPort = this.boundPort;
+    const { config } = this;
+    return { ...config, options: { ...config.options, port: this.listenPort } };
+  }
+
+  private ready(worker: Worker, url: string): void {
+    const { config } = this;
+    this.boundPort ??= Number(new URL(url).port);
+    if (this.reloading.has(worker)) {
+      this.reloaded(worker);
+      return;
+    }
+    this.generation.add(worker);
+    if (this.started) {
+      logger().info('worker listening', { pid: worker.process.pid });
+      return;
+    }
+    if (![...this.live.values()].every((w) => w.ready)) return;
+    this.started = true;
+    const { message, fields } = banner(config, url);
+    logger().info(message, { ...fields, pid: worker.process.pid });
+  }
+
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    this.live.delete(worker);
+    this.generation.delete(worker);
+    if (this.retiring.delete(worker) && !this.stopping) return;
+    if (this.reloading.has(worker) && !this.stopping) {
+      // The new code does not start: drop its generation, keep serving the old one.
+      for (const other of this.reloading) if (other !== worker) other.process.kill('SIGKILL');
+      this.reloading.clear();
+      logger().error('the changed module does not start; still serving the previous version', {
+        pid: worker.process.pid,
+        code,
+        signal,
+      });
+      this.reloadPending();
+      return;
+    }
+    const pid = worker.process.pid;
+    if (this.stopping) {
+      if (code !== 0 && this.started) {
+        // So that the primary's status tells whether the whole shutdown was clean.
+        logger().error('worker did not shut down cleanly', { pid, code, signal });
+        this.exitCode = 1;
+      }
+      if (this.live.size === 0) this.finish(this.exitCode);
+      return;
+    }
+    const cause = signal ? `killed by ${signal}` : `exit code ${code}`;
+    if (!this.started) {
+      process.stderr.write(`rxgi: the server process exited during startup (${cause})\n`);
+      this.stop(null, 1);
+      return;
+    }
+    logger().error(`server process ${pid} died (${cause}); starting another`, {
+      pid,
+      code,
+      signal,
+    });
+    this.replace();
+  }
+
+  private replace(): void {
+    const now = Date.now();
+    const { restarts } = this;
+    while (restarts.length > 0 && restarts[0] <= now - RESTART_WINDOW) restarts.shift();
+    if (restarts.length < this.config.workers) {
+      restarts.push(now);
+      this.fork();
+      return;
+    }
+    // A worker that dies at once (a broken deploy, a broker down) must not spin the CPU.
+    const delay = restarts[0] + RESTART_WINDOW - now;
+    this.waiting.note({ delay, restarts: restarts.length, window: RESTART_WINDOW });
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopping) this.replace();
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  private signal(signal: string): void {
+    if (this.stopping) {
+      for (const worker of this.live.keys()) worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
+    this.stop(signal);
+  }
+
+  private stop(signal: string | null, code = 0): void {
+    this.stopping = true;
+    this.exitCode = code;
+    for (const timer of this.timers) clearTimeout(timer);
+    const { live } = this;
+    if (signal !== null) logger().info(`${signal}: shutting down`, { workers: live.size });
+    if (live.size === 0) {
+      this.finish(code);
+      return;
+    }
+    for (const worker of live.keys()) {
+      if (worker.isConnected()) worker.send({ rxgi: 'cluster', op: 'stop' } satisfies Control);
+      else worker.process.kill('SIGTERM');
+    }
+    // Each worker's own shutdown is bounded by its deadline and its lifespan's; past both
+    // (and a margin), it is stuck.
+    const shutdownTimeout = this.config.options.shutdownTimeout ?? DEFAULTS.shutdownTimeout;
+    const timer = setTimeout(
+      () => {
+        logger().error('workers did not stop in time; killing them', { workers: live.size });
+        this.exitCode = 1;
+        for (const worker of live.keys()) worker.process.kill('SIGKILL');
+      },
+      2 * shutdownTimeout + 5_000,
+    );
+    timer.unref();
+  }
+
+  private finish(code: number): void {
+    this.watcher?.close();
+    this.relay?.close();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.resolve(code);
+  }
 }
 
 /** Send a control message to the primary and wait until it is written (or the channel is gone). */
@@ -209,8 +352,7 @@ function tell(message: Control): Promise<void> {
 export async function runClusterWorker(): Promise<number> {
   // The app's own child processes are not rxgi workers.
   delete process.env[WORKER_ENV];
-  // N processes write to one stderr: every line says which one wrote it.
-  setLogger(tagged(logger(), { worker: process.pid }));
+  let restart = false;
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     stopRequested = resolve;
@@ -220,7 +362,10 @@ export async function runClusterWorker(): Promise<number> {
       if (!isControl(message)) return;
       // A promise settles once: a second `start` changes nothing.
       if (message.op === 'start') resolve(message.config);
-      else if (message.op === 'stop') stopRequested();
+      else if (message.op === 'stop') {
+        restart = message.restart === true;
+        stopRequested();
+      }
     });
   });
   await tell({ rxgi: 'cluster', op: 'hello' });
@@ -236,34 +381,119 @@ export async function runClusterWorker(): Promise<number> {
 
   const settings = await Promise.race([configured, stopped.then(() => null)]);
   if (settings === null) return 0;
+  if (settings.logFormat === 'pretty') setLogger(prettyLogger);
+  // N processes write to one stderr: every line says which one wrote it.
+  if (settings.workers > 1) setLogger(tagged(logger(), { worker: process.pid }));
   let bus: Bus | undefined;
   let hub: Hub | undefined;
   let server: Awaited<ReturnType<typeof serve>>;
   let remote: RemoteApp | undefined;
   try {
-    bus = settings.bus === undefined ? clusterBus() : await openBus(settings.bus);
-    hub = new Hub({ bus });
+    // One worker without --bus keeps the process-wide default hub on the embedded bus.
+    if (settings.bus !== undefined) bus = await openBus(settings.bus);
+    else if (settings.workers > 1) bus = clusterBus();
+    hub = bus === undefined ? undefined : new Hub({ bus });
+    // Without the access log the app is served as it is: it costs nothing then.
+    const logged = settings.accessLog ? accessLog() : (app: App) => app;
     if (settings.remote) {
-      remote = remoteApp(bus);
-      server = await serve(remote, { ...settings.options, hub });
+      remote = remoteApp(bus as Bus);
+      server = await serve(logged(remote), { ...settings.options, hub });
     } else {
-      const { app, lifespan } = await loadApp(settings.file);
-      server = await serve(app, { ...settings.options, lifespan, hub });
+      const { app, lifespan } = await loadApp(settings.file).catch((error: Error) => {
+        throw new LoadError(settings.file, error);
+      });
+      server = await serve(logged(app), { ...settings.options, lifespan, hub });
     }
   } catch (error) {
     hub?.close();
     await bus?.close().catch(() => {});
-    await tell({ rxgi: 'cluster', op: 'failed', message: (error as Error).message });
+    await tell({ rxgi: 'cluster', op: 'failed', message: failure(error as Error, settings) });
     return 1;
   }
   await tell({ rxgi: 'cluster', op: 'ready', url: server.url });
   await stopped;
   logger().debug('worker shutting down', { pid: process.pid, connections: server.connections });
-  await server.close();
+  await server.close({ restart });
   remote?.close();
-  hub.close();
-  await bus.close().catch((error) => logger().warn('bus did not close cleanly', { error }));
+  hub?.close();
+  await bus?.close().catch((error) => logger().warn('bus did not close cleanly', { error }));
   return 0;
+}
+
+/**
+ * The start-up line: every way in (the URL, the protocols the port speaks, the WebSocket URL),
+ * how many processes serve, and the bus their hubs share.
+ */
+export function banner(
+  config: ClusterConfig,
+  url: string,
+): { message: string; fields: Record<string, unknown> } {
+  const tls = config.options.tls !== undefined;
+  const websocket = url.replace(/^http/, 'ws');
+  const protocols = tls ? 'HTTP/2 and HTTP/1.1 (ALPN)' : 'HTTP/1.1 and h2c';
+  const processes = config.workers > 1 ? `${config.workers} workers` : '1 process';
+  const bus = config.bus ?? (config.workers > 1 ? 'the cluster bus' : 'in-process');
+  const message = `rxgi serving ${config.file} on ${url} (${protocols}; WebSocket ${websocket}, also over HTTP/2) with ${processes}, hub ${bus}`;
+  return { message, fields: { url, websocket, protocols, workers: config.workers, bus } };
+}
+
+/** Files whose change restarts the server: code and data a module may load. */
+const WATCHED = /\.(?:[cm]?[jt]sx?|json)$/;
+const IGNORED = /(?:^|[\\/])(?:node_modules|\.git|dist)(?:[\\/]|$)/;
+
+/**
+ * Watch the module's folder and everything below it (but node_modules, .git and dist) and call
+ * `changed` with the path of a changed source file, once per burst of changes (an editor's save
+ * writes several times).
+ */
+function watchModule(file: string, changed: (path: string) => void): { close(): void } {
+  const folder = dirname(resolve(file));
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(folder, { recursive: true }, (_event, name) => {
+    if (name === null || !WATCHED.test(name) || IGNORED.test(name)) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => changed(relative(process.cwd(), join(folder, name))), 50);
+  });
+  watcher.on('error', (error) => logger().warn('cannot watch for changes', { folder, error }));
+  return {
+    close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
+}
+
+/** An error thrown while the app module loaded: its own message, file, line and stack. */
+class LoadError extends Error {
+  constructor(
+    readonly file: string,
+    readonly error: Error,
+  ) {
+    super(error.message, { cause: error });
+  }
+}
+
+/**
+ * What to tell the user when a worker could not start: a hint for the usual causes (the port is
+ * taken, or needs privileges), and the stack of an error thrown while the module loaded, since
+ * its first frame names the file and line at fault.
+ */
+function failure(error: Error, { options }: ClusterConfig): string {
+  const code = (error as { code?: string }).code;
+  const where = `port ${options.port} on ${options.host}`;
+  if (code === 'EADDRINUSE')
+    return `${where} is in use by another process: stop it, or choose another port with --port (or PORT)`;
+  if (code === 'EACCES')
+    return `${where} needs privileges this process does not have: choose a port above 1023 with --port`;
+  if (code === 'EADDRNOTAVAIL')
+    return `${options.host} is not an address of this machine: choose another with --host`;
+  if (!(error instanceof LoadError)) return error.message;
+  const inner = error.error;
+  // A hint from loadApp (wrong module system, no default export) is one line and says it all.
+  if (inner.cause !== undefined || /must export an rxgi app/.test(inner.message))
+    return inner.message;
+  const stack = inner.stack ?? `${inner.name}: ${inner.message}`;
+  return `error while loading ${error.file}:\n${stack}`;
 }
 
 /** A logger that adds `tag` to the fields of every line. */

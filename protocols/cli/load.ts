@@ -1,5 +1,7 @@
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { App } from '../../core/app.js';
 import type { Lifespan } from '../../core/lifespan.js';
 
@@ -9,33 +11,176 @@ export interface AppModule {
   lifespan?: Lifespan;
 }
 
-const TYPESCRIPT = /\.(?:ts|mts|cts|tsx)$/;
-let typescript = false;
+/** The module system a file runs in, the way node decides it (its extension, then "type"). */
+export type ModuleFormat = 'module' | 'commonjs';
+
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
+let esmHooks = false;
+let cjsHooks = false;
 
 /**
- * Load an app module. TypeScript is loaded through tsx, so it runs on Node 20 as it is; the
- * default export must be an rxgi app.
+ * Load an app module: `.ts`, `.mts`, `.cts`, `.js`, `.mjs` or `.cjs`, in a package of any
+ * `"type"`, with ESM or CommonJS syntax where node (and TypeScript) allow it. TypeScript runs
+ * through tsx, so it works on Node 20 as it is; the default export (or `module.exports`) must
+ * be an rxgi app, and a `lifespan` export is optional.
+ *
+ * A file that node runs as CommonJS (`.cts`, `.cjs`, or `.ts`/`.js` in a package without
+ * `"type": "module"`) is loaded with `require` (tsx's CommonJS hook for TypeScript, which also
+ * turns `import`/`export` into CommonJS). Loading it through `import()` instead sends it through
+ * node's ESM-to-CommonJS bridge, which under loader hooks fails with "Cannot require() ES
+ * Module ... in a cycle" or "request for ... is not in cache" as soon as it requires rxgi.
  *
  * tsx's hooks are registered for the whole process rather than used through `tsImport`, which
  * loads a module graph in a namespace of its own: there, the app's `import 'rxgi'` would load a
  * second copy of rxgi beside the server's, with its own `defaultHub()`, its own logger and its
- * own classes, and its sessions could not be run directly (SPEC.md §5).
+ * own classes, and its sessions could not be run directly (SPEC.md §5). `require('rxgi')` from
+ * CommonJS reaches the same ESM instance (require(esm), Node 20.19 and later).
  */
 export async function loadApp(file: string): Promise<AppModule> {
-  const url = pathToFileURL(resolve(file)).href;
-  if (TYPESCRIPT.test(file) && !typescript) {
-    const { register } = await import('tsx/esm/api');
-    register();
-    typescript = true;
+  const path = resolve(file);
+  const format = moduleFormat(path);
+  let module: { default?: unknown; lifespan?: unknown };
+  try {
+    module = format === 'commonjs' ? await requireModule(path) : await importModule(path);
+  } catch (error) {
+    throw explainLoadError(file, format, error);
   }
-  const module: { default?: unknown; lifespan?: unknown } = await import(url);
-  // tsx may wrap a CommonJS-shaped module once more.
-  let app = module.default;
+  return appOf(file, module);
+}
+
+/** The app and lifespan of a loaded module, or an error naming what it exports instead. */
+function appOf(file: string, module: { default?: unknown; lifespan?: unknown }): AppModule {
+  let app: unknown = module.default ?? module;
+  // CommonJS compiled from `export default` (or wrapped once more by tsx) nests it one level.
   if (typeof app === 'object' && app !== null && 'default' in app) app = app.default;
   if (typeof app !== 'function') {
-    throw new Error(`${file} must export an rxgi app as its default export (got ${typeof app})`);
+    throw new Error(
+      `${file} must export an rxgi app as its default export (got ${typeof app}): add \`export default handle(...)\` or \`module.exports = app\``,
+    );
   }
-  const lifespan =
-    typeof module.lifespan === 'function' ? (module.lifespan as Lifespan) : undefined;
-  return { app: app as App, lifespan };
+  const lifespan = module.lifespan ?? (app as { lifespan?: unknown }).lifespan;
+  return {
+    app: app as App,
+    lifespan: typeof lifespan === 'function' ? (lifespan as Lifespan) : undefined,
+  };
+}
+
+async function importModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
+  if (TYPESCRIPT.has(extname(path)) && !esmHooks) {
+    const { register } = await import('tsx/esm/api');
+    register();
+    esmHooks = true;
+  }
+  return import(pathToFileURL(path).href);
+}
+
+async function requireModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
+  if (TYPESCRIPT.has(extname(path)) && !cjsHooks) {
+    shareOwnEntryPoints();
+    const { register } = await import('tsx/cjs/api');
+    register();
+    cjsHooks = true;
+  }
+  const exported: unknown = createRequire(path)(path);
+  // `module.exports = app` is the app itself; `exports.default = app` comes from `export default`.
+  if (typeof exported === 'function') return { default: exported };
+  return (exported ?? {}) as { default?: unknown; lifespan?: unknown };
+}
+
+/**
+ * Put rxgi's own entry points in the CommonJS cache, loaded by node itself (require(esm)), so
+ * that an app's `require('rxgi')` gets the ES modules this server runs on. tsx's CommonJS hook
+ * would otherwise compile rxgi's ES modules to CommonJS once more: a second copy of rxgi with
+ * its own `defaultHub()` (see `loadApp`). An entry point that cannot load here (one needing an
+ * optional peer dependency) is left to the app.
+ */
+function shareOwnEntryPoints(): void {
+  const root = new URL('../../../', import.meta.url);
+  const own = createRequire(root);
+  let exports: Record<string, unknown> = {};
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
+    exports = manifest.exports ?? {};
+  } catch {
+    return;
+  }
+  for (const [subpath, target] of Object.entries(exports)) {
+    if (subpath.endsWith('.json')) continue;
+    const entry = entryFile(target);
+    if (entry === undefined) continue;
+    try {
+      own(fileURLToPath(new URL(entry, root)));
+    } catch {
+      // Left to the app's own require, which says what is missing.
+    }
+  }
+}
+
+/** The file an `exports` target gives to `require` (a string, or a conditions object). */
+function entryFile(target: unknown): string | undefined {
+  if (typeof target === 'string') return target;
+  if (typeof target !== 'object' || target === null) return undefined;
+  const conditions = target as Record<string, unknown>;
+  return entryFile(conditions.require ?? conditions.node ?? conditions.default);
+}
+
+/**
+ * The module system node runs `path` in: `.mts`/`.mjs` are ES modules, `.cts`/`.cjs` CommonJS,
+ * and `.ts`/`.js` follow the `"type"` of the nearest package.json (CommonJS without one).
+ */
+export function moduleFormat(path: string): ModuleFormat {
+  const ext = extname(path);
+  if (ext === '.mts' || ext === '.mjs') return 'module';
+  if (ext === '.cts' || ext === '.cjs') return 'commonjs';
+  if (packageType(dirname(path)) === 'module') return 'module';
+  // A typeless package's .js file with import/export is an ES module to node (syntax detection).
+  if (ext === '.js' && packageType(dirname(path)) === undefined && looksLikeEsm(path))
+    return 'module';
+  return 'commonjs';
+}
+
+/** The "type" of the nearest package.json above `dir`, or undefined when it has none. */
+function packageType(dir: string): string | undefined {
+  for (let at = dir; ; at = dirname(at)) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(at, 'package.json'), 'utf8')) as {
+        type?: unknown;
+      };
+      return typeof manifest.type === 'string' ? manifest.type : undefined;
+    } catch {
+      if (dirname(at) === at) return undefined;
+    }
+  }
+}
+
+/** Whether a file's source has ESM syntax: a top-level `import`/`export` statement. */
+function looksLikeEsm(path: string): boolean {
+  try {
+    return /^\s*(?:import\s*[\w{*'"]|export\s)/m.test(readFileSync(path, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A load error, with one line first that says what to change when the file's syntax does not fit
+ * the module system its name and package give it, and the original error (stack included) as its
+ * cause.
+ */
+function explainLoadError(file: string, format: ModuleFormat, error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  let hint: string | undefined;
+  if (
+    format === 'module' &&
+    /require is not defined|module is not defined|exports is not defined/.test(message)
+  ) {
+    hint = `${file} uses CommonJS (require, module.exports, export =) but runs as an ES module here: use import/export, or rename it to .${/\.[mc]?tsx?$/.test(file) ? 'cts' : 'cjs'}`;
+  } else if (
+    format === 'commonjs' &&
+    /Cannot use import statement|Unexpected token 'export'/.test(message)
+  ) {
+    hint = `${file} uses import/export but runs as CommonJS here: rename it to .mjs, or set "type": "module" in its package.json`;
+  }
+  if (hint === undefined) return error instanceof Error ? error : new Error(message);
+  return new Error(hint, { cause: error });
 }

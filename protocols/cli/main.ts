@@ -1,81 +1,55 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import type { Bus } from '../../core/bus.js';
-import { Hub } from '../../core/hub.js';
-import { logger } from '../../core/log.js';
-import { busUrlError, openBus } from '../bus/url.js';
-import { type RemoteApp, remoteApp } from '../remote/forward.js';
+import { logger, prettyLogger, setLogger } from '../../core/log.js';
+import { openBus } from '../bus/url.js';
 import { runWorker } from '../remote/worker.js';
 import { LifespanRunner } from '../server/lifespan.js';
-import { DEFAULTS, serve } from '../server/serve.js';
+import { DEFAULTS } from '../server/serve.js';
 import { readTlsFiles, selfSignedCertificate, type TlsFiles } from '../server/tls.js';
+import { parseCommand, type ServeCommand, UsageError, type WorkerCommand } from './args.js';
 import { isClusterWorker, runCluster, runClusterWorker } from './cluster.js';
 import { loadApp } from './load.js';
 
-const USAGE = `Usage: rxgi serve <module> [options]
-       rxgi serve --remote --bus URL [options]
-       rxgi worker <module> --bus URL [--shutdown-timeout MS] [--startup-timeout MS]
-
-serve: serves the default export of <module> (TypeScript or JavaScript) over HTTP/1.1, h2c and
-WebSocket on one port; with TLS, HTTP/2 and HTTP/1.1 chosen by ALPN. With --remote it serves no
-module itself: every connection goes over the bus to a worker process (SPEC.md §14.8).
-worker: runs <module> for the servers on the bus that were started with --remote.
-
-Options:
-  --host H                 interface to listen on (default ${DEFAULTS.host})
-  --port P                 port to listen on, 0 for any (default ${DEFAULTS.port})
-  --max-body-size N        largest request body in bytes (default ${DEFAULTS.maxBodySize})
-  --max-message-size N     largest WebSocket message in bytes (default ${DEFAULTS.maxMessageSize})
-  --shutdown-timeout MS    time in-flight exchanges get on SIGTERM (default ${DEFAULTS.shutdownTimeout})
-  --startup-timeout MS     time the module's lifespan startup may take (default ${DEFAULTS.startupTimeout})
-  --tls-cert F             PEM certificate (chain) file; serve HTTPS (needs --tls-key)
-  --tls-key F              PEM private key file of that certificate (needs --tls-cert)
-  --tls-self-signed        serve HTTPS with a throwaway self-signed certificate, for development
-                           only (needs the openssl command)
-  --workers N              serve from N processes sharing the port (default 1); without --bus,
-                           their hubs talk through the primary process
-  --bus URL                carry the hub's messages (SPEC.md §14) on a broker: redis://host:port,
-                           rediss://host:port or nats://host:port
-  --remote                 forward every connection to a worker (\`rxgi worker\`); needs --bus
-  -h, --help               show this help
-
-Logs are JSON lines on stderr; RXGI_LOG=debug|info|warn|error sets the level.`;
-
-function number(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0)
-    throw new Error(`--${name} must be a whole number, got ${value}`);
-  return parsed;
+/** Run the command line; resolves with the exit status (2 for usage, 1 for run-time failures). */
+async function main(argv: string[]): Promise<number> {
+  const command = parseCommand(argv, process.env);
+  if (command.command === 'help') {
+    (command.status === 0 ? process.stdout : process.stderr).write(`${command.text}\n`);
+    return command.status;
+  }
+  if (command.command === 'worker') return worker(command);
+  return serveCommand(command);
 }
 
-interface TlsFlags {
-  host?: string;
-  'tls-cert'?: string;
-  'tls-key'?: string;
-  'tls-self-signed'?: boolean;
-}
-
-/** What is wrong with the TLS flags, if anything. */
-function tlsUsageError(flags: TlsFlags): string | null {
-  const cert = flags['tls-cert'] !== undefined;
-  const key = flags['tls-key'] !== undefined;
-  if (flags['tls-self-signed'] && (cert || key))
-    return '--tls-self-signed cannot be combined with --tls-cert or --tls-key';
-  if (cert && !key) return '--tls-cert needs --tls-key too';
-  if (key && !cert) return '--tls-key needs --tls-cert too';
-  return null;
+/**
+ * `rxgi serve`: the server runs in a child process (one cluster worker, or `--workers` of them)
+ * that this process supervises: it starts another when one dies, saying why (SPEC.md §11.1).
+ */
+async function serveCommand(command: ServeCommand): Promise<number> {
+  // A person at a terminal reads lines and wants to see traffic; a collector parses JSON.
+  const terminal = process.stderr.isTTY === true;
+  const logFormat = command.logFormat ?? (terminal ? 'pretty' : 'json');
+  if (logFormat === 'pretty') setLogger(prettyLogger);
+  const tls = await tlsFiles(command);
+  return runCluster({
+    file: command.file ?? 'remote workers',
+    workers: command.workers,
+    bus: command.bus,
+    remote: command.remote,
+    watch: command.watch,
+    accessLog: command.accessLog ?? terminal,
+    logFormat,
+    options: { host: command.host, port: command.port, ...command.limits, tls },
+  });
 }
 
 /** The certificate and key the flags ask for; undefined for plain HTTP. */
-async function tlsFiles(flags: TlsFlags): Promise<TlsFiles | undefined> {
-  if (flags['tls-cert'] !== undefined && flags['tls-key'] !== undefined)
-    return readTlsFiles(flags['tls-cert'], flags['tls-key']);
-  if (!flags['tls-self-signed']) return undefined;
+async function tlsFiles({ tls, host }: ServeCommand): Promise<TlsFiles | undefined> {
+  if (tls.cert !== undefined && tls.key !== undefined) return readTlsFiles(tls.cert, tls.key);
+  if (!tls.selfSigned) return undefined;
   const hosts = ['localhost', '127.0.0.1', '::1'];
   // A specific --host goes in too; a wildcard address names no one.
-  const host = flags.host?.replace(/^\[(.*)\]$/, '$1');
-  if (host && host !== '0.0.0.0' && host !== '::' && !hosts.includes(host)) hosts.push(host);
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (bare !== '0.0.0.0' && bare !== '::' && !hosts.includes(bare)) hosts.push(bare);
   const files = await selfSignedCertificate(hosts);
   logger().warn(
     'using a throwaway self-signed certificate: for development only, clients will not trust it',
@@ -84,102 +58,12 @@ async function tlsFiles(flags: TlsFlags): Promise<TlsFiles | undefined> {
   return files;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'max-body-size': { type: 'string' },
-      'max-message-size': { type: 'string' },
-      'shutdown-timeout': { type: 'string' },
-      'startup-timeout': { type: 'string' },
-      'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' },
-      'tls-self-signed': { type: 'boolean' },
-      workers: { type: 'string' },
-      bus: { type: 'string' },
-      remote: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, file] = positionals;
-  if (values.help || command === undefined) {
-    process.stdout.write(`${USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
-  const remote = values.remote === true && command === 'serve';
-  const known = command === 'serve' || command === 'worker';
-  if (!known || (file === undefined && !remote) || (file !== undefined && remote)) {
-    const what = remote ? 'serve --remote takes no module' : 'unknown command';
-    process.stderr.write(`rxgi: ${what} ${JSON.stringify(positionals.join(' '))}\n\n${USAGE}\n`);
-    return 2;
-  }
-  const needsBus = (remote || command === 'worker') && values.bus === undefined;
-  const usageError =
-    (needsBus ? `${remote ? '--remote' : 'worker'} needs --bus URL` : null) ??
-    tlsUsageError(values) ??
-    workersError(values.workers) ??
-    busError(values.bus);
-  if (usageError) {
-    process.stderr.write(`rxgi: ${usageError}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (command === 'worker') {
-    return worker(
-      file as string,
-      values.bus as string,
-      number('shutdown-timeout', values['shutdown-timeout']),
-      number('startup-timeout', values['startup-timeout']),
-    );
-  }
-  const workers = Number(values.workers ?? 1);
-  const tls = await tlsFiles(values);
-  const options = {
-    host: values.host,
-    port: number('port', values.port),
-    maxBodySize: number('max-body-size', values['max-body-size']),
-    maxMessageSize: number('max-message-size', values['max-message-size']),
-    shutdownTimeout: number('shutdown-timeout', values['shutdown-timeout']),
-    startupTimeout: number('startup-timeout', values['startup-timeout']),
-    tls,
-  };
-  const name = file ?? 'remote workers';
-  if (workers > 1) return runCluster({ file: name, workers, bus: values.bus, remote, options });
-  // Without --bus the server keeps the process-wide default hub on the embedded bus.
-  const bus: Bus | undefined = values.bus === undefined ? undefined : await openBus(values.bus);
-  const hub = bus === undefined ? undefined : new Hub({ bus });
-  let forward: RemoteApp | undefined;
-  let server: Awaited<ReturnType<typeof serve>>;
-  if (remote) {
-    forward = remoteApp(bus as Bus);
-    server = await serve(forward, { ...options, hub });
-  } else {
-    const { app, lifespan } = await loadApp(name);
-    server = await serve(app, { ...options, lifespan, hub });
-  }
-  logger().info(`rxgi serving ${name} on ${server.url}`, { url: server.url });
-  await untilSignal((signal) => {
-    logger().info(`${signal}: shutting down`, { connections: server.connections });
-    return server.close();
-  });
-  forward?.close();
-  hub?.close();
-  await bus?.close();
-  return 0;
-}
-
 /** `rxgi worker`: run the module's app for `--remote` servers on the bus until a signal. */
-async function worker(
-  file: string,
-  url: string,
-  deadline: number = DEFAULTS.shutdownTimeout,
-  startupTimeout: number = DEFAULTS.startupTimeout,
-): Promise<number> {
+async function worker({ file, bus: url, limits }: WorkerCommand): Promise<number> {
+  const deadline = limits.shutdownTimeout ?? DEFAULTS.shutdownTimeout;
   const { app, lifespan } = await loadApp(file);
   const runner = lifespan ? new LifespanRunner(lifespan) : null;
-  await runner?.startup(startupTimeout);
+  await runner?.startup(limits.startupTimeout ?? DEFAULTS.startupTimeout);
   const bus = await openBus(url);
   const running = await runWorker(app, bus);
   logger().info(`rxgi worker ${running.id} running ${file} for the servers on ${url}`, {
@@ -206,26 +90,19 @@ function untilSignal(stop: (signal: string) => Promise<void>): Promise<void> {
   });
 }
 
-/** What is wrong with `--workers`, if anything. */
-function workersError(value: string | undefined): string | null {
-  if (value === undefined) return null;
-  const parsed = Number(value);
-  return Number.isInteger(parsed) && parsed >= 1 && value.trim() !== ''
-    ? null
-    : `--workers must be a whole number of at least 1, got ${JSON.stringify(value)}`;
+/** The exit status and the line(s) for an error that ended the CLI. */
+function failed(error: Error): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`rxgi: ${error.message}\n`);
+    return 2;
+  }
+  const detail = process.env.RXGI_LOG === 'debug' && error.stack ? `\n${error.stack}` : '';
+  process.stderr.write(`rxgi: ${error.message}${detail}\n`);
+  return 1;
 }
 
-/** What is wrong with `--bus`, if anything; whether the broker answers is known later. */
-function busError(value: string | undefined): string | null {
-  const error = value === undefined ? null : busUrlError(value);
-  return error === null ? null : `--bus: ${error}`;
-}
-
-// A worker forked by `--workers` gets its settings from the primary, not from its arguments.
+// A worker forked by `rxgi serve` gets its settings from the primary, not from its arguments.
 (isClusterWorker() ? runClusterWorker() : main(process.argv.slice(2))).then(
   (code) => process.exit(code),
-  (error: Error) => {
-    process.stderr.write(`rxgi: ${error.message}\n`);
-    process.exit(1);
-  },
+  (error: Error) => process.exit(failed(error)),
 );

@@ -180,10 +180,10 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
     this.end();
   }
 
-  /** The server is going away: every WebSocket session closes with 1001. */
-  goAway(): void {
+  /** The server is going away: every WebSocket session closes with 1001 (or `code`). */
+  goAway(code = 1001, reason = 'server shutting down'): void {
     for (const stream of this.streams.values()) {
-      if (stream.wsOpen) this.serverClose(stream, 1001, 'server shutting down');
+      if (stream.wsOpen) this.serverClose(stream, code, reason);
     }
   }
 

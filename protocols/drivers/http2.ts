@@ -167,10 +167,10 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     return stream?.h2 === h2 ? stream : undefined;
   }
 
-  /** Shutting down: WebSockets close with 1001, GOAWAY lets in-flight streams finish. */
-  goAway(): void {
+  /** Shutting down: WebSockets close with 1001 (or `code`), GOAWAY lets in-flight streams finish. */
+  goAway(code = 1001, reason = 'server shutting down'): void {
     for (const stream of this.streams.values()) {
-      if (stream.wsOpen) this.serverClose(stream, 1001, 'server shutting down');
+      if (stream.wsOpen) this.serverClose(stream, code, reason);
     }
     if (!this.session.closed) this.session.close();
   }

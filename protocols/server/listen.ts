@@ -21,6 +21,21 @@ export interface Listener {
 // HTTP/1.x request can ("PRI" is reserved so that it never will).
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
+// RFC 8446 §5.1: a TLS connection opens with a handshake record (content type 22); a plain
+// HTTP request opens with a method's letter.
+const TLS_HANDSHAKE = 0x16;
+
+const PLAIN_ON_TLS_BODY = 'This port speaks HTTPS only: use https:// instead of http://\n';
+const PLAIN_ON_TLS = Buffer.from(
+  `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_ON_TLS_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_ON_TLS_BODY}`,
+);
+
+/** A cleartext request on the TLS port: say in plain HTTP to use https, and close. */
+function plainOnTlsPort(socket: Socket): void {
+  socket.end(PLAIN_ON_TLS);
+  socket.setTimeout(1_000, () => socket.destroy());
+}
+
 function startsLikePreface(chunk: Buffer): boolean {
   const length = Math.min(chunk.byteLength, PREFACE.byteLength);
   return chunk.compare(PREFACE, 0, length, 0, length) === 0;
@@ -51,9 +66,8 @@ export function createListener(
     for (const socket of unassigned) socket.destroy();
   };
   if (tls !== undefined) {
-    const server = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
-    server.on('connection', hold);
-    server.on('secureConnection', (socket: TLSSocket) => {
+    const secure = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    secure.on('secureConnection', (socket: TLSSocket) => {
       // The raw socket under this TLS socket is handed over with it.
       const held = unassigned.find(
         (raw) => raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress,
@@ -62,8 +76,23 @@ export function createListener(
       if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
       else http1.emit('connection', socket);
     });
-    server.on('tlsClientError', (error) => {
+    secure.on('tlsClientError', (error) => {
       logger().debug('TLS handshake failed', { error: error.message });
+    });
+    const server = createServer({ noDelay: true }, (socket: Socket) => {
+      hold(socket);
+      socket.setTimeout(firstByteTimeout, () => socket.destroy());
+      socket.once('data', (chunk: Buffer) => {
+        socket.setTimeout(0);
+        if (chunk[0] === TLS_HANDSHAKE) {
+          // The TLS socket reads what is already buffered on the raw one when it starts.
+          socket.pause();
+          socket.unshift(chunk);
+          secure.emit('connection', socket);
+        } else {
+          plainOnTlsPort(socket);
+        }
+      });
     });
     return { server, closeUnassigned };
   }

@@ -68,8 +68,10 @@ export interface RxgiServer {
   /**
    * Shut down gracefully: stop accepting, send `shutdown` to every connection, close WebSockets
    * with 1001, let in-flight exchanges finish until the deadline, then cut what is left.
+   * With `restart`, WebSockets close with 1012 Service Restart instead (the server comes back:
+   * `rxgi serve --watch`), so that clients know to reconnect.
    */
-  close(): Promise<void>;
+  close(options?: { restart?: boolean }): Promise<void>;
 }
 
 export const DEFAULTS = {
@@ -158,11 +160,12 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     get connections() {
       return sockets.size;
     },
-    close() {
+    close(options) {
       closing ??= shutdown(
         { listener, closeUnassigned, h1, sockets, http1, http2, websocket },
         settings.shutdownTimeout,
         lifespan,
+        options?.restart === true,
       );
       return closing;
     },
@@ -183,7 +186,10 @@ async function shutdown(
   parts: Parts,
   deadline: number,
   lifespan: LifespanRunner | null,
+  restart: boolean,
 ): Promise<void> {
+  // RFC 6455 §7.4.1: 1001 going away; 1012 (IANA registry) the service restarts.
+  const [code, reason] = restart ? [1012, 'server restarting'] : [1001, 'server shutting down'];
   const { listener, closeUnassigned, h1, sockets, http1, http2, websocket } = parts;
   const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
   // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
@@ -192,11 +198,11 @@ async function shutdown(
   for (const connection of http1.connections) {
     connection.draining = true;
     connection.shutdown(deadline);
-    connection.goAway();
+    connection.goAway(code, reason);
   }
   for (const connection of http2.connections) {
     connection.shutdown(deadline);
-    connection.goAway();
+    connection.goAway(code, reason);
   }
   // Connections become idle as their exchanges finish; close each one as soon as it is.
   const sweep = setInterval(() => http1.closeIdle(), 50);

@@ -246,6 +246,33 @@ describe('demo chat across processes', () => {
     ['NATS', () => on(startNats)],
   ];
 
+  it('gives newcomers on either process the same history over `--workers 2`', async () => {
+    const child = await cli('apps/demo.ts', '--workers', '2');
+    const url = `${child.url.replace('http', 'ws')}/chat`;
+    const clients: ChatClient[] = [];
+    try {
+      // One member, on one process, says three things; the other process has heard nothing.
+      const writer = new ChatClient(url);
+      clients.push(writer);
+      await writer.opened;
+      for (const text of ['one', 'two', 'three']) {
+        writer.send({ name: 'writer', text });
+        await writer.said(text);
+      }
+      // Four newcomers in a row: node:cluster hands them to both processes in turn.
+      for (let i = 0; i < 4; i++) {
+        const newcomer = new ChatClient(url);
+        clients.push(newcomer);
+        await until(() => newcomer.chat().length >= 3, 5_000);
+        expect(newcomer.chat().map((message) => message.text)).toEqual(['one', 'two', 'three']);
+      }
+    } finally {
+      await Promise.all(clients.map((client) => client.close()));
+      child.kill('SIGTERM');
+      expect(await child.exited).toBe(0);
+    }
+  });
+
   it.each(buses)('is one room over `--workers 2` on %s: messages and presence', async (_, bus) => {
     const child = await cli('apps/demo.ts', '--workers', '2', ...(await bus()));
     const url = `${child.url.replace('http', 'ws')}/chat`;

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Child, cli } from '../../helpers.js';
+import { type Child, cli, until } from '../../helpers.js';
 
 const run = promisify(execFile);
 let child: Child | null = null;
@@ -10,6 +10,15 @@ afterEach(() => {
   child?.kill('SIGKILL');
   child = null;
 });
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('rxgi serve (CLI)', () => {
   it('serves apps/echo.ts: curl gets its body back, a WebSocket its messages', async () => {
@@ -96,6 +105,42 @@ describe('rxgi serve (CLI)', () => {
     expect(await child.exited).toBe(0);
   });
 
+  it('shuts down on SIGINT (Ctrl-C) too and exits 0; the server process is gone', async () => {
+    child = await cli('apps/echo.ts');
+    const server = child.server;
+    expect(server).not.toBe(child.pid);
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+    expect(alive(server)).toBe(false);
+  });
+
+  it('comes back when its server process dies, on the same port, saying why (issue 18)', async () => {
+    child = await cli('apps/echo.ts');
+    const current = child;
+    const first = child.server;
+    process.kill(first, 'SIGKILL');
+    const died = `server process ${first} died (killed by SIGKILL); starting another`;
+    await until(() => current.stderr().includes(died), 10_000);
+    const line = current
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes(died));
+    expect(JSON.parse(line!)).toMatchObject({ level: 'error', pid: first, signal: 'SIGKILL' });
+    // The replacement listens on the port the first one had (it was --port 0: any).
+    await until(() => /"msg":"worker listening"/.test(current.stderr()), 10_000);
+    const response = await fetch(current.url, { method: 'POST', body: 'back again' });
+    expect(await response.text()).toBe('back again');
+    // A server that exits on its own (not by a signal) is restarted too, with its exit code.
+    const second = Number(/"msg":"worker listening","pid":(\d+)/.exec(current.stderr())![1]);
+    process.kill(second, 'SIGTERM');
+    await until(
+      () => current.stderr().includes(`server process ${second} died (exit code`),
+      10_000,
+    );
+    current.kill('SIGTERM');
+    expect(await current.exited).toBe(0);
+  });
+
   it('says what is wrong with a module that exports no app', async () => {
     const result = await run(process.execPath, [
       'dist/protocols/cli/main.js',
@@ -120,13 +165,5 @@ describe('rxgi serve (CLI)', () => {
     expect((result as { stderr: string }).stderr).toMatch(
       /lifespan startup timed out after 300 ms/,
     );
-  });
-
-  it('prints usage for an unknown command and exits 2', async () => {
-    const result = await run(process.execPath, ['dist/protocols/cli/main.js', 'launch']).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
-    expect(result).toMatchObject({ code: 2 });
-    expect((result as { stderr: string }).stderr).toMatch(/Usage: rxgi serve/);
   });
 });

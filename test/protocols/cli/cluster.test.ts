@@ -127,7 +127,9 @@ describe('the embedded cluster bus between real processes', () => {
 describe('rxgi serve --workers 2', () => {
   it('shares one port; chat crosses workers on the embedded cluster bus (no broker)', async () => {
     child = await cli(APP, '--workers', '2');
-    expect(child.stderr()).toMatch(/rxgi serving .* on http:\/\/127\.0\.0\.1:\d+ with 2 workers/);
+    expect(child.stderr()).toMatch(
+      /rxgi serving .* on http:\/\/127\.0\.0\.1:\d+ .* with 2 workers, hub the cluster bus/,
+    );
     // Plain HTTP on new connections alternates between the two workers on the same port.
     const pids = new Set<number>();
     for (let i = 0; i < 6 && pids.size < 2; i++) pids.add(await pidOf(child.url));
@@ -166,10 +168,13 @@ describe('rxgi serve --workers 2', () => {
 
     it('honours --bus without --workers: one process, its hub on the broker', async () => {
       child = await cli(APP, '--bus', nats.url);
-      expect(child.stderr()).not.toMatch(/workers/);
+      expect(child.stderr()).toMatch(/with 1 process, hub nats:/);
       const a = await chat(child.url);
       const b = await chat(child.url);
-      expect(a.pid).toBe(child.pid);
+      // The server is the one child the CLI supervises.
+      expect(a.pid).toBe(child.server);
+      expect(b.pid).toBe(child.server);
+      expect(child.server).not.toBe(child.pid);
       await delivers(a, b);
     });
   });
@@ -191,11 +196,12 @@ describe('rxgi serve --workers 2', () => {
     const [victim, survivor] = await spread(current.url);
     process.kill(victim.pid, 'SIGKILL');
     expect(await victim.closed).toBe(1006);
-    await until(() => /worker exited; starting another/.test(current.stderr()), 10_000);
+    const died = `server process ${victim.pid} died (killed by SIGKILL); starting another`;
+    await until(() => current.stderr().includes(died), 10_000);
     const line = current
       .stderr()
       .split('\n')
-      .find((l) => l.includes('worker exited; starting another'));
+      .find((l) => l.includes(died));
     expect(JSON.parse(line!)).toMatchObject({ level: 'error', pid: victim.pid, signal: 'SIGKILL' });
     // New connections reach the survivor and, once it listens, the replacement.
     const seen = new Set<number>();

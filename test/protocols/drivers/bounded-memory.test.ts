@@ -77,7 +77,7 @@ describe('bounded memory', () => {
       };
       pump();
     });
-    const growth = await peakGrowth(child.pid, upload);
+    const growth = await peakGrowth(child.server, upload);
     expect(await upload).toBe(String(TOTAL));
     expect(growth).toBeLessThan(GROWTH_LIMIT);
   });
@@ -103,7 +103,7 @@ describe('bounded memory', () => {
       socket.on('error', reject);
       socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     });
-    const growth = await peakGrowth(child.pid, download);
+    const growth = await peakGrowth(child.server, download);
     expect(await download).toBeGreaterThanOrEqual(TOTAL);
     expect(growth).toBeLessThan(GROWTH_LIMIT);
   });

@@ -21,7 +21,7 @@ describe('HTTP/2 limits', () => {
   // 64 bytes a round trip: 10 MB take ~160,000 WINDOW_UPDATEs, 20-30 s on a 2-core machine.
   it('sends a complete 10 MB response to a client with a 64-byte window, with bounded memory', async () => {
     child = await cli('test/fixtures/big-download.ts');
-    const pid = child.pid;
+    const pid = child.server;
     const client = await session(child.url, { settings: { initialWindowSize: 64 } });
     await exchange(client, { ':path': '/?mb=1' }); // warm up
     const base = rss(pid);

@@ -165,6 +165,17 @@ describe('serve with TLS', () => {
     expect(stdout).toBe('http 1.1');
   });
 
+  it('answers a plain http:// request on the TLS port with 400 saying to use https', async () => {
+    const server = await startTls(version);
+    const plain = server.url.replace('https:', 'http:');
+    const { stdout } = await run('curl', ['-sS', '-i', plain]);
+    expect(stdout).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(stdout).toMatch(/This port speaks HTTPS only: use https:\/\/ instead of http:\/\/\n$/);
+    // The port still speaks TLS afterwards.
+    const { stdout: secure } = await run('curl', ['-sSk', '--http2', server.url]);
+    expect(secure).toBe('http 2');
+  });
+
   it('speaks HTTP/1.1 to node:https', async () => {
     const server = await startTls(version);
     const answer = await new Promise<string>((resolve, reject) => {

@@ -1,0 +1,88 @@
+/**
+ * `rxgi serve --watch` (issue 15 item 3) over the real binary: an edit of the module changes the
+ * next response on the same port, an open WebSocket is closed with 1012 Service Restart, and a
+ * change that does not start leaves the previous version serving.
+ */
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type Child, cli, until } from '../../helpers.js';
+
+const root = new URL('../../..', import.meta.url).pathname;
+let folder = '';
+let child: Child | null = null;
+
+beforeAll(async () => {
+  // Inside the repository, so that the module's `import 'rxgi'` resolves as an app's would.
+  folder = await mkdtemp(join(root, 'test', 'fixtures', 'watch-'));
+});
+afterAll(async () => {
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+afterEach(() => {
+  child?.kill('SIGKILL');
+  child = null;
+});
+
+const version = (word: string) => `import { handle, text, upgrade } from 'rxgi';
+export default handle((req) => (req.websocket ? upgrade((m) => m) : text('${word}')));
+`;
+
+/** The body of GET `url` on a new connection (the old process may be draining its own). */
+function body(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (response) => {
+      let text = '';
+      response.on('data', (chunk) => {
+        text += chunk;
+      });
+      response.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+}
+
+describe('rxgi serve --watch', () => {
+  it('reloads on change: same port, the next response changes, WebSockets get 1012', {
+    timeout: 60_000,
+  }, async () => {
+    const file = join(folder, 'app.ts');
+    await writeFile(file, version('v1'));
+    child = await cli(file, '--watch');
+    const current = child;
+    expect(await body(current.url)).toBe('v1');
+    const ws = new WebSocket(current.url.replace('http', 'ws'));
+    await new Promise((resolve) => ws.once('open', resolve));
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+
+    const edited = Date.now();
+    await writeFile(file, version('v2'));
+    let seen = '';
+    while (seen !== 'v2' && Date.now() - edited < 10_000) {
+      seen = await body(current.url).catch(() => '');
+    }
+    const took = Date.now() - edited;
+    expect(seen).toBe('v2');
+    // A second on an idle machine (a new process loads the module); CI machines are shared.
+    expect(took).toBeLessThan(5_000);
+    expect(await closed).toBe(1012);
+    expect(current.stderr()).toMatch(/app\.ts changed; restarting/);
+
+    // A change that does not start: the previous version keeps serving.
+    await writeFile(file, "throw new Error('half-written');\n");
+    await until(() => current.stderr().includes('does not start; still serving'), 10_000);
+    expect(await body(current.url)).toBe('v2');
+    await writeFile(file, version('v3'));
+    await until(() => (current.stderr().match(/"msg":"restarted"/g) ?? []).length === 2, 10_000);
+    // node:cluster may hand a connection to the old worker just as it closes its listener, and
+    // that connection is reset (seen once in ~10 runs, Node 24): a client retries.
+    let latest = '';
+    for (let i = 0; i < 5 && latest !== 'v3'; i++) latest = await body(current.url).catch(() => '');
+    expect(latest).toBe('v3');
+
+    current.kill('SIGTERM');
+    expect(await current.exited).toBe(0);
+  });
+});
