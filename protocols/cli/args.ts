@@ -33,6 +33,8 @@ export interface ServeCommand {
   accessLog?: boolean;
   logFormat?: 'json' | 'pretty';
   tls: { cert?: string; key?: string; selfSigned: boolean };
+  /** Origins whose pages may open WebSockets besides the server's own (SPEC.md §5.3). */
+  allowedOrigins?: string[];
   limits: Limits;
 }
 
@@ -73,11 +75,16 @@ const OPTIONS = {
   'access-log': { type: 'boolean' },
   'no-access-log': { type: 'boolean' },
   'log-format': { type: 'string' },
+  'allow-origin': { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Flags = {
-  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof OPTIONS)[K]['type'] extends 'string'
+      ? string
+      : boolean;
 };
 
 /** The options `rxgi worker` takes; any other is refused there. */
@@ -116,6 +123,8 @@ Options:
   --max-message-size N     largest WebSocket message in bytes (default ${DEFAULTS.maxMessageSize})
   --shutdown-timeout MS    time in-flight exchanges get on SIGTERM (default ${DEFAULTS.shutdownTimeout})
   --startup-timeout MS     time the module's lifespan startup may take (default ${DEFAULTS.startupTimeout})
+  --allow-origin O         let pages of origin O open WebSockets (repeatable): https://app.example,
+                           https://*.example.org, null or *; others get 403 (SPEC.md §5.3)
   --tls-cert F             PEM certificate (chain) file; serve HTTPS (needs --tls-key)
   --tls-key F              PEM private key file of that certificate (needs --tls-cert)
   --tls-self-signed        serve HTTPS with a throwaway self-signed certificate, for development
@@ -210,6 +219,7 @@ function example(name: string): string {
     'tls-cert': 'cert.pem',
     'tls-key': 'key.pem',
     'log-format': 'json',
+    'allow-origin': 'https://app.example',
   };
   return examples[name] ?? '1000';
 }
@@ -267,8 +277,22 @@ function serveCommand(flags: Flags, rest: string[], env: NodeJS.ProcessEnv): Ser
     accessLog: flags['access-log'] ? true : flags['no-access-log'] ? false : undefined,
     logFormat: format as ServeCommand['logFormat'],
     tls: tlsOf(flags),
+    allowedOrigins: originsOf(flags['allow-origin']),
     limits: limitsOf(flags),
   };
+}
+
+/** The --allow-origin patterns: a serialized origin, a scheme with `*.` and a domain, null or *. */
+function originsOf(values: string[] | undefined): string[] | undefined {
+  if (values === undefined) return undefined;
+  for (const value of values) {
+    if (value === '*' || value === 'null') continue;
+    if (!/^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[^/*]+$/i.test(value))
+      throw new UsageError(
+        `--allow-origin takes an origin such as https://app.example or https://*.example.org, got ${JSON.stringify(value)}`,
+      );
+  }
+  return values;
 }
 
 function extraError(command: string, extra: string): UsageError {

@@ -38,7 +38,13 @@ async function serveCommand(command: ServeCommand): Promise<number> {
     watch: command.watch,
     accessLog: command.accessLog ?? terminal,
     logFormat,
-    options: { host: command.host, port: command.port, ...command.limits, tls },
+    options: {
+      host: command.host,
+      port: command.port,
+      ...command.limits,
+      tls,
+      allowedOrigins: command.allowedOrigins,
+    },
   });
 }
 

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type Child, runCli } from '../../helpers.js';
 
 const execute = promisify(execFile);
@@ -40,6 +41,11 @@ afterEach(() => {
 
 /** [argv, environment, the one line the CLI must print] for each usage error. */
 const USAGE_ERRORS: [string[], Record<string, string>, RegExp][] = [
+  [
+    ['serve', 'a.ts', '--allow-origin', 'evil.example'],
+    {},
+    /^rxgi: --allow-origin takes an origin such as https:\/\/app\.example/,
+  ],
   [['serve'], {}, /^rxgi: serve needs a module: rxgi serve app\.ts/],
   [['serv', 'hello.ts'], {}, /^rxgi: unknown command "serv": did you mean "serve"\?/],
   [['launch'], {}, /^rxgi: unknown command "launch": the commands are serve, worker, help/],
@@ -197,3 +203,31 @@ async function runCliEnv(argv: string[], env: Record<string, string>): Promise<C
     }
   }
 }
+
+describe('--allow-origin', () => {
+  it('lets the named origins open WebSockets and refuses others with 403', async () => {
+    child = await runCli([
+      'serve',
+      'apps/echo.ts',
+      '--port',
+      '0',
+      '--allow-origin',
+      'https://app.example',
+      '--allow-origin',
+      'https://*.good.example',
+    ]);
+    const status = (origin: string) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(child!.url.replace('http', 'ws'), { origin });
+        ws.once('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('error', reject);
+      });
+    expect(await status('https://app.example')).toBe(101);
+    expect(await status('https://a.good.example')).toBe(101);
+    expect(await status('https://evil.example')).toBe(403);
+  });
+});
