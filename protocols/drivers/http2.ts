@@ -645,6 +645,26 @@ function address(host: string | undefined, port: number | undefined): Address | 
   return host === undefined || port === undefined ? null : [host, port];
 }
 
+/** Milliseconds a closed session's socket waits for the client's FIN before it is destroyed. */
+export const LINGER = 1_000;
+
+/**
+ * The session is over and node has ended its socket (sent FIN, after the GOAWAY): node then
+ * waits for the client's FIN with no limit, and tells of the session's 'close' only when it
+ * comes. A client that never closes its side (one that left a stream unread, say, so its own
+ * session cannot close) held the socket, the connection and its hub address for good, and
+ * shutdown to its deadline. It gets `LINGER` ms to close, then the socket goes. Nothing more can
+ * be said on the connection: only its FIN is awaited (RFC 9113 §6.8: after GOAWAY and the last
+ * stream, the sender may close the connection).
+ */
+function linger(this: Socket): void {
+  setTimeout(destroySocket, LINGER, this).unref();
+}
+
+function destroySocket(socket: Socket): void {
+  if (!socket.destroyed) socket.destroy();
+}
+
 let connections = 0;
 
 const kConnection = Symbol('rxgi.connection');
@@ -715,6 +735,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       options,
     );
     (session as TaggedSession)[kConnection] = connection;
+    socket.once('finish', linger);
     const entry = live.add(connection);
     session.on('error', (error) => logger().debug('http2 session error', { error: error.message }));
     session.once('close', () => {

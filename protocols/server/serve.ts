@@ -124,10 +124,21 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     settings.headersTimeout,
   );
   const sockets = new Roster<Socket>();
+  /** Resolves `gone()` once the last socket has closed. */
+  let emptied: (() => void) | null = null;
   listener.on('connection', (socket: Socket) => {
     const entry = sockets.add(socket);
-    socket.once('close', () => sockets.delete(entry));
+    socket.once('close', () => {
+      sockets.delete(entry);
+      if (sockets.size === 0) emptied?.();
+    });
   });
+  const gone = () =>
+    sockets.size === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          emptied = resolve;
+        });
 
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
@@ -154,7 +165,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     },
     close() {
       closing ??= shutdown(
-        { listener, closeUnassigned, h1, sockets, http1, http2, websocket },
+        { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket },
         settings.shutdownTimeout,
         lifespan,
       );
@@ -168,6 +179,8 @@ interface Parts {
   closeUnassigned(): void;
   h1: HttpServer;
   sockets: Roster<Socket>;
+  /** Resolves when every socket has closed. */
+  gone(): Promise<void>;
   http1: Http1Driver;
   http2: Http2Driver;
   websocket: WebSocketDriver;
@@ -178,7 +191,7 @@ async function shutdown(
   deadline: number,
   lifespan: LifespanRunner | null,
 ): Promise<void> {
-  const { listener, closeUnassigned, h1, sockets, http1, http2, websocket } = parts;
+  const { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket } = parts;
   const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
   // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
   closeUnassigned();
@@ -209,6 +222,10 @@ async function shutdown(
     for (const socket of sockets) socket.destroy();
     await closed;
   }
+  // node:net tells of the server's 'close' before its sockets' own 'close' events (which come
+  // with the handles' close callbacks), and those are what `connections` counts: once
+  // `close()` resolves it says 0. Every socket is destroyed by now, so they all come.
+  await gone();
   // Stops node:http's timers (its server never listened, so closing it only does that).
   h1.close(() => {});
   websocket.dispose();
