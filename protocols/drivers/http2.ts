@@ -7,6 +7,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
+import { types } from 'node:util';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import {
@@ -112,6 +113,8 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     info: ConnectionInfo,
     readonly session: ServerHttp2Session,
     private readonly options: Http2Options,
+    /** The session's socket (TLS or TCP), kept: node's session may lose hold of it. */
+    private readonly socket: Socket,
   ) {
     super(info);
   }
@@ -119,11 +122,42 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
   /** Streams begun so far, and at the last idle sweep. */
   private begun = 0;
   private begunAtSweep = -1;
+  /** A PING went out at the last sweep and has had no ACK. */
+  private pinging = false;
+  /** A PING that node cancels (it could not send it) counts as unanswered. */
+  private readonly pong = (error: Error | null): void => {
+    if (error === null) this.pinging = false;
+  };
 
-  /** @internal Close the session when it has been idle since the last sweep. */
-  sweepIdle(): void {
+  /**
+   * @internal The periodic sweep: close the session when it has been idle since the last one,
+   * and destroy it when the PING sent at the last one is still unanswered. Every live client
+   * answers a PING (RFC 9113 §6.7) whatever its streams do; one that does not is gone, or has
+   * stopped reading, or node's session is dead: after a connection error node:http2 sends its
+   * GOAWAY and stops reading (nghttp2 wants neither to read nor to write) but never closes the
+   * socket, which RFC 9113 §5.4.1 requires, so the client's leaving goes unseen.
+   */
+  sweep(): void {
+    if (this.session.destroyed) {
+      // Destroyed a sweep ago or more, and node still holds the socket for a last write.
+      cut(this.socket);
+      return;
+    }
+    if (this.pinging) {
+      logger().debug('http2 session did not answer a PING; destroying it', {
+        connection: this.info.id,
+      });
+      // The socket goes too: node's session waits for its last write before it lets go of the
+      // socket, and a write to a peer that is gone may never complete.
+      this.session.destroy();
+      cut(this.socket);
+      return;
+    }
     if (this.openStreams === 0 && this.begun === this.begunAtSweep) this.closeConnection();
     this.begunAtSweep = this.begun;
+    if (this.session.destroyed) return;
+    this.pinging = true;
+    this.session.ping(this.pong);
   }
 
   /** A new stream from the client. */
@@ -665,6 +699,11 @@ function destroySocket(socket: Socket): void {
   if (!socket.destroyed) socket.destroy();
 }
 
+/** Destroy a session's socket, unless it is node's proxy of it, which refuses. */
+function cut(socket: Socket): void {
+  if (!socket.destroyed && !types.isProxy(socket)) socket.destroy();
+}
+
 let connections = 0;
 
 const kConnection = Symbol('rxgi.connection');
@@ -674,11 +713,19 @@ type TaggedSession = ServerHttp2Session & { [kConnection]?: Http2Connection };
 export interface Http2Driver {
   /** The open connections. */
   readonly connections: Roster<Http2Connection>;
-  /** Set when the server shuts down: a session that starts now gets GOAWAY at once. */
-  draining: boolean;
-  /** Stop the idle sweep. */
+  /** Set by `drain`: a session that starts now gets GOAWAY at once. */
+  readonly draining: boolean;
+  /**
+   * The server shuts down: new sessions get GOAWAY at once, and the sweep comes every second
+   * at most, so that a dead session (one that misses a PING) does not hold shutdown.
+   */
+  drain(): void;
+  /** Stop the sweep. */
   dispose(): void;
 }
+
+/** The longest sweep period while the server shuts down. */
+const DRAIN_SWEEP = 1_000;
 
 /**
  * The HTTP/2 driver: runs `app` on every session of a node:http2 server (which is fed sockets
@@ -688,14 +735,26 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
   const live = new Roster<Http2Connection>();
   // Idle sessions are found by a sweep, not by node's session timeout: that timer is re-armed
   // on every frame, a cost each request would pay. A session idle through one whole period
-  // (no stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout.
-  const sweep = setInterval(() => {
-    for (const connection of live) connection.sweepIdle();
-  }, options.idleTimeout / 2);
-  sweep.unref();
+  // (no stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout. The
+  // sweep pings every session too, and destroys one that did not answer the last PING.
+  const sweepAll = () => {
+    for (const connection of live) {
+      try {
+        connection.sweep();
+      } catch (error) {
+        connection.fault(error);
+      }
+    }
+  };
+  let sweep = setInterval(sweepAll, options.idleTimeout / 2).unref();
   const driver: Http2Driver = {
     connections: live,
     draining: false,
+    drain() {
+      (this as { draining: boolean }).draining = true;
+      clearInterval(sweep);
+      sweep = setInterval(sweepAll, Math.min(options.idleTimeout / 2, DRAIN_SWEEP)).unref();
+    },
     dispose: () => clearInterval(sweep),
   };
   // Streams are taken from the server, which node tells of every session's streams anyway: a
@@ -718,10 +777,18 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       }
     },
   );
+  // `session.socket` is a proxy that refuses `destroy`; the socket itself is taken as node's own
+  // 'connection' listener receives it, which makes the session (and tells of it) at once.
+  let arriving: Socket | null = null;
+  server.prependListener('connection', (socket: Socket) => {
+    arriving = socket;
+  });
   server.on('session', (session: ServerHttp2Session) => {
+    // The proxy is a fallback that cannot be destroyed: sweep then ends dead sessions alone.
+    const socket = (arriving ?? session.socket) as Socket & { encrypted?: boolean };
+    arriving = null;
     if (session.destroyed) return;
     unchainStreams(session);
-    const socket = session.socket as Socket & { encrypted?: boolean };
     const connection = new Http2Connection(
       {
         id: `h2-${(++connections).toString(36)}`,
@@ -733,6 +800,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       },
       session,
       options,
+      socket,
     );
     (session as TaggedSession)[kConnection] = connection;
     socket.once('finish', linger);

@@ -195,7 +195,7 @@ async function shutdown(
   const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
   // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
   closeUnassigned();
-  http2.draining = true;
+  http2.drain();
   for (const connection of http1.connections) {
     connection.draining = true;
     connection.shutdown(deadline);

@@ -4,7 +4,7 @@ import { Hub } from 'rxgi';
 import { afterEach, describe, expect, it } from 'vitest';
 import demo from '../../../apps/demo.js';
 import { session } from '../../h2client.js';
-import { PREFACE, SETTINGS_ACK, settings } from '../../h2frames.js';
+import { headers, open, PREFACE, SETTINGS_ACK, settings } from '../../h2frames.js';
 import { closeServers, sleep, start, until } from '../../helpers.js';
 
 /**
@@ -97,5 +97,58 @@ describe('an HTTP/2 session that closed', () => {
     expect(server.connections).toBe(0);
     expect(hub.connections).toBe(0);
     for (const client of clients) client.destroy();
+  });
+});
+
+describe('an HTTP/2 session node stopped reading', () => {
+  it('is destroyed when it misses a PING, and its streams leave their groups', async () => {
+    // A frame header past SETTINGS_MAX_FRAME_SIZE is a connection error: node:http2 sends
+    // GOAWAY FRAME_SIZE_ERROR and stops reading, but keeps the socket (RFC 9113 §5.4.1 says to
+    // close it), so the client's leaving went unseen and the WebSocket stayed in the chat for
+    // good: it has a stream open, so the idle sweep never closed it either.
+    const hub = new Hub();
+    const server = await start(demo, { hub, idleTimeout: 400 });
+    const socket = await open(server.port);
+    socket.on('data', () => {});
+    socket.write(
+      Buffer.concat([
+        PREFACE,
+        settings(),
+        SETTINGS_ACK,
+        headers(
+          1,
+          [
+            [':method', 'CONNECT'],
+            [':protocol', 'websocket'],
+            [':scheme', 'http'],
+            [':path', '/chat'],
+            [':authority', 'localhost'],
+            ['sec-websocket-version', '13'],
+          ],
+          false,
+        ),
+      ]),
+    );
+    await until(() => hub.members('chat') === 1);
+    socket.write('a frame header that is all wrong');
+    await sleep(100);
+    socket.destroy();
+    // Two sweeps (200 ms apart): the PING goes out at one and is missed at the next.
+    await until(() => server.connections === 0, 2_000);
+    expect(hub.members('chat')).toBe(0);
+    expect(hub.connections).toBe(0);
+  });
+
+  it('is not destroyed while the client answers PINGs, however long its stream lasts', async () => {
+    const server = await start(demo, { idleTimeout: 200 });
+    const client = await session(server.url);
+    const ticker = client.request({ ':path': '/ticker' });
+    let events = 0;
+    ticker.on('data', () => events++);
+    await sleep(1_500); // seven sweeps
+    expect(client.closed || client.destroyed).toBe(false);
+    expect(events).toBeGreaterThan(0);
+    ticker.close();
+    client.close();
   });
 });
