@@ -265,7 +265,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     const h2 = stream.h2;
     if (stream.bodiless || gone(h2)) return;
     if (chunkLength(event.chunk) > 0) this.write(stream, event.chunk);
-    if (event.end) endStreamed(h2, null);
+    if (event.end) endStreamed(this, h2, null);
   }
 
   private write(stream: H2Stream, chunk: Chunk): void {
@@ -302,7 +302,18 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     if (stream.bodiless || gone(h2)) return;
     const fields = toH2Headers(0, event.headers);
     delete fields[':status'];
-    endStreamed(h2, fields);
+    // node:http2 checks trailer names only when it sends them, in 'wantTrailers', where a throw
+    // would end the process: they are checked here, as node:http checks them (SPEC.md §9.2).
+    for (const name in fields) {
+      if (!TOKEN.test(name)) {
+        throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`);
+      }
+      // What node:http2 refuses besides (RFC 9113 §8.2.2); the other such fields are dropped.
+      if (name === 'http2-settings' || (name === 'te' && fields.te !== 'trailers')) {
+        throw new TypeError(`HTTP/1 Connection specific headers are forbidden: "${name}"`);
+      }
+    }
+    endStreamed(this, h2, fields);
   }
 
   protected writeEarlyHints(stream: H2Stream, event: EarlyHintsEvent): void {
@@ -433,7 +444,7 @@ export class Http2Connection extends Connection<H2Stream> implements WebSocketHo
     let left = DISCARD_LIMIT;
     h2.on('data', (chunk: Buffer) => {
       left -= chunk.byteLength;
-      if (left < 0 && !h2.closed) h2.close(constants.NGHTTP2_NO_ERROR);
+      if (left < 0 && !gone(h2)) h2.close(constants.NGHTTP2_NO_ERROR);
     });
     h2.resume();
   }
@@ -537,14 +548,26 @@ function sendNoTrailers(this: ServerHttp2Stream): void {
 }
 
 /** End a streamed body (one that waits for trailers) with `fields`, or an empty section. */
-function endStreamed(h2: ServerHttp2Stream, fields: OutgoingHttpHeaders | null): void {
+function endStreamed(
+  connection: Http2Connection,
+  h2: ServerHttp2Stream,
+  fields: OutgoingHttpHeaders | null,
+): void {
   if (fields === null) h2.once('wantTrailers', sendNoTrailers);
   else
     h2.once('wantTrailers', () => {
-      if (!gone(h2)) h2.sendTrailers(fields);
+      // A boundary: node calls this from its own event, where nothing else would catch.
+      try {
+        if (!gone(h2)) h2.sendTrailers(fields);
+      } catch (error) {
+        connection.fault(error);
+      }
     });
   h2.end();
 }
+
+/** A field name (RFC 9110 §5.6.2 token), lower case as HTTP/2 wants (RFC 9113 §8.2.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /**
  * The request event of an HTTP/2 stream, from its raw header list (names are lower case on the

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { Roster, type RosterEntry } from '../../core/table.js';
 
@@ -24,6 +25,27 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 function startsLikePreface(chunk: Buffer): boolean {
   const length = Math.min(chunk.byteLength, PREFACE.byteLength);
   return chunk.compare(PREFACE, 0, length, 0, length) === 0;
+}
+
+/**
+ * Give a socket to the HTTP/1.1 or HTTP/2 server, whose listeners (node's and the driver's) run
+ * at once. A boundary: it runs in a socket's 'data' or the TLS server's 'secureConnection'
+ * listener, where a throw would end the process. What throws is an internal error: logged, and
+ * the socket alone is destroyed. Returns whether the server took the socket.
+ */
+function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
+  try {
+    server.emit('connection', socket);
+    return true;
+  } catch (error) {
+    logger().error('internal error; closing the connection', {
+      code: ERR.INTERNAL,
+      client: `${socket.remoteAddress}:${socket.remotePort}`,
+      error,
+    });
+    socket.destroy();
+    return false;
+  }
 }
 
 /**
@@ -59,8 +81,9 @@ export function createListener(
         (raw) => raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress,
       );
       if (held !== undefined) unassigned.delete(held);
-      if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
-      else http1.emit('connection', socket);
+      // A client that reset the connection right after its handshake: nothing to hand over.
+      if (socket.destroyed) return;
+      handOver(socket.alpnProtocol === 'h2' ? http2 : http1, socket);
     });
     server.on('tlsClientError', (error) => {
       logger().debug('TLS handshake failed', { error: error.message });
@@ -84,10 +107,10 @@ export function createListener(
       if (h2) {
         // node:http2 reads what is already buffered on the socket when its session starts.
         socket.unshift(seen);
-        http2.emit('connection', socket);
+        handOver(http2, socket);
         return;
       }
-      http1.emit('connection', socket);
+      if (!handOver(http1, socket)) return;
       // node:http's parser now owns the socket; the bytes already read are handed to it.
       socket.emit('data', seen);
       socket.resume();
