@@ -70,7 +70,10 @@ problems.push(...report.failures.map((failure) => `the good client failed: ${fai
 await until(() => servers.every((server) => server.connections === 0), 10_000).catch(() => {
   problems.push(`connections left: ${servers.map((server) => server.connections)}`);
 });
-if (hub.connections !== 0) problems.push(`hub addresses left: ${hub.connections}`);
+if (hub.connections !== 0) {
+  problems.push(`hub addresses left: ${hub.connections}`);
+  problems.push(...describeLeft(hub));
+}
 if (hub.members('chat') !== 0) problems.push(`chat members left: ${hub.members('chat')}`);
 let started = Date.now();
 await Promise.all(servers.map((server) => server.close()));
@@ -98,3 +101,41 @@ if (problems.length > 0) {
 }
 say(`passed (seed ${seed})`);
 process.exit(0);
+
+/** What the connections still registered on the hub hold (private state: a diagnosis only). */
+function describeLeft(of: Hub): string[] {
+  type Left = {
+    upgraded?: boolean;
+    session?: { closed: boolean; destroyed: boolean };
+    socket?: { destroyed: boolean; readyState: string };
+    streams: { values(): Iterable<Record<string, unknown>> };
+  };
+  const mailboxes = (of as unknown as { mailboxes: Map<string, Left> }).mailboxes;
+  return [...mailboxes].map(([id, left]) => {
+    const streams = [...left.streams.values()].map((stream) => {
+      const {
+        id: sid,
+        headSent,
+        wsOpen,
+        inEnded,
+        credit,
+        ws,
+        h2,
+      } = stream as Record<string, never>;
+      const node = h2 as { closed?: boolean; destroyed?: boolean } | undefined;
+      const session = ws as { readyState?: number } | null;
+      return {
+        sid,
+        headSent,
+        wsOpen,
+        inEnded,
+        credit,
+        ws: session?.readyState,
+        h2: node && [node.closed, node.destroyed],
+      };
+    });
+    const session = left.session && [left.session.closed, left.session.destroyed];
+    const socket = left.socket && [left.socket.destroyed, left.socket.readyState];
+    return `  left: ${id} ${JSON.stringify({ session, socket, upgraded: left.upgraded, streams })}`;
+  });
+}
