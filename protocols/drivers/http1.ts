@@ -26,6 +26,7 @@ import {
   parseHead,
   withoutField,
 } from './http1-head.js';
+import { lingerAfterEnd } from './linger.js';
 import {
   handshakeProblem,
   parseSubprotocols,
@@ -524,6 +525,9 @@ export function attachHttp1(
   server.on('connection', (socket: Socket) => {
     const entry = sockets.add(socket);
     socket.once('close', () => sockets.delete(entry));
+    // Upgraded and refused-upgrade sockets are node:http's no more, and are paused: a client
+    // that left after our end went unseen (linger.ts).
+    lingerAfterEnd(socket);
   });
   server.on('request', onRequest(false));
   server.on('checkContinue', onRequest(true));

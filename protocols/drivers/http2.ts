@@ -37,6 +37,7 @@ import { logger } from '../../core/log.js';
 import { Roster } from '../../core/table.js';
 import { assertPairs, lowerNames } from './http1-head.js';
 import { unchainStreams } from './http2-streams.js';
+import { lingerAfterEnd } from './linger.js';
 import {
   parseSubprotocols,
   type WebSocketDriver,
@@ -702,26 +703,6 @@ function address(host: string | undefined, port: number | undefined): Address | 
   return host === undefined || port === undefined ? null : [host, port];
 }
 
-/** Milliseconds a closed session's socket waits for the client's FIN before it is destroyed. */
-export const LINGER = 1_000;
-
-/**
- * The session is over and node has ended its socket (sent FIN, after the GOAWAY): node then
- * waits for the client's FIN with no limit, and tells of the session's 'close' only when it
- * comes. A client that never closes its side (one that left a stream unread, say, so its own
- * session cannot close) held the socket, the connection and its hub address for good, and
- * shutdown to its deadline. It gets `LINGER` ms to close, then the socket goes. Nothing more can
- * be said on the connection: only its FIN is awaited (RFC 9113 §6.8: after GOAWAY and the last
- * stream, the sender may close the connection).
- */
-function linger(this: Socket): void {
-  setTimeout(destroySocket, LINGER, this).unref();
-}
-
-function destroySocket(socket: Socket): void {
-  if (!socket.destroyed) socket.destroy();
-}
-
 /** Destroy a session's socket, unless it is node's proxy of it, which refuses. */
 function cut(socket: Socket): void {
   if (!socket.destroyed && !types.isProxy(socket)) socket.destroy();
@@ -826,7 +807,8 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       socket,
     );
     (session as TaggedSession)[kConnection] = connection;
-    socket.once('finish', linger);
+    // node ends the socket when the session is over, then waits for the client's FIN for good.
+    lingerAfterEnd(socket);
     const entry = live.add(connection);
     session.on('error', (error) => logger().debug('http2 session error', { error: error.message }));
     session.once('close', () => {

@@ -12,7 +12,7 @@ import { closeServers, sleep, start, until } from '../../helpers.js';
  * client's FIN with no limit. A client that never sends it (a raw one here; node's own client
  * when one of its streams was left unread) held the socket, the connection and its hub address
  * until the shutdown deadline, or for good when the session closed for being idle. The driver
- * gives such a client a second (LINGER in protocols/drivers/http2.ts), then the socket goes.
+ * gives such a client a second (LINGER in protocols/drivers/linger.ts), then the socket goes.
  */
 afterEach(closeServers);
 
