@@ -20,6 +20,7 @@ const SLOW = [
   'test/protocols/drivers/http2-streams.test.ts', // promotion per request under h2load
   'test/protocols/drivers/http2-limits.test.ts', // 10 MB through a 64-byte window
   'test/protocols/drivers/http2-reset.test.ts', // reset floods against a CLI child
+  'test/chaos.test.ts', // many hostile clients for 20 s, against in-process servers and CLIs
   'test/**/*.slow.test.ts',
 ];
 

@@ -154,6 +154,11 @@ export class Hub {
     entry.unsubscribe();
   }
 
+  /** Connections registered here, open ones only (for tests and metrics). */
+  get connections(): number {
+    return this.mailboxes.size;
+  }
+
   /** Local members of `group` (for tests and metrics). */
   members(group: string): number {
     return this.groups.get(group)?.members.size ?? 0;

@@ -92,7 +92,16 @@ export async function h2WebSocket(
   path: string,
   protocols: string[] = [],
 ): Promise<H2WebSocket> {
-  const client = await session(url);
+  return h2WebSocketOn(await session(url), url, path, protocols);
+}
+
+/** {@link h2WebSocket} on a session of the caller's (closed when the CONNECT is refused). */
+export async function h2WebSocketOn(
+  client: ClientHttp2Session,
+  url: string,
+  path: string,
+  protocols: string[] = [],
+): Promise<H2WebSocket> {
   if (client.remoteSettings.enableConnectProtocol !== true) {
     client.close();
     throw new Error('the server does not enable extended CONNECT (RFC 8441)');

@@ -90,13 +90,32 @@ interface Served {
  * `npx` is false: faster, and its exit status is the CLI's own); resolves with its URL, or rejects
  * with its stderr and exit status.
  */
+/** Process groups of the CLIs still running, killed after the file whatever happened. */
+const running = new Set<number>();
+afterAll(() => {
+  for (const pid of running) signalGroup(pid, 'SIGKILL');
+});
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
 function serveIn(dir: string, file: string, npx = false): Promise<Served> {
   const [command, ...prefix] = npx ? ['npx', 'rxgi'] : [join(dir, 'node_modules', '.bin', 'rxgi')];
   const child = spawn(command, [...prefix, 'serve', file, '--port', '0'], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RXGI_LOG: 'info' },
+    // Its own process group: npx does not pass SIGTERM on to the CLI it runs, whose server
+    // process would outlive the test; the whole group is signalled instead.
+    detached: true,
   });
+  running.add(child.pid!);
+  child.on('exit', () => running.delete(child.pid!));
   let log = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   return new Promise((resolve, reject) => {
@@ -109,7 +128,7 @@ function serveIn(dir: string, file: string, npx = false): Promise<Served> {
       resolve({
         url: match[1],
         stop: () => {
-          child.kill('SIGTERM');
+          signalGroup(child.pid!, 'SIGTERM');
           return exited;
         },
       });

@@ -10,6 +10,8 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { type Bus, busStats, Throttled } from '../../core/bus.js';
+import { ERR } from '../../core/errors.js';
+import { logger } from '../../core/log.js';
 
 /** Bytes a channel may have queued and unwritten before publishes are dropped: 8 MiB. */
 export const CLUSTER_BUS_LIMIT = 8 * 1024 * 1024;
@@ -147,7 +149,13 @@ class ClusterBus implements Bus {
   private pings = 0;
   private closed = false;
   private readonly onMessage = (message: unknown) => {
-    if (isBatch(message)) for (const item of message.items) this.receive(item);
+    if (!isBatch(message)) return;
+    // A boundary: a throw in a 'message' listener would end the worker (SPEC.md §14.5).
+    try {
+      for (const item of message.items) this.receive(item);
+    } catch (error) {
+      logger().error('cluster bus: internal error; batch skipped', { code: ERR.INTERNAL, error });
+    }
   };
   private readonly onDisconnect = () => {
     // The primary is gone for good: nothing will ever be relayed again.
@@ -314,7 +322,13 @@ export function clusterRelay(options: ClusterBusOptions = {}): ClusterRelay {
     }
   };
   const onMessage = (worker: Worker, message: unknown) => {
-    if (isBatch(message)) for (const item of message.items) relay(worker, item);
+    if (!isBatch(message)) return;
+    // A boundary: a throw in the primary's 'message' listener would end it, and every worker.
+    try {
+      for (const item of message.items) relay(worker, item);
+    } catch (error) {
+      logger().error('cluster bus: internal error; batch skipped', { code: ERR.INTERNAL, error });
+    }
   };
   cluster.on('message', onMessage);
   cluster.on('exit', forget);

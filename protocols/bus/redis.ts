@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { type Bus, busStats, OutageBuffer, type OutageLimits } from '../../core/bus.js';
+import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 
 /** Options of `redisBus`. */
@@ -123,8 +124,18 @@ export class RedisBus implements Bus {
         this.lastError = error;
         logger().debug('redis bus: connection error', { url: this.where, connection: name, error });
       });
-      client.on('ready', () => void this.ready(it));
-      client.on('close', () => this.lost(it));
+      // Boundaries: a throw in ioredis's events would break its connection handling, and a
+      // rejection nobody catches ends the process; a bus logs and recovers (SPEC.md §14.5).
+      client.on('ready', () => {
+        this.ready(it).catch((error) => internal('ready', error));
+      });
+      client.on('close', () => {
+        try {
+          this.lost(it);
+        } catch (error) {
+          internal('close', error);
+        }
+      });
       return it;
     };
     this.pub = link('publisher');
@@ -262,5 +273,13 @@ export class RedisBus implements Bus {
       client.disconnect();
     };
     await Promise.all([quit(this.pub), quit(this.sub)]);
+  }
+}
+
+function internal(what: string, error: unknown): void {
+  try {
+    logger().error(`redis bus: internal error on ${what}`, { code: ERR.INTERNAL, error });
+  } catch {
+    // The logger is what threw, maybe; the bus goes on regardless.
   }
 }

@@ -20,6 +20,7 @@ import { errorBody } from '../../core/status.js';
 import { Roster } from '../../core/table.js';
 import { parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
+import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
@@ -430,6 +431,9 @@ export function attachHttp1(
   server.on('connection', (socket: Socket) => {
     const entry = sockets.add(socket);
     socket.once('close', () => sockets.delete(entry));
+    // Upgraded and refused-upgrade sockets are node:http's no more, and are paused: a client
+    // that left after our end went unseen (linger.ts).
+    lingerAfterEnd(socket);
   });
   server.on('request', onRequest(false));
   server.on('checkContinue', onRequest(true));

@@ -7,6 +7,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
+import { types } from 'node:util';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { chunkLength } from '../../core/connection.js';
 import type {
@@ -29,6 +30,7 @@ import { errorBody } from '../../core/status.js';
 import { NO_PROTOCOLS } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 import { unchainStreams } from './http2-streams.js';
+import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
 import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
@@ -96,6 +98,8 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     info: ConnectionInfo,
     readonly session: ServerHttp2Session,
     private readonly options: Http2Options,
+    /** The session's socket (TLS or TCP), kept: node's session may lose hold of it. */
+    private readonly socket: Socket,
   ) {
     super(info, options);
   }
@@ -103,11 +107,42 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   /** Streams begun so far, and at the last idle sweep. */
   private begun = 0;
   private begunAtSweep = -1;
+  /** A PING went out at the last sweep and has had no ACK. */
+  private pinging = false;
+  /** A PING that node cancels (it could not send it) counts as unanswered. */
+  private readonly pong = (error: Error | null): void => {
+    if (error === null) this.pinging = false;
+  };
 
-  /** @internal Close the session when it has been idle since the last sweep. */
-  sweepIdle(): void {
+  /**
+   * @internal The periodic sweep: close the session when it has been idle since the last one,
+   * and destroy it when the PING sent at the last one is still unanswered. Every live client
+   * answers a PING (RFC 9113 §6.7) whatever its streams do; one that does not is gone, or has
+   * stopped reading, or node's session is dead: after a connection error node:http2 sends its
+   * GOAWAY and stops reading (nghttp2 wants neither to read nor to write) but never closes the
+   * socket, which RFC 9113 §5.4.1 requires, so the client's leaving goes unseen.
+   */
+  sweep(): void {
+    if (this.session.destroyed) {
+      // Destroyed a sweep ago or more, and node still holds the socket for a last write.
+      cut(this.socket);
+      return;
+    }
+    if (this.pinging) {
+      logger().debug('http2 session did not answer a PING; destroying it', {
+        connection: this.info.id,
+      });
+      // The socket goes too: node's session waits for its last write before it lets go of the
+      // socket, and a write to a peer that is gone may never complete.
+      this.session.destroy();
+      cut(this.socket);
+      return;
+    }
     if (this.openStreams === 0 && this.begun === this.begunAtSweep) this.closeConnection();
     this.begunAtSweep = this.begun;
+    if (this.session.destroyed) return;
+    this.pinging = true;
+    this.session.ping(this.pong);
   }
 
   /** A new stream from the client. */
@@ -208,7 +243,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     const h2 = stream.h2;
     if (stream.bodiless || gone(h2)) return;
     if (chunkLength(event.chunk) > 0) this.write(stream, event.chunk);
-    if (event.end) endStreamed(h2, null);
+    if (event.end) endStreamed(this, h2, null);
   }
 
   private write(stream: H2Stream, chunk: Chunk): void {
@@ -220,7 +255,18 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     if (stream.bodiless || gone(h2)) return;
     const fields = toH2Headers(0, event.headers);
     delete fields[':status'];
-    endStreamed(h2, fields);
+    // node:http2 checks trailer names only when it sends them, in 'wantTrailers', where a throw
+    // would end the process: they are checked here, as node:http checks them (SPEC.md §9.2).
+    for (const name in fields) {
+      if (!TOKEN.test(name)) {
+        throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`);
+      }
+      // What node:http2 refuses besides (RFC 9113 §8.2.2); the other such fields are dropped.
+      if (name === 'http2-settings' || (name === 'te' && fields.te !== 'trailers')) {
+        throw new TypeError(`HTTP/1 Connection specific headers are forbidden: "${name}"`);
+      }
+    }
+    endStreamed(this, h2, fields);
   }
 
   protected writeEarlyHints(stream: H2Stream, event: EarlyHintsEvent): void {
@@ -345,7 +391,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     let left = DISCARD_LIMIT;
     h2.on('data', (chunk: Buffer) => {
       left -= chunk.byteLength;
-      if (left < 0 && !h2.closed) h2.close(constants.NGHTTP2_NO_ERROR);
+      if (left < 0 && !gone(h2)) h2.close(constants.NGHTTP2_NO_ERROR);
     });
     h2.resume();
   }
@@ -432,14 +478,26 @@ function sendNoTrailers(this: ServerHttp2Stream): void {
 }
 
 /** End a streamed body (one that waits for trailers) with `fields`, or an empty section. */
-function endStreamed(h2: ServerHttp2Stream, fields: OutgoingHttpHeaders | null): void {
+function endStreamed(
+  connection: Http2Connection,
+  h2: ServerHttp2Stream,
+  fields: OutgoingHttpHeaders | null,
+): void {
   if (fields === null) h2.once('wantTrailers', sendNoTrailers);
   else
     h2.once('wantTrailers', () => {
-      if (!gone(h2)) h2.sendTrailers(fields);
+      // A boundary: node calls this from its own event, where nothing else would catch.
+      try {
+        if (!gone(h2)) h2.sendTrailers(fields);
+      } catch (error) {
+        connection.fault(error);
+      }
     });
   h2.end();
 }
+
+/** A field name (RFC 9110 §5.6.2 token), lower case as HTTP/2 wants (RFC 9113 §8.2.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /**
  * The request event of an HTTP/2 stream, from its raw header list (names are lower case on the
@@ -568,6 +626,11 @@ function respondStatus(
   h2.end(body);
 }
 
+/** Destroy a session's socket, unless it is node's proxy of it, which refuses. */
+function cut(socket: Socket): void {
+  if (!socket.destroyed && !types.isProxy(socket)) socket.destroy();
+}
+
 const kConnection = Symbol('rxgi.connection');
 type TaggedSession = ServerHttp2Session & { [kConnection]?: Http2Connection };
 
@@ -575,11 +638,19 @@ type TaggedSession = ServerHttp2Session & { [kConnection]?: Http2Connection };
 export interface Http2Driver {
   /** The open connections. */
   readonly connections: Roster<Http2Connection>;
-  /** Set when the server shuts down: a session that starts now gets GOAWAY at once. */
-  draining: boolean;
-  /** Stop the idle sweep. */
+  /** Set by `drain`: a session that starts now gets GOAWAY at once. */
+  readonly draining: boolean;
+  /**
+   * The server shuts down: new sessions get GOAWAY at once, and the sweep comes every second
+   * at most, so that a dead session (one that misses a PING) does not hold shutdown.
+   */
+  drain(): void;
+  /** Stop the sweep. */
   dispose(): void;
 }
+
+/** The longest sweep period while the server shuts down. */
+const DRAIN_SWEEP = 1_000;
 
 /**
  * The HTTP/2 driver: runs `app` on every session of a node:http2 server (which is fed sockets
@@ -589,14 +660,26 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
   const live = new Roster<Http2Connection>();
   // Idle sessions are found by a sweep, not by node's session timeout: that timer is re-armed
   // on every frame, a cost each request would pay. A session idle through one whole period
-  // (no stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout.
-  const sweep = setInterval(() => {
-    for (const connection of live) connection.sweepIdle();
-  }, options.idleTimeout / 2);
-  sweep.unref();
+  // (no stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout. The
+  // sweep pings every session too, and destroys one that did not answer the last PING.
+  const sweepAll = () => {
+    for (const connection of live) {
+      try {
+        connection.sweep();
+      } catch (error) {
+        connection.fault(error);
+      }
+    }
+  };
+  let sweep = setInterval(sweepAll, options.idleTimeout / 2).unref();
   const driver: Http2Driver = {
     connections: live,
     draining: false,
+    drain() {
+      (this as { draining: boolean }).draining = true;
+      clearInterval(sweep);
+      sweep = setInterval(sweepAll, Math.min(options.idleTimeout / 2, DRAIN_SWEEP)).unref();
+    },
     dispose: () => clearInterval(sweep),
   };
   // Streams are taken from the server, which node tells of every session's streams anyway: a
@@ -619,16 +702,27 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
       }
     },
   );
+  // `session.socket` is a proxy that refuses `destroy`; the socket itself is taken as node's own
+  // 'connection' listener receives it, which makes the session (and tells of it) at once.
+  let arriving: Socket | null = null;
+  server.prependListener('connection', (socket: Socket) => {
+    arriving = socket;
+  });
   server.on('session', (session: ServerHttp2Session) => {
+    // The proxy is a fallback that cannot be destroyed: sweep then ends dead sessions alone.
+    const socket = (arriving ?? session.socket) as Socket & { encrypted?: boolean };
+    arriving = null;
     if (session.destroyed) return;
     unchainStreams(session);
-    const socket = session.socket as Socket & { encrypted?: boolean };
     const connection = new Http2Connection(
       socketInfo('h2', 'h2', socket, socket.encrypted === true),
       session,
       options,
+      socket,
     );
     (session as TaggedSession)[kConnection] = connection;
+    // node ends the socket when the session is over, then waits for the client's FIN for good.
+    lingerAfterEnd(socket);
     const entry = live.add(connection);
     session.on('error', (error) => logger().debug('http2 session error', { error: error.message }));
     session.once('close', () => {

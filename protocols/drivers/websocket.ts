@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { chunkLength } from '../../core/connection.js';
+import { ERR } from '../../core/errors.js';
 import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import type { StreamState } from '../../core/stream-state.js';
@@ -287,12 +288,22 @@ export class WebSocketDriver {
 
   private ping(): void {
     for (const ws of this.sessions) {
-      if (ws[kAlive] === false) {
+      // A timer's callback: a throw here would end the process and every session's pings. The
+      // session is cut; its connection hears of it by the session's 'close'.
+      try {
+        if (ws[kAlive] === false) {
+          ws.terminate();
+          continue;
+        }
+        ws[kAlive] = false;
+        ws.ping();
+      } catch (error) {
+        logger().error('internal error; closing the WebSocket session', {
+          code: ERR.INTERNAL,
+          error,
+        });
         ws.terminate();
-        continue;
       }
-      ws[kAlive] = false;
-      ws.ping();
     }
   }
 }

@@ -27,6 +27,7 @@ import {
   FRAME_KIND,
   type Frame,
   FrameDrops,
+  guarded,
   MAX_FRAME_SIZE,
   type RemoteExchange,
   RemoteExchanges,
@@ -155,8 +156,13 @@ class RemoteServer {
       () => {},
     );
     this.timers = [
-      setInterval(() => this.ping(), heartbeat),
-      setInterval(() => this.sweep(), Math.max(25, Math.min(heartbeat, this.timeout / 4))),
+      setInterval(guarded, heartbeat, 'remote: ping', () => this.ping()),
+      setInterval(
+        guarded,
+        Math.max(25, Math.min(heartbeat, this.timeout / 4)),
+        'remote: sweep',
+        () => this.sweep(),
+      ),
     ];
     for (const timer of this.timers) timer.unref();
   }

@@ -12,7 +12,9 @@ import type { ConnectionInfo } from '../../core/app.js';
 import { Throttled } from '../../core/bus.js';
 import { decodeEvent, encodeEvent } from '../../core/codec.js';
 import { openVersioned } from '../../core/envelope.js';
+import { ERR } from '../../core/errors.js';
 import type { InboundEvent, OutboundEvent, RxgiEvent } from '../../core/events.js';
+import { logger } from '../../core/log.js';
 import { StreamTable } from '../../core/table.js';
 
 /** The frame format version; frames of another version are dropped. */
@@ -258,5 +260,17 @@ export class RemoteExchanges {
   private settle(stream: number, exchange: RemoteExchange): void {
     // A response complete before its body was read ends with a `close` from the driver instead.
     if (exchange.inEnded && exchange.outEnded && !exchange.ws) this.open.delete(stream);
+  }
+}
+
+/**
+ * Run a timer's work as a boundary: a throw in a timer callback ends the process, and every
+ * connection with it. It is logged as an internal error and the next tick tries again.
+ */
+export function guarded(what: string, work: () => void): void {
+  try {
+    work();
+  } catch (error) {
+    logger().error(`internal error in ${what}`, { code: ERR.INTERNAL, error });
   }
 }

@@ -23,6 +23,7 @@ import {
   FRAME_KIND,
   type Frame,
   FrameDrops,
+  guarded,
   MAX_FRAME_SIZE,
   RemoteExchanges,
 } from './frame.js';
@@ -131,8 +132,10 @@ class Worker {
     }
     this.announce();
     this.timers = [
-      setInterval(() => this.announce(), this.heartbeat),
-      setInterval(() => this.sweep(), Math.max(25, this.serverTimeout / 4)),
+      setInterval(guarded, this.heartbeat, 'worker: announce', () => this.announce()),
+      setInterval(guarded, Math.max(25, this.serverTimeout / 4), 'worker: sweep', () =>
+        this.sweep(),
+      ),
     ];
     for (const timer of this.timers) timer.unref();
   }

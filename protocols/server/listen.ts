@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { Roster, type RosterEntry } from '../../core/table.js';
 
@@ -42,6 +43,27 @@ function startsLikePreface(chunk: Buffer): boolean {
 }
 
 /**
+ * Give a socket to the HTTP/1.1 or HTTP/2 server, whose listeners (node's and the driver's) run
+ * at once. A boundary: it runs in a socket's 'data' or the TLS server's 'secureConnection'
+ * listener, where a throw would end the process. What throws is an internal error: logged, and
+ * the socket alone is destroyed. Returns whether the server took the socket.
+ */
+function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
+  try {
+    server.emit('connection', socket);
+    return true;
+  } catch (error) {
+    logger().error('internal error; closing the connection', {
+      code: ERR.INTERNAL,
+      client: `${socket.remoteAddress}:${socket.remotePort}`,
+      error,
+    });
+    socket.destroy();
+    return false;
+  }
+}
+
+/**
  * The one port: accepts connections and hands each to the HTTP/1.1 or the HTTP/2 server, which
  * never listen themselves. With TLS, ALPN decides (`h2` or `http/1.1`, RFC 7301); in cleartext,
  * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
@@ -73,8 +95,9 @@ export function createListener(
         (raw) => raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress,
       );
       if (held !== undefined) unassigned.delete(held);
-      if (socket.alpnProtocol === 'h2') http2.emit('connection', socket);
-      else http1.emit('connection', socket);
+      // A client that reset the connection right after its handshake: nothing to hand over.
+      if (socket.destroyed) return;
+      handOver(socket.alpnProtocol === 'h2' ? http2 : http1, socket);
     });
     secure.on('tlsClientError', (error) => {
       logger().debug('TLS handshake failed', { error: error.message });
@@ -113,10 +136,10 @@ export function createListener(
       if (h2) {
         // node:http2 reads what is already buffered on the socket when its session starts.
         socket.unshift(seen);
-        http2.emit('connection', socket);
+        handOver(http2, socket);
         return;
       }
-      http1.emit('connection', socket);
+      if (!handOver(http1, socket)) return;
       // node:http's parser now owns the socket; the bytes already read are handed to it.
       socket.emit('data', seen);
       socket.resume();

@@ -132,10 +132,21 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     settings.headersTimeout,
   );
   const sockets = new Roster<Socket>();
+  /** Resolves `gone()` once the last socket has closed. */
+  let emptied: (() => void) | null = null;
   listener.on('connection', (socket: Socket) => {
     const entry = sockets.add(socket);
-    socket.once('close', () => sockets.delete(entry));
+    socket.once('close', () => {
+      sockets.delete(entry);
+      if (sockets.size === 0) emptied?.();
+    });
   });
+  const gone = () =>
+    sockets.size === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          emptied = resolve;
+        });
 
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
@@ -162,7 +173,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     },
     close(options) {
       closing ??= shutdown(
-        { listener, closeUnassigned, h1, sockets, http1, http2, websocket },
+        { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket },
         settings.shutdownTimeout,
         lifespan,
         options?.restart === true,
@@ -177,6 +188,8 @@ interface Parts {
   closeUnassigned(): void;
   h1: HttpServer;
   sockets: Roster<Socket>;
+  /** Resolves when every socket has closed. */
+  gone(): Promise<void>;
   http1: Http1Driver;
   http2: Http2Driver;
   websocket: WebSocketDriver;
@@ -190,11 +203,11 @@ async function shutdown(
 ): Promise<void> {
   // RFC 6455 §7.4.1: 1001 going away; 1012 (IANA registry) the service restarts.
   const [code, reason] = restart ? [1012, 'server restarting'] : [1001, 'server shutting down'];
-  const { listener, closeUnassigned, h1, sockets, http1, http2, websocket } = parts;
+  const { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket } = parts;
   const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
   // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
   closeUnassigned();
-  http2.draining = true;
+  http2.drain();
   for (const connection of http1.connections) {
     connection.draining = true;
     connection.shutdown(deadline);
@@ -221,6 +234,10 @@ async function shutdown(
     for (const socket of sockets) socket.destroy();
     await closed;
   }
+  // node:net tells of the server's 'close' before its sockets' own 'close' events (which come
+  // with the handles' close callbacks), and those are what `connections` counts: once
+  // `close()` resolves it says 0. Every socket is destroyed by now, so they all come.
+  await gone();
   // Stops node:http's timers (its server never listened, so closing it only does that).
   h1.close(() => {});
   websocket.dispose();

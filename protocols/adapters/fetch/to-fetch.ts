@@ -98,7 +98,14 @@ class FetchConnection extends Connection<FetchStream> {
       return Promise.reject(signal.reason);
     }
     if (body !== null) stream.input = body.getReader();
-    const onAbort = () => this.aborted(stream, signal.reason);
+    // A boundary: a throw in an EventTarget listener becomes an uncaught exception.
+    const onAbort = () => {
+      try {
+        this.aborted(stream, signal.reason);
+      } catch (error) {
+        this.fault(error);
+      }
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     stream.unlisten = () => signal.removeEventListener('abort', onAbort);
     const headers: HeaderList = [];

@@ -142,7 +142,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
     bySocket.set(socket, entry);
     socket.once('close', () => {
       live.delete(entry);
-      connection.end();
+      endSafely(connection);
     });
     connection.start(app, options.hub);
     drain.join(connection);
@@ -150,6 +150,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
   };
 
   const handler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => {
+    let connection: Http1Connection | undefined;
     try {
       if (req.httpVersionMajor !== 1) {
         // node:http2's compatibility API (allowHTTP1) would hand over HTTP/2 streams here.
@@ -157,7 +158,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
       }
       const socket = req.socket;
       const entry = connectionOf(socket);
-      const connection = entry.value;
+      connection = entry.value;
       // The host answered `Expect: 100-continue` itself unless it routed `checkContinue`
       // here; in that case the driver sends the 100 once the app reads (SPEC.md §6.1).
       const state = res as ContinueState;
@@ -168,6 +169,11 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
         connection.end();
       }
     } catch (error) {
+      // Serving the request threw: an internal error, for this connection alone (SPEC.md §9.2).
+      if (connection !== undefined) {
+        connection.fault(error);
+        return;
+      }
       logger().error('rxgi node handler failed', { error });
       if (next !== undefined) next(error);
       else if (!res.headersSent) {
@@ -229,7 +235,7 @@ export function toNodeUpgradeHandler(
       live.delete(entry);
       // Once `ws` runs a session, its own 'close' (after this one) reports the peer's code;
       // ending here first would tell the app 1006 instead.
-      if (!driver.hosts.has(connection)) connection.end();
+      if (!driver.hosts.has(connection)) endSafely(connection);
     });
     // node:http servers are half-open (allowHalfOpen) and stop watching an upgraded socket:
     // a client that leaves before a session starts would leave it open for good. Until `ws`
@@ -240,14 +246,28 @@ export function toNodeUpgradeHandler(
     // node:http also took its 'error' listener off: an ECONNRESET before `ws` adds its own
     // would be an uncaught exception that takes the host process down.
     tcp.on('error', onUpgradeError);
-    connection.start(app, options.hub);
-    connection.upgrade(req, socket, head);
-    if (tcp.closed && !driver.hosts.has(connection)) connection.end();
+    // A boundary: this runs in the host's 'upgrade' listener, where a throw ends its process.
+    try {
+      connection.start(app, options.hub);
+      connection.upgrade(req, socket, head);
+      if (tcp.closed && !driver.hosts.has(connection)) connection.end();
+    } catch (error) {
+      connection.fault(error);
+    }
   };
   return withControl(handler, live, drain, () => {
     for (const connection of live) connection.goAway();
     driver.dispose();
   });
+}
+
+/** End a connection from a socket's 'close' listener, where nothing would catch a throw. */
+function endSafely(connection: Http1Connection): void {
+  try {
+    connection.end();
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 
 function onUpgradeError(this: Socket, error: Error): void {

@@ -34,13 +34,16 @@ export default handle((req) => (req.websocket ? upgrade((m) => m) : text('${word
 /** The body of GET `url` on a new connection (the old process may be draining its own). */
 function body(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    get(url, { agent: false }, (response) => {
+    // A connection a draining process took may never be answered: give up after 2 s.
+    const request = get(url, { agent: false, timeout: 2_000 }, (response) => {
       let text = '';
       response.on('data', (chunk) => {
         text += chunk;
       });
       response.on('end', () => resolve(text));
-    }).on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer in 2 s')));
+    request.on('error', reject);
   });
 }
 

@@ -1,0 +1,36 @@
+import { connect } from 'node:net';
+import { Hub } from 'rxgi/bus';
+import { afterEach, describe, expect, it } from 'vitest';
+import demo from '../../../apps/demo.js';
+import { closeServers, start, until } from '../../helpers.js';
+
+afterEach(closeServers);
+
+/**
+ * HTTP/1.1 sockets the server has ended (protocols/drivers/linger.ts): a refused WebSocket
+ * handshake is answered on a socket node:http has let go of, and paused, and ended; a client
+ * that never closed its side (or left while the socket was paused, so its FIN went unread) held
+ * the socket, its connection and its hub address for good. Found by the chaos run.
+ */
+describe('an HTTP/1.1 socket the server ended', () => {
+  it('goes a second after a refused upgrade, though the client keeps its side open', async () => {
+    const hub = new Hub();
+    const server = await start(demo, { hub, shutdownTimeout: 8_000 });
+    const socket = connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    socket.write(
+      'GET /health HTTP/1.1\r\nhost: localhost\r\nupgrade: websocket\r\nconnection: upgrade\r\n' +
+        'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    // The demo answers /health whatever the request asks: the upgrade is refused with it.
+    await until(() => answer.includes('{"ok":true}'));
+    expect(answer.startsWith('HTTP/1.1 200')).toBe(true);
+    const ended = Date.now();
+    await until(() => server.connections === 0 && hub.connections === 0, 3_000);
+    expect(Date.now() - ended).toBeLessThan(2_000);
+    socket.destroy();
+  });
+});
