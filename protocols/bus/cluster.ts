@@ -259,86 +259,96 @@ export interface ClusterRelay {
  */
 export function clusterRelay(options: ClusterBusOptions = {}): ClusterRelay {
   cluster.setupPrimary({ serialization: 'advanced' });
-  const limit = options.limit ?? CLUSTER_BUS_LIMIT;
-  const stats: RelayStats = { relayed: 0, dropped: 0 };
-  const subjects = new Map<string, Set<Worker>>();
-  const workers = new Map<Worker, { channel: Channel; subjects: Set<string> }>();
-  const full = new Throttled('cluster bus: a worker is not reading its IPC; dropping for it');
+  return new Relay(options.limit ?? CLUSTER_BUS_LIMIT);
+}
 
-  const entry = (worker: Worker) => {
-    let found = workers.get(worker);
-    if (found === undefined) {
-      const send = worker.send.bind(worker) as Send;
-      found = { channel: new Channel(send, limit), subjects: new Set() };
-      workers.set(worker, found);
-    }
-    return found;
-  };
-  const unsubscribe = (worker: Worker, subject: string) => {
-    const members = subjects.get(subject);
-    members?.delete(worker);
-    if (members?.size === 0) subjects.delete(subject);
-  };
-  const forget = (worker: Worker) => {
-    const found = workers.get(worker);
-    if (found === undefined) return;
-    for (const subject of found.subjects) unsubscribe(worker, subject);
-    workers.delete(worker);
-  };
-
-  const relay = (worker: Worker, item: Item) => {
-    // What a worker said just before it died must not bring its entry back.
-    if (worker.isDead()) return;
-    switch (item[0]) {
-      case 'sub':
-        entry(worker).subjects.add(item[1]);
-        subjects.set(item[1], (subjects.get(item[1]) ?? new Set()).add(worker));
-        return;
-      case 'unsub':
-        entry(worker).subjects.delete(item[1]);
-        unsubscribe(worker, item[1]);
-        return;
-      case 'close':
-        forget(worker);
-        return;
-      case 'ping':
-        // Behind every payload already queued for this worker.
-        entry(worker).channel.control(['pong', item[1]]);
-        return;
-      case 'pub': {
-        const [, subject, payload] = item;
-        if (!(payload instanceof Uint8Array)) return;
-        for (const member of subjects.get(subject) ?? []) {
-          // A worker whose channel is closed is about to exit, and its subscriptions with it.
-          if (!member.isConnected()) continue;
-          if (entry(member).channel.offer(['msg', subject, payload], payload.byteLength)) {
-            stats.relayed++;
-          } else {
-            stats.dropped++;
-            full.note({ subject, pid: member.process.pid });
-          }
-        }
-      }
-    }
-  };
-  const onMessage = (worker: Worker, message: unknown) => {
+/** The primary's relay: who subscribed to what, and a channel to each worker. */
+class Relay implements ClusterRelay {
+  readonly stats: RelayStats = { relayed: 0, dropped: 0 };
+  private readonly subjects = new Map<string, Set<Worker>>();
+  private readonly workers = new Map<Worker, { channel: Channel; subjects: Set<string> }>();
+  private readonly full = new Throttled(
+    'cluster bus: a worker is not reading its IPC; dropping for it',
+  );
+  private readonly onMessage = (worker: Worker, message: unknown) => {
     if (!isBatch(message)) return;
     // A boundary: a throw in the primary's 'message' listener would end it, and every worker.
     try {
-      for (const item of message.items) relay(worker, item);
+      for (const item of message.items) this.relay(worker, item);
     } catch (error) {
       logger().error('cluster bus: internal error; batch skipped', { code: ERR.INTERNAL, error });
     }
   };
-  cluster.on('message', onMessage);
-  cluster.on('exit', forget);
-  return {
-    stats,
-    close() {
-      cluster.off('message', onMessage);
-      cluster.off('exit', forget);
-      workers.clear();
-      subjects.clear();
-    },
+  private readonly forget = (worker: Worker) => {
+    const found = this.workers.get(worker);
+    if (found === undefined) return;
+    for (const subject of found.subjects) this.unsubscribe(worker, subject);
+    this.workers.delete(worker);
   };
+
+  constructor(private readonly limit: number) {
+    cluster.on('message', this.onMessage);
+    cluster.on('exit', this.forget);
+  }
+
+  close(): void {
+    cluster.off('message', this.onMessage);
+    cluster.off('exit', this.forget);
+    this.workers.clear();
+    this.subjects.clear();
+  }
+
+  private entry(worker: Worker) {
+    let found = this.workers.get(worker);
+    if (found === undefined) {
+      const send = worker.send.bind(worker) as Send;
+      found = { channel: new Channel(send, this.limit), subjects: new Set() };
+      this.workers.set(worker, found);
+    }
+    return found;
+  }
+
+  private unsubscribe(worker: Worker, subject: string): void {
+    const members = this.subjects.get(subject);
+    members?.delete(worker);
+    if (members?.size === 0) this.subjects.delete(subject);
+  }
+
+  private relay(worker: Worker, item: Item): void {
+    // What a worker said just before it died must not bring its entry back.
+    if (worker.isDead()) return;
+    switch (item[0]) {
+      case 'sub':
+        this.entry(worker).subjects.add(item[1]);
+        this.subjects.set(item[1], (this.subjects.get(item[1]) ?? new Set()).add(worker));
+        return;
+      case 'unsub':
+        this.entry(worker).subjects.delete(item[1]);
+        this.unsubscribe(worker, item[1]);
+        return;
+      case 'close':
+        this.forget(worker);
+        return;
+      case 'ping':
+        // Behind every payload already queued for this worker.
+        this.entry(worker).channel.control(['pong', item[1]]);
+        return;
+      case 'pub':
+        this.publish(item[1], item[2]);
+    }
+  }
+
+  private publish(subject: string, payload: unknown): void {
+    if (!(payload instanceof Uint8Array)) return;
+    for (const member of this.subjects.get(subject) ?? []) {
+      // A worker whose channel is closed is about to exit, and its subscriptions with it.
+      if (!member.isConnected()) continue;
+      if (this.entry(member).channel.offer(['msg', subject, payload], payload.byteLength)) {
+        this.stats.relayed++;
+      } else {
+        this.stats.dropped++;
+        this.full.note({ subject, pid: member.process.pid });
+      }
+    }
+  }
 }

@@ -658,50 +658,20 @@ const DRAIN_SWEEP = 1_000;
  */
 export function attachHttp2(server: Http2Server, app: App, options: Http2Options): Http2Driver {
   const live = new Roster<Http2Connection>();
-  // Idle sessions are found by a sweep, not by node's session timeout: that timer is re-armed
-  // on every frame, a cost each request would pay. A session idle through one whole period
-  // (no stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout. The
-  // sweep pings every session too, and destroys one that did not answer the last PING.
-  const sweepAll = () => {
-    for (const connection of live) {
-      try {
-        connection.sweep();
-      } catch (error) {
-        connection.fault(error);
-      }
-    }
-  };
-  let sweep = setInterval(sweepAll, options.idleTimeout / 2).unref();
+  const sweeper = sweepEvery(live, options.idleTimeout);
   const driver: Http2Driver = {
     connections: live,
     draining: false,
     drain() {
       (this as { draining: boolean }).draining = true;
-      clearInterval(sweep);
-      sweep = setInterval(sweepAll, Math.min(options.idleTimeout / 2, DRAIN_SWEEP)).unref();
+      sweeper.hurry();
     },
-    dispose: () => clearInterval(sweep),
+    dispose: () => sweeper.stop(),
   };
   // Streams are taken from the server, which node tells of every session's streams anyway: a
   // listener on each session would be a second one there, which costs every stream a copy of
   // the listener list. A session carries its connection until it closes.
-  server.on(
-    'stream',
-    (stream: ServerHttp2Stream, fields: IncomingHttpHeaders, flags: number, raw: string[]) => {
-      // A stream error (a client's RST_STREAM with an error code among them) is only logged:
-      // it closes that stream, and an 'error' event nobody listens to would end the process.
-      stream.on('error', onStreamError);
-      // node tells of a stream the client reset at once after it has torn the stream down,
-      // when `stream.session` is gone already (RST_STREAM in the packet of its HEADERS).
-      const connection = (stream.session as TaggedSession | undefined)?.[kConnection];
-      if (connection === undefined) return;
-      try {
-        connection.stream(stream, fields, raw, flags);
-      } catch (error) {
-        connection.fault(error);
-      }
-    },
-  );
+  server.on('stream', onStream);
   // `session.socket` is a proxy that refuses `destroy`; the socket itself is taken as node's own
   // 'connection' listener receives it, which makes the session (and tells of it) at once.
   let arriving: Socket | null = null;
@@ -738,4 +708,52 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
     if (driver.draining) connection.goAway();
   });
   return driver;
+}
+
+/**
+ * Idle sessions are found by a sweep, not by node's session timeout: that timer is re-armed on
+ * every frame, a cost each request would pay. A session idle through one whole period (no
+ * stream open, none started) is closed: after idleTimeout to 1.5 x idleTimeout. The sweep pings
+ * every session too, and destroys one that did not answer the last PING. `hurry` makes it run
+ * every second at most, while shutting down.
+ */
+function sweepEvery(live: Roster<Http2Connection>, idleTimeout: number) {
+  const sweepAll = () => {
+    for (const connection of live) {
+      try {
+        connection.sweep();
+      } catch (error) {
+        connection.fault(error);
+      }
+    }
+  };
+  let timer = setInterval(sweepAll, idleTimeout / 2).unref();
+  return {
+    hurry() {
+      clearInterval(timer);
+      timer = setInterval(sweepAll, Math.min(idleTimeout / 2, DRAIN_SWEEP)).unref();
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** The server's one 'stream' listener: each stream goes to its session's connection. */
+function onStream(
+  stream: ServerHttp2Stream,
+  fields: IncomingHttpHeaders,
+  flags: number,
+  raw: string[],
+): void {
+  // A stream error (a client's RST_STREAM with an error code among them) is only logged: it
+  // closes that stream, and an 'error' event nobody listens to would end the process.
+  stream.on('error', onStreamError);
+  // node tells of a stream the client reset at once after it has torn the stream down, when
+  // `stream.session` is gone already (RST_STREAM in the packet of its HEADERS).
+  const connection = (stream.session as TaggedSession | undefined)?.[kConnection];
+  if (connection === undefined) return;
+  try {
+    connection.stream(stream, fields, raw, flags);
+  } catch (error) {
+    connection.fault(error);
+  }
 }

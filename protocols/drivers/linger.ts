@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { Roster, type RosterEntry } from '../../core/table.js';
 
 /** Milliseconds a socket whose write side has ended waits for the client's FIN. */
 export const LINGER = 1_000;
@@ -13,13 +14,39 @@ export const LINGER = 1_000;
  * socket; the grace lets a client read what is in flight before a reset could discard it.
  */
 export function lingerAfterEnd(socket: Socket): void {
-  socket.once('finish', linger);
+  socket.once('finish', ended);
 }
 
-function linger(this: Socket): void {
-  setTimeout(destroy, LINGER, this).unref();
+// Ended sockets wait in one roster that a single timer sweeps, rather than a timer each: a
+// timer would hold its socket for the whole second even after a prompt close, which with a
+// connection per request kept thousands of sockets alive and promoted them.
+const kEnded = Symbol('rxgi.ended');
+type Ending = Socket & { [kEnded]?: { entry: RosterEntry<Socket>; at: number } };
+const ending = new Roster<Socket>();
+let sweeper: NodeJS.Timeout | null = null;
+
+function ended(this: Ending): void {
+  if (this.destroyed) return;
+  this[kEnded] = { entry: ending.add(this), at: Date.now() };
+  this.once('close', closed);
+  sweeper ??= setInterval(sweep, LINGER / 4).unref();
 }
 
-function destroy(socket: Socket): void {
-  if (!socket.destroyed) socket.destroy();
+function closed(this: Ending): void {
+  const mark = this[kEnded];
+  if (mark === undefined) return;
+  this[kEnded] = undefined;
+  ending.delete(mark.entry);
+  if (ending.size === 0 && sweeper !== null) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
+}
+
+function sweep(): void {
+  const due = Date.now() - LINGER;
+  for (const socket of ending as Roster<Ending>) {
+    const mark = socket[kEnded];
+    if (mark !== undefined && mark.at <= due && !socket.destroyed) socket.destroy();
+  }
 }
