@@ -71,6 +71,16 @@ export function statusOf(response: string): number {
   return Number(response.slice(9, 12));
 }
 
+/** True while process `pid` exists. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Wait until `condition` holds, polling; fails after `timeout` ms. */

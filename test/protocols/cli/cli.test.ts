@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Child, cli, until } from '../../helpers.js';
+import { alive, type Child, cli, until } from '../../helpers.js';
 
 const run = promisify(execFile);
 let child: Child | null = null;
@@ -10,15 +10,6 @@ afterEach(() => {
   child?.kill('SIGKILL');
   child = null;
 });
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('rxgi serve (CLI)', () => {
   it('serves apps/echo.ts: curl gets its body back, a WebSocket its messages', async () => {

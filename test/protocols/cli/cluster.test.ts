@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type Broker, startNats, startRedis } from '../../brokers.js';
-import { type Child, cli, until } from '../../helpers.js';
+import { alive, type Child, cli, until } from '../../helpers.js';
 
 const run = promisify(execFile);
 const APP = 'test/fixtures/cluster-chat.ts';
@@ -86,15 +86,6 @@ function pidOf(url: string): Promise<number> {
     }).on('error', reject);
   });
 }
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('the embedded cluster bus between real processes', () => {
   it('relays in order, includes the sender, bounds memory both ways, forgets the dead', async () => {
