@@ -12,9 +12,9 @@ const SLOW = [
   'test/package.test.ts', // npm pack and install into fresh projects
   'test/package-types.test.ts', // the README's steps in fresh projects of each package type
   'test/apps/demo-browser.test.ts', // headless Chromium
-  'test/protocols/cli/watch.test.ts', // edits a file and waits for the reload
   'test/apps/demo.test.ts', // the demo across --workers and real brokers
-  'test/protocols/cli/cluster.test.ts', // --workers processes, restarts
+  'test/protocols/cli/*.test.ts', // the real binary, a supervisor and its server per case
+  'test/protocols/drivers/http2-close.test.ts', // sockets left to linger their second out
   'test/protocols/remote/remote.test.ts', // worker processes over brokers
   'test/protocols/drivers/bounded-memory.test.ts', // RSS under non-reading clients
   'test/protocols/drivers/http2-streams.test.ts', // promotion per request under h2load
