@@ -37,6 +37,11 @@ function plainOnTlsPort(socket: Socket): void {
   socket.setTimeout(1_000, () => socket.destroy());
 }
 
+/** A socket's peer address and port, which the TLS socket over it shares. */
+function peer(socket: Socket): string {
+  return `${socket.remoteAddress} ${socket.remotePort}`;
+}
+
 function startsLikePreface(chunk: Buffer): boolean {
   const length = Math.min(chunk.byteLength, PREFACE.byteLength);
   return chunk.compare(PREFACE, 0, length, 0, length) === 0;
@@ -89,12 +94,17 @@ export function createListener(
   };
   if (tls !== undefined) {
     const secure = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    // Raw sockets in their handshake, by peer: a TLS socket finds its own at once, where a search
+    // of every unassigned socket made each handshake cost as many steps as there were pending.
+    const handshaking = new Map<string, RosterEntry<Socket>>();
     secure.on('secureConnection', (socket: TLSSocket) => {
       // The raw socket under this TLS socket is handed over with it.
-      const held = unassigned.find(
-        (raw) => raw.remotePort === socket.remotePort && raw.remoteAddress === socket.remoteAddress,
-      );
-      if (held !== undefined) unassigned.delete(held);
+      const key = peer(socket);
+      const held = handshaking.get(key);
+      if (held !== undefined) {
+        handshaking.delete(key);
+        unassigned.delete(held);
+      }
       // A client that reset the connection right after its handshake: nothing to hand over.
       if (socket.destroyed) return;
       handOver(socket.alpnProtocol === 'h2' ? http2 : http1, socket);
@@ -103,11 +113,16 @@ export function createListener(
       logger().debug('TLS handshake failed', { error: error.message });
     });
     const server = createServer({ noDelay: true }, (socket: Socket) => {
-      hold(socket);
+      const held = hold(socket);
       socket.setTimeout(firstByteTimeout, () => socket.destroy());
       socket.once('data', (chunk: Buffer) => {
         socket.setTimeout(0);
         if (chunk[0] === TLS_HANDSHAKE) {
+          const key = peer(socket);
+          handshaking.set(key, held);
+          socket.once('close', () => {
+            if (handshaking.get(key) === held) handshaking.delete(key);
+          });
           // The TLS socket reads what is already buffered on the raw one when it starts.
           socket.pause();
           socket.unshift(chunk);
