@@ -1,12 +1,14 @@
 import { Subject } from 'rxjs';
 import type { Lifespan, LifespanEvent, LifespanReply } from '../../core/lifespan.js';
+import { logger } from '../../core/log.js';
 
 /** Runs an app's lifespan handler (SPEC.md §8): startup before listening, shutdown after. */
 export class LifespanRunner {
   private readonly events = new Subject<LifespanEvent>();
   private waiting: ((reply: LifespanReply | null) => void) | null = null;
-  /** A reply that came before it was asked for (a synchronous handler). */
+  /** A reply that came before `startup` was sent (a handler such as `of(startup-complete)`). */
   private early: LifespanReply | null = null;
+  private asked = false;
   private done = false;
 
   constructor(lifespan: Lifespan) {
@@ -55,6 +57,7 @@ export class LifespanRunner {
   }
 
   private ask(event: LifespanEvent): Promise<LifespanReply | null> {
+    this.asked = true;
     const early = this.early;
     this.early = null;
     if (early !== null) return Promise.resolve(early);
@@ -69,6 +72,8 @@ export class LifespanRunner {
     const waiting = this.waiting;
     this.waiting = null;
     if (waiting !== null) waiting(reply);
-    else if (reply !== null) this.early ??= reply;
+    else if (reply === null) return;
+    else if (!this.asked && this.early === null) this.early = reply;
+    else logger().warn('lifespan reply ignored: no reply was awaited', { reply: reply.type });
   }
 }

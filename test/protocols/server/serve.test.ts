@@ -93,6 +93,37 @@ describe('serve and graceful shutdown', () => {
     expect(order).toEqual(['startup', 'listening', 'shutdown']);
   });
 
+  it('ignores a lifespan reply that nothing awaits: a second startup-complete does not answer shutdown', async () => {
+    const order: string[] = [];
+    const chatty: Lifespan = (events) =>
+      events.pipe(
+        concatMap(async (event: LifespanEvent) => {
+          order.push(event.type);
+          if (event.type === 'startup')
+            return of({ type: 'startup-complete' } as const, { type: 'startup-complete' } as const);
+          await sleep(100);
+          order.push('shutdown-complete');
+          return of({ type: 'shutdown-complete' } as const);
+        }),
+        concatMap((replies) => replies),
+      );
+    const eager: Lifespan = (events) =>
+      new Observable((out) => {
+        out.next({ type: 'startup-complete' });
+        out.next({ type: 'startup-complete' });
+        events.subscribe((event) => {
+          order.push(`eager ${event.type}`);
+          if (event.type === 'shutdown')
+            setTimeout(() => out.next({ type: 'shutdown-complete' }), 100);
+        });
+      });
+    for (const lifespan of [chatty, eager]) {
+      const server = await serve(app, { port: 0, lifespan });
+      await server.close();
+    }
+    expect(order).toEqual(['startup', 'shutdown', 'shutdown-complete', 'eager shutdown']);
+  });
+
   it('rejects when the lifespan startup fails, without listening', async () => {
     const failed: Lifespan = () => of({ type: 'startup-failed', message: 'no database' } as const);
     await expect(serve(app, { port: 0, lifespan: failed })).rejects.toThrow(
