@@ -76,3 +76,43 @@ describe("the app's own close (SPEC.md §9.1, §9.3)", () => {
     expect(closes).toEqual([{ type: 'close', stream: 1, code: 2, reason: 'handshake denied' }]);
   });
 });
+
+/** Answers every request after sending `extra` on its stream first. */
+function sending(extra: Record<string, unknown>, closes: InboundEvent[]): App {
+  return (events) =>
+    new Observable((out) =>
+      events.subscribe((event) => {
+        if (event.type === 'close') closes.push(event);
+        if (event.type !== 'request') return;
+        out.next({ ...extra, stream: event.stream } as never);
+        out.next({
+          type: 'response',
+          stream: event.stream,
+          status: 200,
+          headers: [],
+          body: 'ok',
+          end: true,
+        });
+      }),
+    );
+}
+
+describe('event types on an open stream (SPEC.md §5.2)', () => {
+  it('drops an x- extension event the driver does not know, and serves the stream', async () => {
+    const closes: InboundEvent[] = [];
+    const server = await start(sending({ type: 'x-trace', id: 7 }, closes));
+    const response = await fetch(server.url);
+    expect([response.status, await response.text()]).toEqual([200, 'ok']);
+    expect(closes).toEqual([]);
+  });
+
+  it('fails the stream on an unknown type: 500, and the app is told code 2 with the reason', async () => {
+    const closes: InboundEvent[] = [];
+    const server = await start(sending({ type: 'bogus' }, closes));
+    const response = await fetch(server.url);
+    expect(response.status).toBe(500);
+    await until(() => closes.length === 1);
+    expect(closes[0]).toMatchObject({ type: 'close', stream: 1, code: 2 });
+    expect((closes[0] as { reason: string }).reason).toContain('unknown event type "bogus"');
+  });
+});
