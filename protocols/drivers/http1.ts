@@ -445,6 +445,7 @@ export function attachHttp1(
       connection.fault(error);
     }
   });
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     clientError(error, socket);
   });
@@ -465,6 +466,19 @@ export function attachHttp1(
       }
     },
   };
+}
+
+/**
+ * A CONNECT (RFC 9110 §9.3.6) asks for a tunnel, which this driver does not offer (SPEC.md
+ * §11.2): 501, then close. Behind a pipelined response still going out, the socket just closes.
+ */
+function refuseConnect(socket: Duplex): void {
+  if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    socket.destroy();
+    return;
+  }
+  const body = 'CONNECT tunnels are not served over HTTP/1.1; use HTTP/2\n';
+  writeRawResponse(socket, 501, ['content-type', 'text/plain; charset=utf-8'], body);
 }
 
 /** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */

@@ -4,7 +4,7 @@ import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { session } from '../../h2client.js';
-import { closeServers, start, until } from '../../helpers.js';
+import { closeServers, raw, start, statusOf, until } from '../../helpers.js';
 
 afterEach(closeServers);
 
@@ -22,7 +22,7 @@ function closingApp(closes: InboundEvent[]): App {
           out.next({ type: 'close', stream: event.stream, code: 1000, reason: 'no' });
           return;
         }
-        out.next({ type: 'response', stream: event.stream, status: 200, headers: [] });
+        out.next({ type: 'response', stream: event.stream, status: 200, headers: [], end: false });
         out.next({ type: 'data', stream: event.stream, chunk: new Uint8Array([1]), end: false });
         out.next({ type: 'close', stream: event.stream, code: 5, reason: 'app gave up' });
       }),
@@ -114,5 +114,67 @@ describe('event types on an open stream (SPEC.md §5.2)', () => {
     await until(() => closes.length === 1);
     expect(closes[0]).toMatchObject({ type: 'close', stream: 1, code: 2 });
     expect((closes[0] as { reason: string }).reason).toContain('unknown event type "bogus"');
+  });
+});
+
+describe('CONNECT (SPEC.md §4.2, §11.2, §11.6)', () => {
+  /** A tunnel that answers 200 and echoes what the client sends through it. */
+  const tunnel: App = (events) =>
+    new Observable((out) =>
+      events.subscribe((event) => {
+        if (event.type === 'request') {
+          seen.push(event);
+          out.next({ type: 'window', stream: event.stream, bytes: 65_536 });
+          out.next({
+            type: 'response',
+            stream: event.stream,
+            status: 200,
+            headers: [],
+            end: false,
+          });
+        } else if (event.type === 'data') {
+          out.next({ type: 'data', stream: event.stream, chunk: event.chunk, end: event.end });
+        }
+      }),
+    );
+  let seen: InboundEvent[] = [];
+
+  it('HTTP/2: a CONNECT is a stream with the authority as target and an empty path', async () => {
+    seen = [];
+    const server = await start(tunnel);
+    const client = await session(server.url);
+    const stream = client.request(
+      { ':method': 'CONNECT', ':authority': 'example.com:443' },
+      { endStream: false },
+    );
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const status = await new Promise((resolve) =>
+      stream.once('response', (h) => resolve(h[':status'])),
+    );
+    stream.end('through the tunnel');
+    await new Promise((resolve) => stream.once('end', resolve));
+    expect(status).toBe(200);
+    expect(Buffer.concat(chunks).toString()).toBe('through the tunnel');
+    expect(seen[0]).toMatchObject({
+      method: 'CONNECT',
+      target: 'example.com:443',
+      path: '',
+      query: '',
+      end: false,
+    });
+    client.close();
+  });
+
+  it('HTTP/1.1: a CONNECT is answered 501 and the connection closed; the app is not called', async () => {
+    seen = [];
+    const server = await start(tunnel);
+    const answer = await raw(
+      server.port,
+      'CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n',
+    );
+    expect(statusOf(answer)).toBe(501);
+    expect(answer).toContain('CONNECT tunnels are not served over HTTP/1.1');
+    expect(seen).toEqual([]);
   });
 });
