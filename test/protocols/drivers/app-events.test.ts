@@ -1,5 +1,5 @@
 import { request as h1request } from 'node:http';
-import type { App, InboundEvent } from 'rxgi';
+import type { App, ConnectionInfo, InboundEvent } from 'rxgi';
 import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -176,5 +176,33 @@ describe('CONNECT (SPEC.md §4.2, §11.2, §11.6)', () => {
     expect(statusOf(answer)).toBe(501);
     expect(answer).toContain('CONNECT tunnels are not served over HTTP/1.1');
     expect(seen).toEqual([]);
+  });
+});
+
+describe('ConnectionInfo (SPEC.md §5)', () => {
+  it('is plain data with every field set, address included, on HTTP/1.1 and HTTP/2', async () => {
+    const infos: ConnectionInfo[] = [];
+    const server = await start((events, info) => {
+      infos.push(structuredClone(info));
+      return sending({ type: 'x-none' }, [])(events, info);
+    });
+    await (await fetch(server.url)).text();
+    const client = await session(server.url);
+    await new Promise((resolve) => client.request({ ':path': '/' }).on('end', resolve).resume());
+    client.close();
+    expect(infos.map((info) => info.protocol)).toEqual(['http/1.1', 'h2']);
+    for (const info of infos) {
+      expect(Object.keys(info).sort()).toEqual([
+        'address',
+        'client',
+        'id',
+        'protocol',
+        'secure',
+        'server',
+      ]);
+      expect(info.address).toBe(`${info.address.split('/')[0]}/${info.id}`);
+      expect(info.address.split('/')[0]).not.toBe('');
+      expect(info.client?.[0]).toBe('127.0.0.1');
+    }
   });
 });
