@@ -12,7 +12,7 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
-import { headerList } from '../../core/headers.js';
+import { headerList, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { StreamState } from '../../core/stream-state.js';
 
@@ -127,7 +127,10 @@ export class MemoryConnection extends Connection<MemoryStream> {
   ): void {
     const target = init.target ?? '/';
     const mark = target.indexOf('?');
-    const headers = Array.isArray(init.headers) ? init.headers : headerList(init.headers ?? {});
+    // Names in lower case, as every wire driver delivers them (SPEC.md §4.1).
+    const headers = Array.isArray(init.headers)
+      ? lowerNames(init.headers)
+      : headerList(init.headers ?? {});
     this.open(stream, {
       type: 'request',
       stream: stream.id,

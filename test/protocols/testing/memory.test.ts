@@ -1,5 +1,5 @@
 import type { App, InboundEvent, OutboundEvent } from 'rxgi';
-import { memoryConnection } from 'rxgi/testing';
+import { inject, memoryConnection } from 'rxgi/testing';
 import { filter, mergeMap, tap } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 
@@ -37,5 +37,25 @@ describe('the memory driver', () => {
     const types = seen.map((event) => event.type);
     expect(types).toContain('close');
     expect(types.slice(types.indexOf('close') + 1)).not.toContain('data');
+  });
+});
+
+describe('the memory driver delivers requests as the wire drivers do (SPEC.md §4.1)', () => {
+  it('lower-cases header names given as a list or a record', async () => {
+    const seen: string[][] = [];
+    const app: App = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        tap((request) => seen.push(request.headers)),
+        mergeMap((request): OutboundEvent[] => [
+          { type: 'response', stream: request.stream, status: 204, headers: [], end: true },
+        ]),
+      );
+    await inject(app, { headers: ['X-Mixed', 'A', 'Content-Type', 'text/plain'] });
+    await inject(app, { headers: { 'X-Record': 'B' } });
+    expect(seen).toEqual([
+      ['x-mixed', 'A', 'content-type', 'text/plain'],
+      ['x-record', 'B'],
+    ]);
   });
 });
