@@ -27,7 +27,8 @@ export function writeRawResponse(
     if (headers[i].toLowerCase() === 'content-length') length = true;
   }
   if (end && !length) head += `content-length: ${size}\r\n`;
-  socket.write(`${head}\r\n`);
+  // Field text is one character per byte (SPEC.md §4.1).
+  socket.write(`${head}\r\n`, 'latin1');
   if (size > 0) socket.write(body);
   if (end) socket.end();
 }

@@ -8,6 +8,7 @@ import type {
   Chunk,
   DataOutEvent,
   EarlyHintsEvent,
+  HeaderList,
   ResponseEvent,
   TrailersOutEvent,
   WsAcceptEvent,
@@ -199,7 +200,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
     }
     if (this.draining || this.appFinished) res.shouldKeepAlive = false;
     let headers = event.headers;
-    const body = event.body;
+    const body = typeof event.body === 'string' ? latin1Safe(headers, event.body) : event.body;
     if (event.end) {
       if (!hasField(headers, 'content-length') && !hasField(headers, 'transfer-encoding')) {
         // The app's list is its own: copy before adding (slice and push beat concat here).
@@ -466,6 +467,21 @@ export function attachHttp1(
       }
     },
   };
+}
+
+/** Field text outside ASCII: one character per byte (SPEC.md §4.1). */
+const HIGH_BYTE = /[\x80-\xff]/;
+
+/**
+ * The body to hand node:http with `headers`. node:http joins the head to a first string chunk
+ * and writes both as UTF-8, which would send a field's `é` as two bytes, not one (SPEC.md
+ * §4.1): such a body goes as bytes, so the head keeps its own encoding.
+ */
+function latin1Safe(headers: HeaderList, body: string): string | Uint8Array {
+  for (let i = 1; i < headers.length; i += 2) {
+    if (HIGH_BYTE.test(headers[i])) return Buffer.from(body);
+  }
+  return body;
 }
 
 /**
