@@ -46,6 +46,11 @@ function utf8Length(text: string): number {
   return bytes;
 }
 
+/** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §5.2). */
+function finalStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
 /**
  * One connection between a driver and an app: the logic every driver shares. It runs the app,
  * checks the app's output against each stream's state, applies the error rules of SPEC.md §9
@@ -290,6 +295,7 @@ export abstract class Connection<S extends StreamState>
     switch (event.type) {
       case 'response':
         if (stream.headSent) throw invalid(event, 'the response head was already sent');
+        if (!finalStatus(event.status)) throw invalid(event, 'status must be an integer 200–599');
         if (stream.links !== null) event = withLinks(event, stream.links);
         // A head that leaves the exchange open (a streamed answer, an echo) comes before the
         // app reads the body, as it may well do next: the 100 goes first, since it cannot

@@ -206,3 +206,39 @@ describe('ConnectionInfo (SPEC.md §5)', () => {
     }
   });
 });
+
+describe('response status (SPEC.md §5.2)', () => {
+  /** Answers each request with the status its path names. */
+  const statusApp: App = (events) =>
+    new Observable((out) =>
+      events.subscribe((event) => {
+        if (event.type !== 'request') return;
+        const status = Number(event.path.slice(1));
+        out.next({ type: 'response', stream: event.stream, status, headers: [], end: true });
+      }),
+    );
+
+  it('an integer 200–599 goes out as it is; anything else fails the stream with 500, on both protocols', async () => {
+    const server = await start(statusApp);
+    const client = await session(server.url);
+    const h2status = (path: string) =>
+      new Promise((resolve) => {
+        const stream = client.request({ ':path': path });
+        stream.once('response', (h) => resolve(h[':status']));
+        stream.resume();
+      });
+    const cases = {
+      '/200': 200,
+      '/599': 599,
+      '/700': 500,
+      '/101': 500,
+      '/199': 500,
+      '/200.5': 500,
+    };
+    for (const [path, expected] of Object.entries(cases)) {
+      expect([path, (await fetch(server.url + path)).status]).toEqual([path, expected]);
+      expect([path, await h2status(path)]).toEqual([path, expected]);
+    }
+    client.close();
+  });
+});
