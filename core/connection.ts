@@ -21,6 +21,7 @@ import {
   type WsAcceptEvent,
   type WsMessageOutEvent,
 } from './events.js';
+import { hasField } from './headers.js';
 import { defaultHub, type Hub } from './hub.js';
 import { jsonLogger, logger } from './log.js';
 import { Multicast } from './multicast.js';
@@ -330,7 +331,10 @@ export abstract class Connection<S extends StreamState>
         return;
       case 'early-hints':
         if (stream.headSent) throw invalid(event, 'early hints must come before the head');
-        if (stream.caps.earlyHints) this.writeEarlyHints(stream, event);
+        // A 103 carries links to preload (RFC 8297); a handshake has nothing to preload, and a
+        // WebSocket client expects its 101 or 200 first (SPEC.md §4.3).
+        if (stream.caps.earlyHints && !stream.websocket && hasField(event.headers, 'link'))
+          this.writeEarlyHints(stream, event);
         return;
       case 'ws-accept':
         if (!stream.websocket) throw invalid(event, 'the stream is not a WebSocket handshake');

@@ -242,3 +242,76 @@ describe('response status (SPEC.md §5.2)', () => {
     client.close();
   });
 });
+
+describe('early hints (SPEC.md §4.3)', () => {
+  /** Sends hints with the fields the path names, then answers (a WebSocket is accepted). */
+  const hinting: App = (events) =>
+    new Observable((out) =>
+      events.subscribe((event) => {
+        if (event.type !== 'request') return;
+        const headers =
+          event.path === '/nolink'
+            ? ['x-hint', 'a']
+            : ['link', '</a.css>; rel=preload', 'x-hint', 'a'];
+        out.next({ type: 'early-hints', stream: event.stream, headers });
+        if (event.websocket)
+          out.next({ type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] });
+        else
+          out.next({ type: 'response', stream: event.stream, status: 204, headers: [], end: true });
+      }),
+    );
+
+  it('a 103 goes out with all its fields when one is a link, on both protocols; without a link, none', async () => {
+    const server = await start(hinting);
+    for (const path of ['/link', '/nolink']) {
+      const h1 = await raw(
+        server.port,
+        `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`,
+      );
+      const client = await session(server.url);
+      const hints = await new Promise<unknown[]>((resolve) => {
+        const seen: unknown[] = [];
+        const stream = client.request({ ':path': path });
+        stream.on('headers', (h) => seen.push(Object.fromEntries(Object.entries(h))));
+        stream.once('response', () => resolve(seen));
+        stream.resume();
+      });
+      client.close();
+      if (path === '/link') {
+        expect(h1).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n/);
+        expect(h1.toLowerCase()).toContain('x-hint: a\r\n');
+        expect(hints).toEqual([{ ':status': 103, link: '</a.css>; rel=preload', 'x-hint': 'a' }]);
+      } else {
+        expect(h1).toMatch(/^HTTP\/1\.1 204 /);
+        expect(hints).toEqual([]);
+      }
+    }
+  });
+
+  it('hints on a WebSocket handshake are dropped over HTTP/1.1 and HTTP/2 alike', async () => {
+    const server = await start(hinting);
+    const h1 = await raw(
+      server.port,
+      'GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n' +
+        'sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    expect(h1).toMatch(/^HTTP\/1\.1 101 /);
+    const client = await session(server.url);
+    const hints = await new Promise<unknown[]>((resolve) => {
+      const seen: unknown[] = [];
+      const stream = client.request(
+        {
+          ':method': 'CONNECT',
+          ':protocol': 'websocket',
+          ':path': '/ws',
+          'sec-websocket-version': '13',
+        },
+        { endStream: false },
+      );
+      stream.on('headers', (h) => seen.push(Object.fromEntries(Object.entries(h))));
+      stream.once('response', (h) => resolve([...seen, h[':status']]));
+    });
+    client.destroy();
+    expect(hints).toEqual([200]);
+  });
+});
