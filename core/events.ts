@@ -73,6 +73,11 @@ export interface RequestEvent {
   path: string;
   /** The target's query without the `?`; empty when there is none. */
   query: string;
+  /**
+   * The path prefix a host mounted the app under (SPEC.md §4.2), percent-encoded, without a
+   * trailing `/`; `target` and `path` are then relative to it. Absent when not mounted.
+   */
+  root?: string;
   headers: HeaderList;
   /** HTTP version of the exchange. */
   http: '1.0' | '1.1' | '2';

@@ -61,6 +61,10 @@ export class HttpRequest {
   get query(): string {
     return this.event.query;
   }
+  /** The prefix the app is mounted under, or `''` (SPEC.md §4.2): `root + path` is the full path. */
+  get root(): string {
+    return this.event.root ?? '';
+  }
   get target(): string {
     return this.event.target;
   }

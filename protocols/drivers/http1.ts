@@ -9,6 +9,7 @@ import type {
   DataOutEvent,
   EarlyHintsEvent,
   HeaderList,
+  RequestEvent,
   ResponseEvent,
   TrailersOutEvent,
   WsAcceptEvent,
@@ -35,6 +36,8 @@ export interface Http1Options {
   websocket: WebSocketDriver | null;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
+  /** Sets the request's `root` where a host mounted the app (SPEC.md §5.5). */
+  mount?: (req: IncomingMessage, event: RequestEvent) => void;
 }
 
 const kConnection = Symbol('rxgi.connection');
@@ -94,6 +97,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
       writeStatus(res, 413);
       return;
     }
+    this.options.mount?.(req, event);
     const stream = new Http1Stream(id, event.caps, false, event.end, this, req, res);
     stream.expectContinue = expectContinue;
     (req as TaggedMessage)[kStream] = stream;

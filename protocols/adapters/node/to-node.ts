@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import type { App, ConnectionInfo } from '../../../core/app.js';
+import type { RequestEvent } from '../../../core/events.js';
 import type { Hub } from '../../../core/hub.js';
 import { logger } from '../../../core/log.js';
 import { Roster, type RosterEntry } from '../../../core/table.js';
@@ -36,6 +37,13 @@ export interface NodeHandlerOptions {
   writeBufferLimit?: number;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
+  /**
+   * The path prefix the host mounts the handler under when it leaves the prefix in `req.url`
+   * (Fastify): it is removed from the request's `target` and `path` and becomes its `root`
+   * (SPEC.md §5.5). Under Express and Connect, which remove the prefix themselves, the root is
+   * found without it.
+   */
+  root?: string;
 }
 
 /**
@@ -111,7 +119,8 @@ interface ContinueState {
  * requests are streams 1, 2, 3 of one app call, and the socket's close ends the connection
  * (open streams get `close` with 8, the app's output is unsubscribed). The app sees `req.url`,
  * so under `expressApp.use('/rx', handler)` it sees the path without `/rx`, as Express
- * middleware does. The host keeps its own limits and timeouts; this handler adds
+ * middleware does, and `root` is `/rx` (SPEC.md §5.5; the `root` option where the host leaves
+ * the prefix in `req.url`). The host keeps its own limits and timeouts; this handler adds
  * `maxBodySize` and `writeBufferLimit`. Its connections cannot carry WebSockets
  * (`caps.websocket` is false): pair it with `toNodeUpgradeHandler` for those.
  *
@@ -127,6 +136,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
     maxBodySize: options.maxBodySize ?? DEFAULTS.maxBodySize,
     writeBufferLimit: options.writeBufferLimit ?? DEFAULTS.writeBufferLimit,
     websocket: null,
+    mount: options.root !== undefined ? stripRoot(trimSlash(options.root)) : findRoot,
   };
   // Per handler, not a tag on the socket: two handlers on one server (two Express mounts)
   // are two apps, each with its own connection on a shared socket.
@@ -329,4 +339,38 @@ function withControl<H extends (...args: never[]) => void>(
 function connectionInfo(socket: Socket): ConnectionInfo {
   // Not `h1`: ids must stay unique in a process that also runs `serve`.
   return socketInfo('h1n', 'http/1.1', socket, (socket as TLSSocket).encrypted === true);
+}
+
+const trimSlash = (path: string) => (path.endsWith('/') ? path.slice(0, -1) : path);
+const pathOf = (target: string) => {
+  const mark = target.indexOf('?');
+  return mark < 0 ? target : target.slice(0, mark);
+};
+
+/** Express and Connect remove the mount from `req.url` and keep the whole target in `originalUrl`. */
+function findRoot(req: IncomingMessage, event: RequestEvent): void {
+  const original = (req as IncomingMessage & { originalUrl?: string }).originalUrl;
+  if (original === undefined || original === req.url) return;
+  const full = pathOf(original);
+  const rest = pathOf(req.url ?? '/');
+  let root: string;
+  if (full.endsWith(rest)) root = full.slice(0, full.length - rest.length);
+  else if (rest === '/')
+    root = full; // `/api` mounted at `/api`: req.url is `/`
+  else return;
+  root = trimSlash(root);
+  if (root !== '') event.root = (event.root ?? '') + root;
+}
+
+/** A host that leaves the mount in `req.url`: the prefix moves from the path to `root`. */
+function stripRoot(prefix: string): (req: IncomingMessage, event: RequestEvent) => void {
+  return (_req, event) => {
+    const path = event.path;
+    if (prefix === '' || !path.startsWith(prefix)) return;
+    if (path.length > prefix.length && path.charCodeAt(prefix.length) !== 0x2f) return;
+    const rest = path.slice(prefix.length) || '/';
+    event.path = rest;
+    event.target = rest + event.target.slice(path.length);
+    event.root = (event.root ?? '') + prefix;
+  };
 }

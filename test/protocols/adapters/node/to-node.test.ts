@@ -21,6 +21,7 @@ import { Client } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
+  type NodeHandlerOptions,
   type NodeUpgradeHandler,
   toNodeHandler,
   toNodeUpgradeHandler,
@@ -354,15 +355,23 @@ describe('toNodeHandler in Express 5', () => {
     return listening(host.listen(0, '127.0.0.1'));
   }
 
-  it('mounts at a path: the app sees the path without the mount, native routes are untouched', async () => {
+  it('mounts at a path: the app sees the path without the mount and the mount as root (SPEC.md §5.5)', async () => {
     const watch = watched(
-      handle((req) => json({ path: req.path, query: req.query, target: req.target })),
+      handle((req) =>
+        json({ root: req.root, path: req.path, query: req.query, target: req.target }),
+      ),
     );
     const { url } = await expressHost(watch.app);
     const response = await fetch(`${url}/rx/a/b?x=1`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ path: '/a/b', query: 'x=1', target: '/a/b?x=1' });
-    expect(await (await fetch(`${url}/rx`)).json()).toMatchObject({ path: '/' });
+    expect(await response.json()).toEqual({
+      root: '/rx',
+      path: '/a/b',
+      query: 'x=1',
+      target: '/a/b?x=1',
+    });
+    expect(await (await fetch(`${url}/rx`)).json()).toMatchObject({ root: '/rx', path: '/' });
+    expect(await (await fetch(`${url}/rx/`)).json()).toMatchObject({ root: '/rx', path: '/' });
     expect(await (await fetch(`${url}/native`)).text()).toBe('native express');
     expect(await (await fetch(`${url}/after`)).text()).toBe('after the mount');
     // Express's own 404 for paths outside the mount.
@@ -414,11 +423,11 @@ describe('toNodeHandler in Express 5', () => {
 // --- Fastify 5 --------------------------------------------------------------------------------
 
 describe('toNodeHandler in Fastify 5', () => {
-  async function fastifyHost(rx: App): Promise<string> {
+  async function fastifyHost(rx: App, options: NodeHandlerOptions = {}): Promise<string> {
     const fastify: FastifyInstance = Fastify();
     cleanups.push(() => fastify.close());
     fastify.get('/native', async () => ({ native: true }));
-    const handler = toNodeHandler(rx);
+    const handler = toNodeHandler(rx, options);
     // onRequest runs before Fastify parses the body: the app reads it with its own flow
     // control, and Fastify's content-type parsers and body limit never see it.
     fastify.all(
@@ -455,6 +464,21 @@ describe('toNodeHandler in Fastify 5', () => {
       body: { n: 1 },
     });
     expect(await (await fetch(`${url}/native`)).json()).toEqual({ native: true });
+  });
+
+  it('moves the prefix named by the root option from the path to root (SPEC.md §5.5)', async () => {
+    const app = handle((req) => json({ root: req.root, path: req.path, target: req.target }));
+    const url = await fastifyHost(app, { root: '/rx/' });
+    expect(await (await fetch(`${url}/rx/a?q=1`)).json()).toEqual({
+      root: '/rx',
+      path: '/a',
+      target: '/a?q=1',
+    });
+    expect(await (await fetch(`${url}/rx/`)).json()).toEqual({
+      root: '/rx',
+      path: '/',
+      target: '/',
+    });
   });
 
   it('streams a 1 MB body of a type Fastify has no parser for', async () => {
