@@ -1,0 +1,213 @@
+/**
+ * The wire clients of the conformance checks: node's own HTTP/1.1, HTTP/2 and raw socket
+ * clients and `ws`, each returning what it saw as plain data. Certificates are not verified:
+ * the checks test a host's protocol, not its identity.
+ */
+import {
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http';
+import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
+import { request as httpsRequest } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import WebSocket from 'ws';
+
+/** A response as a client saw it. */
+export interface Seen {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Informational heads other than 100, in order, with their status. */
+  informational: { status: number; headers: Record<string, unknown> }[];
+  body: Buffer;
+  trailers: Record<string, string | string[] | undefined>;
+  /** The exchange ended early: HTTP/1.1 aborted, or the HTTP/2 stream's RST_STREAM code. */
+  aborted: boolean;
+  rstCode: number;
+}
+
+const TIMEOUT = 5_000;
+
+/** One HTTP/1.1 exchange with node's client, on a fresh connection. */
+export function h1(
+  url: string,
+  init: {
+    method?: string;
+    path: string;
+    headers?: OutgoingHttpHeaders;
+    body?: Buffer | string;
+    trailers?: OutgoingHttpHeaders;
+  },
+): Promise<Seen> {
+  const base = new URL(url);
+  const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const informational: Seen['informational'] = [];
+    const req = send(
+      {
+        host: base.hostname,
+        port: base.port,
+        method: init.method ?? 'GET',
+        path: init.path,
+        headers: init.headers,
+        agent: false,
+        rejectUnauthorized: false,
+        timeout: TIMEOUT,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let aborted = false;
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('aborted', () => (aborted = true));
+        res.on('error', () => (aborted = true));
+        res.on('close', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            informational,
+            body: Buffer.concat(chunks),
+            trailers: res.trailers,
+            aborted: aborted || !res.complete,
+            rstCode: 0,
+          }),
+        );
+      },
+    );
+    req.on('information', (info) =>
+      informational.push({ status: info.statusCode, headers: info.headers }),
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT} ms`)));
+    req.on('error', reject);
+    if (init.trailers !== undefined) {
+      req.setHeader('transfer-encoding', 'chunked');
+      req.write(init.body ?? '');
+      req.addTrailers(init.trailers);
+      req.end();
+    } else req.end(init.body);
+  });
+}
+
+/** An HTTP/2 session: h2c with prior knowledge for http:, h2 by ALPN for https:. */
+export function h2session(url: string): Promise<ClientHttp2Session> {
+  const session = h2connect(url, { rejectUnauthorized: false });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`no HTTP/2 SETTINGS within ${TIMEOUT} ms`));
+    }, TIMEOUT);
+    session.once('remoteSettings', () => {
+      clearTimeout(timer);
+      resolve(session);
+    });
+    session.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/** One exchange on an HTTP/2 session. */
+export function h2(
+  session: ClientHttp2Session,
+  headers: OutgoingHttpHeaders,
+  body?: Buffer | string,
+  trailers?: OutgoingHttpHeaders,
+): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, {
+      endStream: body === undefined,
+      waitForTrailers: trailers !== undefined,
+    });
+    if (trailers !== undefined) stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    if (body !== undefined) stream.end(body);
+    const informational: Seen['informational'] = [];
+    const chunks: Buffer[] = [];
+    let head: IncomingHttpHeaders = {};
+    let tail: IncomingHttpHeaders = {};
+    const timer = setTimeout(() => stream.close(8), TIMEOUT);
+    stream.on('headers', (h) =>
+      informational.push({ status: Number(h[':status']), headers: plain(h) }),
+    );
+    stream.on('response', (h) => (head = h));
+    stream.on('trailers', (h) => (tail = h));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      clearTimeout(timer);
+      resolve({
+        status: Number(head[':status'] ?? 0),
+        headers: plain(head),
+        informational,
+        body: Buffer.concat(chunks),
+        trailers: plain(tail),
+        aborted: stream.rstCode !== 0,
+        rstCode: stream.rstCode,
+      });
+    });
+    session.once('error', reject);
+  });
+}
+
+/** Header fields without node's symbol keys. */
+function plain(headers: IncomingHttpHeaders): Record<string, string | string[] | undefined> {
+  return Object.fromEntries(Object.entries(headers));
+}
+
+/** Send raw bytes on a fresh connection (TLS with ALPN http/1.1 for https:) and collect the answer until the peer closes or goes quiet. */
+export function rawH1(url: string, bytes: Buffer | string, quiet = 1_000): Promise<Buffer> {
+  const base = new URL(url);
+  const port = Number(base.port || (base.protocol === 'https:' ? 443 : 80));
+  return new Promise((resolve, reject) => {
+    const socket =
+      base.protocol === 'https:'
+        ? tlsConnect({ host: base.hostname, port, rejectUnauthorized: false }, () =>
+            socket.write(bytes),
+          )
+        : netConnect(port, base.hostname, () => socket.write(bytes));
+    const chunks: Buffer[] = [];
+    let timer = setTimeout(done, TIMEOUT);
+    function done() {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Buffer.concat(chunks));
+    }
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      clearTimeout(timer);
+      timer = setTimeout(done, quiet);
+    });
+    socket.on('close', done);
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      if (chunks.length > 0) done();
+      else reject(error);
+    });
+  });
+}
+
+/** A WebSocket to `url` (ws: or wss:), open. */
+export function websocket(url: string, protocols: string[] = []): Promise<WebSocket> {
+  const ws = new WebSocket(url, protocols, {
+    rejectUnauthorized: false,
+    handshakeTimeout: TIMEOUT,
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+    ws.once('unexpected-response', (_req, res) =>
+      reject(new Error(`handshake answered ${res.statusCode}`)),
+    );
+  });
+}
+
+/** The next message on `ws`, as it came (text as string). */
+export function nextMessage(ws: WebSocket): Promise<string | Buffer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no message within ${TIMEOUT} ms`)), TIMEOUT);
+    ws.once('message', (data: Buffer, binary: boolean) => {
+      clearTimeout(timer);
+      resolve(binary ? data : data.toString());
+    });
+  });
+}

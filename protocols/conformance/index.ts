@@ -1,0 +1,22 @@
+/**
+ * `rxgi/conformance`: check any host against SPEC.md over the wire. Serve
+ * `conformanceFixture()` on the host, then run `runConformance(url)` (or `npx rxgi conformance
+ * URL`): one result per rule id, MUST or SHOULD, skipped where the host declares it lacks a
+ * capability.
+ */
+export {
+  ALL_CAPABILITIES,
+  type Capability,
+  CHECKS,
+  type Check,
+  Failure,
+  type Target,
+} from './checks.js';
+export { conformanceFixture } from './fixture.js';
+export {
+  type ConformanceOptions,
+  formatReport,
+  type Report,
+  type Result,
+  runConformance,
+} from './run.js';

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { CHECKS, conformanceFixture, formatReport, runConformance } from 'rxgi/conformance';
+import { afterEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../protocols/server/tls.js';
+import { closeServers, start } from '../../helpers.js';
+import { minimalHost } from './minimal-host.js';
+
+afterEach(closeServers);
+
+describe('the conformance suite against serve', () => {
+  it('passes every check over cleartext (HTTP/1.1 and h2c)', async () => {
+    const server = await start(conformanceFixture());
+    const report = await runConformance(server.url);
+    expect(formatReport(report)).not.toContain('FAIL');
+    expect(report.results.filter((r) => r.outcome === 'skip')).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
+
+  it('passes every check over TLS (HTTP/1.1 and h2 by ALPN)', async () => {
+    const tls = await selfSignedCertificate(['127.0.0.1']);
+    const server = await start(conformanceFixture(), { tls });
+    const report = await runConformance(server.url);
+    expect(formatReport(report)).not.toContain('FAIL');
+    expect(report.ok).toBe(true);
+  });
+});
+
+describe('the conformance suite against a host written from the spec alone', () => {
+  const H1_ONLY = ['h1', 'trailers', 'early-hints', 'tunnel-refusal'] as const;
+  const hosts: Server[] = [];
+  afterEach(() => {
+    for (const host of hosts.splice(0)) host.close();
+  });
+
+  it('passes every check the host declares, and skips the rest with the reason', async () => {
+    const { server, url } = await minimalHost(conformanceFixture());
+    hosts.push(server);
+    const report = await runConformance(url, { caps: H1_ONLY });
+    expect(formatReport(report)).not.toContain('FAIL');
+    expect(report.ok).toBe(true);
+    const skipped = report.results.filter((r) => r.outcome === 'skip');
+    expect(skipped.map((r) => r.id)).toEqual(['ws-session', 'ws-h2']);
+    expect(skipped[0].detail).toBe('the host does not declare websocket');
+  });
+
+  it('fails a deliberately broken host, naming the rule it breaks', async () => {
+    const { server, url } = await minimalHost(conformanceFixture(), { keepNameCase: true });
+    hosts.push(server);
+    const report = await runConformance(url, { caps: H1_ONLY });
+    expect(report.ok).toBe(false);
+    expect(report.results.filter((r) => r.outcome === 'fail').map((r) => r.id)).toEqual([
+      'request-fields',
+    ]);
+    expect(formatReport(report)).toMatch(/FAIL {2}\[request-fields\] MUST: .*\n.*x-mixed-case/);
+  });
+});
+
+describe('SPEC.md rule ids and the checks', () => {
+  const spec = readFileSync(new URL('../../../SPEC.md', import.meta.url), 'utf8');
+  const ruleIds = [...spec.matchAll(/\*\*\[([a-z0-9-]+)\]\*\*/g)].map((m) => m[1]);
+
+  it('every rule id in SPEC.md is defined once and checked by the suite', () => {
+    expect(ruleIds.length).toBeGreaterThan(10);
+    expect(new Set(ruleIds).size).toBe(ruleIds.length);
+    const checked = new Set(CHECKS.map((check) => check.id));
+    expect(ruleIds.filter((id) => !checked.has(id))).toEqual([]);
+  });
+
+  it('every check cites a rule id that SPEC.md defines, each once', () => {
+    const ids = CHECKS.map((check) => check.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.filter((id) => !ruleIds.includes(id))).toEqual([]);
+  });
+});

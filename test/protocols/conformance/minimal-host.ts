@@ -1,0 +1,234 @@
+/**
+ * A minimal HTTP/1.1 host written from SPEC.md alone, as a second implementation would be: it
+ * imports no rxgi driver, only the types. It shows that the conformance suite checks the
+ * contract, not rxgi's code, and, with a flaw switched on, that a broken host fails by rule id.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { App, InboundEvent, OutboundEvent, RequestEvent } from 'rxgi';
+import { Subject } from 'rxjs';
+
+/** Deliberate flaws, for the test that a broken host fails. */
+export interface Flaws {
+  /** Deliver field names as the client spelt them. */
+  keepNameCase?: boolean;
+}
+
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  credit: number;
+  held: Buffer[];
+  /** The request body ended on the wire, and its end was told to the app. */
+  ended: boolean;
+  told: boolean;
+  open: boolean;
+}
+
+type Tell = (event: InboundEvent) => void;
+type OnRequest = (req: IncomingMessage, res: ServerResponse) => void;
+
+let connections = 0;
+
+/** Serve `app` on a free port of 127.0.0.1; resolves with the server and its URL. */
+export async function minimalHost(
+  app: App,
+  flaws: Flaws = {},
+): Promise<{ server: Server; url: string }> {
+  const server = createServer();
+  const bySocket = new WeakMap<Socket, OnRequest>();
+  server.on('connection', (socket: Socket) => bySocket.set(socket, connection(app, socket, flaws)));
+  server.on('request', (req: IncomingMessage, res: ServerResponse) =>
+    bySocket.get(req.socket)?.(req, res),
+  );
+  // §11.2: no tunnels here, so a CONNECT is answered 501.
+  server.on('connect', (_req, socket: Socket) =>
+    socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n\r\n'),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** One app call per connection (§5); returns what to do with each of its requests. */
+function connection(app: App, socket: Socket, flaws: Flaws): OnRequest {
+  const id = `min-${++connections}`;
+  const inbound = new Subject<InboundEvent>();
+  const streams = new Map<number, Exchange>();
+  let next = 1;
+  const tell: Tell = (event) => inbound.next(event);
+  const info = {
+    id,
+    address: `minimal/${id}`,
+    protocol: 'http/1.1',
+    secure: false,
+    client: [socket.remoteAddress ?? '', socket.remotePort ?? 0] as [string, number],
+    server: [socket.localAddress ?? '', socket.localPort ?? 0] as [string, number],
+  };
+  // §5: subscribe to the app's output before the first inbound event.
+  const output = app(inbound.asObservable(), info).subscribe((event) =>
+    outbound(event, streams, tell),
+  );
+  socket.once('close', () => {
+    // §9.3: the client went away: close 8 on every open stream, then the connection ends.
+    for (const [stream, exchange] of streams) {
+      exchange.open = false;
+      tell({ type: 'close', stream, code: 8, reason: 'connection closed' });
+    }
+    streams.clear();
+    output.unsubscribe();
+    inbound.complete();
+  });
+  return (req, res) => {
+    const stream = next++;
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const end = !chunked && Number(req.headers['content-length'] ?? 0) === 0;
+    const exchange: Exchange = { req, res, credit: 0, held: [], ended: end, told: end, open: true };
+    streams.set(stream, exchange);
+    res.once('close', () => {
+      if (!exchange.open) return;
+      exchange.open = false;
+      streams.delete(stream);
+      if (!res.writableFinished)
+        tell({ type: 'close', stream, code: 8, reason: 'connection closed' });
+    });
+    if (!end) {
+      // Paused until the app grants credit (§6.1: input credit starts at 0).
+      req.pause();
+      req.on('data', (chunk: Buffer) => {
+        exchange.held.push(chunk);
+        deliver(stream, exchange, tell);
+      });
+      req.on('end', () => {
+        exchange.ended = true;
+        deliver(stream, exchange, tell);
+      });
+    }
+    tell(requestEvent(req, stream, end, info, flaws));
+  };
+}
+
+function requestEvent(
+  req: IncomingMessage,
+  stream: number,
+  end: boolean,
+  info: { client: [string, number]; server: [string, number] },
+  flaws: Flaws,
+): RequestEvent {
+  const target = req.url ?? '/';
+  const mark = target.indexOf('?');
+  const headers: string[] = [];
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    headers.push(
+      flaws.keepNameCase ? req.rawHeaders[i] : req.rawHeaders[i].toLowerCase(),
+      req.rawHeaders[i + 1],
+    );
+  }
+  const te = String(req.headers.te ?? '')
+    .split(',')
+    .some((token) => token.trim() === 'trailers');
+  return {
+    type: 'request',
+    stream,
+    method: req.method ?? 'GET',
+    target,
+    path: mark < 0 ? target : target.slice(0, mark),
+    query: mark < 0 ? '' : target.slice(mark + 1),
+    headers,
+    http: req.httpVersion === '1.0' ? '1.0' : '1.1',
+    scheme: 'http',
+    authority: req.headers.host ?? '',
+    client: info.client,
+    server: info.server,
+    caps: { push: false, trailers: te, earlyHints: true, websocket: false },
+    websocket: false,
+    subprotocols: [],
+    end,
+  };
+}
+
+/** §6.1: hand the app no more than its credit; then trailers (§4.2), only when there are some. */
+function deliver(stream: number, exchange: Exchange, tell: Tell): void {
+  while (exchange.held.length > 0 && exchange.credit > 0) {
+    const chunk = exchange.held[0];
+    const part = chunk.subarray(0, exchange.credit);
+    if (part.length === chunk.length) exchange.held.shift();
+    else exchange.held[0] = chunk.subarray(part.length);
+    exchange.credit -= part.length;
+    tell({ type: 'data', stream, chunk: new Uint8Array(part), end: false });
+  }
+  if (exchange.credit > 0 && exchange.held.length === 0) exchange.req.resume();
+  else exchange.req.pause();
+  if (!exchange.ended || exchange.told || exchange.held.length > 0) return;
+  exchange.told = true;
+  const raw = exchange.req.rawTrailers;
+  if (raw.length === 0) {
+    tell({ type: 'data', stream, chunk: new Uint8Array(0), end: true });
+    return;
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) headers.push(raw[i].toLowerCase(), raw[i + 1]);
+  tell({ type: 'trailers', stream, headers });
+}
+
+function outbound(event: OutboundEvent, streams: Map<number, Exchange>, tell: Tell): void {
+  const exchange = streams.get(event.stream);
+  if (exchange === undefined) return;
+  const { res } = exchange;
+  const fail = (code: number, reason: string) => {
+    exchange.open = false;
+    streams.delete(event.stream);
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('Internal Server Error\n');
+    } else res.destroy();
+    tell({ type: 'close', stream: event.stream, code, reason });
+  };
+  switch (event.type) {
+    case 'response': {
+      if (!Number.isInteger(event.status) || event.status < 200 || event.status > 599) {
+        fail(2, 'bad status');
+        return;
+      }
+      res.writeHead(event.status, event.headers);
+      // §4.1: field text is one byte per character; node:http would send a head joined to a
+      // string body as UTF-8, so the body goes as bytes.
+      const body = typeof event.body === 'string' ? Buffer.from(event.body) : event.body;
+      if (event.end) res.end(body);
+      else if (body !== undefined) res.write(body);
+      else res.flushHeaders();
+      return;
+    }
+    case 'data':
+      if (event.chunk.length > 0) res.write(event.chunk);
+      if (event.end) res.end();
+      return;
+    case 'trailers':
+      if (exchange.req.headers.te?.includes('trailers'))
+        res.addTrailers(Object.fromEntries(pairs(event.headers)));
+      res.end();
+      return;
+    case 'early-hints': {
+      const link = pairs(event.headers).filter(([name]) => name === 'link');
+      if (link.length > 0) res.writeEarlyHints(Object.fromEntries(pairs(event.headers)));
+      return;
+    }
+    case 'window':
+      exchange.credit += event.bytes;
+      deliver(event.stream, exchange, tell);
+      return;
+    case 'close':
+      fail(event.code, event.reason);
+      return;
+    default:
+      if (
+        !String(event.type).startsWith('x-') &&
+        !['push', 'join', 'leave', 'send', 'group-send'].includes(event.type)
+      )
+        fail(2, 'unknown event type');
+  }
+}
+
+function pairs(list: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) out.push([list[i], list[i + 1]]);
+  return out;
+}
