@@ -21,6 +21,7 @@ const SLOW = [
   'test/protocols/drivers/http2-limits.test.ts', // 10 MB through a 64-byte window
   'test/protocols/drivers/http2-reset.test.ts', // reset floods against a CLI child
   'test/chaos.test.ts', // many hostile clients for 20 s, against in-process servers and CLIs
+  'test/protocols/conformance/matrix.test.ts', // the conformance suite against seven hosts
   'test/**/*.slow.test.ts',
 ];
 

@@ -79,6 +79,7 @@ const SAMPLES: Record<string, string> = {
   'rxgi/bus': 'redisBus',
   'rxgi/remote': 'runWorker',
   'rxgi/testing': 'inject',
+  'rxgi/conformance': 'runConformance',
 };
 
 /** The runtime names `subpath` exports in the installed package, through import or require. */

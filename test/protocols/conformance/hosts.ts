@@ -1,0 +1,155 @@
+/**
+ * Every host rxgi offers, each serving the conformance fixture on a free port with the
+ * capabilities it declares: the rows of the host matrix (docs/conformance-matrix.md).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve as honoServe } from '@hono/node-server';
+import express from 'express';
+import Fastify from 'fastify';
+import type { App } from 'rxgi';
+import { ALL_CAPABILITIES, type Capability } from 'rxgi/conformance';
+import { toFetch } from 'rxgi/fetch';
+import { toNodeHandler, toNodeUpgradeHandler } from 'rxgi/node';
+import { serve } from '../../../protocols/server/serve.js';
+import { selfSignedCertificate } from '../../../protocols/server/tls.js';
+import { minimalHost } from './minimal-host.js';
+
+/** A running host: its URL, what it declares, and how to stop it. */
+export interface Host {
+  url: string;
+  caps: Capability[];
+  close(): Promise<void>;
+}
+
+export interface HostKind {
+  name: string;
+  /** One line on how the fixture is hosted. */
+  how: string;
+  start(app: App): Promise<Host>;
+}
+
+const listening = async (server: Server) => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+};
+
+const closing = (server: Server) => () =>
+  new Promise<void>((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+
+const ALL = [...ALL_CAPABILITIES];
+const NODE_HTTP: Capability[] = ['h1', 'trailers', 'request-trailers', 'early-hints', 'websocket'];
+
+export const HOSTS: HostKind[] = [
+  {
+    name: 'serve',
+    how: '`serve(app)`: HTTP/1.1 and h2c on one port',
+    async start(app) {
+      const server = await serve(app, { port: 0, host: '127.0.0.1', shutdownTimeout: 1_000 });
+      return { url: server.url, caps: ALL, close: () => server.close() };
+    },
+  },
+  {
+    name: 'serve (TLS)',
+    how: '`serve(app, { tls })`: HTTP/1.1 and h2 by ALPN',
+    async start(app) {
+      const tls = await selfSignedCertificate(['127.0.0.1']);
+      const server = await serve(app, { port: 0, host: '127.0.0.1', tls, shutdownTimeout: 1_000 });
+      return { url: server.url, caps: ALL, close: () => server.close() };
+    },
+  },
+  {
+    name: 'node:http',
+    how: '`http.createServer(toNodeHandler(app))`, upgrades through `toNodeUpgradeHandler(app)`',
+    async start(app) {
+      const server = createServer(toNodeHandler(app));
+      const upgrades = toNodeUpgradeHandler(app);
+      server.on('upgrade', upgrades);
+      const close = closing(server);
+      return {
+        url: await listening(server),
+        caps: NODE_HTTP,
+        close: async () => {
+          upgrades.shutdown(0);
+          await close();
+        },
+      };
+    },
+  },
+  {
+    name: 'Express 5',
+    how: '`expressApp.use(toNodeHandler(app))`, upgrades through `toNodeUpgradeHandler(app)`',
+    async start(app) {
+      const host = express();
+      host.use(toNodeHandler(app));
+      const server = createServer(host);
+      const upgrades = toNodeUpgradeHandler(app);
+      server.on('upgrade', upgrades);
+      const close = closing(server);
+      return {
+        url: await listening(server),
+        caps: NODE_HTTP,
+        close: async () => {
+          upgrades.shutdown(0);
+          await close();
+        },
+      };
+    },
+  },
+  {
+    name: 'Fastify 5',
+    how: 'a catch-all route whose `onRequest` hook hijacks the reply and calls `toNodeHandler(app)`',
+    async start(app) {
+      const fastify = Fastify();
+      const handler = toNodeHandler(app);
+      fastify.all(
+        '/*',
+        {
+          onRequest: (request, reply, done) => {
+            reply.hijack();
+            handler(request.raw, reply.raw);
+            done();
+          },
+        },
+        () => {},
+      );
+      const url = await fastify.listen({ port: 0, host: '127.0.0.1' });
+      return {
+        url,
+        caps: ['h1', 'trailers', 'request-trailers', 'early-hints'],
+        close: () => fastify.close(),
+      };
+    },
+  },
+  {
+    name: '@hono/node-server',
+    how: '`serve({ fetch: toFetch(app) })`: a fetch host',
+    async start(app) {
+      const server = await new Promise<Server>((resolve) => {
+        const made = honoServe({ fetch: toFetch(app), port: 0, hostname: '127.0.0.1' }, () =>
+          resolve(made as Server),
+        );
+      });
+      return {
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        caps: ['h1'],
+        close: closing(server),
+      };
+    },
+  },
+  {
+    name: 'minimal host (test)',
+    how: 'an HTTP/1.1 host written from SPEC.md alone in test/protocols/conformance/minimal-host.ts',
+    async start(app) {
+      const { server, url } = await minimalHost(app);
+      return {
+        url,
+        caps: ['h1', 'trailers', 'request-trailers', 'early-hints', 'tunnel-refusal'],
+        close: closing(server),
+      };
+    },
+  },
+];
