@@ -43,6 +43,21 @@ const closing = (server: Server) => () =>
 const ALL = [...ALL_CAPABILITIES];
 const NODE_HTTP: Capability[] = ['h1', 'trailers', 'request-trailers', 'early-hints', 'websocket'];
 
+/** A node:http server with `app`'s upgrades attached: HTTP/1.1 and WebSocket. */
+async function nodeHost(server: Server, app: App): Promise<Host> {
+  const upgrades = toNodeUpgradeHandler(app);
+  server.on('upgrade', upgrades);
+  const close = closing(server);
+  return {
+    url: await listening(server),
+    caps: NODE_HTTP,
+    close: async () => {
+      upgrades.shutdown(0);
+      await close();
+    },
+  };
+}
+
 export const HOSTS: HostKind[] = [
   {
     name: 'serve',
@@ -64,39 +79,15 @@ export const HOSTS: HostKind[] = [
   {
     name: 'node:http',
     how: '`http.createServer(toNodeHandler(app))`, upgrades through `toNodeUpgradeHandler(app)`',
-    async start(app) {
-      const server = createServer(toNodeHandler(app));
-      const upgrades = toNodeUpgradeHandler(app);
-      server.on('upgrade', upgrades);
-      const close = closing(server);
-      return {
-        url: await listening(server),
-        caps: NODE_HTTP,
-        close: async () => {
-          upgrades.shutdown(0);
-          await close();
-        },
-      };
-    },
+    start: (app) => nodeHost(createServer(toNodeHandler(app)), app),
   },
   {
     name: 'Express 5',
     how: '`expressApp.use(toNodeHandler(app))`, upgrades through `toNodeUpgradeHandler(app)`',
-    async start(app) {
+    start(app) {
       const host = express();
       host.use(toNodeHandler(app));
-      const server = createServer(host);
-      const upgrades = toNodeUpgradeHandler(app);
-      server.on('upgrade', upgrades);
-      const close = closing(server);
-      return {
-        url: await listening(server),
-        caps: NODE_HTTP,
-        close: async () => {
-          upgrades.shutdown(0);
-          await close();
-        },
-      };
+      return nodeHost(createServer(host), app);
     },
   },
   {
