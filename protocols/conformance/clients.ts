@@ -146,6 +146,7 @@ export function h2(
       });
     });
     session.once('error', reject);
+    stream.once('close', () => session.off('error', reject));
   });
 }
 
