@@ -13,9 +13,11 @@ import {
   type DataOutEvent,
   H2_CODE,
   type HeaderList,
+  type RequestEvent,
   type ResponseEvent,
 } from '../../../core/events.js';
 import type { Hub } from '../../../core/hub.js';
+import { mountPrefix, unmount } from '../../../core/mount.js';
 import { errorBody } from '../../../core/status.js';
 import { StreamState } from '../../../core/stream-state.js';
 import { NULL_BODY } from './from-fetch.js';
@@ -31,6 +33,12 @@ export interface ToFetchOptions {
   writeBufferLimit?: number;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
+  /**
+   * The path prefix the host mounts the handler under, when it passes the request with the
+   * prefix in its URL (Hono's `app.mount(prefix, handler, { replaceRequest: false })`): it is
+   * removed from the request's `target` and `path` and becomes its `root` (SPEC.md §5.5).
+   */
+  root?: string;
 }
 
 const CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
@@ -78,6 +86,7 @@ class FetchConnection extends Connection<FetchStream> {
     info: ConnectionInfo,
     private readonly maxBodySize: number,
     private readonly writeBufferLimit: number,
+    private readonly prefix: string,
   ) {
     super(info);
   }
@@ -113,7 +122,7 @@ class FetchConnection extends Connection<FetchStream> {
     const target = url.pathname + url.search;
     return new Promise<Response>((resolve, reject) => {
       stream.settle = { resolve, reject };
-      this.open(stream, {
+      const event: RequestEvent = {
         type: 'request',
         stream: stream.id,
         method: request.method,
@@ -130,7 +139,9 @@ class FetchConnection extends Connection<FetchStream> {
         websocket: false,
         subprotocols: [],
         end: stream.inEnded,
-      });
+      };
+      if (this.prefix !== '') unmount(event, this.prefix);
+      this.open(stream, event);
     });
   }
 
@@ -422,6 +433,8 @@ let calls = 0;
  * @example
  * const hono = new Hono();
  * hono.mount('/rx', toFetch(handle(() => text('from rxgi'))));
+ * // The app told where it is mounted (`Request.root`), for links to itself:
+ * hono.mount('/rx', toFetch(app, { root: '/rx' }), { replaceRequest: false });
  */
 export function toFetch(
   app: App,
@@ -429,6 +442,7 @@ export function toFetch(
 ): (request: Request) => Promise<Response> {
   const maxBodySize = options.maxBodySize ?? DEFAULT_MAX_BODY;
   const writeBufferLimit = options.writeBufferLimit ?? DEFAULT_WRITE_BUFFER;
+  const prefix = options.root === undefined ? '' : mountPrefix(options.root);
   return (request) => {
     let url: URL;
     try {
@@ -447,6 +461,7 @@ export function toFetch(
       },
       maxBodySize,
       writeBufferLimit,
+      prefix,
     );
     connection.start(app, options.hub);
     return connection.exchange(request, url);

@@ -13,6 +13,7 @@ import type { App, ConnectionInfo } from '../../../core/app.js';
 import type { RequestEvent } from '../../../core/events.js';
 import type { Hub } from '../../../core/hub.js';
 import { logger } from '../../../core/log.js';
+import { mountPrefix, unmount } from '../../../core/mount.js';
 import { Roster, type RosterEntry } from '../../../core/table.js';
 import { Http1Connection } from '../../drivers/http1.js';
 import { writeRawResponse } from '../../drivers/http1-response.js';
@@ -136,7 +137,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
     maxBodySize: options.maxBodySize ?? DEFAULTS.maxBodySize,
     writeBufferLimit: options.writeBufferLimit ?? DEFAULTS.writeBufferLimit,
     websocket: null,
-    mount: options.root !== undefined ? stripRoot(trimSlash(options.root)) : findRoot,
+    mount: options.root !== undefined ? unmountAt(mountPrefix(options.root)) : findRoot,
   };
   // Per handler, not a tag on the socket: two handlers on one server (two Express mounts)
   // are two apps, each with its own connection on a shared socket.
@@ -341,7 +342,6 @@ function connectionInfo(socket: Socket): ConnectionInfo {
   return socketInfo('h1n', 'http/1.1', socket, (socket as TLSSocket).encrypted === true);
 }
 
-const trimSlash = (path: string) => (path.endsWith('/') ? path.slice(0, -1) : path);
 const pathOf = (target: string) => {
   const mark = target.indexOf('?');
   return mark < 0 ? target : target.slice(0, mark);
@@ -358,19 +358,11 @@ function findRoot(req: IncomingMessage, event: RequestEvent): void {
   else if (rest === '/')
     root = full; // `/api` mounted at `/api`: req.url is `/`
   else return;
-  root = trimSlash(root);
+  root = mountPrefix(root);
   if (root !== '') event.root = (event.root ?? '') + root;
 }
 
-/** A host that leaves the mount in `req.url`: the prefix moves from the path to `root`. */
-function stripRoot(prefix: string): (req: IncomingMessage, event: RequestEvent) => void {
-  return (_req, event) => {
-    const path = event.path;
-    if (prefix === '' || !path.startsWith(prefix)) return;
-    if (path.length > prefix.length && path.charCodeAt(prefix.length) !== 0x2f) return;
-    const rest = path.slice(prefix.length) || '/';
-    event.path = rest;
-    event.target = rest + event.target.slice(path.length);
-    event.root = (event.root ?? '') + prefix;
-  };
+/** A host that leaves the mount in `req.url` (Fastify): the prefix moves from the path to `root`. */
+function unmountAt(prefix: string): (req: IncomingMessage, event: RequestEvent) => void {
+  return (_req, event) => unmount(event, prefix);
 }

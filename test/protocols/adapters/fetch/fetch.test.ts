@@ -579,4 +579,27 @@ describe('toFetch', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it('moves the prefix named by the root option from the path to root (SPEC.md §5.5)', async () => {
+    const mounted = handle((req) => json({ root: req.root, path: req.path, target: req.target }));
+    const outer = new Hono();
+    // Hono passes the request as it came, prefix and all, when told not to replace it.
+    outer.mount('/rx', toFetch(mounted, { root: '/rx/' }), { replaceRequest: false });
+    const call = async (path: string) => (await outer.fetch(new Request(`http://h${path}`))).json();
+    expect(await call('/rx/a/b?x=1')).toEqual({ root: '/rx', path: '/a/b', target: '/a/b?x=1' });
+    expect(await call('/rx')).toEqual({ root: '/rx', path: '/', target: '/' });
+    expect(await call('/rx?y')).toEqual({ root: '/rx', path: '/', target: '/?y' });
+    // Without the option the app is told nothing: Hono's own mount removed the prefix.
+    const plain = new Hono();
+    plain.mount('/rx', toFetch(mounted));
+    const seen = await (await plain.fetch(new Request('http://h/rx/a'))).json();
+    expect(seen).toEqual({ root: '', path: '/a', target: '/a' });
+    // A path that only starts with the prefix's letters is not under it.
+    const direct = toFetch(mounted, { root: '/rx' });
+    expect(await (await direct(new Request('http://h/rxa'))).json()).toEqual({
+      root: '',
+      path: '/rxa',
+      target: '/rxa',
+    });
+  });
 });
