@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
-import { h1, h2, nextMessage, rawH1, type Seen, websocket } from './clients.js';
+import { expectContinue, h1, h2, nextMessage, rawH1, type Seen, websocket } from './clients.js';
 
 /** What a host can do; a check that needs more is skipped. */
 export type Capability =
@@ -15,7 +15,8 @@ export type Capability =
   | 'early-hints'
   | 'websocket'
   | 'websocket-h2'
-  | 'tunnel-refusal';
+  | 'tunnel-refusal'
+  | 'continue';
 
 /** Every capability: what `serve` offers. */
 export const ALL_CAPABILITIES: readonly Capability[] = [
@@ -27,6 +28,7 @@ export const ALL_CAPABILITIES: readonly Capability[] = [
   'websocket',
   'websocket-h2',
   'tunnel-refusal',
+  'continue',
 ];
 
 /** A check failed: `message` says what was expected and what was seen. */
@@ -230,6 +232,48 @@ export const CHECKS: Check[] = [
           );
         },
         { method: 'POST', body },
+      );
+    },
+  },
+  {
+    id: 'continue',
+    level: 'MUST',
+    title:
+      'Expect: 100-continue gets a 100 once the app reads the body, and none when it answers without reading',
+    needs: ['continue'],
+    async run(target) {
+      const over = async (to: string | ClientHttp2Session, protocol: string) => {
+        const read = await expectContinue(to, '/echo', 'hello');
+        same(
+          [read.continued, read.status, read.body.toString()],
+          [true, 200, 'hello'],
+          `${protocol} 100, status and echo when the app grants credit`,
+        );
+        const unread = await expectContinue(to, '/status/200', 'never read');
+        same(
+          [unread.continued, unread.status],
+          [false, 200],
+          `${protocol} 100 and status when the app answers in full without credit`,
+        );
+      };
+      if (target.caps.has('h1')) await over(target.url, 'h1');
+      if (target.caps.has('h2')) await over(await target.h2(), 'h2');
+    },
+  },
+  {
+    id: 'output-credit',
+    level: 'MUST',
+    title:
+      'output credit comes back with window events as the body leaves: an app that never sends past it is never stalled',
+    needs: [],
+    async run(target) {
+      const bytes = 1 << 20;
+      await overEach(target, `/download?bytes=${bytes}`, (seen, protocol) =>
+        same(
+          [seen.status, seen.body.length, seen.aborted],
+          [200, bytes, false],
+          `${protocol} status, length and completion of a body sent within credit`,
+        ),
       );
     },
   },

@@ -150,6 +150,76 @@ export function h2(
   });
 }
 
+/** What a client that asked for `100 Continue` saw: the body goes out only after a 100. */
+export interface Continued {
+  /** A 100 arrived (before the final head: a client sends the body only then). */
+  continued: boolean;
+  status: number;
+  body: Buffer;
+}
+
+/**
+ * A request with `Expect: 100-continue` whose body is sent only once a 100 arrives, with
+ * node's HTTP/1.1 client on a fresh connection, or on an HTTP/2 session.
+ */
+export function expectContinue(
+  to: string | ClientHttp2Session,
+  path: string,
+  body: Buffer | string,
+): Promise<Continued> {
+  return new Promise((resolve, reject) => {
+    let continued = false;
+    const chunks: Buffer[] = [];
+    const finish = (status: number) => resolve({ continued, status, body: Buffer.concat(chunks) });
+    if (typeof to !== 'string') {
+      const stream = to.request(
+        { ':method': 'POST', ':path': path, expect: '100-continue' },
+        { endStream: false },
+      );
+      let status = 0;
+      const timer = setTimeout(() => stream.close(8), TIMEOUT);
+      stream.once('continue', () => {
+        continued = true;
+        stream.end(body);
+      });
+      stream.on('response', (head) => (status = Number(head[':status'])));
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('error', () => {});
+      stream.on('close', () => {
+        clearTimeout(timer);
+        finish(status);
+      });
+      return;
+    }
+    const base = new URL(to);
+    const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send({
+      host: base.hostname,
+      port: base.port,
+      method: 'POST',
+      path,
+      headers: { expect: '100-continue', 'content-length': Buffer.byteLength(body) },
+      agent: false,
+      rejectUnauthorized: false,
+      timeout: TIMEOUT,
+    });
+    req.once('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.once('response', (res) => {
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('close', () => {
+        finish(res.statusCode ?? 0);
+        if (!continued) req.destroy();
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT} ms`)));
+    req.on('error', reject);
+    req.flushHeaders();
+  });
+}
+
 /** Header fields without node's symbol keys. */
 function plain(headers: IncomingHttpHeaders): Record<string, string | string[] | undefined> {
   return Object.fromEntries(Object.entries(headers));

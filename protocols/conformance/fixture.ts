@@ -25,12 +25,16 @@ interface Exchange {
   granted: number;
   received: number;
   token: string | null;
+  /** `/download`: output credit left, and body bytes still to send. */
+  credit: number;
+  owed: number;
 }
 
 /**
  * The fixture app. Routes by path (SPEC.md §4.2 fields are reported as JSON by `/info`):
  * `/info`, `/echo`, `/status/N`, `/fields`, `/hints`, `/nolink-hints`, `/unknown-event`,
- * `/x-event`, `/abort`, `/trailers`, `/hold?token=T`, `/seen?token=T`, `/ws`.
+ * `/x-event`, `/abort`, `/trailers`, `/hold?token=T`, `/seen?token=T`, `/download?bytes=N`,
+ * `/ws`.
  */
 export function conformanceFixture(): App {
   return (events) =>
@@ -51,7 +55,14 @@ function onEvent(
 ): void {
   if (event.type === 'request') {
     const mark = event.query.match(/(?:^|&)token=([^&]*)/);
-    const exchange = { request: event, granted: 0, received: 0, token: mark?.[1] ?? null };
+    const exchange: Exchange = {
+      request: event,
+      granted: 0,
+      received: 0,
+      token: mark?.[1] ?? null,
+      credit: INITIAL_WINDOW,
+      owed: 0,
+    };
     open.set(event.stream, exchange);
     route(exchange, out);
     return;
@@ -73,6 +84,10 @@ function onEvent(
       return;
     case 'ws-message':
       out.next({ type: 'ws-message', stream: event.stream, data: event.data });
+      return;
+    case 'window':
+      exchange.credit += event.bytes;
+      download(exchange, out);
       return;
     case 'close':
       open.delete(event.stream);
@@ -118,6 +133,20 @@ function respond(
 }
 
 const GRANT = 65_536;
+/** The output credit of a new stream (SPEC.md §6.2), and `/download`'s chunk size. */
+const INITIAL_WINDOW = 65_536;
+const PIECE = new Uint8Array(16_384).fill(0x2e);
+
+/** `/download`: send what is owed as far as the output credit goes, and no further. */
+function download(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
+  const stream = exchange.request.stream;
+  while (exchange.owed > 0 && exchange.credit > 0) {
+    const chunk = exchange.owed >= PIECE.byteLength ? PIECE : PIECE.subarray(0, exchange.owed);
+    exchange.owed -= chunk.byteLength;
+    exchange.credit -= chunk.byteLength;
+    out.next({ type: 'data', stream, chunk, end: exchange.owed === 0 });
+  }
+}
 
 function route(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
   const { request } = exchange;
@@ -197,6 +226,12 @@ function route(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
     case '/hold':
       out.next({ type: 'response', stream, status: 200, headers: [], end: false });
       out.next({ type: 'data', stream, chunk: 'held', end: false });
+      return;
+    case '/download':
+      // Only as much as the credit allows: a host that never returns credit stalls it.
+      exchange.owed = Math.max(0, Number(new URLSearchParams(request.query).get('bytes')) || 0);
+      out.next({ type: 'response', stream, status: 200, headers: [], end: exchange.owed === 0 });
+      download(exchange, out);
       return;
     case '/seen':
       respond(out, stream, 200, seen.get(exchange.token ?? '') ?? 'nothing');

@@ -27,7 +27,14 @@ describe('the conformance suite against serve', () => {
 });
 
 describe('the conformance suite against a host written from the spec alone', () => {
-  const H1_ONLY = ['h1', 'trailers', 'request-trailers', 'early-hints', 'tunnel-refusal'] as const;
+  const H1_ONLY = [
+    'h1',
+    'trailers',
+    'request-trailers',
+    'early-hints',
+    'tunnel-refusal',
+    'continue',
+  ] as const;
   const hosts: Server[] = [];
   afterEach(() => {
     for (const host of hosts.splice(0)) host.close();

@@ -2,7 +2,7 @@
  * Every host rxgi offers, each serving the conformance fixture on a free port with the
  * capabilities it declares: the rows of the host matrix (docs/conformance-matrix.md).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve as honoServe } from '@hono/node-server';
 import express from 'express';
@@ -41,11 +41,26 @@ const closing = (server: Server) => () =>
   });
 
 const ALL = [...ALL_CAPABILITIES];
-const NODE_HTTP: Capability[] = ['h1', 'trailers', 'request-trailers', 'early-hints', 'websocket'];
+const NODE_HTTP: Capability[] = [
+  'h1',
+  'trailers',
+  'request-trailers',
+  'early-hints',
+  'websocket',
+  'continue',
+];
 
-/** A node:http server with `app`'s upgrades attached: HTTP/1.1 and WebSocket. */
-async function nodeHost(server: Server, app: App): Promise<Host> {
+/**
+ * A node:http server with `app`'s upgrades attached: HTTP/1.1 and WebSocket. `handler` also
+ * takes the requests that expect a `100 Continue`, which node would otherwise answer at once.
+ */
+async function nodeHost(
+  server: Server,
+  app: App,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<Host> {
   const upgrades = toNodeUpgradeHandler(app);
+  server.on('checkContinue', handler);
   server.on('upgrade', upgrades);
   const close = closing(server);
   return {
@@ -78,16 +93,19 @@ export const HOSTS: HostKind[] = [
   },
   {
     name: 'node:http',
-    how: '`http.createServer(toNodeHandler(app))`, upgrades through `toNodeUpgradeHandler(app)`',
-    start: (app) => nodeHost(createServer(toNodeHandler(app)), app),
+    how: '`http.createServer(toNodeHandler(app))`, the same handler for `checkContinue`, upgrades through `toNodeUpgradeHandler(app)`',
+    start(app) {
+      const handler = toNodeHandler(app);
+      return nodeHost(createServer(handler), app, handler);
+    },
   },
   {
     name: 'Express 5',
-    how: '`expressApp.use(toNodeHandler(app))`, upgrades through `toNodeUpgradeHandler(app)`',
+    how: '`expressApp.use(toNodeHandler(app))`, the Express app for `checkContinue`, upgrades through `toNodeUpgradeHandler(app)`',
     start(app) {
       const host = express();
       host.use(toNodeHandler(app));
-      return nodeHost(createServer(host), app);
+      return nodeHost(createServer(host), app, host);
     },
   },
   {
@@ -138,7 +156,7 @@ export const HOSTS: HostKind[] = [
       const { server, url } = await minimalHost(app);
       return {
         url,
-        caps: ['h1', 'trailers', 'request-trailers', 'early-hints', 'tunnel-refusal'],
+        caps: ['h1', 'trailers', 'request-trailers', 'early-hints', 'tunnel-refusal', 'continue'],
         close: closing(server),
       };
     },

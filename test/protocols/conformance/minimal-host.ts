@@ -23,6 +23,10 @@ interface Exchange {
   ended: boolean;
   told: boolean;
   open: boolean;
+  /** The client waits for a `100 Continue` before it sends the body (§6.1). */
+  awaitsContinue: boolean;
+  /** Output bytes written and not yet returned to the app as credit (§6.2). */
+  unreturned: number;
 }
 
 type Tell = (event: InboundEvent) => void;
@@ -38,9 +42,11 @@ export async function minimalHost(
   const server = createServer();
   const bySocket = new WeakMap<Socket, OnRequest>();
   server.on('connection', (socket: Socket) => bySocket.set(socket, connection(app, socket, flaws)));
-  server.on('request', (req: IncomingMessage, res: ServerResponse) =>
-    bySocket.get(req.socket)?.(req, res),
-  );
+  const onRequest = (req: IncomingMessage, res: ServerResponse) =>
+    bySocket.get(req.socket)?.(req, res);
+  server.on('request', onRequest);
+  // §6.1: the 100 waits for the app's first credit, so node must not send it at once.
+  server.on('checkContinue', onRequest);
   // §11.2: no tunnels here, so a CONNECT is answered 501.
   server.on('connect', (_req, socket: Socket) =>
     socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n\r\n'),
@@ -82,7 +88,17 @@ function connection(app: App, socket: Socket, flaws: Flaws): OnRequest {
     const stream = next++;
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const end = !chunked && Number(req.headers['content-length'] ?? 0) === 0;
-    const exchange: Exchange = { req, res, credit: 0, held: [], ended: end, told: end, open: true };
+    const exchange: Exchange = {
+      req,
+      res,
+      credit: 0,
+      held: [],
+      ended: end,
+      told: end,
+      open: true,
+      awaitsContinue: req.headers.expect?.toLowerCase() === '100-continue',
+      unreturned: 0,
+    };
     streams.set(stream, exchange);
     res.once('close', () => {
       if (!exchange.open) return;
@@ -170,6 +186,26 @@ function deliver(stream: number, exchange: Exchange, tell: Tell): void {
   tell({ type: 'trailers', stream, headers });
 }
 
+/** §6.1: the one `100 Continue`, when the app first reads or starts a streamed answer. */
+function continueOnce(exchange: Exchange): void {
+  if (!exchange.awaitsContinue) return;
+  exchange.awaitsContinue = false;
+  exchange.res.writeContinue();
+}
+
+/** §6.2: write `chunk` and return its credit once it has left the buffer. */
+function write(stream: number, exchange: Exchange, chunk: Uint8Array, tell: Tell): void {
+  exchange.unreturned += chunk.length;
+  const give = () => {
+    const bytes = exchange.unreturned;
+    exchange.unreturned = 0;
+    // Later, not inside the app's own emission.
+    if (bytes > 0 && exchange.open) queueMicrotask(() => tell({ type: 'window', stream, bytes }));
+  };
+  if (exchange.res.write(chunk)) give();
+  else exchange.res.once('drain', give);
+}
+
 function outbound(event: OutboundEvent, streams: Map<number, Exchange>, tell: Tell): void {
   const exchange = streams.get(event.stream);
   if (exchange === undefined) return;
@@ -188,17 +224,21 @@ function outbound(event: OutboundEvent, streams: Map<number, Exchange>, tell: Te
         fail(2, 'bad status');
         return;
       }
+      if (!event.end) continueOnce(exchange);
       res.writeHead(event.status, event.headers);
       // §4.1: field text is one byte per character; node:http would send a head joined to a
       // string body as UTF-8, so the body goes as bytes.
       const body = typeof event.body === 'string' ? Buffer.from(event.body) : event.body;
       if (event.end) res.end(body);
-      else if (body !== undefined) res.write(body);
+      else if (body !== undefined) write(event.stream, exchange, body, tell);
       else res.flushHeaders();
       return;
     }
     case 'data':
-      if (event.chunk.length > 0) res.write(event.chunk);
+      if (event.chunk.length > 0) {
+        const chunk = typeof event.chunk === 'string' ? Buffer.from(event.chunk) : event.chunk;
+        write(event.stream, exchange, chunk, tell);
+      }
       if (event.end) res.end();
       return;
     case 'trailers':
@@ -212,6 +252,7 @@ function outbound(event: OutboundEvent, streams: Map<number, Exchange>, tell: Te
       return;
     }
     case 'window':
+      continueOnce(exchange);
       exchange.credit += event.bytes;
       deliver(event.stream, exchange, tell);
       return;
