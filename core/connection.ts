@@ -21,7 +21,7 @@ import {
   type WsAcceptEvent,
   type WsMessageOutEvent,
 } from './events.js';
-import { hasField } from './headers.js';
+import { hasField, repeatedSingleton } from './headers.js';
 import { defaultHub, type Hub } from './hub.js';
 import { jsonLogger, logger } from './log.js';
 import { Multicast } from './multicast.js';
@@ -50,6 +50,14 @@ function utf8Length(text: string): number {
 /** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §5.2). */
 function finalStatus(status: number): boolean {
   return Number.isInteger(status) && status >= 200 && status <= 599;
+}
+
+/** Throws where a response head breaks SPEC.md §5.2 (its status) or §9.2 (a repeated field). */
+function assertHead(event: ResponseEvent): void {
+  if (!finalStatus(event.status)) throw invalid(event, 'status must be an integer 200–599');
+  const repeated = repeatedSingleton(event.headers);
+  if (repeated !== null)
+    throw invalid(event, `field ${repeated} appears twice; it takes one value`);
 }
 
 /**
@@ -296,7 +304,7 @@ export abstract class Connection<S extends StreamState>
     switch (event.type) {
       case 'response':
         if (stream.headSent) throw invalid(event, 'the response head was already sent');
-        if (!finalStatus(event.status)) throw invalid(event, 'status must be an integer 200–599');
+        assertHead(event);
         if (stream.links !== null) event = withLinks(event, stream.links);
         // A head that leaves the exchange open (a streamed answer, an echo) comes before the
         // app reads the body, as it may well do next: the 100 goes first, since it cannot

@@ -69,3 +69,37 @@ export function lowerNames(raw: string[]): HeaderList {
   }
   return list;
 }
+
+/**
+ * Response fields that take one value (RFC 9110 §5.3: a sender must not repeat a field that is
+ * not a list). A response that repeats one fails its stream on every driver (SPEC.md §9.2).
+ */
+const SINGLETONS = new Set([
+  'access-control-allow-credentials',
+  'access-control-allow-origin',
+  'access-control-max-age',
+  'age',
+  'content-length',
+  'content-location',
+  'content-range',
+  'content-type',
+  'date',
+  'etag',
+  'expires',
+  'last-modified',
+  'location',
+  'retry-after',
+]);
+
+/** The first name in `headers` that repeats a single-value field (SPEC.md §9.2), or null. */
+export function repeatedSingleton(headers: HeaderList): string | null {
+  let seen: string[] | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i].toLowerCase();
+    if (!SINGLETONS.has(name)) continue;
+    if (seen === null) seen = [name];
+    else if (seen.includes(name)) return name;
+    else seen.push(name);
+  }
+  return null;
+}

@@ -573,6 +573,36 @@ const CONTINUE = Object.freeze({ ':status': 100 });
 /** What node:http refuses in a field value (RFC 9110 §5.5): controls other than tab, and DEL. */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+/**
+ * Fields node:http2 refuses to repeat though they are lists or carry no single-value rule
+ * (its `kSingleValueHeaders`, less the single-value fields `Connection` refuses for every
+ * driver, SPEC.md §9.2): repeated, they are joined into one line, which RFC 9110 §5.3 makes
+ * the same message, where HTTP/1.1 sends them as they were.
+ */
+const JOINED = new Set([
+  'access-control-request-method',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-md5',
+  'dnt',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
+]);
+
 /** An HTTP/2 header object from a status and a header list; repeated names become arrays. */
 function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
   // node:http2 checks names but sends any value, and would drop a name without one; node:http
@@ -588,6 +618,7 @@ function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
     }
     const seen = headers[name];
     if (seen === undefined) headers[name] = value;
+    else if (JOINED.has(name)) headers[name] = `${seen}, ${value}`;
     else if (Array.isArray(seen)) seen.push(value);
     else headers[name] = [String(seen), value];
   }

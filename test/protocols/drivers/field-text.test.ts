@@ -1,8 +1,9 @@
 import { connect } from 'node:net';
 import type { App } from 'rxgi';
+import { inject } from 'rxgi/testing';
 import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { session } from '../../h2client.js';
+import { exchange, session } from '../../h2client.js';
 import { closeServers, start } from '../../helpers.js';
 
 afterEach(closeServers);
@@ -95,5 +96,65 @@ describe('field text is one character per byte (SPEC.md §4.1)', () => {
       Buffer.concat([Buffer.from('GET /'), utf8E, Buffer.from(' HTTP/1.1\r\nhost: x\r\n\r\n')]),
     );
     expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 400 /);
+  });
+});
+
+/** Answers with the header list the request's `x-list` names, as `name=value` pairs joined by `;`. */
+function listApp(): App {
+  return (events) =>
+    new Observable((subscriber) =>
+      events.subscribe((event) => {
+        if (event.type !== 'request') return;
+        const list = decodeURIComponent(event.query)
+          .split(';')
+          .flatMap((pair) => pair.split('='));
+        subscriber.next({
+          type: 'response',
+          stream: event.stream,
+          status: 200,
+          headers: list,
+          body: 'ok',
+          end: true,
+        });
+      }),
+    );
+}
+
+describe('repeated fields (SPEC.md §9.2)', () => {
+  const query = (pairs: string) => `/?${encodeURIComponent(pairs)}`;
+
+  it('a repeated single-value field fails the stream with 500 alike on HTTP/1.1, HTTP/2 and in memory', async () => {
+    const server = await start(listApp());
+    const client = await session(server.url);
+    try {
+      for (const pairs of ['content-type=a/b;Content-Type=c/d', 'location=/a;x=1;location=/b']) {
+        expect((await fetch(server.url + query(pairs))).status).toBe(500);
+        expect((await exchange(client, { ':path': query(pairs) })).status).toBe(500);
+        expect((await inject(listApp(), { target: query(pairs) })).status).toBe(500);
+      }
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a repeated list field goes out on both protocols: as two lines on HTTP/1.1, joined where node:http2 will not repeat it', async () => {
+    const server = await start(listApp());
+    const h1 = await fetch(
+      server.url + query('content-language=en;content-language=fr;vary=a;vary=b'),
+    );
+    expect(h1.status).toBe(200);
+    expect(h1.headers.get('content-language')).toBe('en, fr');
+    expect(h1.headers.get('vary')).toBe('a, b');
+    const client = await session(server.url);
+    try {
+      const h2 = await exchange(client, {
+        ':path': query('content-language=en;content-language=fr;vary=a;vary=b'),
+      });
+      expect(h2.status).toBe(200);
+      expect(h2.headers['content-language']).toBe('en, fr');
+      expect(h2.headers.vary).toBe('a, b');
+    } finally {
+      client.close();
+    }
   });
 });
