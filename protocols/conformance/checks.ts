@@ -4,7 +4,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
-import { expectContinue, h1, h2, nextMessage, rawH1, type Seen, websocket } from './clients.js';
+import {
+  expectContinue,
+  h1,
+  h2,
+  h2session,
+  nextMessage,
+  rawH1,
+  type Seen,
+  websocket,
+} from './clients.js';
 
 /** What a host can do; a check that needs more is skipped. */
 export type Capability =
@@ -16,6 +25,7 @@ export type Capability =
   | 'websocket'
   | 'websocket-h2'
   | 'tunnel-refusal'
+  | 'tunnel'
   | 'continue';
 
 /** Every capability: what `serve` offers. */
@@ -28,6 +38,7 @@ export const ALL_CAPABILITIES: readonly Capability[] = [
   'websocket',
   'websocket-h2',
   'tunnel-refusal',
+  'tunnel',
   'continue',
 ];
 
@@ -119,6 +130,81 @@ export const CHECKS: Check[] = [
         );
       if (target.caps.has('h2'))
         check(await h2(await target.h2(), { ':path': '/info?a=1&b', 'x-mixed-case': 'yes' }), 'h2');
+    },
+  },
+  {
+    id: 'subscribe-first',
+    level: 'MUST',
+    title:
+      'the first request on a new connection reaches an app that subscribes to its input lazily',
+    needs: [],
+    async run(target) {
+      // The fixture subscribes to its input only when its output is subscribed: a host that
+      // emitted first would lose the request, and this exchange would time out.
+      if (target.caps.has('h1'))
+        same((await h1(target.url, { path: '/info' })).status, 200, 'h1 first request');
+      if (target.caps.has('h2')) {
+        const fresh = await h2session(target.url);
+        try {
+          same((await h2(fresh, { ':path': '/info' })).status, 200, 'h2 first request');
+        } finally {
+          fresh.close();
+        }
+      }
+    },
+  },
+  {
+    id: 'connection-info',
+    level: 'MUST',
+    title: 'the app is called with every ConnectionInfo field set as the connection is',
+    needs: [],
+    async run(target) {
+      const secure = new URL(target.url).protocol === 'https:';
+      await overEach(target, '/info', (seen, protocol) => {
+        const { connection, client, server } = JSON.parse(seen.body.toString());
+        expect(
+          typeof connection.id === 'string' && connection.id !== '',
+          `${protocol}: id should be a non-empty string, was ${JSON.stringify(connection.id)}`,
+        );
+        expect(
+          typeof connection.address === 'string' &&
+            connection.address.endsWith(`/${connection.id}`) &&
+            connection.address.length > connection.id.length + 1,
+          `${protocol}: address should be <node>/${connection.id}, was ${JSON.stringify(connection.address)}`,
+        );
+        // An adapter may name its own protocol (a fetch host: 'fetch'), never the other wire's.
+        const other = protocol === 'h1' ? 'h2' : 'http/1.1';
+        expect(
+          typeof connection.protocol === 'string' &&
+            connection.protocol !== '' &&
+            connection.protocol !== other,
+          `${protocol}: protocol should name the connection's, was ${JSON.stringify(connection.protocol)}`,
+        );
+        same(connection.secure, secure, `${protocol} secure`);
+        same([connection.client, connection.server], [client, server], `${protocol} addresses`);
+      });
+    },
+  },
+  {
+    id: 'connect-target',
+    level: 'MUST',
+    title: 'an HTTP/2 CONNECT is a tunnel stream: target is the authority, path and query empty',
+    needs: ['h2', 'tunnel'],
+    async run(target) {
+      const session = await target.h2();
+      // A client that keeps its side of the tunnel open: the request's `end` is false.
+      const seen = await h2(
+        session,
+        { ':method': 'CONNECT', ':authority': 'example.com:443' },
+        'x',
+      );
+      same(seen.status, 200, 'the answer to a CONNECT the app accepts');
+      const info = JSON.parse(seen.body.toString());
+      same(
+        [info.method, info.target, info.path, info.query, info.end],
+        ['CONNECT', 'example.com:443', '', '', false],
+        'method, target, path, query and end of the CONNECT request',
+      );
     },
   },
   {
@@ -428,6 +514,45 @@ export const CHECKS: Check[] = [
       } finally {
         ws.close();
       }
+    },
+  },
+  {
+    id: 'hints-handshake',
+    level: 'MUST',
+    title: 'early hints on a WebSocket handshake are dropped, over HTTP/1.1 and HTTP/2',
+    needs: ['early-hints', 'websocket'],
+    async run(target) {
+      const key = randomBytes(16).toString('base64');
+      const head = (
+        await rawH1(
+          target.url,
+          `GET /ws?hints HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: ${key}\r\n\r\n`,
+          300,
+        )
+      ).toString('latin1');
+      expect(
+        /^HTTP\/1\.1 101 /.test(head),
+        `h1: the handshake's first answer should be 101, was ${JSON.stringify(head.slice(0, 40))}`,
+      );
+      if (!target.caps.has('h2') || !target.caps.has('websocket-h2')) return;
+      const session = await target.h2();
+      const stream = session.request(
+        {
+          ':method': 'CONNECT',
+          ':protocol': 'websocket',
+          ':path': '/ws?hints',
+          'sec-websocket-version': '13',
+        },
+        { endStream: false },
+      );
+      stream.on('error', () => {});
+      const informational: number[] = [];
+      stream.on('headers', (h) => informational.push(Number(h[':status'])));
+      const status = await new Promise((resolve) =>
+        stream.once('response', (h) => resolve(h[':status'])),
+      );
+      stream.close(8);
+      same([informational, status], [[], 200], 'h2 heads before the 200 and the 200');
     },
   },
   {

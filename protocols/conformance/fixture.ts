@@ -4,7 +4,7 @@
  * speak to that host over the wire and judge what comes back.
  */
 import { Observable, type Subscriber } from 'rxjs';
-import type { App } from '../../core/app.js';
+import type { App, ConnectionInfo } from '../../core/app.js';
 import type { InboundEvent, OutboundEvent, RequestEvent } from '../../core/events.js';
 
 /** What the fixture learnt about streams that ended, by the `token` in their query. */
@@ -37,11 +37,11 @@ interface Exchange {
  * `/ws`.
  */
 export function conformanceFixture(): App {
-  return (events) =>
+  return (events, connection) =>
     new Observable<OutboundEvent>((out) => {
       const open = new Map<number, Exchange>();
       return events.subscribe({
-        next: (event) => onEvent(event, open, out),
+        next: (event) => onEvent(event, open, out, connection),
         error: (error) => out.error(error),
         complete: () => out.complete(),
       });
@@ -52,6 +52,7 @@ function onEvent(
   event: InboundEvent,
   open: Map<number, Exchange>,
   out: Subscriber<OutboundEvent>,
+  connection: ConnectionInfo,
 ): void {
   if (event.type === 'request') {
     const mark = event.query.match(/(?:^|&)token=([^&]*)/);
@@ -64,7 +65,7 @@ function onEvent(
       owed: 0,
     };
     open.set(event.stream, exchange);
-    route(exchange, out);
+    route(exchange, out, connection);
     return;
   }
   const exchange = open.get(event.stream);
@@ -148,10 +149,23 @@ function download(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
   }
 }
 
-function route(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
+function route(
+  exchange: Exchange,
+  out: Subscriber<OutboundEvent>,
+  connection: ConnectionInfo,
+): void {
   const { request } = exchange;
   const stream = request.stream;
+  if (request.method === 'CONNECT' && !request.websocket) {
+    // A tunnel: its 2xx opens it, and what the app sends back is the request as it came.
+    out.next({ type: 'response', stream, status: 200, headers: [], end: false });
+    out.next({ type: 'data', stream, chunk: JSON.stringify(info(request)), end: true });
+    return;
+  }
   if (request.websocket) {
+    // Hints on a handshake have nothing to preload: the host drops them (SPEC.md §4.3).
+    if (request.query === 'hints')
+      out.next({ type: 'early-hints', stream, headers: ['link', '</style.css>; rel=preload'] });
     out.next({
       type: 'ws-accept',
       stream,
@@ -168,7 +182,7 @@ function route(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
   }
   switch (path) {
     case '/info':
-      respond(out, stream, 200, JSON.stringify(info(request)), [
+      respond(out, stream, 200, JSON.stringify({ ...info(request), connection }), [
         'content-type',
         'application/json',
       ]);
@@ -245,7 +259,10 @@ function route(exchange: Exchange, out: Subscriber<OutboundEvent>): void {
 function info(request: RequestEvent): Record<string, unknown> {
   const { method, target, path, query, headers, http, scheme, authority, websocket, end, caps } =
     request;
+  const { client, server } = request;
   return {
+    client,
+    server,
     method,
     target,
     path,
