@@ -2,7 +2,8 @@
  * `rxgi/conformance`: check any host against SPEC.md over the wire. Serve
  * `conformanceFixture()` on the host, then run `runConformance(url)` (or `npx rxgi conformance
  * URL`): one result per rule id, MUST or SHOULD, skipped where the host declares it lacks a
- * capability.
+ * capability. `checkMiddleware(middleware)` checks the app side: a middleware's handling of
+ * events, in process.
  */
 export {
   ALL_CAPABILITIES,
@@ -13,6 +14,12 @@ export {
   type Target,
 } from './checks.js';
 export { conformanceFixture } from './fixture.js';
+export {
+  checkMiddleware,
+  MIDDLEWARE_CHECKS,
+  type MiddlewareCheck,
+  type MiddlewareCheckOptions,
+} from './middleware.js';
 export {
   type ConformanceOptions,
   formatReport,
