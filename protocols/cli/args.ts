@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { busUrlError } from '../bus/url.js';
+import { ALL_CAPABILITIES, type Capability } from '../conformance/capabilities.js';
 import { DEFAULTS } from '../server/serve.js';
 
 /** A command line the CLI cannot run: `message` is one line, and the CLI exits 2. */
@@ -54,9 +55,20 @@ export interface HelpCommand {
   status: number;
 }
 
-export type Command = ServeCommand | WorkerCommand | HelpCommand;
+/** `rxgi conformance [URL]`: the conformance suite against a host, or against `serve`. */
+export interface ConformanceCommand {
+  command: 'conformance';
+  /** The host serving the fixture; absent: this process serves it with `serve`. */
+  url?: string;
+  caps?: Capability[];
+  only?: string[];
+  /** Without a URL: serve the fixture over TLS (h2 by ALPN) rather than cleartext. */
+  tls: boolean;
+}
 
-const COMMANDS = ['serve', 'worker', 'help'] as const;
+export type Command = ServeCommand | WorkerCommand | ConformanceCommand | HelpCommand;
+
+const COMMANDS = ['serve', 'worker', 'conformance', 'help'] as const;
 
 const OPTIONS = {
   host: { type: 'string' },
@@ -76,6 +88,8 @@ const OPTIONS = {
   'no-access-log': { type: 'boolean' },
   'log-format': { type: 'string' },
   'allow-origin': { type: 'string', multiple: true },
+  caps: { type: 'string' },
+  only: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -100,6 +114,7 @@ const WORKER_OPTIONS = new Set([
 export const USAGE = `Usage: rxgi serve <module> [options]      serve an app (rxgi serve --help)
        rxgi serve --remote --bus URL      forward every connection to workers on a bus
        rxgi worker <module> --bus URL     run an app for --remote servers (rxgi worker --help)
+       rxgi conformance [URL]             check a host against SPEC.md (rxgi conformance --help)
 
 Logs go to stderr: readable lines on a terminal, JSON lines otherwise (--log-format);
 RXGI_LOG=debug|info|warn|error|silent sets the level.`;
@@ -151,6 +166,23 @@ Options:
   --startup-timeout MS     time the module's lifespan startup may take (default ${DEFAULTS.startupTimeout})
   -h, --help               show this help`;
 
+export const CONFORMANCE_USAGE = `Usage: rxgi conformance [URL] [options]
+
+Runs the conformance suite of SPEC.md (docs/conformance.md) against the host at URL, which
+serves the fixture app of rxgi/conformance (conformanceFixture()). Without a URL it serves the
+fixture itself with rxgi's serve on a free port of 127.0.0.1 and checks that. Prints one line
+per rule id; exits 1 when a MUST fails.
+
+Options:
+  --caps LIST              what the host can do, comma-separated (default: all):
+                           ${ALL_CAPABILITIES.join(', ')}
+  --only IDS               run only these rule ids, comma-separated
+  --tls-self-signed        without a URL: serve the fixture over TLS (HTTP/1.1 and h2 by ALPN)
+  -h, --help               show this help`;
+
+/** The options `rxgi conformance` takes; any other is refused there. */
+const CONFORMANCE_OPTIONS = new Set(['caps', 'only', 'tls-self-signed', 'help']);
+
 /**
  * Read a command line (`argv` without node and the script) and the environment (`PORT`,
  * `HOST`). Throws a `UsageError` with one line naming the problem and the fix.
@@ -170,12 +202,59 @@ export function parseCommand(argv: string[], env: NodeJS.ProcessEnv = {}): Comma
   if (name === 'help') return { command: 'help', text: helpOf(rest[0]), status: 0 };
   if (flags.help) return { command: 'help', text: helpOf(name), status: 0 };
   if (name === 'worker') return workerCommand(flags, rest);
+  if (name === 'conformance') return conformanceCommand(flags, rest);
   return serveCommand(flags, rest, env);
+}
+
+function conformanceCommand(flags: Flags, rest: string[]): ConformanceCommand {
+  for (const name of Object.keys(flags)) {
+    if (!CONFORMANCE_OPTIONS.has(name))
+      throw new UsageError(
+        `--${name} is not an option of rxgi conformance (rxgi conformance --help)`,
+      );
+  }
+  const [url, extra] = rest;
+  if (extra !== undefined)
+    throw new UsageError(
+      `unexpected argument "${extra}": rxgi conformance takes one URL (rxgi conformance --help)`,
+    );
+  if (url !== undefined && !/^https?:\/\/[^/]/.test(url))
+    throw new UsageError(
+      `"${url}" is not an http:// or https:// URL: rxgi conformance http://127.0.0.1:8000`,
+    );
+  if (url !== undefined && flags['tls-self-signed'])
+    throw new UsageError(
+      '--tls-self-signed is for the fixture this command serves: drop it, or the URL',
+    );
+  const list = (value: string | undefined) =>
+    value === undefined
+      ? undefined
+      : value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean);
+  const caps = list(flags.caps);
+  for (const cap of caps ?? []) {
+    if (!(ALL_CAPABILITIES as readonly string[]).includes(cap)) {
+      const guess = closest(cap, ALL_CAPABILITIES);
+      throw new UsageError(
+        `unknown capability "${cap}": ${guess ? `did you mean "${guess}"?` : `the capabilities are ${ALL_CAPABILITIES.join(', ')}`}`,
+      );
+    }
+  }
+  return {
+    command: 'conformance',
+    url,
+    caps: caps as Capability[] | undefined,
+    only: list(flags.only),
+    tls: flags['tls-self-signed'] === true,
+  };
 }
 
 function helpOf(command: string | undefined): string {
   if (command === 'serve') return SERVE_USAGE;
   if (command === 'worker') return WORKER_USAGE;
+  if (command === 'conformance') return CONFORMANCE_USAGE;
   return USAGE;
 }
 

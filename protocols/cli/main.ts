@@ -7,6 +7,7 @@ import { DEFAULTS } from '../server/serve.js';
 import { readTlsFiles, selfSignedCertificate, type TlsFiles } from '../server/tls.js';
 import { parseCommand, type ServeCommand, UsageError, type WorkerCommand } from './args.js';
 import { isClusterWorker, runCluster, runClusterWorker } from './cluster.js';
+import { conformance } from './conformance.js';
 import { loadApp } from './load.js';
 
 /** Run the command line; resolves with the exit status (2 for usage, 1 for run-time failures). */
@@ -17,6 +18,7 @@ async function main(argv: string[]): Promise<number> {
     return command.status;
   }
   if (command.command === 'worker') return worker(command);
+  if (command.command === 'conformance') return conformance(command);
   return serveCommand(command);
 }
 

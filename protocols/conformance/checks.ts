@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientHttp2Session } from 'node:http2';
+import { ALL_CAPABILITIES, type Capability } from './capabilities.js';
 import {
   expectContinue,
   h1,
@@ -15,32 +16,7 @@ import {
   websocket,
 } from './clients.js';
 
-/** What a host can do; a check that needs more is skipped. */
-export type Capability =
-  | 'h1'
-  | 'h2'
-  | 'trailers'
-  | 'request-trailers'
-  | 'early-hints'
-  | 'websocket'
-  | 'websocket-h2'
-  | 'tunnel-refusal'
-  | 'tunnel'
-  | 'continue';
-
-/** Every capability: what `serve` offers. */
-export const ALL_CAPABILITIES: readonly Capability[] = [
-  'h1',
-  'h2',
-  'trailers',
-  'request-trailers',
-  'early-hints',
-  'websocket',
-  'websocket-h2',
-  'tunnel-refusal',
-  'tunnel',
-  'continue',
-];
+export { ALL_CAPABILITIES, type Capability };
 
 /** A check failed: `message` says what was expected and what was seen. */
 export class Failure extends Error {}
