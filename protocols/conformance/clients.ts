@@ -78,7 +78,19 @@ export function h1(
       informational.push({ status: info.statusCode, headers: info.headers }),
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT} ms`)));
-    req.on('error', reject);
+    req.on('error', (error: Error & { code?: string }) => {
+      // A connection reset before any answer is an exchange that ended early: no head came.
+      if (error.code !== 'ECONNRESET') return reject(error);
+      resolve({
+        status: 0,
+        headers: {},
+        informational,
+        body: Buffer.alloc(0),
+        trailers: {},
+        aborted: true,
+        rstCode: 0,
+      });
+    });
     if (init.trailers !== undefined) {
       req.setHeader('transfer-encoding', 'chunked');
       req.write(init.body ?? '');

@@ -2,8 +2,12 @@
  * Every host rxgi offers, each serving the conformance fixture on a free port with the
  * capabilities it declares: the rows of the host matrix (docs/conformance-matrix.md).
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { serve as honoServe } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
@@ -22,11 +26,73 @@ export interface Host {
   close(): Promise<void>;
 }
 
+/**
+ * Rules a host breaks though it declares what they need, each with the reason: a runtime's
+ * own deviation rxgi cannot work around. The matrix shows them, and the test fails when one
+ * starts passing (or another starts failing).
+ */
+export type Known = Record<string, string>;
+
 export interface HostKind {
   name: string;
   /** One line on how the fixture is hosted. */
   how: string;
   start(app: App): Promise<Host>;
+  known?: Known;
+}
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+
+/**
+ * A host in another runtime (Bun, Deno: devDependencies that bring their binaries): `script`
+ * (in test/fixtures, importing the built package) serves the fixture and prints its URL.
+ */
+async function runtimeHost(
+  runtime: 'bun' | 'deno',
+  script: string,
+  caps: Capability[],
+): Promise<Host> {
+  const binary = join(root, 'node_modules', '.bin', runtime);
+  const args = runtime === 'deno' ? ['run', '--allow-all', script] : [script];
+  const child = spawn(binary, args, {
+    cwd: root,
+    env: { ...process.env, RXGI_LOG: 'silent', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // The runtime's own complaints (Bun prints the aborts the checks provoke): kept for a failed
+  // start, not printed.
+  let complaints = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (complaints.length < 4_000) complaints += chunk.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`${runtime} ${script}: no URL in 20 s`)),
+      20_000,
+    );
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const found = /https?:\/\/[^\s]+/.exec(out);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[0]);
+      }
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`${runtime} ${script} exited (${code}): ${complaints}`)),
+    );
+  });
+  return {
+    url,
+    caps,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 const listening = async (server: Server) => {
@@ -148,6 +214,37 @@ export const HOSTS: HostKind[] = [
         close: closing(server),
       };
     },
+  },
+  {
+    name: 'Bun: Bun.serve',
+    how: '`Bun.serve({ fetch: toFetch(app) })` in Bun (test/fixtures/fetch-host.mjs)',
+    start: () => runtimeHost('bun', 'test/fixtures/fetch-host.mjs', ['h1']),
+  },
+  {
+    name: 'Deno: Deno.serve',
+    how: '`Deno.serve(toFetch(app))` in Deno (test/fixtures/fetch-host.mjs)',
+    start: () => runtimeHost('deno', 'test/fixtures/fetch-host.mjs', ['h1']),
+  },
+  {
+    name: 'Bun: serve',
+    how: "rxgi's `serve(app)` in Bun, on Bun's node:http (test/fixtures/serve-host.mjs); Bun's node:http2 server does not take h2c, and its node:http sends no trailers and no 103",
+    start: () =>
+      runtimeHost('bun', 'test/fixtures/serve-host.mjs', [
+        'h1',
+        'request-trailers',
+        'websocket',
+        'tunnel-refusal',
+        'continue',
+      ]),
+    known: {
+      'field-text-out':
+        "Bun's node:http writes a field value's characters as UTF-8, not one byte each",
+    },
+  },
+  {
+    name: 'Deno: serve',
+    how: "rxgi's `serve(app)` in Deno, on Deno's node:http and node:http2 (test/fixtures/serve-host.mjs)",
+    start: () => runtimeHost('deno', 'test/fixtures/serve-host.mjs', ALL),
   },
   {
     name: 'minimal host (test)',
