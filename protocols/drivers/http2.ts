@@ -37,6 +37,8 @@ import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 /** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
 export interface Http2Options {
   maxBodySize: number;
+  /** Most regular header fields in a request; more get 431. */
+  maxHeaderFields: number;
   writeBufferLimit: number;
   /** Milliseconds a connection with no open stream stays open. */
   idleTimeout: number;
@@ -49,6 +51,8 @@ const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, 
 const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
 const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
 const COLON = 0x3a;
+/** The most pseudo-fields a request carries: `:method`, `:scheme`, `:path`, `:authority`, `:protocol`. */
+export const H2_PSEUDO_FIELDS = 5;
 /** `parseH2Head`'s answer to a WebSocket of a version other than 13: 400 and the version. */
 const WS_VERSION_REFUSED = -1;
 /** Unread body bytes dropped after a complete response before the client is told to stop. */
@@ -502,7 +506,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 /**
  * The request event of an HTTP/2 stream, from its raw header list (names are lower case on the
  * wire, RFC 9113 §8.2.1), or the status to refuse it with: 400 when a pseudo-header it needs is
- * missing or one comes after a regular field (RFC 9113 §8.3), 413 when its declared length is
+ * missing or one comes after a regular field (RFC 9113 §8.3), 431 when it has more regular
+ * fields than `maxHeaderFields`, 413 when its declared length is
  * past the body limit, `WS_VERSION_REFUSED` for a WebSocket of a version other than 13. An
  * extended CONNECT with `:protocol websocket` (RFC 8441 §4) becomes the same `request` a
  * WebSocket handshake over HTTP/1.1 makes: method GET, `websocket: true`.
@@ -528,6 +533,8 @@ function parseH2Head(
     else if (name === ':authority') authority = value;
     else if (name === ':protocol') protocol = value;
   }
+  // node:http2 holds a few more than the limit (serve.ts), so that too many show here.
+  if (raw.length - i > 2 * options.maxHeaderFields) return 431;
   const headers: HeaderList = raw.slice(i);
   let version: string | undefined;
   let offered: string | undefined;
