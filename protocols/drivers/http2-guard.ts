@@ -1,0 +1,112 @@
+/**
+ * What rxgi adds to node:http2's own protections of a session (SPEC.md §11.6): the memory it
+ * holds in JS counted against `maxSessionMemory`, which node applies only to what nghttp2
+ * holds, and node's answer to a client's protocol error kept as PROTOCOL_ERROR.
+ */
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+
+/** node:http2's receive window of a stream: its default, which `serve` keeps (RFC 9113 §6.9.2). */
+const RECEIVE_WINDOW = 65_535;
+/** nghttp2's `NGHTTP2_ERR_PROTO`: the client broke the protocol. */
+const ERR_PROTO = -505;
+
+/** The per-stream state the accounting reads. */
+export interface HeldStream {
+  readonly h2: ServerHttp2Stream;
+  /** Body bytes delivered to the app and not yet returned with `window`. */
+  held: number;
+  /** The app's first `window` came: later ones return bytes. */
+  windowed: boolean;
+  /** Bytes written while node's buffer was full, until `'drain'` (NodeStream). */
+  pending: number;
+}
+
+/**
+ * The bytes one session holds in JS: per stream, the body the app was given and has not
+ * returned (its input window in use), the unread DATA in node's stream buffer (up to the
+ * stream's receive window) and the unsent output in it. Kept as running sums where events tell
+ * of them, and measured exactly over the open streams only when the sums and a per-stream
+ * allowance for node's buffers could reach the limit, so a session far below it pays a few
+ * additions per request.
+ */
+export class SessionMemory {
+  /** Sum of the streams' `held`. */
+  private held = 0;
+  /** Sum of the streams' `pending`, as last seen. */
+  private pending = 0;
+  /** The session was over the limit at the last sweep. */
+  overAtSweep = false;
+
+  constructor(
+    /** The limit in bytes. */
+    readonly limit: number,
+  ) {}
+
+  /** The app was given `bytes` of a stream's body. */
+  delivered(stream: HeldStream, bytes: number): void {
+    stream.held += bytes;
+    this.held += bytes;
+  }
+
+  /** The app granted `bytes` on a stream: after its first window, that returns what it read. */
+  granted(stream: HeldStream, bytes: number): void {
+    if (!stream.windowed) {
+      stream.windowed = true;
+      return;
+    }
+    const back = Math.min(stream.held, bytes);
+    stream.held -= back;
+    this.held -= back;
+  }
+
+  /** A stream's `pending` changed by `delta`. */
+  buffered(delta: number): void {
+    this.pending += delta;
+  }
+
+  /** A stream is forgotten: what it held leaves the count. */
+  release(stream: HeldStream): void {
+    this.held -= stream.held;
+    this.pending -= stream.pending;
+    stream.held = 0;
+  }
+
+  /**
+   * Whether the session holds more than the limit. `streams` are its open streams and
+   * `allowance` what node's buffers of one stream may hold besides `pending`.
+   */
+  over(streams: Iterable<HeldStream>, count: number, allowance: number): boolean {
+    if (this.held + this.pending + count * (RECEIVE_WINDOW + allowance) <= this.limit) {
+      return false;
+    }
+    let total = 0;
+    for (const stream of streams) {
+      total += stream.held + stream.h2.readableLength + stream.h2.writableLength;
+    }
+    return total > this.limit;
+  }
+}
+
+/**
+ * node:http2 answers a protocol error that nghttp2 reports (a WINDOW_UPDATE of 0, a stream past
+ * the acknowledged `SETTINGS_MAX_CONCURRENT_STREAMS`) by destroying the session with GOAWAY
+ * INTERNAL_ERROR, as if the server had failed. nghttp2 treats these as connection errors of
+ * type PROTOCOL_ERROR (RFC 9113 §5.4.1 lets it), and so does the session here: same GOAWAY and
+ * close, with the code that says whose error it was.
+ */
+export function keepProtocolErrors(session: ServerHttp2Session): void {
+  nodeDestroy ??= session.destroy;
+  session.destroy = destroyKeepingProtocolErrors;
+}
+
+let nodeDestroy: ServerHttp2Session['destroy'] | null = null;
+
+function destroyKeepingProtocolErrors(
+  this: ServerHttp2Session,
+  error?: Error,
+  code?: number,
+): void {
+  const proto =
+    code === undefined && (error as { errno?: unknown } | undefined)?.errno === ERR_PROTO;
+  nodeDestroy!.call(this, error, proto ? constants.NGHTTP2_PROTOCOL_ERROR : code);
+}
