@@ -70,6 +70,12 @@ describe('HTTP/2 session memory', () => {
   });
 });
 
+/** The error code of the GOAWAY the server answers `frames` with, after acknowledging its SETTINGS. */
+async function goawayCode(port: number, frames: Buffer[]): Promise<number | undefined> {
+  const answer = readFrames(await blast(port, false, [SETTINGS_ACK, ...frames], 1_000));
+  return answer.find((f) => f.type === TYPE.GOAWAY)?.code;
+}
+
 describe('HTTP/2 protocol errors', () => {
   const slow = handle(async () => {
     await sleep(100);
@@ -78,39 +84,21 @@ describe('HTTP/2 protocol errors', () => {
 
   it('answers a WINDOW_UPDATE of 0 on a stream with GOAWAY PROTOCOL_ERROR, not INTERNAL_ERROR', async () => {
     const server = await start(slow);
-    const frames = readFrames(
-      await blast(
-        server.port,
-        false,
-        [
-          SETTINGS_ACK,
-          headers(1, request('GET', '/'), true),
-          headers(3, request('POST', '/'), false),
-          windowUpdate(3, 0),
-        ],
-        1_000,
-      ),
-    );
-    const goaway = frames.find((f) => f.type === TYPE.GOAWAY);
-    expect(goaway?.code).toBe(constants.NGHTTP2_PROTOCOL_ERROR);
+    const code = await goawayCode(server.port, [
+      headers(1, request('GET', '/'), true),
+      headers(3, request('POST', '/'), false),
+      windowUpdate(3, 0),
+    ]);
+    expect(code).toBe(constants.NGHTTP2_PROTOCOL_ERROR);
   });
 
   it('answers a stream past the acknowledged maxConcurrentStreams with GOAWAY PROTOCOL_ERROR', async () => {
     const server = await start(slow, { maxConcurrentStreams: 1 });
-    const frames = readFrames(
-      await blast(
-        server.port,
-        false,
-        [
-          SETTINGS_ACK,
-          headers(1, request('GET', '/'), true),
-          headers(3, request('GET', '/'), true),
-        ],
-        1_000,
-      ),
-    );
-    const goaway = frames.find((f) => f.type === TYPE.GOAWAY);
-    expect(goaway?.code).toBe(constants.NGHTTP2_PROTOCOL_ERROR);
+    const code = await goawayCode(server.port, [
+      headers(1, request('GET', '/'), true),
+      headers(3, request('GET', '/'), true),
+    ]);
+    expect(code).toBe(constants.NGHTTP2_PROTOCOL_ERROR);
   });
 
   it('refuses a stream past maxConcurrentStreams with REFUSED_STREAM before the client acknowledged it', async () => {
