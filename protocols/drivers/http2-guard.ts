@@ -4,9 +4,16 @@
  * holds, and node's answer to a client's protocol error kept as PROTOCOL_ERROR.
  */
 import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { BODY_WINDOW } from '../../core/body.js';
 
 /** node:http2's receive window of a stream: its default, which `serve` keeps (RFC 9113 §6.9.2). */
 const RECEIVE_WINDOW = 65_535;
+/**
+ * The most of a stream's body given to the app that counts: what `BodyReader` may queue (one
+ * window, SPEC.md §6.4). An app that grants more at once keeps the rest at its own cost, and a
+ * large grant does not make its session refuse streams.
+ */
+const HELD_CAP = BODY_WINDOW;
 /** nghttp2's `NGHTTP2_ERR_PROTO`: the client broke the protocol. */
 const ERR_PROTO = -505;
 
@@ -30,7 +37,7 @@ export interface HeldStream {
  * additions per request.
  */
 export class SessionMemory {
-  /** Sum of the streams' `held`. */
+  /** Sum of the streams' `held`, each counted up to `HELD_CAP`. */
   private held = 0;
   /** Sum of the streams' `pending`, as last seen. */
   private pending = 0;
@@ -44,8 +51,7 @@ export class SessionMemory {
 
   /** The app was given `bytes` of a stream's body. */
   delivered(stream: HeldStream, bytes: number): void {
-    stream.held += bytes;
-    this.held += bytes;
+    this.hold(stream, stream.held + bytes);
   }
 
   /** The app granted `bytes` on a stream: after its first window, that returns what it read. */
@@ -54,9 +60,12 @@ export class SessionMemory {
       stream.windowed = true;
       return;
     }
-    const back = Math.min(stream.held, bytes);
-    stream.held -= back;
-    this.held -= back;
+    this.hold(stream, Math.max(0, stream.held - bytes));
+  }
+
+  private hold(stream: HeldStream, held: number): void {
+    this.held += Math.min(held, HELD_CAP) - Math.min(stream.held, HELD_CAP);
+    stream.held = held;
   }
 
   /** A stream's `pending` changed by `delta`. */
@@ -66,9 +75,8 @@ export class SessionMemory {
 
   /** A stream is forgotten: what it held leaves the count. */
   release(stream: HeldStream): void {
-    this.held -= stream.held;
+    this.hold(stream, 0);
     this.pending -= stream.pending;
-    stream.held = 0;
   }
 
   /**
@@ -81,7 +89,8 @@ export class SessionMemory {
     }
     let total = 0;
     for (const stream of streams) {
-      total += stream.held + stream.h2.readableLength + stream.h2.writableLength;
+      total += Math.min(stream.held, HELD_CAP);
+      total += stream.h2.readableLength + stream.h2.writableLength;
     }
     return total > this.limit;
   }

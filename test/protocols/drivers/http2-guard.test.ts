@@ -3,7 +3,9 @@
  * in JS counted against maxSessionMemory, and protocol errors answered as PROTOCOL_ERROR.
  */
 import { type ClientHttp2Stream, constants } from 'node:http2';
+import type { App, OutboundEvent } from 'rxgi';
 import { handle, text } from 'rxgi';
+import { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange, session } from '../../h2client.js';
 import {
@@ -15,7 +17,7 @@ import {
   TYPE,
   windowUpdate,
 } from '../../h2frames.js';
-import { closeServers, sleep, start } from '../../helpers.js';
+import { closeServers, sleep, start, until } from '../../helpers.js';
 
 afterEach(closeServers);
 
@@ -54,6 +56,38 @@ describe('HTTP/2 session memory', () => {
     // Still over the limit a sweep later (idleTimeout / 2): GOAWAY ENHANCE_YOUR_CALM.
     expect(await goaway).toBe(constants.NGHTTP2_ENHANCE_YOUR_CALM);
     stalled.destroy();
+  });
+
+  it('counts at most one body window of what an app was given: one large grant does not refuse streams', async () => {
+    // Grants 8 MiB at once on POST and answers it when GET /release comes; GETs get 200.
+    let received = 0;
+    const app: App = (events) =>
+      new Observable<OutboundEvent>((out) => {
+        let held = 0;
+        return events.subscribe((event) => {
+          if (event.type === 'data') received += event.chunk.byteLength;
+          if (event.type !== 'request') return;
+          if (event.method === 'POST') {
+            held = event.stream;
+            out.next({ type: 'window', stream: held, bytes: 8 * 1024 * 1024 });
+            return;
+          }
+          const answer = (stream: number): OutboundEvent => {
+            return { type: 'response', stream, status: 200, headers: [], end: true };
+          };
+          out.next(answer(event.stream));
+          if (event.path === '/release') out.next(answer(held));
+        });
+      });
+    const server = await start(app, { maxSessionMemory: 1 });
+    const client = await session(server.url);
+    const upload = exchange(client, { ':method': 'POST', ':path': '/' }, Buffer.alloc(3 << 20));
+    await until(() => received === 3 << 20);
+    // The app was given 3 MiB and returned none of it; the driver holds none of it.
+    expect((await exchange(client, { ':path': '/' })).status).toBe(200);
+    expect((await exchange(client, { ':path': '/release' })).status).toBe(200);
+    expect((await upload).status).toBe(200);
+    client.close();
   });
 
   it('serves many streams of a session that reads its responses', async () => {
