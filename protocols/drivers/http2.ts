@@ -285,7 +285,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
 
   /** The session holds more in JS than `maxSessionMemory`; `allowance` is node's buffer per stream. */
   private overMemory(allowance: number): boolean {
-    return this.memory.over(this.streams.values(), this.streams.size, allowance);
+    return this.memory.over(this.streams, allowance);
   }
 
   override bodyData(stream: H2Stream, chunk: Buffer): void {
