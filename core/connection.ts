@@ -363,6 +363,7 @@ export abstract class Connection<S extends StreamState>
         return;
       case 'window':
         stream.credit += event.bytes;
+        this.granted(stream, event.bytes);
         if (stream.mail !== null) this.drainMail(stream);
         if (stream.credit > 0 && (stream.wsOpen || !stream.inEnded)) {
           this.continueOnce(stream);
@@ -535,6 +536,8 @@ export abstract class Connection<S extends StreamState>
   protected teardown(): void {
     this.closeConnection();
   }
+  /** The app granted `bytes` of input credit on a stream (a driver's accounting may count it). */
+  protected granted(_stream: S, _bytes: number): void {}
   /** Send `100 Continue` (only called before the head, once per stream). */
   protected writeContinue(_stream: S): void {}
   /** Read and drop the rest of a request body nobody will read. node:http does it itself. */

@@ -164,3 +164,32 @@ export async function blast(
     socket.write(Buffer.concat([PREFACE, settings(), ...frames]));
   });
 }
+
+/** A frame the server sent, as `readFrames` reads it. */
+export interface ReadFrame {
+  type: number;
+  flags: number;
+  stream: number;
+  /** RST_STREAM's and GOAWAY's error code. */
+  code?: number;
+}
+
+/** The frames in `bytes` (what the server sent after the preface), in order. */
+export function readFrames(bytes: Buffer): ReadFrame[] {
+  const out: ReadFrame[] = [];
+  for (let at = 0; at + 9 <= bytes.length; ) {
+    const length = bytes.readUIntBE(at, 3);
+    const type = bytes[at + 3];
+    const read: ReadFrame = {
+      type,
+      flags: bytes[at + 4],
+      stream: bytes.readUInt32BE(at + 5) & 0x7fffffff,
+    };
+    const payload = bytes.subarray(at + 9, at + 9 + length);
+    if (type === TYPE.RST_STREAM && payload.length >= 4) read.code = payload.readUInt32BE(0);
+    if (type === TYPE.GOAWAY && payload.length >= 8) read.code = payload.readUInt32BE(4);
+    out.push(read);
+    at += 9 + length;
+  }
+  return out;
+}

@@ -24,6 +24,20 @@ export interface ParsedHead {
   refusal: HeadRefusal | null;
 }
 
+/** The limits on a request head (SPEC.md §11.1). */
+export interface HeadLimits {
+  /** Largest head in bytes, counted as {@link headSize} does. */
+  maxHeaderSize: number;
+  /** Most header fields. */
+  maxHeaderFields: number;
+}
+
+/** No limits of the driver's own: where a host's node:http server reads heads (the adapters). */
+export const HOST_HEAD_LIMITS: HeadLimits = Object.freeze({
+  maxHeaderSize: Number.POSITIVE_INFINITY,
+  maxHeaderFields: Number.POSITIVE_INFINITY,
+});
+
 /** A request head the driver answers itself: the status and the reason, as the body says. */
 export interface HeadRefusal {
   status: number;
@@ -61,6 +75,27 @@ function headProblem(
 }
 
 /**
+ * 431 for a head over the limits, or null. node:http counts only the target, names and values
+ * against its `maxHeaderSize`, and past its `maxHeadersCount` drops fields silently: the driver
+ * counts the whole head, and sets node's count one above the limit so that a head with too many
+ * fields always shows more than the limit here (SPEC.md §11.2).
+ */
+function overLimits(req: IncomingMessage, fields: number, size: number, limits: HeadLimits) {
+  if (fields > limits.maxHeaderFields) {
+    return {
+      status: 431,
+      reason: `the request has more than ${limits.maxHeaderFields} header fields`,
+    };
+  }
+  // `METHOD SP target SP HTTP/1.x CRLF`, the fields, and the empty line.
+  const head = (req.method ?? '').length + (req.url ?? '').length + 12 + size + 2;
+  if (head > limits.maxHeaderSize) {
+    return { status: 431, reason: `the request head is larger than ${limits.maxHeaderSize} bytes` };
+  }
+  return null;
+}
+
+/**
  * Build the request event from node's request in one pass over its raw headers, and pick out
  * what the driver needs (declared length, WebSocket key and version) on the way.
  */
@@ -69,6 +104,7 @@ export function parseHead(
   info: ConnectionInfo,
   websocket: boolean,
   id: number,
+  limits: HeadLimits,
 ): ParsedHead {
   const raw = req.rawHeaders;
   const headers: HeaderList = new Array(raw.length);
@@ -79,9 +115,12 @@ export function parseHead(
   let te = false;
   let key: string | undefined;
   let version: string | undefined;
+  // Each field line is `name: value` and CRLF on the wire (RFC 9112 §5).
+  let size = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();
     const value = raw[i + 1];
+    size += name.length + value.length + 4;
     headers[i] = name;
     headers[i + 1] = value;
     switch (name) {
@@ -118,7 +157,10 @@ export function parseHead(
       target = rest.charCodeAt(0) === SLASH ? rest : `/${rest}`;
     }
   }
-  refusal = headProblem(req, authority, hosts, target !== req.url) ?? refusal;
+  refusal =
+    overLimits(req, raw.length / 2, size, limits) ??
+    headProblem(req, authority, hosts, target !== req.url) ??
+    refusal;
   const mark = target.indexOf('?');
   const http = req.httpVersion === '1.0' ? '1.0' : '1.1';
   const ws = websocket ? '' : '-nows';

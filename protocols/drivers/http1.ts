@@ -20,14 +20,14 @@ import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
 import { Roster } from '../../core/table.js';
-import { parseHead } from './http1-head.js';
+import { type HeadLimits, parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
 import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
-export interface Http1Options {
+export interface Http1Options extends HeadLimits {
   /** Largest request body; a larger one is answered 413. */
   maxBodySize: number;
   /** Unsent response bytes allowed per stream; past it the exchange is aborted. */
@@ -85,7 +85,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
   /** A request from node:http. */
   request(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void {
     const id = this.nextId++;
-    const parsed = parseHead(req, this.info, this.websocketEnabled, id);
+    const parsed = parseHead(req, this.info, this.websocketEnabled, id, this.options);
     const { event, refusal } = parsed;
     if (refusal !== null) {
       res.shouldKeepAlive = false;
@@ -123,7 +123,13 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
       return;
     }
     const id = this.nextId++;
-    const { event, key, version, refusal } = parseHead(req, this.info, this.websocketEnabled, id);
+    const { event, key, version, refusal } = parseHead(
+      req,
+      this.info,
+      this.websocketEnabled,
+      id,
+      this.options,
+    );
     if (refusal !== null) {
       writeRawResponse(
         socket,
@@ -411,6 +417,9 @@ export function attachHttp1(
 ): Http1Driver {
   const live = new Roster<Http1Connection>();
   const sockets = new Roster<Socket>();
+  // node:http drops the fields past its count silently; one more than the limit lets the driver
+  // see that a head had too many, and answer 431 (SPEC.md §11.2).
+  server.maxHeadersCount = options.maxHeaderFields + 1;
 
   const connectionOf = (socket: TaggedSocket): Http1Connection => {
     let connection = socket[kConnection];

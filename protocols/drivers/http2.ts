@@ -29,6 +29,7 @@ import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
 import { NO_PROTOCOLS } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
+import { type HeldStream, keepProtocolErrors, SessionMemory } from './http2-guard.js';
 import { unchainStreams } from './http2-streams.js';
 import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
@@ -37,9 +38,13 @@ import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 /** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
 export interface Http2Options {
   maxBodySize: number;
+  /** Most regular header fields in a request; more get 431. */
+  maxHeaderFields: number;
   writeBufferLimit: number;
   /** Milliseconds a connection with no open stream stays open. */
   idleTimeout: number;
+  /** MiB a session may hold in JS (and node:http2 in nghttp2); over it new streams are refused. */
+  maxSessionMemory: number;
   websocket: WebSocketDriver;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
@@ -49,8 +54,12 @@ const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, 
 const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
 const END_STREAM = constants.NGHTTP2_FLAG_END_STREAM;
 const COLON = 0x3a;
+/** The most pseudo-fields a request carries: `:method`, `:scheme`, `:path`, `:authority`, `:protocol`. */
+export const H2_PSEUDO_FIELDS = 5;
 /** `parseH2Head`'s answer to a WebSocket of a version other than 13: 400 and the version. */
 const WS_VERSION_REFUSED = -1;
+/** node's stream buffer allowance per stream at a sweep: the largest default high-water mark. */
+const SWEEP_ALLOWANCE = 65_536;
 /** Unread body bytes dropped after a complete response before the client is told to stop. */
 const DISCARD_LIMIT = 64 * 1024;
 // Options of `respond`, made once: node copies them.
@@ -68,9 +77,12 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** One HTTP/2 stream: an exchange, a pushed response, or a WebSocket (RFC 8441). */
-class H2Stream extends NodeStream {
+class H2Stream extends NodeStream implements HeldStream {
   /** The response carries no body (HEAD, 204, 304): body events are dropped. */
   bodiless = false;
+  /** Body bytes the app was given and has not returned (SessionMemory). */
+  held = 0;
+  windowed = false;
   /** Request trailers, once they arrived. */
   trailers: HeaderList | null = null;
 
@@ -93,6 +105,8 @@ class H2Stream extends NodeStream {
 export class Http2Connection extends NodeConnection<H2Stream> {
   /** Listeners on this connection's node streams, shared by all of them. */
   private readonly on = streamListeners(this);
+  /** What the session holds in JS, against `maxSessionMemory` (SPEC.md §11.6). */
+  private readonly memory: SessionMemory;
 
   constructor(
     info: ConnectionInfo,
@@ -102,6 +116,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     private readonly socket: Socket,
   ) {
     super(info, options);
+    this.memory = new SessionMemory(options.maxSessionMemory * 1024 * 1024);
   }
 
   /** Streams begun so far, and at the last idle sweep. */
@@ -140,6 +155,17 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     }
     if (this.openStreams === 0 && this.begun === this.begunAtSweep) this.closeConnection();
     this.begunAtSweep = this.begun;
+    const over = this.overMemory(SWEEP_ALLOWANCE);
+    if (over && this.memory.overAtSweep) {
+      // Over the limit for a whole sweep period: what it holds is not draining (a client that
+      // does not read, say). GOAWAY ENHANCE_YOUR_CALM, and its streams end (RFC 9113 §5.4.1).
+      logger().debug('http2 session over maxSessionMemory for a sweep period; closing it', {
+        connection: this.info.id,
+      });
+      this.session.destroy(new Error('session memory'), constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      return;
+    }
+    this.memory.overAtSweep = over;
     if (this.session.destroyed) return;
     this.pinging = true;
     this.session.ping(this.pong);
@@ -152,6 +178,11 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     // that is closed already (RST_STREAM with NO_ERROR, say, on a request with a body). Nobody
     // can receive its answer, so the app never sees it.
     if (gone(h2)) return;
+    if (this.overMemory(h2.writableHighWaterMark)) {
+      // Not processed, so safe for the client to retry (RFC 9113 §8.7); the app never sees it.
+      h2.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
     const event = parseH2Head(raw, this.info, h2.id!, (flags & END_STREAM) !== 0, this.options);
     if (event === WS_VERSION_REFUSED) {
       respondStatus(h2, 400, { 'sec-websocket-version': '13' });
@@ -247,7 +278,33 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   }
 
   private write(stream: H2Stream, chunk: Chunk): void {
+    const pending = stream.pending;
     this.writeCounted(stream, stream.h2, chunk, this.on.drain);
+    if (stream.pending !== pending) this.memory.buffered(stream.pending - pending);
+  }
+
+  /** The session holds more in JS than `maxSessionMemory`; `allowance` is node's buffer per stream. */
+  private overMemory(allowance: number): boolean {
+    return this.memory.over(this.streams, allowance);
+  }
+
+  override bodyData(stream: H2Stream, chunk: Buffer): void {
+    this.memory.delivered(stream, chunk.byteLength);
+    super.bodyData(stream, chunk);
+  }
+
+  override drained(stream: H2Stream): void {
+    this.memory.buffered(-stream.pending);
+    super.drained(stream);
+  }
+
+  protected override granted(stream: H2Stream, bytes: number): void {
+    this.memory.granted(stream, bytes);
+  }
+
+  protected override forget(stream: H2Stream): void {
+    this.memory.release(stream);
+    super.forget(stream);
   }
 
   protected writeTrailers(stream: H2Stream, event: TrailersOutEvent): void {
@@ -502,7 +559,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 /**
  * The request event of an HTTP/2 stream, from its raw header list (names are lower case on the
  * wire, RFC 9113 §8.2.1), or the status to refuse it with: 400 when a pseudo-header it needs is
- * missing or one comes after a regular field (RFC 9113 §8.3), 413 when its declared length is
+ * missing or one comes after a regular field (RFC 9113 §8.3), 431 when it has more regular
+ * fields than `maxHeaderFields`, 413 when its declared length is
  * past the body limit, `WS_VERSION_REFUSED` for a WebSocket of a version other than 13. An
  * extended CONNECT with `:protocol websocket` (RFC 8441 §4) becomes the same `request` a
  * WebSocket handshake over HTTP/1.1 makes: method GET, `websocket: true`.
@@ -528,6 +586,8 @@ function parseH2Head(
     else if (name === ':authority') authority = value;
     else if (name === ':protocol') protocol = value;
   }
+  // node:http2 holds a few more than the limit (serve.ts), so that too many show here.
+  if (raw.length - i > 2 * options.maxHeaderFields) return 431;
   const headers: HeaderList = raw.slice(i);
   let version: string | undefined;
   let offered: string | undefined;
@@ -715,6 +775,7 @@ export function attachHttp2(server: Http2Server, app: App, options: Http2Options
     arriving = null;
     if (session.destroyed) return;
     unchainStreams(session);
+    keepProtocolErrors(session);
     const connection = new Http2Connection(
       socketInfo('h2', 'h2', socket, socket.encrypted === true),
       session,

@@ -7,7 +7,7 @@ import type { Lifespan } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
 import { Roster } from '../../core/table.js';
 import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
-import { attachHttp2, type Http2Driver } from '../drivers/http2.js';
+import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
 import { WebSocketDriver } from '../drivers/websocket.js';
 import { LifespanRunner } from './lifespan.js';
 import { createListener, type TlsOptions } from './listen.js';
@@ -22,6 +22,8 @@ export interface ServeOptions {
   maxBodySize?: number;
   /** Largest request head in bytes; larger ones get 431. Default 16 KiB. */
   maxHeaderSize?: number;
+  /** Most header fields in a request head; more get 431 (SPEC.md §11.1). Default 100. */
+  maxHeaderFields?: number;
   /** Largest WebSocket message in bytes; larger ones close the session with 1009. Default 16 MiB. */
   maxMessageSize?: number;
   /** Unsent output allowed per stream before it is aborted. Default 4 MiB. */
@@ -79,6 +81,7 @@ export const DEFAULTS = {
   port: 8000,
   maxBodySize: 64 * 1024 * 1024,
   maxHeaderSize: 16 * 1024,
+  maxHeaderFields: 100,
   maxMessageSize: 16 * 1024 * 1024,
   writeBufferLimit: 4 * 1024 * 1024,
   pingInterval: 30_000,
@@ -117,6 +120,9 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   const http1 = attachHttp1(h1, app, { ...settings, websocket }, options.tls !== undefined);
   const h2 = createHttp2Server({
     maxSessionMemory: settings.maxSessionMemory,
+    // Room for the pseudo-fields (at most five: RFC 8441 §4) beside the regular fields, and
+    // one more, so that the driver sees a list with too many and answers 431 (SPEC.md §11.6).
+    maxHeaderListPairs: settings.maxHeaderFields + H2_PSEUDO_FIELDS + 1,
     settings: {
       // RFC 8441 §3: WebSockets over HTTP/2 by extended CONNECT.
       enableConnectProtocol: true,

@@ -16,6 +16,7 @@ import { logger } from '../../../core/log.js';
 import { mountPrefix, unmount } from '../../../core/mount.js';
 import { Roster, type RosterEntry } from '../../../core/table.js';
 import { Http1Connection } from '../../drivers/http1.js';
+import { HOST_HEAD_LIMITS } from '../../drivers/http1-head.js';
 import { writeRawResponse } from '../../drivers/http1-response.js';
 import { socketInfo } from '../../drivers/node-connection.js';
 import {
@@ -134,6 +135,7 @@ interface ContinueState {
  */
 export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeHandler {
   const settings = {
+    ...HOST_HEAD_LIMITS,
     maxBodySize: options.maxBodySize ?? DEFAULTS.maxBodySize,
     writeBufferLimit: options.writeBufferLimit ?? DEFAULTS.writeBufferLimit,
     websocket: null,
@@ -220,6 +222,7 @@ export function toNodeUpgradeHandler(
     pingInterval: options.pingInterval ?? DEFAULTS.pingInterval,
   });
   const settings = {
+    ...HOST_HEAD_LIMITS,
     // Only upgrades ignored as h2c reach the body check, and those never have a body.
     maxBodySize: DEFAULTS.maxBodySize,
     writeBufferLimit: driver.options.writeBufferLimit,

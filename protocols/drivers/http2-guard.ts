@@ -1,0 +1,128 @@
+/**
+ * What rxgi adds to node:http2's own protections of a session (SPEC.md §11.6): the memory it
+ * holds in JS counted against `maxSessionMemory`, which node applies only to what nghttp2
+ * holds, and node's answer to a client's protocol error kept as PROTOCOL_ERROR.
+ */
+import { constants, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { BODY_WINDOW } from '../../core/body.js';
+
+/** node:http2's receive window of a stream: its default, which `serve` keeps (RFC 9113 §6.9.2). */
+const RECEIVE_WINDOW = 65_535;
+/**
+ * The most of a stream's body given to the app that counts: what `BodyReader` may queue (one
+ * window, SPEC.md §6.4). An app that grants more at once keeps the rest at its own cost, and a
+ * large grant does not make its session refuse streams.
+ */
+const HELD_CAP = BODY_WINDOW;
+/** nghttp2's `NGHTTP2_ERR_PROTO`: the client broke the protocol. */
+const ERR_PROTO = -505;
+
+/** The per-stream state the accounting reads. */
+export interface HeldStream {
+  readonly h2: ServerHttp2Stream;
+  /** Body bytes delivered to the app and not yet returned with `window`. */
+  held: number;
+  /** The app's first `window` came: later ones return bytes. */
+  windowed: boolean;
+  /** Bytes written while node's buffer was full, until `'drain'` (NodeStream). */
+  pending: number;
+}
+
+/** A session's open streams, as the connection keeps them. */
+export interface OpenStreams {
+  readonly size: number;
+  values(): Iterable<HeldStream>;
+}
+
+/**
+ * The bytes one session holds in JS: per stream, the body the app was given and has not
+ * returned (its input window in use), the unread DATA in node's stream buffer (up to the
+ * stream's receive window) and the unsent output in it. Kept as running sums where events tell
+ * of them, and measured exactly over the open streams only when the sums and a per-stream
+ * allowance for node's buffers could reach the limit, so a session far below it pays a few
+ * additions per request.
+ */
+export class SessionMemory {
+  /** Sum of the streams' `held`, each counted up to `HELD_CAP`. */
+  private held = 0;
+  /** Sum of the streams' `pending`, as last seen. */
+  private pending = 0;
+  /** The session was over the limit at the last sweep. */
+  overAtSweep = false;
+
+  constructor(
+    /** The limit in bytes. */
+    readonly limit: number,
+  ) {}
+
+  /** The app was given `bytes` of a stream's body. */
+  delivered(stream: HeldStream, bytes: number): void {
+    this.hold(stream, stream.held + bytes);
+  }
+
+  /** The app granted `bytes` on a stream: after its first window, that returns what it read. */
+  granted(stream: HeldStream, bytes: number): void {
+    if (!stream.windowed) {
+      stream.windowed = true;
+      return;
+    }
+    this.hold(stream, Math.max(0, stream.held - bytes));
+  }
+
+  private hold(stream: HeldStream, held: number): void {
+    this.held += Math.min(held, HELD_CAP) - Math.min(stream.held, HELD_CAP);
+    stream.held = held;
+  }
+
+  /** A stream's `pending` changed by `delta`. */
+  buffered(delta: number): void {
+    this.pending += delta;
+  }
+
+  /** A stream is forgotten: what it held leaves the count. */
+  release(stream: HeldStream): void {
+    this.hold(stream, 0);
+    this.pending -= stream.pending;
+  }
+
+  /**
+   * Whether the session holds more than the limit. `streams` are its open streams (listed only
+   * when the sums come near the limit) and `allowance` what node's buffer of one stream may
+   * hold besides `pending`.
+   */
+  over(streams: OpenStreams, allowance: number): boolean {
+    if (this.held + this.pending + streams.size * (RECEIVE_WINDOW + allowance) <= this.limit) {
+      return false;
+    }
+    let total = 0;
+    for (const stream of streams.values()) {
+      total += Math.min(stream.held, HELD_CAP);
+      total += stream.h2.readableLength + stream.h2.writableLength;
+    }
+    return total > this.limit;
+  }
+}
+
+/**
+ * node:http2 answers a protocol error that nghttp2 reports (a WINDOW_UPDATE of 0, a stream past
+ * the acknowledged `SETTINGS_MAX_CONCURRENT_STREAMS`) by destroying the session with GOAWAY
+ * INTERNAL_ERROR, as if the server had failed. nghttp2 treats these as connection errors of
+ * type PROTOCOL_ERROR (RFC 9113 §5.4.1 lets it), and so does the session here: same GOAWAY and
+ * close, with the code that says whose error it was.
+ */
+export function keepProtocolErrors(session: ServerHttp2Session): void {
+  nodeDestroy ??= session.destroy;
+  session.destroy = destroyKeepingProtocolErrors;
+}
+
+let nodeDestroy: ServerHttp2Session['destroy'] | null = null;
+
+function destroyKeepingProtocolErrors(
+  this: ServerHttp2Session,
+  error?: Error,
+  code?: number,
+): void {
+  const proto =
+    code === undefined && (error as { errno?: unknown } | undefined)?.errno === ERR_PROTO;
+  nodeDestroy!.call(this, error, proto ? constants.NGHTTP2_PROTOCOL_ERROR : code);
+}
