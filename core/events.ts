@@ -32,7 +32,7 @@ export type Value =
   | { [key: string]: Value };
 
 /** Why a message was not delivered (SPEC.md §14.4). */
-export type Undelivered = 'full' | 'too-large' | 'invalid';
+export type Undelivered = 'full' | 'too-large' | 'invalid' | 'gone';
 
 /** The stream id of events that concern the whole connection. */
 export const CONNECTION_STREAM = 0;
