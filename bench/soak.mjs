@@ -1,15 +1,16 @@
 // The soak run (issue 16): `npm run soak -- --minutes N`. Serves bench/servers/rxgi-soak.mjs (the
 // built package) in a child process and drives it with mixed traffic for N minutes: HTTP/1.1
 // (keep-alive and a new connection per request), h2c (sessions of many streams, reopened) and
-// WebSocket (sessions that join a group, exchange messages and close). It samples the server's
-// RSS from /proc every --interval seconds, prints the series, and gives a verdict on its slope
-// after the warm-up: a least-squares fit in MiB per minute, flat when under --threshold. Exits 1
-// when the slope is over it, when the server died, or when a request failed.
+// WebSocket (sessions that join a group, exchange messages and close). Every --interval seconds
+// the server runs a full GC and reports its RSS (process.memoryUsage) and heap in use, so the
+// series shows live memory, not garbage a lazy GC has not collected yet. It prints the series
+// and gives a verdict on the RSS slope after the warm-up: a least-squares fit in MiB per minute,
+// flat when under --threshold. Exits 1 when the slope is over it, when the server
+// died, or when a request failed.
 //
 // Options: --minutes (10), --interval seconds between samples (10), --warmup seconds left out of
 // the fit (60, at most a third of the run), --threshold MiB/min (1), --lanes per protocol (4).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import path from 'node:path';
@@ -50,26 +51,50 @@ stopChildrenOnExit({ prefix: 'soak: ', endStdin: true });
 // The server
 
 const server = track(
-  spawn(process.execPath, [path.join(here, 'servers', 'rxgi-soak.mjs')], {
+  spawn(process.execPath, ['--expose-gc', path.join(here, 'servers', 'rxgi-soak.mjs')], {
     stdio: ['pipe', 'pipe', 'inherit'],
   }),
 );
-const port = await new Promise((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (chunk) => {
-    out += chunk;
-    const match = /LISTENING (\d+)/.exec(out);
-    if (match) resolve(Number(match[1]));
-  });
-  server.once('exit', (code) => reject(new Error(`the server exited (${code}) before listening`)));
+/** Lines the server printed, and who waits for the next one. */
+const lines = [];
+let waiter = null;
+let out = '';
+server.stdout.on('data', (chunk) => {
+  out += chunk;
+  for (let at = out.indexOf('\n'); at >= 0; at = out.indexOf('\n')) {
+    lines.push(out.slice(0, at));
+    out = out.slice(at + 1);
+  }
+  if (lines.length > 0) waiter?.resolve();
 });
+server.once('exit', () => waiter?.reject(new Error('the server exited')));
+/** The next line of the server's that matches `pattern`. */
+async function line(pattern) {
+  for (;;) {
+    const found = lines.shift();
+    if (found !== undefined) {
+      const match = pattern.exec(found);
+      if (match) return match;
+      continue;
+    }
+    if (server.exitCode !== null || server.signalCode !== null)
+      throw new Error('the server exited');
+    await new Promise((resolve, reject) => {
+      waiter = { resolve, reject };
+    });
+    waiter = null;
+  }
+}
+const port = Number((await line(/^LISTENING (\d+)$/))[1]);
 const origin = `http://127.0.0.1:${port}`;
 
-/** The server's resident set size in MiB, from /proc/<pid>/status. */
-function rss() {
-  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
-  const kib = Number(/^VmRSS:\s+(\d+)\s+kB$/m.exec(status)?.[1]);
-  return kib / 1024;
+const MiB = 1024 * 1024;
+
+/** The server's memory after a full GC: RSS and heap in use, MiB. */
+async function sample() {
+  server.stdin.write('sample\n');
+  const [, rss, heap] = await line(/^SAMPLE (\d+) (\d+)$/);
+  return { rss: Number(rss) / MiB, heap: Number(heap) / MiB };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,15 +228,20 @@ let died = false;
 server.once('exit', () => {
   died = running;
 });
-say('   time     RSS MiB    http1       h2       ws  failures');
+say('   time     RSS MiB   heap MiB    http1       h2       ws  failures');
 while (Date.now() - started < duration && !died) {
   await sleep(Math.min(interval * 1000, duration - (Date.now() - started)));
   if (died) break;
   const at = (Date.now() - started) / 60_000;
-  const mib = rss();
-  samples.push({ at, mib });
+  let memory;
+  try {
+    memory = await sample();
+  } catch {
+    break; // the server died: `died` says so
+  }
+  samples.push({ at, mib: memory.rss });
   say(
-    `${at.toFixed(2).padStart(7)}m ${mib.toFixed(1).padStart(9)} ${String(counts.http1).padStart(8)} ` +
+    `${at.toFixed(2).padStart(7)}m ${memory.rss.toFixed(1).padStart(9)} ${memory.heap.toFixed(1).padStart(10)} ${String(counts.http1).padStart(8)} ` +
       `${String(counts.h2).padStart(8)} ${String(counts.ws).padStart(8)} ${String(counts.failures).padStart(9)}`,
   );
 }

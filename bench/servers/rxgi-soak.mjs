@@ -26,3 +26,18 @@ const app = handle(async (req) => {
 
 const server = await serve(app, { host: HOST, port: PORT });
 ready(server.port);
+
+// `sample` on stdin: a full GC (node --expose-gc), then one line `SAMPLE <rss> <heapUsed>` in
+// bytes, so the runner reads memory that is live rather than garbage not yet collected.
+let input = '';
+process.stdin.on('data', (chunk) => {
+  input += chunk;
+  for (let at = input.indexOf('\n'); at >= 0; at = input.indexOf('\n')) {
+    const line = input.slice(0, at);
+    input = input.slice(at + 1);
+    if (line !== 'sample') continue;
+    globalThis.gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    process.stdout.write(`SAMPLE ${rss} ${heapUsed}\n`);
+  }
+});
