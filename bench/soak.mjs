@@ -9,7 +9,8 @@
 // died, or when a request failed.
 //
 // Options: --minutes (10), --interval seconds between samples (10), --warmup seconds left out of
-// the fit (60, at most a third of the run), --threshold MiB/min (1), --lanes per protocol (4).
+// the fit (a third of the run: RSS settles in steps while malloc's arenas and the socket buffers
+// find their size, see the heap column), --threshold MiB/min (1), --lanes per protocol (4).
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -22,7 +23,7 @@ const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '10' },
     interval: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '60' },
+    warmup: { type: 'string' },
     threshold: { type: 'string', default: '1' },
     lanes: { type: 'string', default: '4' },
   },
@@ -32,7 +33,7 @@ const interval = positive('interval');
 const threshold = positive('threshold');
 const lanes = Math.round(positive('lanes'));
 const duration = minutes * 60_000;
-const warmup = Math.min(positive('warmup', true) * 1000, duration / 3);
+const warmup = values.warmup === undefined ? duration / 3 : positive('warmup', true) * 1000;
 
 function positive(name, zero = false) {
   const value = Number(values[name]);
@@ -239,7 +240,7 @@ while (Date.now() - started < duration && !died) {
   } catch {
     break; // the server died: `died` says so
   }
-  samples.push({ at, mib: memory.rss });
+  samples.push({ at, mib: memory.rss, heap: memory.heap });
   say(
     `${at.toFixed(2).padStart(7)}m ${memory.rss.toFixed(1).padStart(9)} ${memory.heap.toFixed(1).padStart(10)} ${String(counts.http1).padStart(8)} ` +
       `${String(counts.h2).padStart(8)} ${String(counts.ws).padStart(8)} ${String(counts.failures).padStart(9)}`,
@@ -254,6 +255,7 @@ await stopChild(server);
 
 const fitted = samples.filter((sample) => sample.at * 60_000 >= warmup);
 const slope = leastSquaresSlope(fitted);
+const heapSlope = leastSquaresSlope(fitted.map((sample) => ({ at: sample.at, mib: sample.heap })));
 const problems = [];
 if (died) problems.push('the server died');
 if (counts.failures > 0) problems.push(`${counts.failures} requests failed`);
@@ -263,7 +265,8 @@ else if (slope > threshold)
 for (const [key, count] of failures) say(`soak: failure ${key} x${count}`);
 say(
   `soak: RSS ${samples[0]?.mib.toFixed(1)} → ${samples.at(-1)?.mib.toFixed(1)} MiB (max ${Math.max(...samples.map((s) => s.mib)).toFixed(1)}); ` +
-    `slope after warm-up ${Number.isFinite(slope) ? slope.toFixed(3) : 'n/a'} MiB/min over ${fitted.length} samples`,
+    `slope after warm-up ${Number.isFinite(slope) ? slope.toFixed(3) : 'n/a'} MiB/min over ${fitted.length} samples ` +
+    `(heap ${Number.isFinite(heapSlope) ? heapSlope.toFixed(3) : 'n/a'} MiB/min)`,
 );
 say(`soak: verdict ${problems.length === 0 ? 'FLAT' : `FAIL (${problems.join('; ')})`}`);
 process.exitCode = problems.length === 0 ? 0 : 1;
