@@ -119,7 +119,7 @@ function take(receiver: ReceiverInternals): boolean {
   let message = receiver[kMessage] ?? null;
   if (message === null) {
     message = {
-      bytes: Buffer.allocUnsafe(0),
+      bytes: Buffer.alloc(0),
       length: 0,
       utf8: receiver._opcode === 1 ? new TextDecoder('utf-8', { fatal: true }) : null,
     };
@@ -156,7 +156,8 @@ function append(message: Assembly, fragment: Buffer, limit: number): void {
     let capacity = Math.max(FIRST_CAPACITY, message.bytes.length * 2, needed);
     // ws refuses a message over maxPayload before its bytes arrive, so `needed` fits the limit.
     if (limit > 0) capacity = Math.min(capacity, Math.max(limit, needed));
-    const bytes = Buffer.allocUnsafe(capacity);
+    // Zeroed: the message handed out is a view of it, and its `buffer` must hold nothing else.
+    const bytes = Buffer.alloc(capacity);
     bytes.set(message.bytes.subarray(0, message.length));
     message.bytes = bytes;
   }
