@@ -6,7 +6,7 @@
 import { Hub, MemoryBus } from 'rxgi/bus';
 import { memoryConnection } from 'rxgi/testing';
 import { describe, expect, it } from 'vitest';
-import { probe } from '../actors.js';
+import { on, probe } from '../actors.js';
 import { until } from '../helpers.js';
 
 const undelivered = (events: { type: string }[]) => events.filter((e) => e.type === 'undelivered');
@@ -14,9 +14,8 @@ const undelivered = (events: { type: string }[]) => events.filter((e) => e.type 
 describe('sends to an address that is gone', () => {
   it('are reported `gone` when the connection closed, in this process', async () => {
     const hub = new Hub();
-    const sender = probe();
+    const [sender] = on(hub);
     const gone = probe();
-    memoryConnection(sender.app, {}, hub);
     memoryConnection(gone.app, {}, hub).close();
     await until(() => hub.connections === 1);
     sender.out.next({ type: 'send', stream: 0, to: gone.address, data: 'hello?' });
@@ -31,9 +30,8 @@ describe('sends to an address that is gone', () => {
     const bus = new MemoryBus();
     const east = new Hub({ bus });
     const west = new Hub({ bus });
-    const sender = probe();
+    const [sender] = on(east);
     const gone = probe();
-    memoryConnection(sender.app, {}, east);
     memoryConnection(gone.app, {}, west).close();
     await until(() => west.connections === 0);
     sender.out.next({ type: 'send', stream: 0, to: gone.address, data: 'hello?' });
@@ -50,10 +48,7 @@ describe('sends to an address that is gone', () => {
     const bus = new MemoryBus();
     const east = new Hub({ bus });
     const west = new Hub({ bus });
-    const sender = probe();
-    const far = probe();
-    memoryConnection(sender.app, {}, east);
-    memoryConnection(far.app, {}, west);
+    const [sender, far] = on(east, west);
     await until(() => west.connections === 1);
     const address = far.address;
     west.close(); // the process is gone: nobody answers for its addresses

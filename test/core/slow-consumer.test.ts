@@ -6,10 +6,9 @@
  */
 import { type App, type InboundEvent, type Logger, type OutboundEvent, setLogger } from 'rxgi';
 import { Hub } from 'rxgi/bus';
-import { memoryConnection } from 'rxgi/testing';
 import { filter, mergeMap, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { probe } from '../actors.js';
+import { on } from '../actors.js';
 import { closeServers, start, until } from '../helpers.js';
 import { closed, openWebSocket } from '../ws-client.js';
 
@@ -21,10 +20,7 @@ const dropped = (events: InboundEvent[]) =>
 describe('slow group members', () => {
   it('tell the app with `dropped`: once after the first drops, once more when the inbox empties', async () => {
     const hub = new Hub({ inboxCapacity: 2 });
-    const member = probe();
-    const sender = probe();
-    memoryConnection(member.app, {}, hub);
-    memoryConnection(sender.app, {}, hub);
+    const [member, sender] = on(hub, hub);
     member.out.next({ type: 'join', stream: 0, group: 'news' });
     for (let i = 0; i < 5; i++) {
       sender.out.next({ type: 'group-send', stream: 0, group: 'news', data: i });
@@ -92,8 +88,7 @@ describe('slow group members', () => {
 
   it("keeps a slow: 'close' member open while it drops no more than maxDropped", async () => {
     const hub = new Hub({ inboxCapacity: 1 });
-    const member = probe();
-    memoryConnection(member.app, {}, hub);
+    const [member] = on(hub);
     member.out.next({ type: 'join', stream: 0, group: 'g', slow: 'close', maxDropped: 3 });
     for (let i = 0; i < 4; i++) hub.groupSend('elsewhere/1/1', 'g', i);
     await until(() => hub.stats.dropped.full === 3);
@@ -113,8 +108,7 @@ describe('slow group members', () => {
     });
     try {
       const hub = new Hub();
-      const member = probe();
-      memoryConnection(member.app, {}, hub);
+      const [member] = on(hub);
       member.out.next({ type: 'join', stream: 0, group: 'g', slow: 'later' as never });
       member.out.next({ type: 'join', stream: 0, group: 'h', slow: 'close', maxDropped: -1 });
       member.out.next({ type: 'join', stream: 0, group: 'i', maxDropped: 2 });
