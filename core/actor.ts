@@ -15,7 +15,7 @@ import {
 } from './events.js';
 import { type Delivery, Hub, type Mailbox } from './hub.js';
 import { logger } from './log.js';
-import { StreamState } from './stream-state.js';
+import { type SlowState, StreamState } from './stream-state.js';
 import { StreamTable } from './table.js';
 
 const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
@@ -101,9 +101,11 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
           );
         state.groups ??= new Map();
         state.groups.set(event.group, event.farewell);
+        this.slowPolicy(state, event);
         hub.join(event.group, address, this, state.id);
         return;
       case 'leave':
+        state.slow?.closeAfter?.delete(event.group);
         if (state.groups?.delete(event.group)) hub.leave(event.group, address);
         return;
       case 'send':
@@ -114,6 +116,70 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
         return;
     }
   }
+
+  /** Keep a join's `slow` choice; an invalid one fails the stream (RXGI_ERR_INVALID_EVENT). */
+  private slowPolicy(state: StreamState, event: JoinEvent): void {
+    const { slow, maxDropped } = event;
+    if (slow === undefined || slow === 'drop') {
+      if (maxDropped === undefined) {
+        state.slow?.closeAfter?.delete(event.group);
+        return;
+      }
+    } else if (slow === 'close') {
+      if (maxDropped === undefined || (Number.isSafeInteger(maxDropped) && maxDropped >= 0)) {
+        const record = slowState(state);
+        record.closeAfter ??= new Map();
+        record.closeAfter.set(event.group, maxDropped ?? 0);
+        return;
+      }
+    }
+    state.groups?.delete(event.group);
+    throw new RxgiError(
+      ERR.INVALID_EVENT,
+      `invalid join event on stream ${event.stream}: slow must be 'drop' or 'close', and ` +
+        `maxDropped a non-negative integer given with slow: 'close' (got ${JSON.stringify({ slow, maxDropped })})`,
+    );
+  }
+
+  /**
+   * A message of `group` found the stream's inbox full and is dropped (SPEC.md §14.4): counted;
+   * the app is told once after this turn; a `slow: 'close'` member past its `maxDropped` is
+   * closed instead. Both happen after the delivery, never inside the hub's fan-out.
+   */
+  private overflow(state: StreamState, group: string): void {
+    const slow = slowState(state);
+    slow.dropped++;
+    const limit = slow.closeAfter?.get(group);
+    if (limit !== undefined && slow.dropped > limit && state.id !== CONNECTION_STREAM) {
+      const dropped = slow.dropped;
+      slow.closeAfter = null; // closed once
+      queueMicrotask(() => this.evictSlow(state as S, group, dropped));
+      return;
+    }
+    if (slow.told === 0 && !slow.due) {
+      slow.due = true;
+      queueMicrotask(() => this.tellDropped(state));
+    }
+  }
+
+  /** Tell the app of the drops it has not heard of, if its stream is still open. */
+  private tellDropped(state: StreamState): void {
+    const slow = state.slow;
+    if (slow === null) return;
+    slow.due = false;
+    const count = slow.dropped - slow.told;
+    if (count <= 0) return;
+    slow.told = slow.dropped;
+    const open =
+      state.id === CONNECTION_STREAM ? !this.ended : this.streams.get(state.id) === state;
+    if (open) this.tell({ type: 'dropped', stream: state.id, count });
+  }
+
+  /**
+   * Close a stream that joined `group` with `slow: 'close'` and fell more than its `maxDropped`
+   * messages behind: a WebSocket with 1008, an HTTP exchange aborted (SPEC.md §14.4).
+   */
+  protected abstract evictSlow(stream: S, group: string, dropped: number): void;
 
   /** Report a message refused at once, after the app's current event (no re-entry). */
   private refused(state: StreamState, to: string, reason: Undelivered | null): void {
@@ -140,6 +206,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
     const hub = this.hub as Hub;
     const held = state.mail.length;
     if (held >= hub.inboxCapacity || (held > 0 && state.mailBytes + size > hub.inboxBytes)) {
+      if (group !== null) this.overflow(state, group);
       return 'full';
     }
     state.mail.push(event);
@@ -165,5 +232,17 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
       this.tell(event);
     }
     if (state.mail === mail) mail.splice(0, taken);
+    // The inbox is empty again: drops since the first report are told, and counting restarts.
+    const slow = state.slow;
+    if (slow !== null && slow.dropped > 0 && mail.length === 0) {
+      this.tellDropped(state);
+      slow.dropped = 0;
+      slow.told = 0;
+    }
   }
+}
+
+function slowState(state: StreamState): SlowState {
+  state.slow ??= { dropped: 0, told: 0, due: false, closeAfter: null };
+  return state.slow;
 }

@@ -25,6 +25,19 @@ export function busStats(connected: boolean): BusStats {
   return { published: 0, received: 0, dropped: 0, reconnects: 0, connected };
 }
 
+/** Why a bus did not deliver a payload (SPEC.md §14.5): a queue on the way was full, or no
+ * process subscribes to its subject. */
+export type BusRefusal = 'full' | 'gone';
+
+/** How to publish one payload. */
+export interface PublishOptions {
+  /** Report `gone` when no process subscribes to the subject (buses that can know). */
+  gone?: boolean;
+}
+
+/** Hears of payloads this process published that were not delivered. */
+export type RefusalHandler = (subject: string, payload: Uint8Array, reason: BusRefusal) => void;
+
 /**
  * A publish/subscribe bus of byte payloads on exact subjects. Delivery is at most once and in
  * order per publisher. Implementations never throw from `publish`: while the broker is away
@@ -35,7 +48,15 @@ export interface Bus {
   readonly kind: string;
   readonly stats: BusStats;
   /** Publish `payload` to every subscriber of `subject`, in any process. */
-  publish(subject: string, payload: Uint8Array): void;
+  publish(subject: string, payload: Uint8Array, options?: PublishOptions): void;
+  /**
+   * Hear of payloads this process published that the bus knows were not delivered: `full`
+   * when a bounded queue on the way refused one, `gone` when `options.gone` asked and no
+   * process subscribes to its subject. Reports come after the publish, never inside it, and
+   * are at most once. Buses that cannot know (Redis and NATS pub/sub) do not have it. Returns
+   * the function that stops the reports.
+   */
+  undelivered?(handler: RefusalHandler): () => void;
   /**
    * Call `handler` with every payload published on `subject` from now on, across reconnects,
    * until the returned function is called. One handler per subject: subscribing again replaces
@@ -59,16 +80,27 @@ export class MemoryBus implements Bus {
   readonly stats = busStats(true);
   private readonly handlers = new Map<string, Set<(payload: Uint8Array) => void>>();
 
-  publish(subject: string, payload: Uint8Array): void {
+  private readonly refusals = new Set<RefusalHandler>();
+
+  publish(subject: string, payload: Uint8Array, options?: PublishOptions): void {
     this.stats.published++;
     queueMicrotask(() => {
       const handlers = this.handlers.get(subject);
-      if (handlers === undefined) return;
+      if (handlers === undefined) {
+        if (options?.gone === true)
+          for (const refused of this.refusals) refused(subject, payload, 'gone');
+        return;
+      }
       for (const handler of handlers) {
         this.stats.received++;
         handler(payload);
       }
     });
+  }
+
+  undelivered(handler: RefusalHandler): () => void {
+    this.refusals.add(handler);
+    return () => this.refusals.delete(handler);
   }
 
   subscribe(subject: string, handler: (payload: Uint8Array) => void): () => void {

@@ -461,6 +461,25 @@ export abstract class Connection<S extends StreamState>
   }
 
   /**
+   * A `slow: 'close'` member fell behind (SPEC.md §14.4): a WebSocket closes with 1008, an HTTP
+   * exchange gets 503 before its head and is aborted (CANCEL) after it; the app gets `close`.
+   */
+  protected evictSlow(stream: S, group: string, dropped: number): void {
+    if (this.streams.get(stream.id) !== stream) return;
+    const reason = `slow consumer: ${dropped} messages of group ${group} dropped`;
+    logger().warn('closing a slow group member', {
+      connection: this.info.id,
+      stream: stream.id,
+      code: ERR.SLOW_CONSUMER,
+      group,
+      dropped,
+    });
+    if (stream.wsOpen) this.serverClose(stream, WS_CODE.POLICY, reason);
+    else
+      this.failStream(stream, new RxgiError(ERR.SLOW_CONSUMER, reason, 503), false, H2_CODE.CANCEL);
+  }
+
+  /**
    * A stream failed on the server side: before the head the client gets an error response
    * (the error's status), after it the exchange is aborted; a WebSocket closes with 1011.
    */

@@ -3,7 +3,8 @@
  * `[version, kind, from, to, data]`, versioned so that a process never misreads a message from a
  * newer or older rxgi; bytes stay bytes and strings stay strings.
  */
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { type Decoder, Encoder } from '@msgpack/msgpack';
+import { plainDecoder } from './codec.js';
 import type { Value } from './events.js';
 
 /** The envelope version this runtime writes and reads. */
@@ -30,7 +31,7 @@ export interface Envelope {
 }
 
 const encoder = new Encoder({ ignoreUndefined: true });
-const decoder = new Decoder();
+const decoder = plainDecoder();
 
 /** Encode an envelope; throws when `data` is not plain data msgpack can carry. */
 export function encodeEnvelope(

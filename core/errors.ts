@@ -25,6 +25,8 @@ export const ERR = {
   MESSAGE_TOO_LARGE: 'RXGI_ERR_MESSAGE_TOO_LARGE',
   /** The app outran the stream's write buffer limit (abort, close 1008). */
   WRITE_BUFFER_FULL: 'RXGI_ERR_WRITE_BUFFER_FULL',
+  /** A group member with `slow: 'close'` fell more than `maxDropped` messages behind (1008). */
+  SLOW_CONSUMER: 'RXGI_ERR_SLOW_CONSUMER',
   /** The stream was closed by the peer while the app was still using it. */
   STREAM_CLOSED: 'RXGI_ERR_STREAM_CLOSED',
   /** A body was read twice. */

@@ -32,7 +32,7 @@ export type Value =
   | { [key: string]: Value };
 
 /** Why a message was not delivered (SPEC.md §14.4). */
-export type Undelivered = 'full' | 'too-large' | 'invalid';
+export type Undelivered = 'full' | 'too-large' | 'invalid' | 'gone';
 
 /** The stream id of events that concern the whole connection. */
 export const CONNECTION_STREAM = 0;
@@ -178,6 +178,17 @@ export interface UndeliveredEvent {
   reason: Undelivered;
 }
 
+/**
+ * Group messages for this stream were dropped because its inbox was full (SPEC.md §14.4): told
+ * once soon after the first drop, and once more when the inbox is empty again if more were
+ * dropped meanwhile. `count` is the number dropped since the previous `dropped` event.
+ */
+export interface DroppedEvent {
+  type: 'dropped';
+  stream: number;
+  count: number;
+}
+
 /** Every event a driver sends to an app. */
 export type InboundEvent =
   | RequestEvent
@@ -188,7 +199,8 @@ export type InboundEvent =
   | WindowInEvent
   | ShutdownEvent
   | MessageEvent
-  | UndeliveredEvent;
+  | UndeliveredEvent
+  | DroppedEvent;
 
 // ---------------------------------------------------------------------------------------------
 // Outbound: app to driver
@@ -282,6 +294,14 @@ export interface JoinEvent {
    * connection closed, not by `leave` (a last will: presence without polling).
    */
   farewell?: Value;
+  /**
+   * What to do when a message of this group finds the stream's inbox full (SPEC.md §14.4):
+   * `drop` it and count it (the default), or `close` the stream (WebSocket 1008) once more than
+   * `maxDropped` messages were dropped for it since its inbox was last empty.
+   */
+  slow?: 'drop' | 'close';
+  /** With `slow: 'close'`: drops tolerated before the stream is closed. Default 0. */
+  maxDropped?: number;
 }
 
 /** Stop this stream's membership of `group`. */

@@ -5,6 +5,7 @@ import { chunkLength } from './connection.js';
 import { ERR, RxgiError } from './errors.js';
 import {
   type Chunk,
+  type DroppedEvent,
   GRANT_BATCH,
   H2_CODE,
   type HeaderList,
@@ -117,6 +118,10 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
   }
 
   protected override undelivered(exchange: HandleExchange, event: UndeliveredEvent): void {
+    exchange.mail(event);
+  }
+
+  protected override dropped(exchange: HandleExchange, event: DroppedEvent): void {
     exchange.mail(event);
   }
 

@@ -7,7 +7,7 @@
  * a group only while a local member exists: when a connection or a process dies, nothing stays
  * behind in a broker, so no membership needs an expiry (channels_redis keeps them for a day).
  */
-import { type Bus, MemoryBus, Throttled } from './bus.js';
+import { type Bus, type BusRefusal, MemoryBus, type PublishOptions, Throttled } from './bus.js';
 import { decodeEnvelope, ENVELOPE_KIND, encodeEnvelope } from './envelope.js';
 import type { Undelivered, Value } from './events.js';
 
@@ -53,6 +53,8 @@ export interface HubStats {
   delivered: number;
   /** Sends refused by a full inbox (the sender got `undelivered`). */
   refused: number;
+  /** Messages the bus reported undelivered to their sender here (SPEC.md §14.5). */
+  bounced: { full: number; gone: number };
   /** Messages dropped on arrival, by why. Each kind also logs, at most once per 10 s. */
   dropped: {
     /** A group member's inbox was full. */
@@ -67,6 +69,9 @@ export interface HubStats {
     tooLarge: number;
   };
 }
+
+/** Sends to another process ask the bus to report an address whose process is gone. */
+const REPORT_GONE: PublishOptions = { gone: true };
 
 /** Group names: letters, digits, `_`, `-` and `:`, 1 to 100 of them (safe on every bus). */
 const GROUP_NAME = /^[A-Za-z0-9_:-]{1,100}$/;
@@ -89,6 +94,7 @@ export class Hub {
     sent: 0,
     delivered: 0,
     refused: 0,
+    bounced: { full: 0, gone: 0 },
     dropped: { full: 0, gone: 0, malformed: 0, version: 0, tooLarge: 0 },
   };
   readonly inboxCapacity: number;
@@ -98,6 +104,7 @@ export class Hub {
   private readonly mailboxes = new Map<string, Mailbox>();
   private readonly groups = new Map<string, Group>();
   private readonly unsubscribe: () => void;
+  private readonly unhear: (() => void) | undefined;
   private readonly warnings = {
     full: new Throttled('group message dropped: a member inbox is full'),
     gone: new Throttled('message dropped: its address is closed'),
@@ -115,6 +122,9 @@ export class Hub {
     this.node = randomId();
     this.unsubscribe = this.bus.subscribe(`${this.prefix}.node.${this.node}`, (payload) =>
       this.arrive(payload),
+    );
+    this.unhear = this.bus.undelivered?.((_subject, payload, reason) =>
+      this.bounced(payload, reason),
     );
   }
 
@@ -188,6 +198,7 @@ export class Hub {
   /** Stop receiving; the bus itself stays open (its owner closes it). */
   close(): void {
     this.unsubscribe();
+    this.unhear?.();
     for (const entry of this.groups.values()) entry.unsubscribe();
     this.groups.clear();
     this.mailboxes.clear();
@@ -206,7 +217,24 @@ export class Hub {
   /** Local addresses skip the broker; the microtask keeps a sender out of its own receiver. */
   private route(node: string, payload: Uint8Array): void {
     if (node === this.node) queueMicrotask(() => this.arrive(payload));
-    else this.bus.publish(`${this.prefix}.node.${node}`, payload);
+    else this.bus.publish(`${this.prefix}.node.${node}`, payload, REPORT_GONE);
+  }
+
+  /**
+   * The bus says a payload this process published was not delivered: a `send` is reported to
+   * its sender (`full` or `gone`), a `group-send` only when a queue was `full` (a group with
+   * no member anywhere is not an error), a NACK never.
+   */
+  private bounced(payload: Uint8Array, reason: BusRefusal): void {
+    const envelope = decodeEnvelope(payload);
+    if (typeof envelope === 'string' || envelope.kind === ENVELOPE_KIND.NACK) return;
+    if (envelope.kind === ENVELOPE_KIND.GROUP && reason === 'gone') return;
+    if (nodeOf(envelope.from) !== this.node) return; // another hub's, on a shared MemoryBus
+    const sender = localTarget(envelope.from);
+    const mailbox = sender === null ? undefined : this.mailboxes.get(sender.connection);
+    if (sender === null || mailbox === undefined) return;
+    this.stats.bounced[reason]++;
+    mailbox.undelivered(sender.stream, envelope.to, reason);
   }
 
   /** A payload from the bus: decode, check, deliver. Bad ones are dropped and counted. */
@@ -240,7 +268,7 @@ export class Hub {
     const target = localTarget(envelope.to);
     const mailbox = target === null ? undefined : this.mailboxes.get(target.connection);
     if (target === null || mailbox === undefined) {
-      if (envelope.kind === ENVELOPE_KIND.SEND) this.drop('gone');
+      if (envelope.kind === ENVELOPE_KIND.SEND) this.gone(envelope.from, envelope.to);
       return;
     }
     if (envelope.kind === ENVELOPE_KIND.NACK) {
@@ -249,14 +277,24 @@ export class Hub {
     }
     const result = mailbox.deliver(target.stream, envelope.from, null, envelope.data, size);
     if (result === 'ok') this.stats.delivered++;
-    else if (result === 'gone') this.drop('gone');
+    else if (result === 'gone') this.gone(envelope.from, envelope.to);
     else {
       // A full inbox is reported to the sender, wherever it is (SPEC.md §14.4).
       this.stats.refused++;
-      const sender = nodeOf(envelope.from);
-      if (sender === null) return;
-      this.route(sender, encodeEnvelope(ENVELOPE_KIND.NACK, envelope.to, envelope.from, 'full'));
+      this.nack(envelope.from, envelope.to, 'full');
     }
+  }
+
+  /** A send for a closed address: dropped, counted, and reported to its sender (§14.4). */
+  private gone(from: string, to: string): void {
+    this.drop('gone');
+    this.nack(from, to, 'gone');
+  }
+
+  /** Tell the sender `from`, wherever it is, that `to` refused its message. */
+  private nack(from: string, to: string, reason: Undelivered): void {
+    const sender = nodeOf(from);
+    if (sender !== null) this.route(sender, encodeEnvelope(ENVELOPE_KIND.NACK, to, from, reason));
   }
 
   private drop(kind: keyof HubStats['dropped'], fields?: Record<string, unknown>): void {

@@ -4,6 +4,7 @@ import { ERR, RxgiError } from './errors.js';
 import {
   type Address,
   type Capabilities,
+  type DroppedEvent,
   type HeaderList,
   INITIAL_WINDOW,
   type MessageEvent,
@@ -24,7 +25,7 @@ export interface EventSink {
 }
 
 /** What arrives in a request's inbox: messages, and reports of messages it could not send. */
-export type Mail = MessageEvent | UndeliveredEvent;
+export type Mail = MessageEvent | UndeliveredEvent | DroppedEvent;
 
 /**
  * One exchange as a `handle` handler sees it: the request event's fields, the body as a pull
@@ -168,10 +169,18 @@ export class HttpRequest {
 
   /**
    * Join `group` until `leave`, or until the exchange ends; then `farewell`, if given, is sent
-   * to the group on this exchange's behalf.
+   * to the group on this exchange's behalf. `slow` says what happens when the group's messages
+   * find the inbox full: `drop` (default; `dropped` reports arrive in `inbox`) or `close` the
+   * exchange once more than `maxDropped` (default 0) were dropped (SPEC.md §14.4).
+   *
+   * @example req.join('chat', { kind: 'bye' }, { slow: 'close', maxDropped: 10 });
    */
-  join(group: string, farewell?: Value): void {
-    this.sink.next({ type: 'join', stream: this.event.stream, group, farewell });
+  join(
+    group: string,
+    farewell?: Value,
+    options?: { slow?: 'drop' | 'close'; maxDropped?: number },
+  ): void {
+    this.sink.next({ type: 'join', stream: this.event.stream, group, farewell, ...options });
   }
 
   /** Leave `group`. */
@@ -190,7 +199,8 @@ export class HttpRequest {
   }
 
   /**
-   * Messages for this exchange's address and its groups, and `undelivered` reports. Messages
+   * Messages for this exchange's address and its groups, `undelivered` reports, and `dropped`
+   * reports of group messages its full inbox lost. Messages
    * are taken from the wire only as fast as the exchange's output flows (SPEC.md §14.4).
    */
   get inbox(): Observable<Mail> {

@@ -6,6 +6,7 @@
  */
 import type { AppSession, SessionOutput } from './app.js';
 import type {
+  DroppedEvent,
   HeaderList,
   InboundEvent,
   MessageEvent,
@@ -128,6 +129,9 @@ export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
       case 'undelivered':
         this.undelivered(route, event);
         return;
+      case 'dropped':
+        this.dropped(route, event);
+        return;
       case 'window':
         this.window(route, event.bytes);
         return;
@@ -182,6 +186,9 @@ export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
 
   /** A message the stream sent was not delivered. */
   protected undelivered(_route: R, _event: UndeliveredEvent): void {}
+
+  /** Group messages for the stream were dropped: its inbox was full (SPEC.md §14.4). */
+  protected dropped(_route: R, _event: DroppedEvent): void {}
 
   /** Output credit for the stream (SPEC.md §6). */
   protected window(_route: R, _bytes: number): void {}

@@ -3,6 +3,18 @@ import type { Capabilities, MessageEvent, Value } from './events.js';
 /** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
 export const NO_PROTOCOLS = Object.freeze([]) as unknown as string[];
 
+/** What a stream's slow-consumer handling keeps (SPEC.md §14.4); made at its first drop or join. */
+export interface SlowState {
+  /** Group messages dropped since the inbox was last empty. */
+  dropped: number;
+  /** Of those, how many a `dropped` event has told the app of. */
+  told: number;
+  /** A `dropped` event is due after the current turn. */
+  due: boolean;
+  /** Groups joined with `slow: 'close'`, with their `maxDropped`. */
+  closeAfter: Map<string, number> | null;
+}
+
 /**
  * The state every driver keeps for one stream. Drivers extend it with their wire objects.
  * Fields are public so drivers can read them; only the connection changes them.
@@ -30,6 +42,8 @@ export class StreamState {
   mailBytes = 0;
   /** Groups this stream joined, with the farewell to send when it closes (SPEC.md §14.2). */
   groups: Map<string, Value | undefined> | null = null;
+  /** Group messages dropped for this stream, and its `slow: 'close'` memberships (§14.4). */
+  slow: SlowState | null = null;
 
   constructor(
     readonly id: number,

@@ -1,5 +1,7 @@
 /** A raw app for actor tests: it records what arrives and sends what the test pushes. */
 import type { App, ConnectionInfo, InboundEvent, OutboundEvent, Value } from 'rxgi';
+import type { Hub } from 'rxgi/bus';
+import { memoryConnection } from 'rxgi/testing';
 import { ignoreElements, merge, Subject, tap } from 'rxjs';
 
 export interface Probe {
@@ -43,4 +45,13 @@ export function probe(): Probe {
       return `${info?.address}/0`;
     },
   };
+}
+
+/** A probe on a memory connection of `hub`, for each hub given: `on(hub)`, `on(east, west)`. */
+export function on(...hubs: Hub[]): Probe[] {
+  return hubs.map((hub) => {
+    const made = probe();
+    memoryConnection(made.app, {}, hub);
+    return made;
+  });
 }

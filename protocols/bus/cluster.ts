@@ -9,7 +9,14 @@
  * stay in order per publisher.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { type Bus, busStats, Throttled } from '../../core/bus.js';
+import {
+  type Bus,
+  type BusRefusal,
+  busStats,
+  type PublishOptions,
+  type RefusalHandler,
+  Throttled,
+} from '../../core/bus.js';
 import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 
@@ -25,12 +32,15 @@ const BATCH_BYTES = 64 * 1024;
 type Handler = (payload: Uint8Array) => void;
 
 /**
- * One operation of the bus on IPC: `pub` (worker to primary) and `msg` (primary to worker)
- * carry a payload, `ping` and `pong` make `flush`'s round trip, `close` drops all of a worker's
- * subscriptions.
+ * One operation of the bus on IPC: `pub` (worker to primary, with whether to report `gone`)
+ * and `msg` (primary to worker) carry a payload, `bounce` gives a publisher back a payload the
+ * relay could not deliver, `ping` and `pong` make `flush`'s round trip, `close` drops all of a
+ * worker's subscriptions.
  */
 type Item =
-  | [op: 'pub' | 'msg', subject: string, payload: Uint8Array]
+  | [op: 'pub', subject: string, payload: Uint8Array, gone: 0 | 1]
+  | [op: 'msg', subject: string, payload: Uint8Array]
+  | [op: 'bounce', subject: string, payload: Uint8Array, reason: BusRefusal]
   | [op: 'sub' | 'unsub', subject: string]
   | [op: 'ping' | 'pong', id: number]
   | [op: 'close'];
@@ -146,6 +156,7 @@ class ClusterBus implements Bus {
     'cluster bus: payload is not bytes; is serialization advanced?',
   );
   private readonly threw = new Throttled('cluster bus: a subscriber threw; payload skipped');
+  private readonly refusals = new Set<RefusalHandler>();
   private pings = 0;
   private closed = false;
   private readonly onMessage = (message: unknown) => {
@@ -169,14 +180,36 @@ class ClusterBus implements Bus {
     process.once('disconnect', this.onDisconnect);
   }
 
-  publish(subject: string, payload: Uint8Array): void {
+  publish(subject: string, payload: Uint8Array, options?: PublishOptions): void {
     if (this.closed || !process.connected) {
       this.stats.dropped++;
-    } else if (this.channel.offer(['pub', subject, payload], payload.byteLength)) {
+    } else if (
+      this.channel.offer(
+        ['pub', subject, payload, options?.gone === true ? 1 : 0],
+        payload.byteLength,
+      )
+    ) {
       this.stats.published++;
     } else {
       this.stats.dropped++;
       this.full.note({ subject });
+      // After the publish, never inside it (Bus.undelivered).
+      if (this.refusals.size > 0) queueMicrotask(() => this.refused(subject, payload, 'full'));
+    }
+  }
+
+  undelivered(handler: RefusalHandler): () => void {
+    this.refusals.add(handler);
+    return () => this.refusals.delete(handler);
+  }
+
+  private refused(subject: string, payload: Uint8Array, reason: BusRefusal): void {
+    for (const handler of this.refusals) {
+      try {
+        handler(subject, payload, reason);
+      } catch (error) {
+        this.threw.note({ subject, error });
+      }
     }
   }
 
@@ -217,6 +250,12 @@ class ClusterBus implements Bus {
       this.pongs.delete(item[1]);
       return;
     }
+    if (item[0] === 'bounce') {
+      if (item[2] instanceof Uint8Array && (item[3] === 'full' || item[3] === 'gone')) {
+        this.refused(item[1], item[2], item[3]);
+      }
+      return;
+    }
     if (item[0] !== 'msg') return;
     const [, subject, payload] = item;
     const handler = this.handlers.get(subject);
@@ -242,6 +281,8 @@ export interface RelayStats {
   relayed: number;
   /** Payloads not forwarded because that worker's channel was backed up. */
   dropped: number;
+  /** Payloads given back to their publisher as undelivered (`full` or `gone`). */
+  bounced: number;
 }
 
 /** The primary's side of the cluster bus; see `clusterRelay`. */
@@ -264,7 +305,7 @@ export function clusterRelay(options: ClusterBusOptions = {}): ClusterRelay {
 
 /** The primary's relay: who subscribed to what, and a channel to each worker. */
 class Relay implements ClusterRelay {
-  readonly stats: RelayStats = { relayed: 0, dropped: 0 };
+  readonly stats: RelayStats = { relayed: 0, dropped: 0, bounced: 0 };
   private readonly subjects = new Map<string, Set<Worker>>();
   private readonly workers = new Map<Worker, { channel: Channel; subjects: Set<string> }>();
   private readonly full = new Throttled(
@@ -334,21 +375,37 @@ class Relay implements ClusterRelay {
         this.entry(worker).channel.control(['pong', item[1]]);
         return;
       case 'pub':
-        this.publish(item[1], item[2]);
+        this.publish(worker, item[1], item[2], item[3] === 1);
     }
   }
 
-  private publish(subject: string, payload: unknown): void {
+  private publish(publisher: Worker, subject: string, payload: unknown, gone: boolean): void {
     if (!(payload instanceof Uint8Array)) return;
+    let live = 0;
+    let full = false;
     for (const member of this.subjects.get(subject) ?? []) {
       // A worker whose channel is closed is about to exit, and its subscriptions with it.
       if (!member.isConnected()) continue;
+      live++;
       if (this.entry(member).channel.offer(['msg', subject, payload], payload.byteLength)) {
         this.stats.relayed++;
       } else {
         this.stats.dropped++;
+        full = true;
         this.full.note({ subject, pid: member.process.pid });
       }
     }
+    if (full) this.bounce(publisher, subject, payload, 'full');
+    else if (live === 0 && gone) this.bounce(publisher, subject, payload, 'gone');
+  }
+
+  /**
+   * Give a payload back to its publisher, once however many workers missed it; within the
+   * publisher's channel bound like any payload (past it the report is lost, not queued).
+   */
+  private bounce(publisher: Worker, subject: string, payload: Uint8Array, reason: BusRefusal) {
+    if (!publisher.isConnected()) return;
+    const item: Item = ['bounce', subject, payload, reason];
+    if (this.entry(publisher).channel.offer(item, payload.byteLength)) this.stats.bounced++;
   }
 }

@@ -7,6 +7,7 @@ import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import type { StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
+import { assembleFragments, checkWsInternals } from './websocket-fragments.js';
 
 /** A connection that carries WebSocket sessions on some of its streams. */
 export interface WebSocketHost<S extends StreamState> {
@@ -46,7 +47,12 @@ type ServerSession = new (address: null, protocols: undefined, options: object) 
 type SetSocket = (
   socket: Duplex,
   head: Buffer,
-  options: { maxPayload: number; skipUTF8Validation: boolean; allowSynchronousEvents: boolean },
+  options: {
+    maxPayload: number;
+    maxFragments: number;
+    skipUTF8Validation: boolean;
+    allowSynchronousEvents: boolean;
+  },
 ) => void;
 
 /** The state a WebSocket stream keeps on top of the common stream state. */
@@ -158,10 +164,13 @@ export class WebSocketDriver {
 
   constructor(readonly options: WebSocketOptions) {
     this.origins = new OriginPolicy(options.allowedOrigins);
+    checkWsInternals();
     this.server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       maxPayload: options.maxMessageSize,
+      // Messages are limited by bytes, however split: websocket-fragments.ts holds the fragments.
+      maxFragments: 0,
       perMessageDeflate: false,
       handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
     });
@@ -206,6 +215,7 @@ export class WebSocketDriver {
     // `setSocket` is how ws's own server starts a session on a socket it has upgraded.
     (ws as unknown as { setSocket: SetSocket }).setSocket(duplex, Buffer.alloc(0), {
       maxPayload: this.options.maxMessageSize,
+      maxFragments: 0,
       skipUTF8Validation: false,
       allowSynchronousEvents: true,
     });
@@ -214,6 +224,7 @@ export class WebSocketDriver {
 
   /** Run a session on an open `ws` WebSocket. */
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
+    assembleFragments(ws);
     stream.ws = ws;
     (ws as TrackedSocket)[kAlive] = true;
     const entry = this.sessions.add(ws);

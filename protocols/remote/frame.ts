@@ -7,10 +7,10 @@
  * silently leaving a hole in a body; `payload` depends on the kind (see `FRAME_KIND`). Events travel
  * as `encodeEvent` bytes, so they cross exactly as the codec of SPEC.md §10 defines.
  */
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { Encoder } from '@msgpack/msgpack';
 import type { ConnectionInfo } from '../../core/app.js';
 import { Throttled } from '../../core/bus.js';
-import { decodeEvent, encodeEvent } from '../../core/codec.js';
+import { decodeEvent, encodeEvent, plainDecoder } from '../../core/codec.js';
 import { openVersioned } from '../../core/envelope.js';
 import { ERR } from '../../core/errors.js';
 import type { InboundEvent, OutboundEvent, RxgiEvent } from '../../core/events.js';
@@ -72,7 +72,7 @@ export type DropReason = 'tooLarge' | 'malformed' | 'version';
 
 const encoder = new Encoder({ ignoreUndefined: true });
 // Frames are small shapes around one bin payload: tight limits make a hostile frame cheap.
-const decoder = new Decoder({ maxArrayLength: 16, maxMapLength: 32, maxStrLength: 65_536 });
+const decoder = plainDecoder({ maxArrayLength: 16, maxMapLength: 32, maxStrLength: 65_536 });
 
 /** Worker and server ids go into subjects: no dots, wildcards or spaces. */
 const ID = /^[A-Za-z0-9_-]{1,64}$/;

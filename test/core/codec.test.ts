@@ -42,6 +42,7 @@ const inbound: { [K in InboundEvent['type']]: Extract<InboundEvent, { type: K }>
     size: 52,
   },
   undelivered: { type: 'undelivered', stream: 3, to: 'a1b2c3d4e5f6/h2-1/5', reason: 'full' },
+  dropped: { type: 'dropped', stream: 3, count: 12 },
 };
 
 const outbound: { [K in OutboundEvent['type']]: Extract<OutboundEvent, { type: K }> } = {
@@ -62,7 +63,7 @@ const outbound: { [K in OutboundEvent['type']]: Extract<OutboundEvent, { type: K
   'ws-message': { type: 'ws-message', stream: 3, data: bytes },
   close: { type: 'close', stream: 3, code: 1000, reason: '' },
   window: { type: 'window', stream: 1, bytes: 1 },
-  join: { type: 'join', stream: 3, group: 'room:42' },
+  join: { type: 'join', stream: 3, group: 'room:42', slow: 'close', maxDropped: 5 },
   leave: { type: 'leave', stream: 3, group: 'room:42' },
   send: { type: 'send', stream: 0, to: 'a1b2c3d4e5f6/h1-9/1', data: bytes },
   'group-send': { type: 'group-send', stream: 3, group: 'room:42', data: 'text stays text' },

@@ -17,7 +17,13 @@ const chat = handle((req) =>
         ignoreElements(),
       ),
       req.inbox.pipe(
-        map((mail) => (mail.type === 'message' ? String(mail.data) : `undelivered ${mail.reason}`)),
+        map((mail) =>
+          mail.type === 'message'
+            ? String(mail.data)
+            : mail.type === 'undelivered'
+              ? `undelivered ${mail.reason}`
+              : `dropped ${mail.count}`,
+        ),
       ),
     );
   }),

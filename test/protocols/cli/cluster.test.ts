@@ -102,13 +102,25 @@ describe('the embedded cluster bus between real processes', () => {
     expect(r.flood.dropped).toBeGreaterThan(0);
     expect(r.flood.published + r.flood.dropped).toBe(32);
     expect(r.floodAtA).toMatchObject({ big: r.flood.published, bytes: true });
+    // Each payload the worker's channel refused is reported to the publisher: `full`.
+    expect(r.flood.full).toBe(r.flood.dropped);
     // a stuck in a loop: the relay holds 1 MiB for it and drops the rest; b is unaffected.
     expect(r.paced).toMatchObject({ published: 24, dropped: 0, big: 24 });
     expect(r.relayDropped).toBeGreaterThan(0);
     expect(r.pacedAtA.big + r.relayDropped).toBe(24);
+    // What the relay could not give a: given back to b as `full`, as far as b's bound allows.
+    expect(r.paced.full).toBeGreaterThan(0);
+    expect(r.paced.full).toBe(r.relayBounced);
+    // Nobody subscribed: `gone` when asked (three, and the hub's send), not otherwise; the
+    // hub's send to an address of no process gets `undelivered` with reason gone.
+    expect(r.gone).toMatchObject({ gone: 4, full: 0 });
+    expect(r.gone.reports).toEqual([{ stream: 1, to: 'ffffffffffff/c/1', reason: 'gone' }]);
+    expect(r.gone.hubBounced).toEqual({ full: 0, gone: 1 });
     // a killed: its subscription went with it; b's publishes reach b alone.
     expect(r.afterDeath).toMatchObject({ published: 1000, small: 1000, inOrder: true });
-    expect(r.relayAfterDeath).toEqual({ relayed: 1000, dropped: 0 });
+    expect(r.relayAfterDeath).toEqual({ relayed: 1000, dropped: 0, bounced: 0 });
+    // A subject only the dead worker had: the publisher hears it is gone.
+    expect(r.vanished).toMatchObject({ published: 1, gone: 1, full: 0 });
     // Each kind of drop is logged once, with its count, not once per payload.
     expect(stderr.match(/IPC to the primary backed up/g)).toHaveLength(1);
     expect(stderr.match(/a worker is not reading its IPC/g)).toHaveLength(1);
