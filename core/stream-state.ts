@@ -1,3 +1,4 @@
+import type { AccessEntry } from './access-log.js';
 import type { Capabilities, MessageEvent, Value } from './events.js';
 
 /** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
@@ -30,6 +31,8 @@ export class StreamState {
   mailBytes = 0;
   /** Groups this stream joined, with the farewell to send when it closes (SPEC.md §14.2). */
   groups: Map<string, Value | undefined> | null = null;
+  /** What the access log counts for this exchange; null when the log is off (SPEC.md §11.1). */
+  access: AccessEntry | null = null;
 
   constructor(
     readonly id: number,

@@ -9,8 +9,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { watch } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { accessLog } from '../../core/access-log.js';
-import type { App } from '../../core/app.js';
 import { type Bus, Throttled } from '../../core/bus.js';
 import { Hub } from '../../core/hub.js';
 import { type Logger, logger, prettyLogger, setLogger } from '../../core/log.js';
@@ -393,16 +391,16 @@ export async function runClusterWorker(): Promise<number> {
     if (settings.bus !== undefined) bus = await openBus(settings.bus);
     else if (settings.workers > 1) bus = clusterBus();
     hub = bus === undefined ? undefined : new Hub({ bus });
-    // Without the access log the app is served as it is: it costs nothing then.
-    const logged = settings.accessLog ? accessLog() : (app: App) => app;
+    // The drivers write the access log (SPEC.md §11.1): off, it costs nothing.
+    const options = { ...settings.options, accessLog: settings.accessLog === true, hub };
     if (settings.remote) {
       remote = remoteApp(bus as Bus);
-      server = await serve(logged(remote), { ...settings.options, hub });
+      server = await serve(remote, options);
     } else {
       const { app, lifespan } = await loadApp(settings.file).catch((error: Error) => {
         throw new LoadError(settings.file, error);
       });
-      server = await serve(logged(app), { ...settings.options, lifespan, hub });
+      server = await serve(app, { ...options, lifespan });
     }
   } catch (error) {
     hub?.close();
