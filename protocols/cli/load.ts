@@ -75,7 +75,9 @@ export async function prepareLoad(file: string): Promise<void> {
   const path = resolve(file);
   if (moduleFormat(path) === 'commonjs') await cjsHooksFor(path);
   else await esmHooksFor(path);
-  await import('../../index.js');
+  // The same module instance an app's `import 'rxgi'` or `require('rxgi')` gets.
+  const main = entryFile(ownExports()['.']);
+  if (main !== undefined) await import(new URL(main, OWN_ROOT).href).catch(() => {});
 }
 
 function esmHooksFor(path: string): Promise<void> | undefined {
@@ -117,24 +119,29 @@ async function requireModule(path: string): Promise<{ default?: unknown; lifespa
  * optional peer dependency) is left to the app.
  */
 function shareOwnEntryPoints(): void {
-  const root = new URL('../../../', import.meta.url);
-  const own = createRequire(root);
-  let exports: Record<string, unknown> = {};
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
-    exports = manifest.exports ?? {};
-  } catch {
-    return;
-  }
-  for (const [subpath, target] of Object.entries(exports)) {
+  const own = createRequire(OWN_ROOT);
+  for (const [subpath, target] of Object.entries(ownExports())) {
     if (subpath.endsWith('.json')) continue;
     const entry = entryFile(target);
     if (entry === undefined) continue;
     try {
-      own(fileURLToPath(new URL(entry, root)));
+      own(fileURLToPath(new URL(entry, OWN_ROOT)));
     } catch {
       // Left to the app's own require, which says what is missing.
     }
+  }
+}
+
+/** The folder of rxgi's own package.json (dist/protocols/cli/ is three levels below it). */
+const OWN_ROOT = new URL('../../../', import.meta.url);
+
+/** The `exports` map of rxgi's own package.json; empty if it cannot be read. */
+function ownExports(): Record<string, unknown> {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('package.json', OWN_ROOT), 'utf8'));
+    return manifest.exports ?? {};
+  } catch {
+    return {};
   }
 }
 
