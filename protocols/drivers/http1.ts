@@ -5,7 +5,6 @@ import { logRefusal } from '../../core/access-log.js';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { chunkLength } from '../../core/connection.js';
 import type {
-  Address,
   Capabilities,
   Chunk,
   DataOutEvent,
@@ -25,7 +24,7 @@ import { Roster } from '../../core/table.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
 import { lingerAfterEnd } from './linger.js';
-import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
+import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
@@ -475,9 +474,7 @@ export function attachHttp1(
   const refused = (socket: Duplex, method: string | undefined, target: string | undefined) =>
     options.accessLog === true
       ? (status: number, body: string) => {
-          const { remoteAddress: host, remotePort: port } = socket as Socket;
-          const client: Address | null =
-            host === undefined || port === undefined ? null : [host, port];
+          const client = peerOf(socket as Socket);
           logRefusal({ protocol: 'http/1.1', secure, client }, method, target, status, body);
         }
       : null;

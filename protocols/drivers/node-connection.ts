@@ -54,9 +54,14 @@ export function socketInfo(
     protocol,
     address: '',
     secure,
-    client: address(socket.remoteAddress, socket.remotePort),
+    client: peerOf(socket),
     server: address(socket.localAddress, socket.localPort),
   };
+}
+
+/** The peer of `socket` as an address, or null once node no longer knows it. */
+export function peerOf(socket: Socket): Address | null {
+  return address(socket.remoteAddress, socket.remotePort);
 }
 
 function address(host: string | undefined, port: number | undefined): Address | null {

@@ -4,9 +4,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { logRefusal } from '../../core/access-log.js';
 import { ERR } from '../../core/errors.js';
-import type { Address } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import { Roster, type RosterEntry } from '../../core/table.js';
+import { peerOf } from '../drivers/node-connection.js';
 
 /** A certificate and key in PEM, for TLS. */
 export interface TlsOptions {
@@ -38,8 +38,7 @@ function plainOnTlsPort(socket: Socket, accessLog: boolean): void {
   socket.end(PLAIN_ON_TLS);
   socket.setTimeout(1_000, () => socket.destroy());
   if (!accessLog) return;
-  const { remoteAddress: host, remotePort: port } = socket;
-  const client: Address | null = host === undefined || port === undefined ? null : [host, port];
+  const client = peerOf(socket);
   // Its method and target are not read: the bytes are no request this port takes.
   logRefusal({ protocol: 'http/1.1', secure: false, client }, '-', '-', 400, PLAIN_ON_TLS_BODY);
 }
