@@ -31,7 +31,7 @@ export { type Answer, type Handler, handle } from './core/handle.js';
 export { getHeader, getHeaders, hasToken, headerList } from './core/headers.js';
 export { defaultHub } from './core/hub.js';
 export type { Lifespan, LifespanEvent, LifespanReply } from './core/lifespan.js';
-export { jsonLogger, type Logger, logger, setLogger } from './core/log.js';
+export { type FieldsFirstLogger, jsonLogger, type Logger, logger, setLogger } from './core/log.js';
 export {
   type Body,
   type HeadersInit,

@@ -1,161 +1,121 @@
-import { Observable } from 'rxjs';
-import type { App, ConnectionInfo, Middleware } from './app.js';
-import { chunkLength } from './connection.js';
-import type { Address, Chunk, InboundEvent, OutboundEvent, RequestEvent } from './events.js';
+/**
+ * The access log (SPEC.md §11.1): one info line per exchange, written by the connection layer
+ * when a driver is asked to (`serve({ accessLog: true })`), including the answers a driver gives
+ * itself before the app sees a request. Nothing here runs, and nothing is allocated, when the
+ * log is off: a connection checks one flag, a stream one field.
+ */
+import type { ConnectionInfo } from './app.js';
+import { type Address, type Chunk, chunkLength, type RequestEvent } from './events.js';
 import { logger } from './log.js';
 
 /**
- * One access-log record (SPEC.md §11.1): what `accessLog` logs at info level, as the fields of
- * the line, once per exchange (a WebSocket session when it closes).
+ * One access-log record: the fields of the info line, once per exchange (a WebSocket session
+ * when it closes).
  */
 export interface AccessRecord {
+  /** The request method (`GET` for a WebSocket, RFC 8441 included); `-` when unreadable. */
   method: string;
+  /** The request target; `-` when unreadable. */
   target: string;
-  /** The status the app answered with (101 for an accepted WebSocket over HTTP/1.1, 200 over
-   *  HTTP/2); 0 when the exchange ended before any answer. */
+  /** The status sent (101 for an accepted WebSocket over HTTP/1.1, 200 over HTTP/2); 0 when
+   *  the exchange ended before any. */
   status: number;
-  /** Body bytes (WebSocket message bytes) the app sent. */
+  /** Body bytes (WebSocket message bytes) sent. */
   bytes: number;
-  /** Milliseconds from the request to the app's last event on the stream, or to its close. */
+  /** Milliseconds from the request to the end of the exchange; 0 for a driver's own answer. */
   duration: number;
   /** `h1`, `h1s` (HTTP/1.x over TLS), `h2c`, `h2`, `ws`, `wss` or `ws-over-h2`. */
   protocol: string;
   /** The client's address as `host:port`, or null. */
   client: string | null;
-  /** The peer closed the stream before the app finished: its close code. */
+  /** The exchange was cut before its end: the close or reset code. */
   aborted?: number;
 }
 
-interface Open {
-  request: RequestEvent;
-  started: number;
-  status: number;
-  bytes: number;
+/** What the connection counts for one exchange while it is open; made only when the log is on. */
+export class AccessEntry {
+  readonly started = performance.now();
+  status = 0;
+  bytes = 0;
+  /** The response ended: a close that follows is no abort. */
+  complete = false;
+  aborted: number | undefined = undefined;
+
+  constructor(readonly request: RequestEvent) {}
+
+  /** Body bytes went out. */
+  sent(chunk: Chunk | undefined): void {
+    if (chunk !== undefined) this.bytes += chunkLength(chunk);
+  }
+
+  /** The exchange is over: write its line. */
+  log(): void {
+    const { request } = this;
+    const secure = request.scheme === 'https';
+    write({
+      method: request.method,
+      target: request.target,
+      status: this.status,
+      bytes: this.bytes,
+      duration: round(performance.now() - this.started),
+      protocol: protocolOf(request.http === '2', secure, request.websocket),
+      client: address(request.client),
+      ...(this.aborted !== undefined ? { aborted: this.aborted } : {}),
+    });
+  }
 }
 
 /**
- * Middleware that logs one line per exchange at info level (method, target, status, bytes,
- * duration, protocol, client) and the connection's open and close at debug level. It is applied
- * by the CLI (`--access-log`); an app that is not wrapped pays nothing for it.
- *
- * @example
- * serve(accessLog()(app));
+ * The line of an answer a driver gave itself, before any app saw the request (400, 403, 408,
+ * 413, 417, 431, 501): `body` is what it sent.
  */
-export function accessLog(): Middleware {
-  return (app: App): App =>
-    (events, connection) =>
-      new Observable<OutboundEvent>((subscriber) => {
-        const open = new Map<number, Open>();
-        const opened = performance.now();
-        logger().debug('connection open', connectionFields(connection));
-        const input = new Observable<InboundEvent>((inner) =>
-          events.subscribe({
-            next(event) {
-              inbound(open, event);
-              inner.next(event);
-            },
-            error: (error) => inner.error(error),
-            complete: () => inner.complete(),
-          }),
-        );
-        const subscription = app(input, connection).subscribe({
-          next(event) {
-            outbound(open, event);
-            subscriber.next(event);
-          },
-          error: (error) => subscriber.error(error),
-          complete: () => subscriber.complete(),
-        });
-        return () => {
-          subscription.unsubscribe();
-          const duration = round(performance.now() - opened);
-          logger().debug('connection closed', { ...connectionFields(connection), duration });
-        };
-      });
+export function logRefusal(
+  info: Pick<ConnectionInfo, 'protocol' | 'secure' | 'client'>,
+  method: string | undefined,
+  target: string | undefined,
+  status: number,
+  body: string,
+  websocket = false,
+): void {
+  write({
+    method: method || '-',
+    target: target || '-',
+    status,
+    bytes: chunkLength(body),
+    duration: 0,
+    protocol: protocolOf(info.protocol === 'h2', info.secure, websocket),
+    client: address(info.client),
+  });
 }
 
-function inbound(open: Map<number, Open>, event: InboundEvent): void {
-  if (event.type === 'request') {
-    open.set(event.stream, { request: event, started: performance.now(), status: 0, bytes: 0 });
-  } else if (event.type === 'close') {
-    finish(open, event.stream, event.code);
-  }
-}
-
-function outbound(open: Map<number, Open>, event: OutboundEvent): void {
-  const entry = open.get(event.stream);
-  if (entry === undefined) return;
-  switch (event.type) {
-    case 'response':
-      entry.status = event.status;
-      entry.bytes += size(event.body);
-      if (event.end) finish(open, event.stream);
-      return;
-    case 'data':
-      entry.bytes += size(event.chunk);
-      if (event.end) finish(open, event.stream);
-      return;
-    case 'trailers':
-      finish(open, event.stream);
-      return;
-    case 'ws-accept':
-      entry.status = entry.request.http === '2' ? 200 : 101;
-      return;
-    case 'ws-message':
-      entry.bytes += size(event.data);
-      return;
-    case 'close':
-      finish(open, event.stream);
-      return;
-    default:
-  }
-}
-
-function finish(open: Map<number, Open>, stream: number, aborted?: number): void {
-  const entry = open.get(stream);
-  if (entry === undefined) return;
-  open.delete(stream);
-  const { request } = entry;
-  // A WebSocket session's own close (1000, 1001) is how it ends, not an abort.
-  const cut = aborted !== undefined && !(request.websocket && entry.status !== 0);
-  const record: AccessRecord = {
-    method: request.method,
-    target: request.target,
-    status: entry.status,
-    bytes: entry.bytes,
-    duration: round(performance.now() - entry.started),
-    protocol: protocolOf(request),
-    client: address(request.client),
-    ...(cut ? { aborted } : {}),
+/** A connection opened (`duration` absent) or closed, at debug level. */
+export function logConnection(info: ConnectionInfo, duration?: number): void {
+  const fields = {
+    connection: info.id,
+    protocol: info.protocol,
+    secure: info.secure,
+    client: address(info.client),
   };
-  const line = `${record.method} ${record.target} ${record.status || '-'} ${record.bytes} B ${record.duration} ms ${record.protocol}${record.client ? ` ${record.client}` : ''}${cut ? ` aborted ${aborted}` : ''}`;
+  if (duration === undefined) logger().debug('connection open', fields);
+  else logger().debug('connection closed', { ...fields, duration: round(duration) });
+}
+
+function write(record: AccessRecord): void {
+  const { method, target, status, bytes, duration, protocol, client, aborted } = record;
+  const line = `${method} ${target} ${status || '-'} ${bytes} B ${duration} ms ${protocol}${client ? ` ${client}` : ''}${aborted !== undefined ? ` aborted ${aborted}` : ''}`;
   logger().info(line, record as unknown as Record<string, unknown>);
 }
 
-function protocolOf(request: RequestEvent): string {
-  const secure = request.scheme === 'https';
-  if (request.websocket) return request.http === '2' ? 'ws-over-h2' : secure ? 'wss' : 'ws';
-  if (request.http === '2') return secure ? 'h2' : 'h2c';
+function protocolOf(h2: boolean, secure: boolean, websocket: boolean): string {
+  if (websocket) return h2 ? 'ws-over-h2' : secure ? 'wss' : 'ws';
+  if (h2) return secure ? 'h2' : 'h2c';
   return secure ? 'h1s' : 'h1';
-}
-
-function connectionFields(connection: ConnectionInfo): Record<string, unknown> {
-  return {
-    connection: connection.id,
-    protocol: connection.protocol,
-    secure: connection.secure,
-    client: address(connection.client),
-  };
 }
 
 function address(client: Address | null): string | null {
   if (client === null) return null;
   const [host, port] = client;
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-function size(chunk: Chunk | undefined): number {
-  return chunk === undefined ? 0 : chunkLength(chunk);
 }
 
 function round(ms: number): number {

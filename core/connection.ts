@@ -1,10 +1,10 @@
 import type { Observer, Subscription } from 'rxjs';
+import { AccessEntry, logConnection } from './access-log.js';
 import { ActorConnection } from './actor.js';
 import { type App, SessionRun } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { ERR, RxgiError } from './errors.js';
 import {
-  type Chunk,
   type CloseOutEvent,
   CONNECTION_STREAM,
   type DataOutEvent,
@@ -15,6 +15,7 @@ import {
   type InboundEvent,
   type OutboundEvent,
   type PushEvent,
+  type RequestEvent,
   type ResponseEvent,
   type TrailersOutEvent,
   WS_CODE,
@@ -26,26 +27,9 @@ import { defaultHub, type Hub } from './hub.js';
 import { jsonLogger, logger } from './log.js';
 import { Multicast } from './multicast.js';
 import type { StreamState } from './stream-state.js';
-/** The byte length of a chunk as it goes on the wire. */
-export function chunkLength(chunk: Chunk): number {
-  return typeof chunk === 'string' ? utf8Length(chunk) : chunk.byteLength;
-}
 
-function utf8Length(text: string): number {
-  // ASCII fast path; exact count otherwise (surrogate pairs are 4 bytes).
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) bytes += 1;
-    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      // A surrogate pair: two UTF-16 units, four UTF-8 bytes.
-      i++;
-      bytes += 2;
-    } else bytes += 2; // three bytes, a lone surrogate (sent as U+FFFD) included
-  }
-  return bytes;
-}
+// Its home is events.ts (a Chunk's wire length); drivers and adapters import it from here too.
+export { chunkLength } from './events.js';
 
 /** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §5.2). */
 function finalStatus(status: number): boolean {
@@ -75,12 +59,23 @@ export abstract class Connection<S extends StreamState>
   private run: SessionRun | null = null;
   private appDone = false;
   private faulted = false;
+  /**
+   * Log each exchange at info level and the connection's open and close at debug level
+   * (SPEC.md §11.1). Set by the driver before `start`; off, it costs a flag check.
+   */
+  protected accessLog = false;
+  /** When the connection opened, for its close line (only read when `accessLog`). */
+  private opened = 0;
 
   /**
    * Run `app` on this connection, with an actor address on `hub` (SPEC.md §14). Call once,
    * before the first `open`.
    */
   start(app: App, hub: Hub = defaultHub()): void {
+    if (this.accessLog) {
+      this.opened = performance.now();
+      logConnection(this.info);
+    }
     this.hub = hub;
     this.info.address = hub.register(this.info.id, this);
     try {
@@ -123,6 +118,7 @@ export abstract class Connection<S extends StreamState>
   /** Register a stream and tell the app about its request. */
   protected open(stream: S, event: InboundEvent): void {
     this.streams.set(stream);
+    if (this.accessLog) stream.access = new AccessEntry(event as RequestEvent);
     if (this.appDone) {
       this.failStream(stream, new RxgiError(ERR.NO_RESPONSE, 'the app has finished'));
       return;
@@ -168,6 +164,9 @@ export abstract class Connection<S extends StreamState>
   /** The peer ended the stream: tell the app and forget the stream. */
   protected peerClosed(stream: S, code: number, reason: string): void {
     if (this.streams.get(stream.id) !== stream) return;
+    // A WebSocket session's close (1000, 1001…) is how it ends, not an abort.
+    const access = stream.access;
+    if (access !== null && !access.complete && !stream.wsOpen) access.aborted = code;
     this.forget(stream);
     this.tell({ type: 'close', stream: stream.id, code, reason });
   }
@@ -211,6 +210,7 @@ export abstract class Connection<S extends StreamState>
   end(reason = 'connection closed'): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.accessLog) logConnection(this.info, performance.now() - this.opened);
     for (const stream of this.streams.values()) {
       const code = stream.wsOpen ? WS_CODE.ABNORMAL : H2_CODE.CANCEL;
       this.peerClosed(stream, code, reason);
@@ -220,6 +220,16 @@ export abstract class Connection<S extends StreamState>
     this.run?.end();
     this.subscription?.unsubscribe();
     this.subscription = null;
+  }
+
+  /** The stream is gone: its access line is written (when the log is on). */
+  protected override forget(stream: S): void {
+    super.forget(stream);
+    const access = stream.access;
+    if (access !== null) {
+      stream.access = null;
+      access.log();
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -315,11 +325,16 @@ export abstract class Connection<S extends StreamState>
         // 500, since the driver's error answer checks what actually went out.
         this.writeResponse(stream, event);
         stream.headSent = true;
+        if (stream.access !== null) {
+          stream.access.status = event.status;
+          stream.access.sent(event.body);
+        }
         if (event.end) this.outputEnded(stream);
         return;
       case 'data':
         if (!stream.headSent || stream.wsOpen) throw invalid(event, 'no response head was sent');
         this.writeData(stream, event);
+        stream.access?.sent(event.chunk);
         if (event.end) this.outputEnded(stream);
         return;
       case 'trailers':
@@ -353,10 +368,14 @@ export abstract class Connection<S extends StreamState>
         stream.headSent = true;
         stream.wsOpen = true;
         this.acceptWebSocket(stream, event);
+        // RFC 6455 §4.2.2 answers 101; RFC 8441 §5, a 2xx (200).
+        if (stream.access !== null)
+          stream.access.status = stream.access.request.http === '2' ? 200 : 101;
         return;
       case 'ws-message':
         if (!stream.wsOpen) throw invalid(event, 'the WebSocket is not open');
         this.sendMessage(stream, event);
+        stream.access?.sent(event.data);
         return;
       case 'close':
         this.appClose(stream, event);
@@ -436,6 +455,7 @@ export abstract class Connection<S extends StreamState>
 
   private outputEnded(stream: S): void {
     if (this.streams.get(stream.id) !== stream) return;
+    if (stream.access !== null) stream.access.complete = true;
     if (!stream.inEnded) {
       // The response is complete before the body was read: the rest is discarded.
       this.peerClosed(stream, H2_CODE.NO_ERROR, 'response complete');
@@ -499,8 +519,13 @@ export abstract class Connection<S extends StreamState>
         error,
       });
     }
-    this.forget(stream);
     const ws = stream.wsOpen;
+    const access = stream.access;
+    if (access !== null) {
+      if (!stream.headSent) access.status = rxgi?.status ?? 500;
+      else if (!ws) access.aborted = code;
+    }
+    this.forget(stream);
     try {
       if (ws) {
         this.closeWebSocket(stream, WS_CODE.INTERNAL_ERROR, 'internal error');

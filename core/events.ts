@@ -18,6 +18,27 @@ export type Address = [host: string, port: number];
 /** A body chunk or WebSocket message the app sends: bytes, or a string sent as UTF-8. */
 export type Chunk = Uint8Array | string;
 
+/** The byte length of a chunk as it goes on the wire. */
+export function chunkLength(chunk: Chunk): number {
+  return typeof chunk === 'string' ? utf8Length(chunk) : chunk.byteLength;
+}
+
+function utf8Length(text: string): number {
+  // ASCII fast path; exact count otherwise (surrogate pairs are 4 bytes).
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A surrogate pair: two UTF-16 units, four UTF-8 bytes.
+      i++;
+      bytes += 2;
+    } else bytes += 2; // three bytes, a lone surrogate (sent as U+FFFD) included
+  }
+  return bytes;
+}
+
 /**
  * A message between actors (SPEC.md §14): plain data that survives msgpack. Bytes stay bytes
  * and strings stay strings across every bus.

@@ -1,6 +1,7 @@
 /**
- * The logger drivers and helpers write to. Replace it with `setLogger` (pino, winston and
- * console all fit). Structured fields go in `fields`; messages say what happened.
+ * The logger drivers and helpers write to. Replace it with `setLogger` (winston and console
+ * fit as they are; pino, which takes its fields first, is adapted: {@link FieldsFirstLogger}).
+ * Structured fields go in `fields`; messages say what happened.
  */
 export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
@@ -75,6 +76,54 @@ export const prettyLogger: Logger = {
   debug: (m, f) => prettyLine(3, m, f),
 };
 
+/**
+ * A logger that takes the fields first and the message second, `info(fields, message)`, as
+ * pino does. `setLogger` knows one by its `levels.values` table (pino's), and calls it with
+ * the same fields: the message becomes pino's `msg`, the fields its record's properties.
+ */
+export interface FieldsFirstLogger {
+  error(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  debug(fields: Record<string, unknown>, message: string): void;
+  /** pino's level table (`{ values: { info: 30, … } }`): what marks a fields-first logger. */
+  levels: { values: Record<string, number> };
+}
+
+function isFieldsFirst(candidate: Logger | FieldsFirstLogger): candidate is FieldsFirstLogger {
+  const levels = (candidate as { levels?: { values?: unknown } }).levels;
+  return typeof levels === 'object' && levels !== null && typeof levels.values === 'object';
+}
+
+const NO_FIELDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * The fields as a fields-first logger gets them: an Error becomes `{ name, message, stack }`,
+ * as the JSON logger writes it (pino would write an Error under any key but `err` as `{}`).
+ */
+function plainFields(fields: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (fields === undefined) return NO_FIELDS;
+  let plain: Record<string, unknown> | null = null;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value instanceof Error) {
+      plain ??= { ...fields };
+      plain[key] = errorReplacer(key, value);
+    }
+  }
+  return plain ?? fields;
+}
+
+/** Adapt a fields-first logger (pino) to rxgi's `Logger`. */
+function fromFieldsFirst(base: FieldsFirstLogger): Logger {
+  return {
+    error: (message, fields) => base.error(plainFields(fields), message),
+    warn: (message, fields) => base.warn(plainFields(fields), message),
+    info: (message, fields) => base.info(plainFields(fields), message),
+    debug: (message, fields) => base.debug(plainFields(fields), message),
+  };
+}
+
 let current: Logger = jsonLogger;
 
 /** The logger in use. */
@@ -82,7 +131,16 @@ export function logger(): Logger {
   return current;
 }
 
-/** Replace the logger for every driver and helper in this process. */
-export function setLogger(next: Logger): void {
-  current = next;
+/**
+ * Replace the logger for every driver and helper in this process: an rxgi `Logger`
+ * (`info(message, fields)`), or a pino logger, which is called `info(fields, message)`.
+ *
+ * @example
+ * import pino from 'pino';
+ * setLogger(pino({ level: 'debug' }));
+ */
+export function setLogger(next: Logger): void;
+export function setLogger(next: FieldsFirstLogger): void;
+export function setLogger(next: Logger | FieldsFirstLogger): void {
+  current = isFieldsFirst(next) ? fromFieldsFirst(next) : next;
 }

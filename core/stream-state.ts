@@ -1,3 +1,4 @@
+import type { AccessEntry } from './access-log.js';
 import type { Capabilities, MessageEvent, Value } from './events.js';
 
 /** The subprotocols of a request that offers none: one frozen list, shared by the drivers. */
@@ -44,6 +45,8 @@ export class StreamState {
   groups: Map<string, Value | undefined> | null = null;
   /** Group messages dropped for this stream, and its `slow: 'close'` memberships (§14.4). */
   slow: SlowState | null = null;
+  /** What the access log counts for this exchange; null when the log is off (SPEC.md §11.1). */
+  access: AccessEntry | null = null;
 
   constructor(
     readonly id: number,

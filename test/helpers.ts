@@ -117,11 +117,15 @@ export function cli(file: string, ...args: string[]): Promise<Child> {
  * Run the built CLI with `argv` and wait until its log matches `ready` (by default, the line
  * with the URL it serves on; `url` is then that URL, else empty).
  */
-export function runCli(argv: string[], ready = /"url":"(https?:\/\/[^"]+)"/): Promise<Child> {
+export function runCli(
+  argv: string[],
+  ready = /"url":"(https?:\/\/[^"]+)"/,
+  env: Record<string, string> = {},
+): Promise<Child> {
   const child = spawn(process.execPath, ['dist/protocols/cli/main.js', ...argv], {
     cwd: new URL('..', import.meta.url).pathname,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RXGI_LOG: 'info' },
+    env: { ...process.env, RXGI_LOG: 'info', ...env },
   });
   let log = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

@@ -9,8 +9,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { watch } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { accessLog } from '../../core/access-log.js';
-import type { App } from '../../core/app.js';
 import { type Bus, Throttled } from '../../core/bus.js';
 import { Hub } from '../../core/hub.js';
 import { type Logger, logger, prettyLogger, setLogger } from '../../core/log.js';
@@ -18,7 +16,7 @@ import { clusterBus, clusterRelay } from '../bus/cluster.js';
 import { openBus } from '../bus/url.js';
 import { type RemoteApp, remoteApp } from '../remote/forward.js';
 import { DEFAULTS, type ServeOptions, serve } from '../server/serve.js';
-import { loadApp } from './load.js';
+import { loadApp, prepareLoad } from './load.js';
 
 /** What the primary tells every worker to serve. */
 export interface ClusterConfig {
@@ -40,6 +38,12 @@ export interface ClusterConfig {
   options: Omit<ServeOptions, 'hub' | 'lifespan'>;
 }
 
+/** What the primary knows of a worker: whether it listens, and whether it said hello. */
+interface WorkerState {
+  ready: boolean;
+  greeted: boolean;
+}
+
 /** The environment variable that makes the CLI a worker instead of a primary. */
 export const WORKER_ENV = 'RXGI_CLUSTER_WORKER';
 
@@ -48,8 +52,11 @@ const RESTART_WINDOW = 10_000;
 
 type Control =
   | { rxgi: 'cluster'; op: 'hello' }
+  | { rxgi: 'cluster'; op: 'prepare'; file: string }
   | { rxgi: 'cluster'; op: 'start'; config: ClusterConfig }
   | { rxgi: 'cluster'; op: 'stop'; restart?: boolean }
+  | { rxgi: 'cluster'; op: 'closed' }
+  | { rxgi: 'cluster'; op: 'prepared' }
   | { rxgi: 'cluster'; op: 'ready'; url: string }
   | { rxgi: 'cluster'; op: 'failed'; message: string };
 
@@ -77,7 +84,12 @@ export function runCluster(config: ClusterConfig): Promise<number> {
 /** The state of one `runCluster`: its workers, its restart budget and its shutdown. */
 class Primary {
   private readonly relay: ReturnType<typeof clusterRelay> | null;
-  private readonly live = new Map<Worker, { ready: boolean }>();
+  private readonly live = new Map<Worker, WorkerState>();
+  /**
+   * `--watch`: warm workers for the next generation, booted and prepared (`prepareLoad`) but not
+   * serving, so that a reload only loads the changed module. Not in `live`.
+   */
+  private readonly standby = new Map<Worker, WorkerState>();
   private readonly restarts: number[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly waiting = new Throttled(
@@ -132,7 +144,29 @@ class Primary {
       return;
     }
     logger().info(`${changed} changed; restarting`, { file: changed });
-    for (let i = 0; i < this.config.workers; i++) this.reloading.add(this.fork());
+    const warm = [...this.standby.keys()];
+    for (let i = 0; i < this.config.workers; i++) {
+      this.reloading.add(i < warm.length ? this.promote(warm[i]) : this.fork());
+    }
+  }
+
+  /** A standby worker joins `live` and is told to start (at once, if it said hello already). */
+  private promote(worker: Worker): Worker {
+    const state = this.standby.get(worker) as WorkerState;
+    this.standby.delete(worker);
+    this.live.set(worker, state);
+    if (state.greeted)
+      this.send(worker, { rxgi: 'cluster', op: 'start', config: this.configFor(worker) });
+    return worker;
+  }
+
+  /**
+   * `--watch`: fork standby workers up to the worker count, once the server serves and between
+   * restarts (not during one: two cores would be shared with the generation starting).
+   */
+  private fillStandby(): void {
+    if (!this.config.watch || this.config.remote || this.stopping) return;
+    while (this.standby.size < this.config.workers) this.fork(true);
   }
 
   /** A worker of the new generation listens; the old one goes once every new one does. */
@@ -146,6 +180,7 @@ class Primary {
     this.generation = fresh;
     for (const old of this.retiring) this.generation.delete(old);
     logger().info('restarted', { workers: this.generation.size });
+    this.fillStandby();
     this.reloadPending();
   }
 
@@ -162,10 +197,10 @@ class Primary {
     if (pending !== undefined) this.reload(pending);
   }
 
-  private fork(): Worker {
+  private fork(standby = false): Worker {
     const worker = cluster.fork({ [WORKER_ENV]: '1' });
-    const state = { ready: false };
-    this.live.set(worker, state);
+    const state: WorkerState = { ready: false, greeted: false };
+    (standby ? this.standby : this.live).set(worker, state);
     // A worker's IPC errors (EPIPE as it dies) are followed by its exit; that is handled.
     worker.on('error', (error) => logger().debug('worker IPC error', { error }));
     worker.on('message', (message: unknown) => {
@@ -175,14 +210,18 @@ class Primary {
     return worker;
   }
 
-  private message(worker: Worker, state: { ready: boolean }, message: Control): void {
+  private message(worker: Worker, state: WorkerState, message: Control): void {
     if (message.op === 'hello') {
+      state.greeted = true;
       // Only now: IPC messages that arrive before the worker listens for them are lost.
-      worker.send({
-        rxgi: 'cluster',
-        op: 'start',
-        config: this.configFor(worker),
-      } satisfies Control);
+      if (this.standby.has(worker))
+        this.send(worker, { rxgi: 'cluster', op: 'prepare', file: this.config.file });
+      else this.send(worker, { rxgi: 'cluster', op: 'start', config: this.configFor(worker) });
+    } else if (message.op === 'prepared') {
+      logger().debug('standby worker ready for the next change', { pid: worker.process.pid });
+    } else if (message.op === 'closed') {
+      // The echo a stopped worker waits for before it exits (see `runClusterWorker`).
+      this.send(worker, { rxgi: 'cluster', op: 'closed' });
     } else if (message.op === 'ready') {
       state.ready = true;
       this.ready(worker, message.url);
@@ -231,9 +270,19 @@ class Primary {
     this.started = true;
     const { message, fields } = banner(config, url);
     logger().info(message, { ...fields, pid: worker.process.pid });
+    this.fillStandby();
+  }
+
+  private send(worker: Worker, message: Control): void {
+    if (worker.isConnected()) worker.send(message);
   }
 
   private exited(worker: Worker, code: number | null, signal: string | null): void {
+    // A standby that dies is replaced at the next restart's end (so a broken one cannot spin).
+    if (this.standby.delete(worker)) {
+      if (!this.stopping) logger().debug('standby worker exited', { code, signal });
+      return;
+    }
     this.live.delete(worker);
     this.generation.delete(worker);
     if (this.retiring.delete(worker) && !this.stopping) return;
@@ -246,6 +295,7 @@ class Primary {
         code,
         signal,
       });
+      this.fillStandby();
       this.reloadPending();
       return;
     }
@@ -306,6 +356,8 @@ class Primary {
     for (const timer of this.timers) clearTimeout(timer);
     const { live } = this;
     if (signal !== null) logger().info(`${signal}: shutting down`, { workers: live.size });
+    // Standbys serve nothing: they go at once, and nobody waits for them.
+    for (const worker of this.standby.keys()) worker.process.kill('SIGTERM');
     if (live.size === 0) {
       this.finish(code);
       return;
@@ -353,19 +405,28 @@ export async function runClusterWorker(): Promise<number> {
   // The app's own child processes are not rxgi workers.
   delete process.env[WORKER_ENV];
   let restart = false;
+  /** A `--watch` standby's preparation, which a start waits for. */
+  let prepared: Promise<void> = Promise.resolve();
   let stopRequested: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
     stopRequested = resolve;
   });
+  let echoed: () => void = () => {};
   const configured = new Promise<ClusterConfig>((resolve) => {
     process.on('message', (message: unknown) => {
       if (!isControl(message)) return;
       // A promise settles once: a second `start` changes nothing.
       if (message.op === 'start') resolve(message.config);
-      else if (message.op === 'stop') {
+      // A failed preparation is the load's to report, when it comes to it.
+      else if (message.op === 'prepare') {
+        prepared = prepareLoad(message.file).then(
+          () => tell({ rxgi: 'cluster', op: 'prepared' }),
+          () => {},
+        );
+      } else if (message.op === 'stop') {
         restart = message.restart === true;
         stopRequested();
-      }
+      } else if (message.op === 'closed') echoed();
     });
   });
   await tell({ rxgi: 'cluster', op: 'hello' });
@@ -381,6 +442,7 @@ export async function runClusterWorker(): Promise<number> {
 
   const settings = await Promise.race([configured, stopped.then(() => null)]);
   if (settings === null) return 0;
+  await prepared;
   if (settings.logFormat === 'pretty') setLogger(prettyLogger);
   // N processes write to one stderr: every line says which one wrote it.
   if (settings.workers > 1) setLogger(tagged(logger(), { worker: process.pid }));
@@ -393,16 +455,16 @@ export async function runClusterWorker(): Promise<number> {
     if (settings.bus !== undefined) bus = await openBus(settings.bus);
     else if (settings.workers > 1) bus = clusterBus();
     hub = bus === undefined ? undefined : new Hub({ bus });
-    // Without the access log the app is served as it is: it costs nothing then.
-    const logged = settings.accessLog ? accessLog() : (app: App) => app;
+    // The drivers write the access log (SPEC.md §11.1): off, it costs nothing.
+    const options = { ...settings.options, accessLog: settings.accessLog === true, hub };
     if (settings.remote) {
       remote = remoteApp(bus as Bus);
-      server = await serve(logged(remote), { ...settings.options, hub });
+      server = await serve(remote, options);
     } else {
       const { app, lifespan } = await loadApp(settings.file).catch((error: Error) => {
         throw new LoadError(settings.file, error);
       });
-      server = await serve(logged(app), { ...settings.options, lifespan, hub });
+      server = await serve(app, { ...options, lifespan });
     }
   } catch (error) {
     hub?.close();
@@ -417,7 +479,30 @@ export async function runClusterWorker(): Promise<number> {
   remote?.close();
   hub?.close();
   await bus?.close().catch((error) => logger().warn('bus did not close cleanly', { error }));
+  await lastConnections(() => new Promise<void>((resolve) => (echoed = resolve)));
   return 0;
+}
+
+/**
+ * Wait until no connection can still be on its way to this worker, before it exits. node:cluster's
+ * primary hands a connection to a worker over IPC and waits for its answer; one sent to a worker
+ * whose server just closed is answered "not accepted" and goes to another worker, but one that
+ * reaches a worker that has exited is never answered, and its client hangs (a `--watch` reload
+ * with no open connection shuts the old worker down in milliseconds). The IPC channel keeps
+ * order: once the primary echoes a message sent after the server closed, every connection it
+ * handed this worker before that has arrived, and was refused. At most 1 s, if the primary is
+ * gone or slow.
+ */
+async function lastConnections(echo: () => Promise<void>): Promise<void> {
+  if (!process.connected) return;
+  const answered = echo();
+  await tell({ rxgi: 'cluster', op: 'closed' });
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 1_000);
+  });
+  await Promise.race([answered, late]);
+  clearTimeout(timer);
 }
 
 /**

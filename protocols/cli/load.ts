@@ -15,8 +15,9 @@ export interface AppModule {
 export type ModuleFormat = 'module' | 'commonjs';
 
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
-let esmHooks = false;
-let cjsHooks = false;
+/** tsx's hooks, registered once per process (a promise: a standby and a load may race). */
+let esmHooks: Promise<void> | null = null;
+let cjsHooks: Promise<void> | null = null;
 
 /**
  * Load an app module: `.ts`, `.mts`, `.cts`, `.js`, `.mjs` or `.cjs`, in a package of any
@@ -65,22 +66,45 @@ function appOf(file: string, module: { default?: unknown; lifespan?: unknown }):
   };
 }
 
-async function importModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
-  if (TYPESCRIPT.has(extname(path)) && !esmHooks) {
-    const { register } = await import('tsx/esm/api');
+/**
+ * Do now what loading `file` would do first, without running it: register its TypeScript hooks
+ * and load rxgi's entry point, which the app imports. A `--watch` standby worker calls it
+ * while it waits, so that a reload loads the changed module alone (SPEC.md §11.1).
+ */
+export async function prepareLoad(file: string): Promise<void> {
+  const path = resolve(file);
+  if (moduleFormat(path) === 'commonjs') await cjsHooksFor(path);
+  else await esmHooksFor(path);
+  // The same module instance an app's `import 'rxgi'` or `require('rxgi')` gets.
+  const main = entryFile(ownExports()['.']);
+  if (main !== undefined) await import(new URL(main, OWN_ROOT).href).catch(() => {});
+}
+
+function esmHooksFor(path: string): Promise<void> | undefined {
+  if (!TYPESCRIPT.has(extname(path))) return;
+  esmHooks ??= import('tsx/esm/api').then(({ register }) => {
     register();
-    esmHooks = true;
-  }
+  });
+  return esmHooks;
+}
+
+function cjsHooksFor(path: string): Promise<void> | undefined {
+  if (!TYPESCRIPT.has(extname(path))) return;
+  cjsHooks ??= (async () => {
+    shareOwnEntryPoints();
+    const { register } = await import('tsx/cjs/api');
+    register();
+  })();
+  return cjsHooks;
+}
+
+async function importModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
+  await esmHooksFor(path);
   return import(pathToFileURL(path).href);
 }
 
 async function requireModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
-  if (TYPESCRIPT.has(extname(path)) && !cjsHooks) {
-    shareOwnEntryPoints();
-    const { register } = await import('tsx/cjs/api');
-    register();
-    cjsHooks = true;
-  }
+  await cjsHooksFor(path);
   const exported: unknown = createRequire(path)(path);
   // `module.exports = app` is the app itself; `exports.default = app` comes from `export default`.
   if (typeof exported === 'function') return { default: exported };
@@ -95,24 +119,29 @@ async function requireModule(path: string): Promise<{ default?: unknown; lifespa
  * optional peer dependency) is left to the app.
  */
 function shareOwnEntryPoints(): void {
-  const root = new URL('../../../', import.meta.url);
-  const own = createRequire(root);
-  let exports: Record<string, unknown> = {};
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
-    exports = manifest.exports ?? {};
-  } catch {
-    return;
-  }
-  for (const [subpath, target] of Object.entries(exports)) {
+  const own = createRequire(OWN_ROOT);
+  for (const [subpath, target] of Object.entries(ownExports())) {
     if (subpath.endsWith('.json')) continue;
     const entry = entryFile(target);
     if (entry === undefined) continue;
     try {
-      own(fileURLToPath(new URL(entry, root)));
+      own(fileURLToPath(new URL(entry, OWN_ROOT)));
     } catch {
       // Left to the app's own require, which says what is missing.
     }
+  }
+}
+
+/** The folder of rxgi's own package.json (dist/protocols/cli/ is three levels below it). */
+const OWN_ROOT = new URL('../../../', import.meta.url);
+
+/** The `exports` map of rxgi's own package.json; empty if it cannot be read. */
+function ownExports(): Record<string, unknown> {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('package.json', OWN_ROOT), 'utf8'));
+    return manifest.exports ?? {};
+  } catch {
+    return {};
   }
 }
 

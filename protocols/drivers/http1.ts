@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { logRefusal } from '../../core/access-log.js';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { chunkLength } from '../../core/connection.js';
 import type {
@@ -23,7 +24,7 @@ import { Roster } from '../../core/table.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
 import { lingerAfterEnd } from './linger.js';
-import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
+import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
@@ -36,6 +37,8 @@ export interface Http1Options extends HeadLimits {
   websocket: WebSocketDriver | null;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
+  /** One info line per exchange, its own answers included (SPEC.md §11.1). Default off. */
+  accessLog?: boolean;
   /** Sets the request's `root` where a host mounted the app (SPEC.md §5.5). */
   mount?: (req: IncomingMessage, event: RequestEvent) => void;
 }
@@ -89,12 +92,15 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
     const { event, refusal } = parsed;
     if (refusal !== null) {
       res.shouldKeepAlive = false;
-      writeStatus(res, refusal.status, `${refusal.reason}\n`);
+      const body = `${refusal.reason}\n`;
+      writeStatus(res, refusal.status, body);
+      this.logRefused(req.method, req.url, refusal.status, body);
       return;
     }
     if (parsed.length > this.options.maxBodySize) {
       res.shouldKeepAlive = false;
       writeStatus(res, 413);
+      this.logRefused(req.method, req.url, 413, errorBody(413));
       return;
     }
     this.options.mount?.(req, event);
@@ -131,23 +137,18 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
       this.options,
     );
     if (refusal !== null) {
-      writeRawResponse(
-        socket,
-        refusal.status,
-        ['content-type', 'text/plain'],
-        `${refusal.reason}\n`,
-      );
+      this.refuseRaw(req, socket, refusal.status, ['content-type', 'text/plain'], refusal.reason);
       return;
     }
     const problem = handshakeProblem(event.method, key, version);
     if (problem !== null) {
-      writeRawResponse(socket, 400, ['sec-websocket-version', '13'], `${problem}\n`);
+      this.refuseRaw(req, socket, 400, ['sec-websocket-version', '13'], problem);
       return;
     }
     const origin = getHeader(event.headers, 'origin');
     const foreign = this.options.websocket.origins.refusal(origin, event.authority);
     if (foreign !== null) {
-      writeRawResponse(socket, 403, ['content-type', 'text/plain'], `${foreign}\n`);
+      this.refuseRaw(req, socket, 403, ['content-type', 'text/plain'], foreign);
       return;
     }
     event.websocket = true;
@@ -168,12 +169,9 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
       Number(req.headers['content-length'] ?? 0) > 0 ||
       req.headers['transfer-encoding'] !== undefined
     ) {
-      writeRawResponse(
-        socket,
-        400,
-        ['content-type', 'text/plain'],
-        `Upgrade to ${req.headers.upgrade} is not supported for a request with a body\n`,
-      );
+      const reason = `Upgrade to ${req.headers.upgrade} is not supported for a request with a body`;
+      writeRawResponse(socket, 400, ['content-type', 'text/plain'], `${reason}\n`);
+      this.logRefused(req.method, req.url, 400, `${reason}\n`);
       return;
     }
     const res = new ServerResponse(req);
@@ -184,6 +182,19 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
       socket.end();
     });
     this.request(req, res, false);
+  }
+
+  /** Refuse a WebSocket handshake on the raw socket with `status` and `reason`, and log it. */
+  private refuseRaw(
+    req: IncomingMessage,
+    socket: Duplex,
+    status: number,
+    headers: string[],
+    reason: string,
+  ): void {
+    const body = `${reason}\n`;
+    writeRawResponse(socket, status, headers, body);
+    this.logRefused(req.method, req.url, status, body, true);
   }
 
   override wsClosed(stream: Http1Stream, code: number, reason: string): void {
@@ -459,9 +470,19 @@ export function attachHttp1(
       connection.fault(error);
     }
   });
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseConnect(socket));
+  // Answers node:http gives before any connection of ours exists: logged from the socket.
+  const refused = (socket: Duplex, method: string | undefined, target: string | undefined) =>
+    options.accessLog === true
+      ? (status: number, body: string) => {
+          const client = peerOf(socket as Socket);
+          logRefusal({ protocol: 'http/1.1', secure, client }, method, target, status, body);
+        }
+      : null;
+  server.on('connect', (req: IncomingMessage, socket: Duplex) =>
+    refuseConnect(socket, refused(socket, req.method, req.url)),
+  );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    clientError(error, socket);
+    clientError(error, socket, refused(socket, undefined, undefined));
   });
   return {
     connections: live,
@@ -501,17 +522,21 @@ function latin1Safe(headers: HeaderList, body: string): string | Uint8Array {
  * A CONNECT (RFC 9110 §9.3.6) asks for a tunnel, which this driver does not offer (SPEC.md
  * §11.2): 501, then close. Behind a pipelined response still going out, the socket just closes.
  */
-function refuseConnect(socket: Duplex): void {
+function refuseConnect(socket: Duplex, log: Refused): void {
   if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) {
     socket.destroy();
     return;
   }
   const body = 'CONNECT tunnels are not served over HTTP/1.1; use HTTP/2\n';
   writeRawResponse(socket, 501, ['content-type', 'text/plain; charset=utf-8'], body);
+  log?.(501, body);
 }
 
+/** Writes the access line of a driver's own answer; null when the access log is off. */
+type Refused = ((status: number, body: string) => void) | null;
+
 /** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */
-function clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused): void {
   logger().debug('bad request', { code: error.code, error: error.message });
   const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
   if (error.code === 'HPE_CLOSED_CONNECTION' && inFlight) {
@@ -530,10 +555,7 @@ function clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? 408
         : 400;
-  writeRawResponse(
-    socket,
-    status,
-    ['content-type', 'text/plain; charset=utf-8'],
-    errorBody(status),
-  );
+  const body = errorBody(status);
+  writeRawResponse(socket, status, ['content-type', 'text/plain; charset=utf-8'], body);
+  log?.(status, body);
 }

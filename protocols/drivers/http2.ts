@@ -46,6 +46,8 @@ export interface Http2Options {
   /** MiB a session may hold in JS (and node:http2 in nghttp2); over it new streams are refused. */
   maxSessionMemory: number;
   websocket: WebSocketDriver;
+  /** One info line per exchange, its own answers included (SPEC.md §11.1). Default off. */
+  accessLog?: boolean;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
 }
@@ -186,16 +188,19 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     const event = parseH2Head(raw, this.info, h2.id!, (flags & END_STREAM) !== 0, this.options);
     if (event === WS_VERSION_REFUSED) {
       respondStatus(h2, 400, { 'sec-websocket-version': '13' });
+      this.refusedStream(fields, 400);
       return;
     }
     if (typeof event === 'number') {
       respondStatus(h2, event);
+      this.refusedStream(fields, event);
       return;
     }
     if (event.websocket) {
       const origin = getHeader(event.headers, 'origin');
       if (this.options.websocket.origins.refusal(origin, event.authority) !== null) {
         respondStatus(h2, 403);
+        this.refusedStream(fields, 403);
         return;
       }
     }
@@ -214,6 +219,14 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     if (!event.end && fields.expect?.toLowerCase() === '100-continue') stream.expectContinue = true;
     this.open(stream, event);
     this.track(stream);
+  }
+
+  /** The access line of a stream the driver refused (`respondStatus`) before the app saw it. */
+  private refusedStream(fields: IncomingHttpHeaders, status: number): void {
+    // RFC 8441 §4: an extended CONNECT is the WebSocket's GET, as the app would have seen it.
+    const websocket = fields[':method'] === 'CONNECT' && fields[':protocol'] === 'websocket';
+    const method = websocket ? 'GET' : fields[':method'];
+    this.logRefused(method, fields[':path'], status, errorBody(status), websocket);
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { logRefusal } from '../../core/access-log.js';
 import type { ConnectionInfo } from '../../core/app.js';
 import { Connection, chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
@@ -17,6 +18,8 @@ import type { WebSocketHost, WebSocketStream } from './websocket.js';
 export interface StreamLimits {
   maxBodySize: number;
   writeBufferLimit: number;
+  /** One info line per exchange, connections at debug level (SPEC.md §11.1). Default off. */
+  accessLog?: boolean;
 }
 
 /** A stream of a node driver: its body reading and its writes waiting for `'drain'`. */
@@ -51,9 +54,14 @@ export function socketInfo(
     protocol,
     address: '',
     secure,
-    client: address(socket.remoteAddress, socket.remotePort),
+    client: peerOf(socket),
     server: address(socket.localAddress, socket.localPort),
   };
+}
+
+/** The peer of `socket` as an address, or null once node no longer knows it. */
+export function peerOf(socket: Socket): Address | null {
+  return address(socket.remoteAddress, socket.remotePort);
 }
 
 function address(host: string | undefined, port: number | undefined): Address | null {
@@ -70,6 +78,18 @@ export abstract class NodeConnection<S extends NodeStream>
     private readonly limits: StreamLimits,
   ) {
     super(info);
+    this.accessLog = limits.accessLog === true;
+  }
+
+  /** The driver answered a request itself, before any app saw it: its access line. */
+  protected logRefused(
+    method: string | undefined,
+    target: string | undefined,
+    status: number,
+    body: string,
+    websocket = false,
+  ): void {
+    if (this.accessLog) logRefusal(this.info, method, target, status, body, websocket);
   }
 
   /** The node stream a stream's request body arrives on. */

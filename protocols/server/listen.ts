@@ -2,9 +2,11 @@ import type { Server as HttpServer } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { logRefusal } from '../../core/access-log.js';
 import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { Roster, type RosterEntry } from '../../core/table.js';
+import { peerOf } from '../drivers/node-connection.js';
 
 /** A certificate and key in PEM, for TLS. */
 export interface TlsOptions {
@@ -32,9 +34,13 @@ const PLAIN_ON_TLS = Buffer.from(
 );
 
 /** A cleartext request on the TLS port: say in plain HTTP to use https, and close. */
-function plainOnTlsPort(socket: Socket): void {
+function plainOnTlsPort(socket: Socket, accessLog: boolean): void {
   socket.end(PLAIN_ON_TLS);
   socket.setTimeout(1_000, () => socket.destroy());
+  if (!accessLog) return;
+  const client = peerOf(socket);
+  // Its method and target are not read: the bytes are no request this port takes.
+  logRefusal({ protocol: 'http/1.1', secure: false, client }, '-', '-', 400, PLAIN_ON_TLS_BODY);
 }
 
 /** A socket's peer address and port, which the TLS socket over it shares. */
@@ -74,13 +80,15 @@ function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
  * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
  *
  * `firstByteTimeout` closes a cleartext connection that sends nothing, since neither server
- * watches it before it is handed over.
+ * watches it before it is handed over. With `accessLog`, the 400 a plain request on the TLS
+ * port gets is logged as the drivers log their own answers.
  */
 export function createListener(
   http1: HttpServer,
   http2: Http2Server,
   tls: TlsOptions | undefined,
   firstByteTimeout: number,
+  accessLog = false,
 ): Listener {
   // Sockets that belong to neither server yet: nobody else would close them on shutdown.
   const unassigned = new Roster<Socket>();
@@ -128,7 +136,7 @@ export function createListener(
           socket.unshift(chunk);
           secure.emit('connection', socket);
         } else {
-          plainOnTlsPort(socket);
+          plainOnTlsPort(socket, accessLog);
         }
       });
     });

@@ -49,6 +49,12 @@ export interface ServeOptions {
    * `https://app.example`, `https://*.example`, `null`, or `*` for any. Default: none.
    */
   allowedOrigins?: readonly string[];
+  /**
+   * Log one info line per exchange (method, target, status, bytes, duration, protocol,
+   * client), the answers the drivers give themselves included, and each connection's open and
+   * close at debug level (SPEC.md §11.1). Default false: then it costs nothing.
+   */
+  accessLog?: boolean;
   /** Certificate and key: listen with TLS, and ALPN offering h2 and http/1.1. */
   tls?: TlsOptions;
   /** Process-wide setup and teardown (SPEC.md §8). */
@@ -93,6 +99,7 @@ export const DEFAULTS = {
   maxSessionMemory: 10,
   idleTimeout: 60_000,
   allowedOrigins: [] as readonly string[],
+  accessLog: false,
 } as const;
 
 /**
@@ -136,6 +143,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     h2,
     options.tls,
     settings.headersTimeout,
+    settings.accessLog,
   );
   const sockets = new Roster<Socket>();
   /** Resolves `gone()` once the last socket has closed. */
