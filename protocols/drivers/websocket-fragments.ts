@@ -57,7 +57,7 @@ const kMessage = Symbol('rxgi.fragmentedMessage');
 /** Smallest buffer a fragmented message starts with. */
 const FIRST_CAPACITY = 16 * 1024;
 
-/** The error when a `ws` upgrade moved an internal this module depends on (a bug of rxgi's). */
+/** The error when a session's receiver lacks what `missingWsInternals` found (a bug of rxgi's). */
 function wsChanged(what: string): RxgiError {
   return new RxgiError(
     ERR.INTERNAL,
@@ -67,17 +67,17 @@ function wsChanged(what: string): RxgiError {
 }
 
 /**
- * Check, once, that ws's `Receiver` has the methods this module wraps; throws
- * an `RXGI_ERR_INTERNAL` error when not, so a server on an incompatible `ws` fails to start.
+ * Whether ws's `Receiver` has what this module wraps: null when it does, otherwise what is
+ * missing. A runtime that brings its own `ws` (Bun) has none of it; the driver then leaves
+ * fragmented messages to that implementation's own limits and says so (SPEC.md §11.3).
  */
-export function checkWsInternals(): void {
+export function missingWsInternals(): string | null {
   const receiver = (wsModule as { Receiver?: { prototype: Record<string, unknown> } }).Receiver;
-  if (receiver === undefined) throw wsChanged('WebSocket.Receiver');
+  if (receiver === undefined) return 'WebSocket.Receiver';
   for (const name of ['dataMessage', 'createError']) {
-    if (typeof receiver.prototype[name] !== 'function') {
-      throw wsChanged(`Receiver#${name}`);
-    }
+    if (typeof receiver.prototype[name] !== 'function') return `Receiver#${name}`;
   }
+  return null;
 }
 
 /**

@@ -7,7 +7,10 @@ import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import type { StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
-import { assembleFragments, checkWsInternals } from './websocket-fragments.js';
+import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
+
+/** Said once per process: this runtime's ws cannot hold fragments by bytes. */
+let warnedFragments = false;
 
 /** A connection that carries WebSocket sessions on some of its streams. */
 export interface WebSocketHost<S extends StreamState> {
@@ -161,10 +164,19 @@ export class WebSocketDriver {
   private readonly sessions = new Roster<TrackedSocket>();
   /** Which pages may open sessions. */
   readonly origins: OriginPolicy;
+  /** ws's receiver can be taken over: fragments are held by bytes (websocket-fragments.ts). */
+  private readonly byBytes: boolean;
 
   constructor(readonly options: WebSocketOptions) {
     this.origins = new OriginPolicy(options.allowedOrigins);
-    checkWsInternals();
+    const missing = missingWsInternals();
+    this.byBytes = missing === null;
+    if (missing !== null && !warnedFragments) {
+      warnedFragments = true;
+      logger().warn(
+        `this ws has no ${missing}: fragmented WebSocket messages keep its own limits, not maxMessageSize alone (SPEC.md §11.3)`,
+      );
+    }
     this.server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -224,7 +236,7 @@ export class WebSocketDriver {
 
   /** Run a session on an open `ws` WebSocket. */
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
-    assembleFragments(ws);
+    if (this.byBytes) assembleFragments(ws);
     stream.ws = ws;
     (ws as TrackedSocket)[kAlive] = true;
     const entry = this.sessions.add(ws);
