@@ -7,6 +7,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { chunkLength } from '../../core/connection.js';
@@ -29,6 +30,7 @@ import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
 import { NO_PROTOCOLS } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
+import type { Clock, TimeLimits } from './clock.js';
 import { type HeldStream, keepProtocolErrors, SessionMemory } from './http2-guard.js';
 import { unchainStreams } from './http2-streams.js';
 import { lingerAfterEnd } from './linger.js';
@@ -48,6 +50,8 @@ export interface Http2Options {
   websocket: WebSocketDriver;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
+  /** The clock of the head, body and send time limits (SPEC.md §11.7); none without it. */
+  clock?: Clock;
 }
 
 const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, websocket: true };
@@ -107,6 +111,9 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   private readonly on = streamListeners(this);
   /** What the session holds in JS, against `maxSessionMemory` (SPEC.md §11.6). */
   private readonly memory: SessionMemory;
+  protected override readonly resetOnTimeout = true;
+  /** When the session started, for its head clock. */
+  private readonly startedAt = performance.now();
 
   constructor(
     info: ConnectionInfo,
@@ -169,6 +176,23 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     if (this.session.destroyed) return;
     this.pinging = true;
     this.session.ping(this.pong);
+  }
+
+  /**
+   * @internal One tick of the time limits (SPEC.md §11.7): a session that has opened no stream
+   * within `headersTimeout` of its preface is destroyed, then each stream's clocks run.
+   */
+  tick(now: number, elapsed: number, limits: TimeLimits): void {
+    const limit = limits.headersTimeout;
+    if (this.begun === 0 && limit > 0 && now - this.startedAt >= limit) {
+      logger().debug('http2 session sent no request head in time; destroying it', {
+        connection: this.info.id,
+      });
+      this.session.destroy();
+      cut(this.socket);
+      return;
+    }
+    this.sweepStreams(now, elapsed, limits);
   }
 
   /** A new stream from the client. */
@@ -427,6 +451,10 @@ export class Http2Connection extends NodeConnection<H2Stream> {
 
   protected input(stream: H2Stream): ServerHttp2Stream {
     return stream.h2;
+  }
+
+  protected pendingOutput(stream: H2Stream): number {
+    return gone(stream.h2) ? 0 : stream.h2.writableLength;
   }
 
   protected listen(_stream: H2Stream, h2: ServerHttp2Stream): void {
@@ -750,6 +778,9 @@ const DRAIN_SWEEP = 1_000;
 export function attachHttp2(server: Http2Server, app: App, options: Http2Options): Http2Driver {
   const live = new Roster<Http2Connection>();
   const sweeper = sweepEvery(live, options.idleTimeout);
+  options.clock?.onEachTick(live, (connection, now, elapsed, limits) =>
+    connection.tick(now, elapsed, limits),
+  );
   const driver: Http2Driver = {
     connections: live,
     draining: false,

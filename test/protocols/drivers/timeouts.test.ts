@@ -1,0 +1,373 @@
+import { connect as h2connect } from 'node:http2';
+import { connect, type Socket } from 'node:net';
+import type { App, InboundEvent, OutboundEvent } from 'rxgi';
+import { EMPTY, mergeMap, type Observable, of } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { open, PREFACE, SETTINGS_ACK, settings } from '../../h2frames.js';
+import { closeServers, sleep, start, until } from '../../helpers.js';
+import { openWebSocket } from '../../ws-client.js';
+
+/**
+ * The time limits of SPEC.md §11.7, over real sockets with short limits. No tight timing: a
+ * slow client is cut within its limit plus generous slack, and a client within its limits (or
+ * one the app does not read) is not cut at all.
+ */
+
+afterEach(closeServers);
+
+const SLACK = 2_000;
+
+/** Resolves with the ms from now until `socket` closes. */
+function closedAfter(socket: Socket): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve) => socket.once('close', () => resolve(Date.now() - started)));
+}
+
+/** Write `bytes` one at a time, every `every` ms, until they run out or the socket closes. */
+async function drip(socket: Socket, bytes: Buffer | string, every: number): Promise<void> {
+  const data = Buffer.from(bytes);
+  for (let i = 0; i < data.byteLength && !socket.destroyed; i++) {
+    socket.write(data.subarray(i, i + 1));
+    await sleep(every);
+  }
+}
+
+function tcp(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+interface Close {
+  stream: number;
+  code: number;
+  reason: string;
+}
+
+/**
+ * An app that reads every body (granting credit as it arrives) and answers `read N` at its
+ * end; a request without a body gets `ok`. Every `close` it receives is kept in `closes`.
+ */
+function reader(closes: Close[]): App {
+  const received = new Map<number, number>();
+  return (events) =>
+    events.pipe(
+      mergeMap((event: InboundEvent): Observable<OutboundEvent> => {
+        switch (event.type) {
+          case 'request':
+            if (event.end) return of(answer(event.stream, 'ok'));
+            received.set(event.stream, 0);
+            return of<OutboundEvent>({ type: 'window', stream: event.stream, bytes: 65_536 });
+          case 'data': {
+            const total = (received.get(event.stream) ?? 0) + event.chunk.byteLength;
+            received.set(event.stream, total);
+            if (event.end) return of(answer(event.stream, `read ${total}`));
+            return of<OutboundEvent>({
+              type: 'window',
+              stream: event.stream,
+              bytes: event.chunk.byteLength,
+            });
+          }
+          case 'close':
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+            return EMPTY;
+          default:
+            return EMPTY;
+        }
+      }),
+    );
+}
+
+function answer(stream: number, body: string): OutboundEvent {
+  return { type: 'response', stream, status: 200, headers: [], body, end: true };
+}
+
+/** An app that streams `chunk`-sized pieces of output for as long as it is granted credit. */
+function firehose(closes: Close[], chunk = 64 * 1024): App {
+  const piece = Buffer.alloc(chunk, 120);
+  return (events) =>
+    events.pipe(
+      mergeMap((event: InboundEvent): OutboundEvent[] => {
+        if (event.type === 'request')
+          return [
+            { type: 'response', stream: event.stream, status: 200, headers: [], end: false },
+            { type: 'data', stream: event.stream, chunk: piece, end: false },
+          ];
+        if (event.type === 'window')
+          return [{ type: 'data', stream: event.stream, chunk: piece, end: false }];
+        if (event.type === 'close')
+          closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+        return [];
+      }),
+    );
+}
+
+describe('head clock: total time for a head, not silence', () => {
+  it('cuts an HTTP/2 preface dripped a byte at a time within headersTimeout', async () => {
+    const server = await start(reader([]), { headersTimeout: 1_000 });
+    const socket = await tcp(server.port);
+    const closed = closedAfter(socket);
+    // 24 bytes at one per 200 ms would take 4.8 s: each byte came well within the limit.
+    void drip(socket, PREFACE, 200);
+    expect(await closed).toBeLessThan(1_000 + SLACK);
+  });
+
+  it('cuts an HTTP/1.1 head dripped a byte at a time within headersTimeout', async () => {
+    const server = await start(reader([]), { headersTimeout: 1_000 });
+    const socket = await tcp(server.port);
+    const closed = closedAfter(socket);
+    // 100 bytes at one per 100 ms would take 10 s. node:http measures this head from its first
+    // byte and checks once a second; its 408 and the close after it take a moment more.
+    void drip(socket, `GET / HTTP/1.1\r\nhost: x\r\n${'x-a: b\r\n'.repeat(10)}\r\n`, 100);
+    expect(await closed).toBeLessThan(1_000 + 2 * SLACK);
+  });
+
+  it('cuts an HTTP/2 session that sends its preface and no request head', async () => {
+    const server = await start(reader([]), { headersTimeout: 1_000 });
+    const socket = await open(server.port);
+    const closed = closedAfter(socket);
+    socket.on('data', () => {});
+    socket.write(Buffer.concat([PREFACE, settings(), SETTINGS_ACK]));
+    expect(await closed).toBeLessThan(1_000 + SLACK);
+  });
+});
+
+describe('body clock', () => {
+  it('answers 408 to an HTTP/1.1 POST whose body never comes, and tells the app', async () => {
+    const closes: Close[] = [];
+    const server = await start(reader(closes), { bodyTimeout: 1_000 });
+    const socket = await tcp(server.port);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = closedAfter(socket);
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n');
+    expect(await closed).toBeLessThan(1_000 + SLACK);
+    expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    expect(closes).toEqual([{ stream: 1, code: 8, reason: expect.stringContaining('1000 ms') }]);
+  });
+
+  it('cuts a body that drips below minBodyRate, though no gap reaches bodyTimeout', async () => {
+    const closes: Close[] = [];
+    const server = await start(reader(closes), { bodyTimeout: 1_000, minBodyRate: 1_000 });
+    const socket = await tcp(server.port);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = closedAfter(socket);
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n');
+    // 10 bytes every 100 ms: 100 bytes/s.
+    void (async () => {
+      while (!socket.destroyed) {
+        socket.write('0123456789');
+        await sleep(100);
+      }
+    })();
+    expect(await closed).toBeLessThan(1_000 + SLACK);
+    expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    expect(closes[0]).toMatchObject({ code: 8, reason: expect.stringContaining('bytes/s') });
+  });
+
+  it('does not cut a body that arrives within its rate, slow as it is', async () => {
+    const server = await start(reader([]), { bodyTimeout: 600, minBodyRate: 100 });
+    const socket = await tcp(server.port);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    // 50 bytes every 100 ms (500 bytes/s) for 3 s, five times bodyTimeout.
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1500\r\n\r\n');
+    for (let i = 0; i < 30; i++) {
+      socket.write('x'.repeat(50));
+      await sleep(100);
+    }
+    await until(() => Buffer.concat(chunks).includes('read 1500'));
+    expect(socket.destroyed).toBe(false);
+    socket.destroy();
+  });
+
+  it('does not cut a client whose body the app does not read (no credit)', async () => {
+    const closes: Close[] = [];
+    // Answers after 2 s without ever granting credit: the client cannot send, and is not to
+    // blame for it.
+    const lazy: App = (events) =>
+      events.pipe(
+        mergeMap(async (event) => {
+          if (event.type === 'close')
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+          if (event.type !== 'request') return null;
+          await sleep(2_000);
+          return answer(event.stream, 'late');
+        }),
+        mergeMap((event) => (event === null ? EMPTY : of(event))),
+      );
+    const server = await start(lazy, { bodyTimeout: 500, minBodyRate: 1_000 });
+    const socket = await tcp(server.port);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n');
+    await until(() => Buffer.concat(chunks).includes('late'), 5_000);
+    expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
+    // The one close is the end of an exchange answered without reading its body (§6.1).
+    expect(closes).toEqual([{ stream: 1, code: 0, reason: 'response complete' }]);
+    socket.destroy();
+  });
+
+  it('resets a silent HTTP/2 stream with CANCEL while its sibling is served', async () => {
+    const closes: Close[] = [];
+    const server = await start(reader(closes), { bodyTimeout: 1_000 });
+    const client = h2connect(server.url);
+    try {
+      const silent = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
+      silent.on('error', () => {});
+      const started = Date.now();
+      const reset = new Promise<number>((resolve) =>
+        silent.on('close', () => resolve(silent.rstCode ?? -1)),
+      );
+      // A sibling opened while the silent stream waits, and one after it was reset.
+      const get = () =>
+        new Promise<string>((resolve, reject) => {
+          const stream = client.request({ ':method': 'GET', ':path': '/' });
+          let body = '';
+          stream.setEncoding('utf8');
+          stream.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          stream.on('end', () => resolve(body));
+          stream.on('error', reject);
+        });
+      await sleep(300);
+      expect(await get()).toBe('ok');
+      expect(await reset).toBe(8);
+      expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
+      expect(await get()).toBe('ok');
+      expect(closes).toEqual([{ stream: 1, code: 8, reason: expect.stringContaining('1000 ms') }]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('send clock', () => {
+  it('aborts an HTTP/1.1 response its client stopped reading, and tells the app', async () => {
+    const closes: Close[] = [];
+    const server = await start(firehose(closes), { sendTimeout: 1_000 });
+    const socket = await tcp(server.port);
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    socket.pause();
+    const started = Date.now();
+    await until(() => closes.length > 0, 1_000 + 2 * SLACK);
+    expect(Date.now() - started).toBeLessThan(1_000 + 2 * SLACK);
+    expect(closes).toEqual([
+      { stream: 1, code: 8, reason: expect.stringContaining('read nothing') },
+    ]);
+    await until(() => server.connections === 0);
+    socket.destroy();
+  });
+
+  it('closes an HTTP/1.1 connection whose client stopped reading a complete response', async () => {
+    const big = Buffer.alloc(16 * 1024 * 1024, 120);
+    const whole: App = (events) =>
+      events.pipe(
+        mergeMap((event) =>
+          event.type === 'request'
+            ? of({
+                type: 'response',
+                stream: event.stream,
+                status: 200,
+                headers: [],
+                body: big,
+                end: true,
+              } as OutboundEvent)
+            : EMPTY,
+        ),
+      );
+    const server = await start(whole, { sendTimeout: 1_000 });
+    const socket = await tcp(server.port);
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    socket.pause();
+    await sleep(200);
+    expect(server.connections).toBe(1);
+    await until(() => server.connections === 0, 1_000 + 2 * SLACK);
+    socket.destroy();
+  });
+
+  it('closes a WebSocket whose client stopped reading with 1008, and tells the app', async () => {
+    const closes: Close[] = [];
+    const piece = Buffer.alloc(64 * 1024, 120);
+    const flood: App = (events) =>
+      events.pipe(
+        mergeMap((event: InboundEvent): OutboundEvent[] => {
+          if (event.type === 'request')
+            return [
+              { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+              { type: 'ws-message', stream: event.stream, data: piece },
+            ];
+          if (event.type === 'window')
+            return [{ type: 'ws-message', stream: event.stream, data: piece }];
+          if (event.type === 'close')
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+          return [];
+        }),
+      );
+    const server = await start(flood, { sendTimeout: 1_000 });
+    const ws = await openWebSocket(server.url);
+    (ws as unknown as { _socket: Socket })._socket.pause();
+    await until(() => closes.length > 0, 1_000 + 2 * SLACK);
+    expect(closes).toEqual([
+      { stream: 1, code: 1008, reason: expect.stringContaining('read nothing') },
+    ]);
+    ws.terminate();
+  });
+});
+
+describe('WebSocket body clock', () => {
+  it('closes with 1008 a session whose peer goes silent in the middle of a message', async () => {
+    const closes: Close[] = [];
+    const echo: App = (events) =>
+      events.pipe(
+        mergeMap((event: InboundEvent): OutboundEvent[] => {
+          if (event.type === 'request')
+            return [
+              { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+              { type: 'window', stream: event.stream, bytes: 65_536 },
+            ];
+          if (event.type === 'close')
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+          return [];
+        }),
+      );
+    const server = await start(echo, { bodyTimeout: 1_000 });
+    const ws = await openWebSocket(server.url);
+    const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+    // A masked text frame announcing 100 bytes, of which 10 come.
+    const frame = Buffer.concat([
+      Buffer.from([0x81, 0x80 | 100, 0, 0, 0, 0]),
+      Buffer.alloc(10, 97),
+    ]);
+    const started = Date.now();
+    (ws as unknown as { _socket: Socket })._socket.write(frame);
+    expect(await code).toBe(1008);
+    expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
+    expect(closes).toEqual([{ stream: 1, code: 1008, reason: expect.stringContaining('1000 ms') }]);
+  });
+
+  it('leaves an idle session between messages alone', async () => {
+    const server = await start(
+      (events) =>
+        events.pipe(
+          mergeMap((event: InboundEvent): OutboundEvent[] =>
+            event.type === 'request'
+              ? [
+                  { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+                  { type: 'window', stream: event.stream, bytes: 65_536 },
+                ]
+              : [],
+          ),
+        ),
+      { bodyTimeout: 500 },
+    );
+    const ws = await openWebSocket(server.url);
+    ws.send('whole');
+    await sleep(2_000);
+    expect(ws.readyState).toBe(ws.OPEN);
+    ws.close();
+  });
+});
