@@ -262,6 +262,55 @@ describe('send clock', () => {
     socket.destroy();
   });
 
+  it('resets an HTTP/2 stream its client stopped reading with CANCEL; its sibling goes on', async () => {
+    const closes: Close[] = [];
+    const piece = Buffer.alloc(64 * 1024, 120);
+    // Stream 1 is a firehose; any later stream is answered at once.
+    const app: App = (events) =>
+      events.pipe(
+        mergeMap((event: InboundEvent): OutboundEvent[] => {
+          if (event.type === 'request' && event.stream === 1)
+            return [
+              { type: 'response', stream: 1, status: 200, headers: [], end: false },
+              { type: 'data', stream: 1, chunk: piece, end: false },
+            ];
+          if (event.type === 'request') return [answer(event.stream, 'ok')];
+          if (event.type === 'window' && event.stream === 1)
+            return [{ type: 'data', stream: 1, chunk: piece, end: false }];
+          if (event.type === 'close')
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+          return [];
+        }),
+      );
+    const server = await start(app, { sendTimeout: 1_000 });
+    const client = h2connect(server.url);
+    try {
+      const stuck = client.request({ ':method': 'GET', ':path': '/' });
+      stuck.on('error', () => {});
+      // Never read: its window is never opened again, so its output waits on the server.
+      stuck.pause();
+      const reset = new Promise<number>((resolve) =>
+        stuck.on('close', () => resolve(stuck.rstCode ?? -1)),
+      );
+      const started = Date.now();
+      expect(await reset).toBe(8);
+      expect(Date.now() - started).toBeLessThan(1_000 + 2 * SLACK);
+      expect(closes).toEqual([
+        { stream: 1, code: 8, reason: expect.stringContaining('read nothing') },
+      ]);
+      const sibling = client.request({ ':method': 'GET', ':path': '/' });
+      let body = '';
+      sibling.setEncoding('utf8');
+      sibling.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      await new Promise((resolve) => sibling.on('end', resolve));
+      expect(body).toBe('ok');
+    } finally {
+      client.close();
+    }
+  });
+
   it('closes an HTTP/1.1 connection whose client stopped reading a complete response', async () => {
     const big = Buffer.alloc(16 * 1024 * 1024, 120);
     const whole: App = (events) =>
