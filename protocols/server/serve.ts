@@ -142,7 +142,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     headersTimeout: settings.headersTimeout,
     requestTimeout: 0,
     // How often node:http checks headersTimeout (its default, 30 s, is coarser than the limit).
-    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout),
+    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout || 1_000),
   });
   const http1 = attachHttp1(h1, app, { ...settings, websocket, clock }, options.tls !== undefined);
   const h2 = createHttp2Server({
