@@ -35,6 +35,7 @@ import { type HeldStream, keepProtocolErrors, SessionMemory } from './http2-guar
 import { unchainStreams } from './http2-streams.js';
 import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
+import { type OutputClock, outputStalled } from './send-clock.js';
 import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
@@ -114,6 +115,11 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   protected override readonly resetOnTimeout = true;
   /** When the session started, for its head clock. */
   private readonly startedAt = performance.now();
+  /**
+   * Streams complete on the app's side whose output still waits for the client: the app has
+   * forgotten them, but their send clock runs on (SPEC.md §11.7). Made when first needed.
+   */
+  private tails: Tail[] | null = null;
 
   constructor(
     info: ConnectionInfo,
@@ -192,7 +198,16 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       cut(this.socket);
       return;
     }
+    if (this.tails !== null) this.tails = sweepTails(this.tails, now, limits.sendTimeout);
     this.sweepStreams(now, elapsed, limits);
+  }
+
+  /** @internal `h2` is ended: while its output waits for the client, its send clock runs. */
+  outputDone(h2: ServerHttp2Stream): void {
+    if (h2.writableLength > 0 && this.options.clock !== undefined) {
+      this.tails ??= [];
+      this.tails.push({ h2, sendAt: 0, sendLow: 0 });
+    }
   }
 
   /** A new stream from the client. */
@@ -284,6 +299,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       } else {
         h2.respond(headers);
         h2.end(body);
+        this.outputDone(h2);
       }
       return;
     }
@@ -579,6 +595,32 @@ function endStreamed(
       }
     });
   h2.end();
+  connection.outputDone(h2);
+}
+
+/** A stream whose app side is over and whose output still waits: its send clock. */
+interface Tail extends OutputClock {
+  readonly h2: ServerHttp2Stream;
+}
+
+/**
+ * One tick of the send clocks of `tails`: a stream whose client read none of its output for
+ * `limit` ms is reset with CANCEL. Returns the streams still waiting, or null when none is.
+ */
+function sweepTails(tails: Tail[], now: number, limit: number): Tail[] | null {
+  let kept = 0;
+  for (const tail of tails) {
+    const h2 = tail.h2;
+    if (gone(h2) || h2.writableLength === 0) continue;
+    if (outputStalled(tail, h2.writableLength, now, limit)) {
+      logger().debug('client timed out', { stream: h2.id, why: 'read nothing' });
+      h2.close(constants.NGHTTP2_CANCEL);
+      continue;
+    }
+    tails[kept++] = tail;
+  }
+  tails.length = kept;
+  return kept === 0 ? null : tails;
 }
 
 /** A field name (RFC 9110 §5.6.2 token), lower case as HTTP/2 wants (RFC 9113 §8.2.1). */

@@ -338,6 +338,52 @@ describe('send clock', () => {
     socket.destroy();
   });
 
+  it('resets an HTTP/2 stream with a complete response its client stopped reading', async () => {
+    const big = Buffer.alloc(8 * 1024 * 1024, 120);
+    const whole: App = (events) =>
+      events.pipe(
+        mergeMap((event) =>
+          event.type === 'request'
+            ? of(
+                event.path === '/big'
+                  ? ({
+                      type: 'response',
+                      stream: event.stream,
+                      status: 200,
+                      headers: [],
+                      body: big,
+                      end: true,
+                    } as OutboundEvent)
+                  : answer(event.stream, 'ok'),
+              )
+            : EMPTY,
+        ),
+      );
+    const server = await start(whole, { sendTimeout: 1_000 });
+    const client = h2connect(server.url);
+    try {
+      const stuck = client.request({ ':method': 'GET', ':path': '/big' });
+      stuck.on('error', () => {});
+      stuck.pause();
+      const started = Date.now();
+      const code = await new Promise<number>((resolve) =>
+        stuck.on('close', () => resolve(stuck.rstCode ?? -1)),
+      );
+      expect(code).toBe(8);
+      expect(Date.now() - started).toBeLessThan(1_000 + 2 * SLACK);
+      const sibling = client.request({ ':method': 'GET', ':path': '/' });
+      let body = '';
+      sibling.setEncoding('utf8');
+      sibling.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      await new Promise((resolve) => sibling.on('end', resolve));
+      expect(body).toBe('ok');
+    } finally {
+      client.close();
+    }
+  });
+
   it('closes a WebSocket whose client stopped reading with 1008, and tells the app', async () => {
     const closes: Close[] = [];
     const piece = Buffer.alloc(64 * 1024, 120);
