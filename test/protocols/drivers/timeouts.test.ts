@@ -3,6 +3,8 @@ import { connect, type Socket } from 'node:net';
 import type { App, InboundEvent, OutboundEvent } from 'rxgi';
 import { EMPTY, mergeMap, type Observable, of } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../../../protocols/server/tls.js';
+import { h2WebSocket } from '../../h2client.js';
 import { open, PREFACE, SETTINGS_ACK, settings } from '../../h2frames.js';
 import { closeServers, sleep, start, until } from '../../helpers.js';
 import { openWebSocket } from '../../ws-client.js';
@@ -121,6 +123,32 @@ describe('head clock: total time for a head, not silence', () => {
     // byte and checks once a second; its 408 and the close after it take a moment more.
     void drip(socket, `GET / HTTP/1.1\r\nhost: x\r\n${'x-a: b\r\n'.repeat(10)}\r\n`, 100);
     expect(await closed).toBeLessThan(1_000 + 2 * SLACK);
+  });
+
+  it('cuts a TLS handshake dripped a byte at a time within headersTimeout', async () => {
+    const server = await start(reader([]), {
+      headersTimeout: 1_000,
+      tls: await selfSignedCertificate(),
+    });
+    const socket = await tcp(server.port);
+    const closed = closedAfter(socket);
+    // A handshake record announcing 128 bytes, which come one per 200 ms (26 s in all).
+    const record = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x80]), Buffer.alloc(128)]);
+    void drip(socket, record, 200);
+    expect(await closed).toBeLessThan(1_000 + SLACK);
+  });
+
+  it('cuts the next head of a keep-alive connection dripped after a first request', async () => {
+    const server = await start(reader([]), { headersTimeout: 1_000 });
+    const socket = await tcp(server.port);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+    await until(() => Buffer.concat(chunks).includes('ok'));
+    const closed = closedAfter(socket);
+    void drip(socket, `GET / HTTP/1.1\r\nhost: x\r\n${'x-a: b\r\n'.repeat(10)}\r\n`, 100);
+    expect(await closed).toBeLessThan(1_000 + 2 * SLACK);
+    expect(Buffer.concat(chunks).toString('latin1')).toContain('HTTP/1.1 408 ');
   });
 
   it('cuts an HTTP/2 session that sends its preface and no request head', async () => {
@@ -442,6 +470,41 @@ describe('WebSocket body clock', () => {
     expect(await code).toBe(1008);
     expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
     expect(closes).toEqual([{ stream: 1, code: 1008, reason: expect.stringContaining('1000 ms') }]);
+  });
+
+  it('closes with 1008 a WebSocket over HTTP/2 whose peer goes silent mid-message', async () => {
+    const closes: Close[] = [];
+    const app: App = (events) =>
+      events.pipe(
+        mergeMap((event: InboundEvent): OutboundEvent[] => {
+          if (event.type === 'request')
+            return [
+              { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+              { type: 'window', stream: event.stream, bytes: 65_536 },
+            ];
+          if (event.type === 'close')
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+          return [];
+        }),
+      );
+    const server = await start(app, { bodyTimeout: 1_000 });
+    const { client, stream, ws } = await h2WebSocket(server.url, '/');
+    try {
+      const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+      const frame = Buffer.concat([
+        Buffer.from([0x81, 0x80 | 100, 0, 0, 0, 0]),
+        Buffer.alloc(10, 97),
+      ]);
+      const started = Date.now();
+      stream.write(frame);
+      expect(await code).toBe(1008);
+      expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
+      expect(closes).toEqual([
+        { stream: 1, code: 1008, reason: expect.stringContaining('1000 ms') },
+      ]);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('leaves an idle session between messages alone', async () => {
