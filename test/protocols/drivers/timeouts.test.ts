@@ -1,10 +1,10 @@
-import { connect as h2connect } from 'node:http2';
+import { type ClientHttp2Session, type ClientHttp2Stream, connect as h2connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import type { App, InboundEvent, OutboundEvent } from 'rxgi';
 import { EMPTY, mergeMap, type Observable, of } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selfSignedCertificate } from '../../../protocols/server/tls.js';
-import { h2WebSocket } from '../../h2client.js';
+import { exchange, h2WebSocket } from '../../h2client.js';
 import { open, PREFACE, SETTINGS_ACK, settings } from '../../h2frames.js';
 import { closeServers, sleep, start, until } from '../../helpers.js';
 import { openWebSocket } from '../../ws-client.js';
@@ -39,6 +39,16 @@ function tcp(port: number): Promise<Socket> {
     const socket = connect(port, '127.0.0.1', () => resolve(socket));
     socket.on('error', reject);
   });
+}
+
+/** The body of a GET of `/` on `client`, as text. */
+async function get(client: ClientHttp2Session): Promise<string> {
+  return (await exchange(client, { ':method': 'GET', ':path': '/' })).body.toString();
+}
+
+/** The RST_STREAM code `stream` closes with (-1: none). */
+function resetCode(stream: ClientHttp2Stream): Promise<number> {
+  return new Promise((resolve) => stream.on('close', () => resolve(stream.rstCode ?? -1)));
 }
 
 interface Close {
@@ -85,21 +95,49 @@ function answer(stream: number, body: string): OutboundEvent {
   return { type: 'response', stream, status: 200, headers: [], body, end: true };
 }
 
-/** An app that streams `chunk`-sized pieces of output for as long as it is granted credit. */
-function firehose(closes: Close[], chunk = 64 * 1024): App {
-  const piece = Buffer.alloc(chunk, 120);
+/** An app that accepts every WebSocket and grants it credit, keeping each `close` it gets. */
+function wsReader(closes: Close[]): App {
   return (events) =>
     events.pipe(
       mergeMap((event: InboundEvent): OutboundEvent[] => {
         if (event.type === 'request')
           return [
-            { type: 'response', stream: event.stream, status: 200, headers: [], end: false },
-            { type: 'data', stream: event.stream, chunk: piece, end: false },
+            { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+            { type: 'window', stream: event.stream, bytes: 65_536 },
           ];
-        if (event.type === 'window')
-          return [{ type: 'data', stream: event.stream, chunk: piece, end: false }];
         if (event.type === 'close')
           closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+        return [];
+      }),
+    );
+}
+
+/** A masked WebSocket text frame announcing 100 bytes, of which 10 come. */
+const PARTIAL_FRAME = Buffer.concat([
+  Buffer.from([0x81, 0x80 | 100, 0, 0, 0, 0]),
+  Buffer.alloc(10, 97),
+]);
+
+/** An app that streams 64 KiB pieces (messages with `websocket`) for as long as it is granted credit. */
+function firehose(closes: Close[], websocket = false): App {
+  const piece = Buffer.alloc(64 * 1024, 120);
+  const more = (stream: number): OutboundEvent =>
+    websocket
+      ? { type: 'ws-message', stream, data: piece }
+      : { type: 'data', stream, chunk: piece, end: false };
+  return (events) =>
+    events.pipe(
+      mergeMap((event: InboundEvent): OutboundEvent[] => {
+        const stream = event.stream;
+        if (event.type === 'request')
+          return [
+            websocket
+              ? { type: 'ws-accept', stream, subprotocol: null, headers: [] }
+              : { type: 'response', stream, status: 200, headers: [], end: false },
+            more(stream),
+          ];
+        if (event.type === 'window') return [more(stream)];
+        if (event.type === 'close') closes.push({ stream, code: event.code, reason: event.reason });
         return [];
       }),
     );
@@ -246,26 +284,13 @@ describe('body clock', () => {
       const silent = client.request({ ':method': 'POST', ':path': '/' }, { endStream: false });
       silent.on('error', () => {});
       const started = Date.now();
-      const reset = new Promise<number>((resolve) =>
-        silent.on('close', () => resolve(silent.rstCode ?? -1)),
-      );
+      const reset = resetCode(silent);
       // A sibling opened while the silent stream waits, and one after it was reset.
-      const get = () =>
-        new Promise<string>((resolve, reject) => {
-          const stream = client.request({ ':method': 'GET', ':path': '/' });
-          let body = '';
-          stream.setEncoding('utf8');
-          stream.on('data', (chunk: string) => {
-            body += chunk;
-          });
-          stream.on('end', () => resolve(body));
-          stream.on('error', reject);
-        });
       await sleep(300);
-      expect(await get()).toBe('ok');
+      expect(await get(client)).toBe('ok');
       expect(await reset).toBe(8);
       expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
-      expect(await get()).toBe('ok');
+      expect(await get(client)).toBe('ok');
       expect(closes).toEqual([{ stream: 1, code: 8, reason: expect.stringContaining('1000 ms') }]);
     } finally {
       client.close();
@@ -317,23 +342,14 @@ describe('send clock', () => {
       stuck.on('error', () => {});
       // Never read: its window is never opened again, so its output waits on the server.
       stuck.pause();
-      const reset = new Promise<number>((resolve) =>
-        stuck.on('close', () => resolve(stuck.rstCode ?? -1)),
-      );
+      const reset = resetCode(stuck);
       const started = Date.now();
       expect(await reset).toBe(8);
       expect(Date.now() - started).toBeLessThan(1_000 + 2 * SLACK);
       expect(closes).toEqual([
         { stream: 1, code: 8, reason: expect.stringContaining('read nothing') },
       ]);
-      const sibling = client.request({ ':method': 'GET', ':path': '/' });
-      let body = '';
-      sibling.setEncoding('utf8');
-      sibling.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      await new Promise((resolve) => sibling.on('end', resolve));
-      expect(body).toBe('ok');
+      expect(await get(client)).toBe('ok');
     } finally {
       client.close();
     }
@@ -394,19 +410,10 @@ describe('send clock', () => {
       stuck.on('error', () => {});
       stuck.pause();
       const started = Date.now();
-      const code = await new Promise<number>((resolve) =>
-        stuck.on('close', () => resolve(stuck.rstCode ?? -1)),
-      );
+      const code = await resetCode(stuck);
       expect(code).toBe(8);
       expect(Date.now() - started).toBeLessThan(1_000 + 2 * SLACK);
-      const sibling = client.request({ ':method': 'GET', ':path': '/' });
-      let body = '';
-      sibling.setEncoding('utf8');
-      sibling.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      await new Promise((resolve) => sibling.on('end', resolve));
-      expect(body).toBe('ok');
+      expect(await get(client)).toBe('ok');
     } finally {
       client.close();
     }
@@ -414,23 +421,7 @@ describe('send clock', () => {
 
   it('closes a WebSocket whose client stopped reading with 1008, and tells the app', async () => {
     const closes: Close[] = [];
-    const piece = Buffer.alloc(64 * 1024, 120);
-    const flood: App = (events) =>
-      events.pipe(
-        mergeMap((event: InboundEvent): OutboundEvent[] => {
-          if (event.type === 'request')
-            return [
-              { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
-              { type: 'ws-message', stream: event.stream, data: piece },
-            ];
-          if (event.type === 'window')
-            return [{ type: 'ws-message', stream: event.stream, data: piece }];
-          if (event.type === 'close')
-            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
-          return [];
-        }),
-      );
-    const server = await start(flood, { sendTimeout: 1_000 });
+    const server = await start(firehose(closes, true), { sendTimeout: 1_000 });
     const ws = await openWebSocket(server.url);
     (ws as unknown as { _socket: Socket })._socket.pause();
     await until(() => closes.length > 0, 1_000 + 2 * SLACK);
@@ -444,29 +435,11 @@ describe('send clock', () => {
 describe('WebSocket body clock', () => {
   it('closes with 1008 a session whose peer goes silent in the middle of a message', async () => {
     const closes: Close[] = [];
-    const echo: App = (events) =>
-      events.pipe(
-        mergeMap((event: InboundEvent): OutboundEvent[] => {
-          if (event.type === 'request')
-            return [
-              { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
-              { type: 'window', stream: event.stream, bytes: 65_536 },
-            ];
-          if (event.type === 'close')
-            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
-          return [];
-        }),
-      );
-    const server = await start(echo, { bodyTimeout: 1_000 });
+    const server = await start(wsReader(closes), { bodyTimeout: 1_000 });
     const ws = await openWebSocket(server.url);
     const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
-    // A masked text frame announcing 100 bytes, of which 10 come.
-    const frame = Buffer.concat([
-      Buffer.from([0x81, 0x80 | 100, 0, 0, 0, 0]),
-      Buffer.alloc(10, 97),
-    ]);
     const started = Date.now();
-    (ws as unknown as { _socket: Socket })._socket.write(frame);
+    (ws as unknown as { _socket: Socket })._socket.write(PARTIAL_FRAME);
     expect(await code).toBe(1008);
     expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
     expect(closes).toEqual([{ stream: 1, code: 1008, reason: expect.stringContaining('1000 ms') }]);
@@ -474,29 +447,12 @@ describe('WebSocket body clock', () => {
 
   it('closes with 1008 a WebSocket over HTTP/2 whose peer goes silent mid-message', async () => {
     const closes: Close[] = [];
-    const app: App = (events) =>
-      events.pipe(
-        mergeMap((event: InboundEvent): OutboundEvent[] => {
-          if (event.type === 'request')
-            return [
-              { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
-              { type: 'window', stream: event.stream, bytes: 65_536 },
-            ];
-          if (event.type === 'close')
-            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
-          return [];
-        }),
-      );
-    const server = await start(app, { bodyTimeout: 1_000 });
+    const server = await start(wsReader(closes), { bodyTimeout: 1_000 });
     const { client, stream, ws } = await h2WebSocket(server.url, '/');
     try {
       const code = new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
-      const frame = Buffer.concat([
-        Buffer.from([0x81, 0x80 | 100, 0, 0, 0, 0]),
-        Buffer.alloc(10, 97),
-      ]);
       const started = Date.now();
-      stream.write(frame);
+      stream.write(PARTIAL_FRAME);
       expect(await code).toBe(1008);
       expect(Date.now() - started).toBeLessThan(1_000 + SLACK);
       expect(closes).toEqual([
@@ -508,20 +464,7 @@ describe('WebSocket body clock', () => {
   });
 
   it('leaves an idle session between messages alone', async () => {
-    const server = await start(
-      (events) =>
-        events.pipe(
-          mergeMap((event: InboundEvent): OutboundEvent[] =>
-            event.type === 'request'
-              ? [
-                  { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
-                  { type: 'window', stream: event.stream, bytes: 65_536 },
-                ]
-              : [],
-          ),
-        ),
-      { bodyTimeout: 500 },
-    );
+    const server = await start(wsReader([]), { bodyTimeout: 500 });
     const ws = await openWebSocket(server.url);
     ws.send('whole');
     await sleep(2_000);
