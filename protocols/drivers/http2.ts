@@ -250,6 +250,8 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       event.authority,
     );
     stream.offered = event.subprotocols;
+    // A tunnel (RFC 9113 §8.5) carries another protocol, which may rest as long as it likes.
+    stream.idleInput = event.method === 'CONNECT';
     if (!event.end && fields.expect?.toLowerCase() === '100-continue') stream.expectContinue = true;
     this.open(stream, event);
     this.track(stream);

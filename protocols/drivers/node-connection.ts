@@ -34,6 +34,11 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
   received = 0;
   /** Bytes written while the buffer was full, granted back on drain. */
   pending = 0;
+  /**
+   * The input may rest for good without the peer being slow (a CONNECT tunnel): no body clock.
+   * Its output keeps its send clock.
+   */
+  idleInput = false;
   // The body and send clocks (body-clock.ts, send-clock.ts), read by the sweep alone.
   inputAt = 0;
   inputSeen = 0;
@@ -184,7 +189,8 @@ export abstract class NodeConnection<S extends NodeStream>
       ) {
         why = `the client read nothing for ${limits.sendTimeout} ms`;
       } else {
-        const running = !stream.inEnded && stream.credit > 0 && !stream.websocket;
+        const running =
+          !stream.inEnded && stream.credit > 0 && !stream.websocket && !stream.idleInput;
         why = inputTimedOut(stream, running, stream.received, now, elapsed, limits, true);
       }
       if (why !== null) this.timedOut(stream, why);

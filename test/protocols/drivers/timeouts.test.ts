@@ -298,6 +298,47 @@ describe('body clock', () => {
   });
 });
 
+describe('tunnels', () => {
+  it('leaves an idle HTTP/2 CONNECT tunnel open past bodyTimeout', async () => {
+    const closes: Close[] = [];
+    const tunnel: App = (events) =>
+      events.pipe(
+        mergeMap((event: InboundEvent): OutboundEvent[] => {
+          if (event.type === 'request')
+            return [
+              { type: 'window', stream: event.stream, bytes: 65_536 },
+              { type: 'response', stream: event.stream, status: 200, headers: [], end: false },
+            ];
+          if (event.type === 'data')
+            return [{ type: 'data', stream: event.stream, chunk: event.chunk, end: false }];
+          if (event.type === 'close')
+            closes.push({ stream: event.stream, code: event.code, reason: event.reason });
+          return [];
+        }),
+      );
+    const server = await start(tunnel, { bodyTimeout: 500 });
+    const client = h2connect(server.url);
+    try {
+      const stream = client.request(
+        { ':method': 'CONNECT', ':authority': 'example.com:443' },
+        { endStream: false },
+      );
+      stream.on('error', () => {});
+      await new Promise((resolve) => stream.once('response', resolve));
+      await sleep(2_000);
+      expect(stream.rstCode).toBeUndefined();
+      const echo = new Promise<string>((resolve) =>
+        stream.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+      );
+      stream.write('still here');
+      expect(await echo).toBe('still here');
+      expect(closes).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
 describe('send clock', () => {
   it('aborts an HTTP/1.1 response its client stopped reading, and tells the app', async () => {
     const closes: Close[] = [];
