@@ -65,6 +65,8 @@ export const H2_PSEUDO_FIELDS = 5;
 const WS_VERSION_REFUSED = -1;
 /** node's stream buffer allowance per stream at a sweep: the largest default high-water mark. */
 const SWEEP_ALLOWANCE = 65_536;
+/** RFC 9113 §6.9.2: a stream's flow-control window until SETTINGS say otherwise. */
+const DEFAULT_WINDOW = 65_535;
 /** Unread body bytes dropped after a complete response before the client is told to stop. */
 const DISCARD_LIMIT = 64 * 1024;
 // Options of `respond`, made once: node copies them.
@@ -202,9 +204,15 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     this.sweepStreams(now, elapsed, limits);
   }
 
-  /** @internal `h2` is ended: while its output waits for the client, its send clock runs. */
+  /**
+   * @internal `h2` is ended: while more of its output waits than one flow-control window, which
+   * only the client's WINDOW_UPDATEs can let out, its send clock runs. Less goes to the socket
+   * whatever the client does with the stream (whose PINGs watch a client that reads nothing),
+   * so a common response, whose body node is still writing here, costs nothing.
+   */
   outputDone(h2: ServerHttp2Stream): void {
-    if (h2.writableLength > 0 && this.options.clock !== undefined) {
+    const window = this.session.remoteSettings.initialWindowSize ?? DEFAULT_WINDOW;
+    if (h2.writableLength > window && this.options.clock !== undefined) {
       this.tails ??= [];
       this.tails.push({ h2, sendAt: 0, sendLow: 0 });
     }
