@@ -49,7 +49,11 @@ const USAGE_ERRORS: [string[], Record<string, string>, RegExp][] = [
   ],
   [['serve'], {}, /^rxgi: serve needs a module: rxgi serve app\.ts/],
   [['serv', 'hello.ts'], {}, /^rxgi: unknown command "serv": did you mean "serve"\?/],
-  [['launch'], {}, /^rxgi: unknown command "launch": the commands are serve, worker, help/],
+  [
+    ['launch'],
+    {},
+    /^rxgi: unknown command "launch": the commands are serve, worker, conformance, help/,
+  ],
   [
     ['serve', 'a.ts', 'b.ts'],
     {},
