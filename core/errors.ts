@@ -29,6 +29,8 @@ export const ERR = {
   SLOW_CONSUMER: 'RXGI_ERR_SLOW_CONSUMER',
   /** The stream was closed by the peer while the app was still using it. */
   STREAM_CLOSED: 'RXGI_ERR_STREAM_CLOSED',
+  /** The client was too slow: a head, a body or reading our output (408, RST_STREAM, close 1008). */
+  CLIENT_TIMEOUT: 'RXGI_ERR_CLIENT_TIMEOUT',
   /** A body was read twice. */
   BODY_CONSUMED: 'RXGI_ERR_BODY_CONSUMED',
   /** An event could not be encoded or decoded (bus, codec). */

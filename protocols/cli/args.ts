@@ -18,6 +18,11 @@ export interface Limits {
   maxMessageSize?: number;
   shutdownTimeout?: number;
   startupTimeout?: number;
+  /** The time limits of SPEC.md §11.7 (`rxgi serve` only). */
+  headersTimeout?: number;
+  bodyTimeout?: number;
+  minBodyRate?: number;
+  sendTimeout?: number;
 }
 
 /** `rxgi serve`: what to serve and how. */
@@ -77,6 +82,10 @@ const OPTIONS = {
   'max-message-size': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
   'startup-timeout': { type: 'string' },
+  'headers-timeout': { type: 'string' },
+  'body-timeout': { type: 'string' },
+  'min-body-rate': { type: 'string' },
+  'send-timeout': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-self-signed': { type: 'boolean' },
@@ -138,6 +147,12 @@ Options:
   --max-message-size N     largest WebSocket message in bytes (default ${DEFAULTS.maxMessageSize})
   --shutdown-timeout MS    time in-flight exchanges get on SIGTERM (default ${DEFAULTS.shutdownTimeout})
   --startup-timeout MS     time the module's lifespan startup may take (default ${DEFAULTS.startupTimeout})
+  --headers-timeout MS     time a client has for a request head, from its first byte (default ${DEFAULTS.headersTimeout})
+  --body-timeout MS        time a body or WebSocket message may go without a byte while the app
+                           reads it; 0: no body limits (default ${DEFAULTS.bodyTimeout})
+  --min-body-rate B        least average bytes/s of a body being read; 0: none (default ${DEFAULTS.minBodyRate})
+  --send-timeout MS        time output may wait for a client that reads none of it; 0: none
+                           (default ${DEFAULTS.sendTimeout})
   --allow-origin O         let pages of origin O open WebSockets (repeatable): https://app.example,
                            https://*.example.org, null or *; others get 403 (SPEC.md §5.3)
   --tls-cert F             PEM certificate (chain) file; serve HTTPS (needs --tls-key)
@@ -420,6 +435,10 @@ function limitsOf(flags: Flags): Limits {
     maxMessageSize: read('max-message-size'),
     shutdownTimeout: read('shutdown-timeout'),
     startupTimeout: read('startup-timeout'),
+    headersTimeout: read('headers-timeout'),
+    bodyTimeout: read('body-timeout'),
+    minBodyRate: read('min-body-rate'),
+    sendTimeout: read('send-timeout'),
   };
 }
 

@@ -21,10 +21,12 @@ import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
 import { Roster } from '../../core/table.js';
+import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
 import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
+import { type OutputClock, outputStalled } from './send-clock.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
@@ -41,6 +43,8 @@ export interface Http1Options extends HeadLimits {
   accessLog?: boolean;
   /** Sets the request's `root` where a host mounted the app (SPEC.md §5.5). */
   mount?: (req: IncomingMessage, event: RequestEvent) => void;
+  /** The clock of the body and send time limits (SPEC.md §11.7); none without it. */
+  clock?: Clock;
 }
 
 const kConnection = Symbol('rxgi.connection');
@@ -68,8 +72,12 @@ class Http1Stream extends NodeStream {
 }
 
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
-export class Http1Connection extends NodeConnection<Http1Stream> {
+export class Http1Connection extends NodeConnection<Http1Stream> implements OutputClock {
   private nextId = 1;
+  // The socket's send clock (send-clock.ts): responses go out on it one at a time, and one
+  // forgotten once complete may still wait there for a client that stopped reading.
+  sendAt = 0;
+  sendLow = 0;
   /** Set once the server is shutting down: responses close the connection. */
   draining = false;
   /** The socket was handed to a WebSocket session. */
@@ -195,6 +203,18 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
     const body = `${reason}\n`;
     writeRawResponse(socket, status, headers, body);
     this.logRefused(req.method, req.url, status, body, true);
+  }
+
+  /** @internal One tick of the time limits (SPEC.md §11.7). */
+  sweep(now: number, elapsed: number, limits: TimeLimits): void {
+    const socket = this.socket;
+    if (!this.upgraded && outputStalled(this, socket.writableLength, now, limits.sendTimeout)) {
+      const why = `the client read nothing for ${limits.sendTimeout} ms`;
+      for (const stream of this.streams.values()) this.timedOut(stream, why);
+      socket.destroy();
+      return;
+    }
+    this.sweepStreams(now, elapsed, limits);
   }
 
   override wsClosed(stream: Http1Stream, code: number, reason: string): void {
@@ -341,6 +361,11 @@ export class Http1Connection extends NodeConnection<Http1Stream> {
     return stream.req;
   }
 
+  protected pendingOutput(): number {
+    // The socket's own send clock covers every response (see `sweep`).
+    return 0;
+  }
+
   protected listen(_stream: Http1Stream, req: IncomingMessage): void {
     req.on('data', onData);
     req.on('end', onEnd);
@@ -453,6 +478,9 @@ export function attachHttp1(
       connection.fault(error);
     }
   };
+  options.clock?.onEachTick(live, (connection, now, elapsed, limits) =>
+    connection.sweep(now, elapsed, limits),
+  );
   server.on('connection', (socket: Socket) => {
     const entry = sockets.add(socket);
     socket.once('close', () => sockets.delete(entry));

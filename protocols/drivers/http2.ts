@@ -7,6 +7,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { chunkLength } from '../../core/connection.js';
@@ -29,10 +30,12 @@ import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
 import { NO_PROTOCOLS } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
+import type { Clock, TimeLimits } from './clock.js';
 import { type HeldStream, keepProtocolErrors, SessionMemory } from './http2-guard.js';
 import { unchainStreams } from './http2-streams.js';
 import { lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
+import { type OutputClock, outputStalled } from './send-clock.js';
 import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
 /** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
@@ -50,6 +53,8 @@ export interface Http2Options {
   accessLog?: boolean;
   /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
   hub?: Hub;
+  /** The clock of the head, body and send time limits (SPEC.md §11.7); none without it. */
+  clock?: Clock;
 }
 
 const CAPS_PUSH: Capabilities = { push: true, trailers: true, earlyHints: true, websocket: true };
@@ -62,6 +67,8 @@ export const H2_PSEUDO_FIELDS = 5;
 const WS_VERSION_REFUSED = -1;
 /** node's stream buffer allowance per stream at a sweep: the largest default high-water mark. */
 const SWEEP_ALLOWANCE = 65_536;
+/** RFC 9113 §6.9.2: a stream's flow-control window until SETTINGS say otherwise. */
+const DEFAULT_WINDOW = 65_535;
 /** Unread body bytes dropped after a complete response before the client is told to stop. */
 const DISCARD_LIMIT = 64 * 1024;
 // Options of `respond`, made once: node copies them.
@@ -109,6 +116,14 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   private readonly on = streamListeners(this);
   /** What the session holds in JS, against `maxSessionMemory` (SPEC.md §11.6). */
   private readonly memory: SessionMemory;
+  protected override readonly resetOnTimeout = true;
+  /** When the session started, for its head clock. */
+  private readonly startedAt = performance.now();
+  /**
+   * Streams complete on the app's side whose output still waits for the client: the app has
+   * forgotten them, but their send clock runs on (SPEC.md §11.7). Made when first needed.
+   */
+  private tails: Tail[] | null = null;
 
   constructor(
     info: ConnectionInfo,
@@ -173,6 +188,38 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     this.session.ping(this.pong);
   }
 
+  /**
+   * @internal One tick of the time limits (SPEC.md §11.7): a session that has opened no stream
+   * within `headersTimeout` of its preface is destroyed, then each stream's clocks run.
+   */
+  tick(now: number, elapsed: number, limits: TimeLimits): void {
+    const limit = limits.headersTimeout;
+    if (this.begun === 0 && limit > 0 && now - this.startedAt >= limit) {
+      logger().debug('http2 session sent no request head in time; destroying it', {
+        connection: this.info.id,
+      });
+      this.session.destroy();
+      cut(this.socket);
+      return;
+    }
+    if (this.tails !== null) this.tails = sweepTails(this.tails, now, limits.sendTimeout);
+    this.sweepStreams(now, elapsed, limits);
+  }
+
+  /**
+   * @internal `h2` is ended: while more of its output waits than one flow-control window, which
+   * only the client's WINDOW_UPDATEs can let out, its send clock runs. Less goes to the socket
+   * whatever the client does with the stream (whose PINGs watch a client that reads nothing),
+   * so a common response, whose body node is still writing here, costs nothing.
+   */
+  outputDone(h2: ServerHttp2Stream): void {
+    const window = this.session.remoteSettings.initialWindowSize ?? DEFAULT_WINDOW;
+    if (h2.writableLength > window && this.options.clock !== undefined) {
+      this.tails ??= [];
+      this.tails.push({ h2, sendAt: 0, sendLow: 0 });
+    }
+  }
+
   /** A new stream from the client. */
   stream(h2: ServerHttp2Stream, fields: IncomingHttpHeaders, raw: string[], flags: number): void {
     this.begun++;
@@ -216,6 +263,8 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       event.authority,
     );
     stream.offered = event.subprotocols;
+    // A tunnel (RFC 9113 §8.5) carries another protocol, which may rest as long as it likes.
+    stream.idleInput = event.method === 'CONNECT';
     if (!event.end && fields.expect?.toLowerCase() === '100-continue') stream.expectContinue = true;
     this.open(stream, event);
     this.track(stream);
@@ -273,6 +322,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       } else {
         h2.respond(headers);
         h2.end(body);
+        this.outputDone(h2);
       }
       return;
     }
@@ -442,6 +492,10 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     return stream.h2;
   }
 
+  protected pendingOutput(stream: H2Stream): number {
+    return gone(stream.h2) ? 0 : stream.h2.writableLength;
+  }
+
   protected listen(_stream: H2Stream, h2: ServerHttp2Stream): void {
     h2.on('data', this.on.data);
     h2.on('end', this.on.end);
@@ -564,6 +618,32 @@ function endStreamed(
       }
     });
   h2.end();
+  connection.outputDone(h2);
+}
+
+/** A stream whose app side is over and whose output still waits: its send clock. */
+interface Tail extends OutputClock {
+  readonly h2: ServerHttp2Stream;
+}
+
+/**
+ * One tick of the send clocks of `tails`: a stream whose client read none of its output for
+ * `limit` ms is reset with CANCEL. Returns the streams still waiting, or null when none is.
+ */
+function sweepTails(tails: Tail[], now: number, limit: number): Tail[] | null {
+  let kept = 0;
+  for (const tail of tails) {
+    const h2 = tail.h2;
+    if (gone(h2) || h2.writableLength === 0) continue;
+    if (outputStalled(tail, h2.writableLength, now, limit)) {
+      logger().debug('client timed out', { stream: h2.id, why: 'read nothing' });
+      h2.close(constants.NGHTTP2_CANCEL);
+      continue;
+    }
+    tails[kept++] = tail;
+  }
+  tails.length = kept;
+  return kept === 0 ? null : tails;
 }
 
 /** A field name (RFC 9110 §5.6.2 token), lower case as HTTP/2 wants (RFC 9113 §8.2.1). */
@@ -763,6 +843,9 @@ const DRAIN_SWEEP = 1_000;
 export function attachHttp2(server: Http2Server, app: App, options: Http2Options): Http2Driver {
   const live = new Roster<Http2Connection>();
   const sweeper = sweepEvery(live, options.idleTimeout);
+  options.clock?.onEachTick(live, (connection, now, elapsed, limits) =>
+    connection.tick(now, elapsed, limits),
+  );
   const driver: Http2Driver = {
     connections: live,
     draining: false,

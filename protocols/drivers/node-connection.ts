@@ -10,9 +10,13 @@ import { logRefusal } from '../../core/access-log.js';
 import type { ConnectionInfo } from '../../core/app.js';
 import { Connection, chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
-import type { Address, Chunk } from '../../core/events.js';
+import { type Address, type Chunk, H2_CODE, WS_CODE } from '../../core/events.js';
+import { logger } from '../../core/log.js';
 import { StreamState } from '../../core/stream-state.js';
-import type { WebSocketHost, WebSocketStream } from './websocket.js';
+import { type InputClock, inputTimedOut } from './body-clock.js';
+import type { TimeLimits } from './clock.js';
+import { type OutputClock, outputStalled } from './send-clock.js';
+import { type WebSocketHost, type WebSocketStream, wsInputProgress } from './websocket.js';
 
 /** The limits a node driver applies to each stream (SPEC.md §11). */
 export interface StreamLimits {
@@ -23,7 +27,7 @@ export interface StreamLimits {
 }
 
 /** A stream of a node driver: its body reading and its writes waiting for `'drain'`. */
-export class NodeStream extends StreamState implements WebSocketStream {
+export class NodeStream extends StreamState implements WebSocketStream, InputClock, OutputClock {
   ws: WebSocket | null = null;
   /** The body listeners are on (the app granted credit once). */
   reading = false;
@@ -33,6 +37,17 @@ export class NodeStream extends StreamState implements WebSocketStream {
   received = 0;
   /** Bytes written while the buffer was full, granted back on drain. */
   pending = 0;
+  /**
+   * The input may rest for good without the peer being slow (a CONNECT tunnel): no body clock.
+   * Its output keeps its send clock.
+   */
+  idleInput = false;
+  // The body and send clocks (body-clock.ts, send-clock.ts), read by the sweep alone.
+  inputAt = 0;
+  inputSeen = 0;
+  inputRun = 0;
+  sendAt = 0;
+  sendLow = 0;
 }
 
 const counters = new Map<string, number>();
@@ -92,8 +107,16 @@ export abstract class NodeConnection<S extends NodeStream>
     if (this.accessLog) logRefusal(this.info, method, target, status, body, websocket);
   }
 
+  /**
+   * A timed-out HTTP stream is reset whether or not its head was sent (HTTP/2: RST_STREAM
+   * CANCEL), rather than answered 408 before its head (HTTP/1.1).
+   */
+  protected readonly resetOnTimeout: boolean = false;
+
   /** The node stream a stream's request body arrives on. */
   protected abstract input(stream: S): Readable;
+  /** Response bytes of an HTTP stream waiting for the client, for its send clock; 0: none kept. */
+  protected abstract pendingOutput(stream: S): number;
   /** Put the body listeners on `input`, the first time the app grants credit. */
   protected abstract listen(stream: S, input: Readable): void;
 
@@ -153,6 +176,61 @@ export abstract class NodeConnection<S extends NodeStream>
     const bytes = stream.pending;
     stream.pending = 0;
     this.flushed(stream, bytes, true);
+  }
+
+  /**
+   * @internal One tick of the clocks of every open stream (SPEC.md §11.7): a stream whose
+   * client is too slow to send its body or a message, or to read our output, is cut.
+   */
+  sweepStreams(now: number, elapsed: number, limits: TimeLimits): void {
+    if (this.streams.size === 0) return;
+    for (const stream of this.streams.values()) {
+      const ws = stream.ws;
+      let why: string | null;
+      if (ws !== null) {
+        if (outputStalled(stream, ws.bufferedAmount, now, limits.sendTimeout)) {
+          this.timedOut(stream, `the client read nothing for ${limits.sendTimeout} ms`);
+          ws.terminate();
+          continue;
+        }
+        const seen = wsInputProgress(ws);
+        why = inputTimedOut(
+          stream,
+          stream.credit > 0 && seen >= 0,
+          seen,
+          now,
+          elapsed,
+          limits,
+          false,
+        );
+      } else if (
+        stream.headSent &&
+        outputStalled(stream, this.pendingOutput(stream), now, limits.sendTimeout)
+      ) {
+        why = `the client read nothing for ${limits.sendTimeout} ms`;
+      } else {
+        const running =
+          !stream.inEnded && stream.credit > 0 && !stream.websocket && !stream.idleInput;
+        why = inputTimedOut(stream, running, stream.received, now, elapsed, limits, true);
+      }
+      if (why !== null) this.timedOut(stream, why);
+    }
+  }
+
+  /**
+   * Cut a stream whose client was too slow (SPEC.md §11.7): an HTTP stream is answered 408
+   * before its head or aborted after it (reset with CANCEL where `resetOnTimeout`), and the app
+   * gets `close` with code 8; a WebSocket session is closed with 1008, and so is the app told.
+   */
+  protected timedOut(stream: S, why: string): void {
+    logger().debug('client timed out', { connection: this.info.id, stream: stream.id, why });
+    if (stream.wsOpen) {
+      this.serverClose(stream, WS_CODE.POLICY, why);
+      return;
+    }
+    if (this.resetOnTimeout) stream.headSent = true;
+    const error = new RxgiError(ERR.CLIENT_TIMEOUT, why, 408);
+    this.failStream(stream, error, false, H2_CODE.CANCEL);
   }
 
   // --- WebSocketHost -------------------------------------------------------------------------

@@ -331,6 +331,32 @@ export class WebSocketDriver {
   }
 }
 
+/** What the body clock reads of ws's frame parser (ws 8's `Receiver`). */
+interface ReceiverState {
+  _bufferedBytes?: number;
+  _fragmented?: number;
+  _totalPayloadLength?: number;
+  /** 0 waits for a frame; 1 to 4 are inside one (its length, mask or payload). */
+  _state?: number;
+}
+
+/**
+ * A count that changes as the bytes of a message arrive, or -1 while no message is under way
+ * (between messages a silent peer is idle, not slow: pings watch it). It reads ws's parser,
+ * whose fields are private: where they are not what they were, it says -1 and the clock rests.
+ */
+export function wsInputProgress(ws: WebSocket): number {
+  const receiver = (ws as unknown as { _receiver?: ReceiverState | null })._receiver;
+  if (receiver === null || receiver === undefined) return -1;
+  const buffered = receiver._bufferedBytes;
+  const message = receiver._totalPayloadLength;
+  if (typeof buffered !== 'number' || typeof message !== 'number') return -1;
+  const state = receiver._state ?? 0;
+  const inFrame = state >= 1 && state <= 4;
+  if (buffered === 0 && receiver._fragmented === 0 && !inFrame) return -1;
+  return buffered + message;
+}
+
 /** A close frame's reason holds 123 bytes of UTF-8 (RFC 6455 §5.5): a longer one is cut there. */
 function fitReason(reason: string): string {
   if (reason.length <= MAX_REASON / 3 || Buffer.byteLength(reason) <= MAX_REASON) return reason;

@@ -1,11 +1,13 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Http2Server } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { logRefusal } from '../../core/access-log.js';
 import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 import { Roster, type RosterEntry } from '../../core/table.js';
+import type { Clock } from '../drivers/clock.js';
 import { peerOf } from '../drivers/node-connection.js';
 
 /** A certificate and key in PEM, for TLS. */
@@ -32,6 +34,9 @@ const PLAIN_ON_TLS_BODY = 'This port speaks HTTPS only: use https:// instead of 
 const PLAIN_ON_TLS = Buffer.from(
   `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_ON_TLS_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_ON_TLS_BODY}`,
 );
+
+const kArrived = Symbol('rxgi.arrived');
+type Arriving = Socket & { [kArrived]?: number };
 
 /** A cleartext request on the TLS port: say in plain HTTP to use https, and close. */
 function plainOnTlsPort(socket: Socket, accessLog: boolean): void {
@@ -79,24 +84,34 @@ function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
  * never listen themselves. With TLS, ALPN decides (`h2` or `http/1.1`, RFC 7301); in cleartext,
  * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
  *
- * `firstByteTimeout` closes a cleartext connection that sends nothing, since neither server
- * watches it before it is handed over. With `accessLog`, the 400 a plain request on the TLS
- * port gets is logged as the drivers log their own answers.
+ * Neither server watches a socket before it is handed over: the head clock does (SPEC.md
+ * §11.7). A socket still unassigned `headersTimeout` ms after it was accepted (still sending
+ * the bytes that choose a protocol, or in its TLS handshake) is destroyed, however its bytes
+ * trickle in; it is found by `clock`'s sweep.
+ * With `accessLog`, the 400 a plain request on the TLS port gets is logged as the drivers
+ * log their own answers.
  */
 export function createListener(
   http1: HttpServer,
   http2: Http2Server,
   tls: TlsOptions | undefined,
-  firstByteTimeout: number,
+  clock: Clock,
   accessLog = false,
 ): Listener {
   // Sockets that belong to neither server yet: nobody else would close them on shutdown.
   const unassigned = new Roster<Socket>();
   const hold = (socket: Socket): RosterEntry<Socket> => {
+    (socket as Arriving)[kArrived] = performance.now();
     const entry = unassigned.add(socket);
     socket.once('close', () => unassigned.delete(entry));
     return entry;
   };
+  clock.onTick((now, _elapsed, { headersTimeout }) => {
+    if (headersTimeout <= 0) return;
+    for (const socket of unassigned as Roster<Arriving>) {
+      if (now - (socket[kArrived] ?? now) >= headersTimeout) socket.destroy();
+    }
+  });
   const closeUnassigned = () => {
     for (const socket of unassigned) socket.destroy();
   };
@@ -122,9 +137,7 @@ export function createListener(
     });
     const server = createServer({ noDelay: true }, (socket: Socket) => {
       const held = hold(socket);
-      socket.setTimeout(firstByteTimeout, () => socket.destroy());
       socket.once('data', (chunk: Buffer) => {
-        socket.setTimeout(0);
         if (chunk[0] === TLS_HANDSHAKE) {
           const key = peer(socket);
           handshaking.set(key, held);
@@ -144,7 +157,6 @@ export function createListener(
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
     const held = hold(socket);
-    socket.setTimeout(firstByteTimeout, () => socket.destroy());
     // Bytes are gathered until they either leave the preface or hold all of it: a request
     // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
     let seen: Buffer | null = null;
@@ -154,7 +166,6 @@ export function createListener(
       if (h2 && seen.byteLength < PREFACE.byteLength) return;
       socket.off('data', sniff);
       unassigned.delete(held);
-      socket.setTimeout(0);
       socket.pause();
       if (h2) {
         // node:http2 reads what is already buffered on the socket when its session starts.

@@ -6,6 +6,7 @@ import type { Hub } from '../../core/hub.js';
 import type { Lifespan } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
 import { Roster } from '../../core/table.js';
+import { Clock } from '../drivers/clock.js';
 import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
 import { WebSocketDriver } from '../drivers/websocket.js';
@@ -36,8 +37,29 @@ export interface ServeOptions {
   shutdownTimeout?: number;
   /** Milliseconds an idle keep-alive connection stays open. Default 5 s. */
   keepAliveTimeout?: number;
-  /** Milliseconds a client has to send a request head. Default 60 s. */
+  /**
+   * Milliseconds a client has to send a request head, counted from its first byte, not restarted
+   * by later ones (SPEC.md §11.7). Default 60 s.
+   */
   headersTimeout?: number;
+  /**
+   * Milliseconds a request body or WebSocket message may go without a byte while the app reads
+   * it; then 408 (HTTP/1.1, before the head), RST_STREAM CANCEL (HTTP/2), abort, or close 1008.
+   * 0 turns it and `minBodyRate` off. Default 60 s.
+   */
+  bodyTimeout?: number;
+  /**
+   * Least average bytes per second of a request body while the app reads it, checked once its
+   * clock has run `bodyTimeout` ms; a slower body is cut as `bodyTimeout` says. 0: none.
+   * Default 240.
+   */
+  minBodyRate?: number;
+  /**
+   * Milliseconds output may wait with none of it read by the client; then the stream (HTTP/1.1:
+   * the connection) is aborted, or the WebSocket closed with 1008, and the app told. 0: none.
+   * Default 60 s.
+   */
+  sendTimeout?: number;
   /** Most concurrent streams per HTTP/2 connection. Default 100. */
   maxConcurrentStreams?: number;
   /** Memory an HTTP/2 session may use for its frames and headers, in MiB. Default 10. */
@@ -95,6 +117,9 @@ export const DEFAULTS = {
   shutdownTimeout: 10_000,
   keepAliveTimeout: 5_000,
   headersTimeout: 60_000,
+  bodyTimeout: 60_000,
+  minBodyRate: 240,
+  sendTimeout: 60_000,
   maxConcurrentStreams: 100,
   maxSessionMemory: 10,
   idleTimeout: 60_000,
@@ -116,15 +141,17 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   await lifespan?.startup(settings.startupTimeout);
 
   const websocket = new WebSocketDriver(settings);
+  // One clock for every time limit of every connection (SPEC.md §11.7).
+  const clock = new Clock(settings);
   const h1 = createHttp1Server({
     maxHeaderSize: settings.maxHeaderSize,
     keepAliveTimeout: settings.keepAliveTimeout,
     headersTimeout: settings.headersTimeout,
     requestTimeout: 0,
     // How often node:http checks headersTimeout (its default, 30 s, is coarser than the limit).
-    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout),
+    connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout || 1_000),
   });
-  const http1 = attachHttp1(h1, app, { ...settings, websocket }, options.tls !== undefined);
+  const http1 = attachHttp1(h1, app, { ...settings, websocket, clock }, options.tls !== undefined);
   const h2 = createHttp2Server({
     maxSessionMemory: settings.maxSessionMemory,
     // Room for the pseudo-fields (at most five: RFC 8441 §4) beside the regular fields, and
@@ -137,12 +164,12 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
       maxHeaderListSize: settings.maxHeaderSize,
     },
   });
-  const http2 = attachHttp2(h2, app, { ...settings, websocket });
+  const http2 = attachHttp2(h2, app, { ...settings, websocket, clock });
   const { server: listener, closeUnassigned } = createListener(
     h1,
     h2,
     options.tls,
-    settings.headersTimeout,
+    clock,
     settings.accessLog,
   );
   const sockets = new Roster<Socket>();
@@ -187,7 +214,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     },
     close(options) {
       closing ??= shutdown(
-        { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket },
+        { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket, clock },
         settings.shutdownTimeout,
         lifespan,
         options?.restart === true,
@@ -207,6 +234,7 @@ interface Parts {
   http1: Http1Driver;
   http2: Http2Driver;
   websocket: WebSocketDriver;
+  clock: Clock;
 }
 
 async function shutdown(
@@ -217,7 +245,7 @@ async function shutdown(
 ): Promise<void> {
   // RFC 6455 §7.4.1: 1001 going away; 1012 (IANA registry) the service restarts.
   const [code, reason] = restart ? [1012, 'server restarting'] : [1001, 'server shutting down'];
-  const { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket } = parts;
+  const { listener, closeUnassigned, h1, sockets, gone, http1, http2, websocket, clock } = parts;
   const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
   // Connections still choosing a protocol (or in a TLS handshake) carry no exchange yet.
   closeUnassigned();
@@ -256,6 +284,7 @@ async function shutdown(
   h1.close(() => {});
   websocket.dispose();
   http2.dispose();
+  clock.stop();
   await lifespan?.shutdown(deadline);
 }
 

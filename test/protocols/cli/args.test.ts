@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { parseCommand } from '../../../protocols/cli/args.js';
 import { type Child, runCli } from '../../helpers.js';
 
 const execute = promisify(execFile);
@@ -87,6 +88,12 @@ const USAGE_ERRORS: [string[], Record<string, string>, RegExp][] = [
     ['serve', 'a.ts', '--max-body-size', '1.5'],
     {},
     /^rxgi: --max-body-size must be a whole number/,
+  ],
+  [['serve', 'a.ts', '--body-timeout', '1s'], {}, /^rxgi: --body-timeout must be a whole number/],
+  [
+    ['worker', 'a.ts', '--bus', 'nats://x:4222', '--send-timeout', '5'],
+    {},
+    /^rxgi: --send-timeout is an option of rxgi serve, not of rxgi worker/,
   ],
   [['serve', 'a.ts', '--watch=yes'], {}, /^rxgi: --watch takes no value: write --watch alone/],
   [['serve', 'a.ts', '--tls-cert', 'c.pem'], {}, /^rxgi: --tls-cert needs --tls-key too/],
@@ -233,5 +240,15 @@ describe('--allow-origin', () => {
     expect(await status('https://app.example')).toBe(101);
     expect(await status('https://a.good.example')).toBe(101);
     expect(await status('https://evil.example')).toBe(403);
+  });
+});
+
+describe('time limit flags', () => {
+  it('pass the time limits of SPEC.md §11.7 to serve', () => {
+    const argv = ['serve', 'a.ts', '--headers-timeout', '5000', '--body-timeout', '0'];
+    argv.push('--min-body-rate', '1024', '--send-timeout', '30000');
+    expect(parseCommand(argv)).toMatchObject({
+      limits: { headersTimeout: 5000, bodyTimeout: 0, minBodyRate: 1024, sendTimeout: 30000 },
+    });
   });
 });
