@@ -2,6 +2,9 @@
  * `rxgi/testing`: run apps with no socket. `inject` sends one request and collects the whole
  * response; `memoryConnection` opens a connection on which requests and WebSockets interleave.
  */
+
+export { ev, type RequestInit } from './events.js';
+export { expectMarbles, MARBLE_MISMATCH, type MarbleSpec } from './marbles.js';
 export {
   inject,
   MemoryConnection,

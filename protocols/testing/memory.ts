@@ -49,7 +49,13 @@ export interface MemoryWebSocket {
   readonly closed: Promise<{ code: number; reason: string }>;
 }
 
-const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
+/** The capabilities of memory streams (SPEC.md §7). */
+export const MEMORY_CAPS: Capabilities = {
+  push: false,
+  trailers: true,
+  earlyHints: true,
+  websocket: true,
+};
 const encoder = new TextEncoder();
 const SLICE = 16_384;
 
@@ -113,7 +119,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   private begin(init: MemoryRequest, websocket: boolean): MemoryStream {
     const body = init.body;
-    const stream = new MemoryStream(this.nextId, CAPS, websocket, body === undefined);
+    const stream = new MemoryStream(this.nextId, MEMORY_CAPS, websocket, body === undefined);
     this.nextId += 1;
     if (body !== undefined) stream.input = toIterator(body);
     return stream;
@@ -144,7 +150,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
       authority: 'memory',
       client: null,
       server: null,
-      caps: CAPS,
+      caps: MEMORY_CAPS,
       websocket,
       subprotocols,
       end: stream.inEnded,

@@ -1,0 +1,202 @@
+import {
+  type App,
+  compose,
+  handle,
+  type InboundEvent,
+  type OutboundEvent,
+  text,
+  upgrade,
+} from 'rxgi';
+import { ev, expectMarbles } from 'rxgi/testing';
+import { delay, EMPTY, filter, map, mergeMap, type Observable, of } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+
+type Middleware = (app: App) => App;
+
+/** Adds `x-served-by: rxgi` to every response head. */
+const servedBy: Middleware = (app) => (events, info) =>
+  app(events, info).pipe(
+    map((event) =>
+      event.type === 'response'
+        ? { ...event, headers: [...event.headers, 'x-served-by', 'rxgi'] }
+        : event,
+    ),
+  );
+
+const CHUNK = 32_768;
+const chunk = 'a'.repeat(CHUNK);
+
+/**
+ * Streams three 32 KiB chunks on GET, each only when the window allows it (SPEC.md §6.2): the
+ * first 64 KiB go at once, the third waits for a `window` event. `greedy` ignores the window.
+ */
+function streamer(greedy = false): App {
+  return (events) => {
+    let window = 65_536;
+    let left = 3;
+    let stream = 0;
+    const more = (): OutboundEvent[] => {
+      const out: OutboundEvent[] = [];
+      while (left > 0 && (greedy || window >= CHUNK)) {
+        window -= CHUNK;
+        left -= 1;
+        out.push(ev.data(stream, chunk, left === 0));
+      }
+      return out;
+    };
+    return events.pipe(
+      mergeMap((event: InboundEvent): OutboundEvent[] => {
+        if (event.type === 'request') {
+          stream = event.stream;
+          return [ev.response(stream, 200, [], undefined, false), ...more()];
+        }
+        if (event.type === 'window' && event.stream === stream) {
+          window += event.bytes;
+          return more();
+        }
+        return [];
+      }),
+    );
+  };
+}
+
+describe('expectMarbles', () => {
+  it('checks a middleware that adds a header, on raw-event and handle apps', () => {
+    const raw: App = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        map((request) => ev.response(request.stream, 200, [], 'hi')),
+      );
+    expectMarbles(servedBy(raw), {
+      inbound: 'r-s',
+      outbound: 'a-b',
+      values: {
+        r: ev.get(1),
+        s: ev.get(3),
+        a: ev.response(1, 200, ['x-served-by', 'rxgi'], 'hi'),
+        b: ev.response(3, 200, ['x-served-by', 'rxgi'], 'hi'),
+      },
+    });
+    // A handle app that answers at once, composed the way users compose middleware.
+    expectMarbles(compose(servedBy)(handle(() => text('hello'))), {
+      inbound: 'r',
+      outbound: 'a',
+      values: {
+        r: ev.get(1, '/hello'),
+        a: ev.response(
+          1,
+          200,
+          ['content-type', 'text/plain; charset=utf-8', 'x-served-by', 'rxgi'],
+          'hello',
+        ),
+      },
+    });
+  });
+
+  it('runs timers in the app on virtual time', () => {
+    const slow: App = (events) =>
+      events.pipe(
+        filter((event) => event.type === 'request'),
+        mergeMap((request) => of(ev.response(request.stream, 200, [], 'late')).pipe(delay(30_000))),
+      );
+    expectMarbles(slow, {
+      inbound: 'r',
+      outbound: '30s a',
+      values: { r: ev.get(1), a: ev.response(1, 200, [], 'late') },
+    });
+  });
+
+  it('shows a credit-respecting stream stalling until its window event', () => {
+    expectMarbles(streamer(), {
+      inbound: 'r-----w',
+      outbound: '(haa)-c',
+      values: {
+        r: ev.get(1),
+        w: ev.window(1, CHUNK),
+        h: ev.response(1, 200, [], undefined, false),
+        a: ev.data(1, chunk),
+        c: ev.end(1, chunk),
+      },
+    });
+  });
+
+  it('fails with a readable diff when the app sends past its window', () => {
+    let error: (Error & { code?: string }) | undefined;
+    try {
+      expectMarbles(streamer(true), {
+        inbound: 'r-----w',
+        outbound: '(haa)-c',
+        values: {
+          r: ev.get(1),
+          w: ev.window(1, CHUNK),
+          h: ev.response(1, 200, [], undefined, false),
+          a: ev.data(1, chunk),
+          c: ev.end(1, chunk),
+        },
+      });
+    } catch (caught) {
+      error = caught as Error;
+    }
+    expect(error?.code).toBe('RXGI_ERR_MARBLE_MISMATCH');
+    expect(error?.message).toBe(
+      [
+        "the app's output differs from the expected marbles",
+        '  expected: 0:(haa) 6:c',
+        '  actual:   0:(haac)',
+        'stream 1, event 4:',
+        `  expected data {chunk: bytes "${'a'.repeat(20)}…" (32768 bytes), end: true} at frame 6`,
+        `  actual   data {chunk: bytes "${'a'.repeat(20)}…" (32768 bytes), end: true} at frame 0`,
+        '  frame: expected 6, actual 0',
+      ].join('\n'),
+    );
+  });
+
+  it('checks a WebSocket app that closes on a bad message', () => {
+    const app = handle(() =>
+      upgrade((messages) =>
+        messages.pipe(
+          mergeMap((message): Observable<string> => {
+            if (message === 'bad') throw new Error('bad message');
+            return of(`echo ${String(message)}`);
+          }),
+        ),
+      ),
+    );
+    expectMarbles(app, {
+      inbound: 'o---m-b',
+      outbound: '(aw)e-c',
+      values: {
+        o: ev.websocket(1, '/chat'),
+        m: ev.message(1, 'hi'),
+        b: ev.message(1, 'bad'),
+        a: ev.accept(1),
+        w: ev.window(1, 65_536),
+        e: ev.message(1, 'echo hi'),
+        c: ev.close(1, 1011, 'internal error'),
+      },
+    });
+  });
+
+  it('checks an upload app when close arrives mid-body: no answer goes out', () => {
+    // Answers with the body's length at its end; a close in the middle ends the exchange.
+    const app: App = (events) =>
+      events.pipe(
+        mergeMap((event): Observable<OutboundEvent> => {
+          if (event.type === 'request') return of(ev.window(event.stream, 65_536));
+          if (event.type === 'data' && event.end)
+            return of(ev.response(event.stream, 200, [], 'done'));
+          return EMPTY;
+        }),
+      );
+    expectMarbles(app, {
+      inbound: 'r-d-x--',
+      outbound: 'w------',
+      values: {
+        r: ev.post(1, '/up'),
+        d: ev.data(1, 'part'),
+        x: ev.close(1, 8, 'stream closed'),
+        w: ev.window(1, 65_536),
+      },
+    });
+  });
+});
