@@ -3,6 +3,7 @@
  * response; `memoryConnection` opens a connection on which requests and WebSockets interleave.
  */
 
+export { SCRIPT_ERROR, type ScriptHead, type StreamResult } from './collector.js';
 export { ev, type RequestInit } from './events.js';
 export { expectMarbles, MARBLE_MISMATCH, type MarbleSpec } from './marbles.js';
 export {
@@ -13,3 +14,11 @@ export {
   type MemoryWebSocket,
   memoryConnection,
 } from './memory.js';
+export {
+  type ConnectOptions,
+  connect,
+  ScriptConnection,
+  type ScriptRequest,
+  type ScriptSocket,
+  type ScriptStream,
+} from './script.js';

@@ -75,6 +75,57 @@ class MemoryStream extends StreamState {
   closeInfo: { code: number; reason: string } | null = null;
   onClosed: (info: { code: number; reason: string }) => void = () => {};
   settle: { resolve: (value: never) => void; reject: (error: Error) => void } | null = null;
+  /** Where a scripted exchange's answer goes, as it comes (see `exchange`). */
+  sink: ExchangeSink | null = null;
+  /** Trailers that end a scripted body. */
+  trailersIn: HeaderList | null = null;
+}
+
+/** @internal Receives one scripted exchange's answer as it comes. */
+export interface ExchangeSink {
+  onHead(status: number, headers: HeaderList): void;
+  onData(chunk: Uint8Array): void;
+  onTrailers(headers: HeaderList): void;
+  onEnd(): void;
+  onReset(code: number): void;
+}
+
+/** @internal A scripted exchange on a memory connection: its body is sent chunk by chunk. */
+export interface MemoryExchange {
+  readonly id: number;
+  write(chunk: Uint8Array): void;
+  end(trailers: HeaderList | null): void;
+  /** The client resets the stream: the app gets `close` with `code`. */
+  reset(code: number): void;
+}
+
+/** A body written step by step: the driver pulls it as the app grants credit. */
+class BodyQueue implements AsyncIterator<Uint8Array> {
+  private readonly chunks: Uint8Array[] = [];
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk !== undefined) return { value: chunk, done: false };
+      if (this.ended) return { value: undefined, done: true };
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = null;
+    }
+  }
 }
 
 /**
@@ -96,6 +147,33 @@ export class MemoryConnection extends Connection<MemoryStream> {
       stream.settle = { resolve: resolve as (value: never) => void, reject };
       this.openStream(stream, init, false, []);
     });
+  }
+
+  /**
+   * @internal Open a scripted exchange (see `connect` in `rxgi/testing`): its head goes now,
+   * body chunks as `write` is called, and the answer to `sink` as it comes.
+   */
+  exchange(init: MemoryRequest & { end: boolean }, sink: ExchangeSink): MemoryExchange {
+    const stream = new MemoryStream(this.nextId, MEMORY_CAPS, false, init.end);
+    this.nextId += 1;
+    stream.sink = sink;
+    const body = new BodyQueue();
+    if (!init.end) stream.input = body;
+    this.openStream(stream, init, false, []);
+    return {
+      id: stream.id,
+      write: (chunk) => body.push(chunk),
+      end: (trailers) => {
+        stream.trailersIn = trailers;
+        body.end();
+      },
+      reset: (code) => {
+        if (this.streams.get(stream.id) !== stream) return;
+        this.peerClosed(stream, code, 'stream reset');
+        this.discardInput(stream);
+        sink.onReset(code);
+      },
+    };
   }
 
   /** Open a WebSocket session; rejects with the response when the app denies it. */
@@ -167,6 +245,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
       stream.settle?.reject(denied);
       return;
     }
+    stream.sink?.onHead(event.status, event.headers);
     if (event.body !== undefined) this.collect(stream, event.body);
     if (event.end) this.finish(stream);
   }
@@ -178,6 +257,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   protected writeTrailers(stream: MemoryStream, event: TrailersOutEvent): void {
     stream.trailers = event.headers;
+    stream.sink?.onTrailers(event.headers);
     this.finish(stream);
   }
 
@@ -234,7 +314,8 @@ export class MemoryConnection extends Connection<MemoryStream> {
     });
   }
 
-  protected abort(stream: MemoryStream): void {
+  protected abort(stream: MemoryStream, code: number): void {
+    stream.sink?.onReset(code);
     stream.settle?.reject(new Error('the exchange was aborted'));
   }
 
@@ -246,7 +327,10 @@ export class MemoryConnection extends Connection<MemoryStream> {
   protected closeConnection(): void {
     for (const stream of this.streams.values()) {
       if (stream.wsOpen) this.sessionClosed(stream, 1006, 'connection closed');
-      else stream.settle?.reject(new Error('the connection was closed'));
+      else {
+        stream.sink?.onReset(8);
+        stream.settle?.reject(new Error('the connection was closed'));
+      }
     }
     this.end();
   }
@@ -261,7 +345,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
         // rest is not delivered, as no event follows a stream's close (SPEC.md §4.2).
         if (this.streams.get(stream.id) !== stream) break;
         if (result.done) {
-          this.deliverEnd(stream, null);
+          this.deliverEnd(stream, stream.trailersIn);
           break;
         }
         this.deliverData(stream, result.value);
@@ -294,12 +378,14 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   private collect(stream: MemoryStream, chunk: Chunk): void {
     const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk;
-    stream.chunks.push(bytes);
+    if (stream.sink !== null) stream.sink.onData(bytes);
+    else stream.chunks.push(bytes);
     // Memory has no wire: what is collected is flushed.
     this.flushed(stream, bytes.byteLength, true);
   }
 
   private finish(stream: MemoryStream): void {
+    stream.sink?.onEnd();
     const body = concatBytes(stream.chunks);
     stream.settle?.resolve({
       status: stream.status,

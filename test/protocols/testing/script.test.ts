@@ -1,0 +1,148 @@
+import { type App, handle, selfSignedCertificate, upgrade } from 'rxgi';
+import { connect, type ScriptConnection, type StreamResult } from 'rxgi/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import echo from '../../../apps/echo.js';
+import { closeServers, start } from '../../helpers.js';
+
+afterAll(closeServers);
+
+const urls: Record<string, string> = {};
+beforeAll(async () => {
+  urls.h2c = (await start(echo)).url;
+  urls.h2 = (await start(echo, { tls: await selfSignedCertificate() })).url;
+});
+
+/** What a stream's result must agree on across transports. */
+function summary(result: StreamResult) {
+  return result.reset === null
+    ? { status: result.status, text: result.text, reset: null }
+    : { reset: result.reset };
+}
+
+/** Three uploads whose bodies interleave; the middle one is reset; then the connection closes. */
+async function interleave(conn: ScriptConnection) {
+  const post = { method: 'POST', target: '/up', headers: { 'content-type': 'text/plain' } };
+  const a = conn.request(post);
+  const b = conn.request(post);
+  const c = conn.request(post);
+  await a.write('a1,');
+  await b.write('b1,');
+  await c.write('c1,');
+  await a.write('a2');
+  await b.reset();
+  await c.write('c2');
+  await a.end();
+  await c.end();
+  const results = await Promise.all([a.done, b.done, c.done]);
+  await conn.close();
+  return results.map(summary);
+}
+
+const EXPECTED = [
+  { status: 200, text: 'a1,a2', reset: null },
+  { reset: 8 },
+  { status: 200, text: 'c1,c2', reset: null },
+];
+
+describe('connect: one script, every transport', () => {
+  it('runs on the memory driver', async () => {
+    const conn = await connect(echo);
+    expect(conn.protocol).toBe('memory');
+    expect(await interleave(conn)).toEqual(EXPECTED);
+  });
+
+  it.each(['h2c', 'h2'])('runs unchanged on serve over %s, with the same results', async (name) => {
+    const conn = await connect(urls[name]!);
+    expect(conn.protocol).toBe('h2');
+    expect(await interleave(conn)).toEqual(EXPECTED);
+  });
+
+  it('is refused on HTTP/1.1 at the step that asks the impossible, named', async () => {
+    const conn = await connect(urls.h2c!, { protocol: 'http/1.1' });
+    try {
+      await expect(interleave(conn)).rejects.toMatchObject({
+        code: 'RXGI_ERR_SCRIPT',
+        message:
+          'step 2 (open POST /up): HTTP/1.1 cannot interleave two requests on one connection: the body of stream 1 is still open (end it first, or use HTTP/2)',
+      });
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('runs a sequential script on HTTP/1.1 keep-alive, and refuses a reset by name', async () => {
+    const conn = await connect(urls.h2c!, { protocol: 'http/1.1' });
+    const a = conn.request({
+      method: 'POST',
+      target: '/one',
+      headers: { 'content-type': 'text/plain' },
+    });
+    await a.write('one');
+    await a.end();
+    const b = conn.request({
+      method: 'POST',
+      target: '/two',
+      headers: { 'content-type': 'text/plain' },
+    });
+    await b.write('two');
+    await expect(b.reset()).rejects.toThrow(
+      "step 6 (reset stream 2): HTTP/1.1 has no stream reset (RST_STREAM is HTTP/2's); close the connection instead",
+    );
+    await b.end();
+    expect([summary(await a.done), summary(await b.done)]).toEqual([
+      { status: 200, text: 'one', reset: null },
+      { status: 200, text: 'two', reset: null },
+    ]);
+    await conn.close();
+  });
+
+  it.each(['memory', 'h2c', 'h2'])('streams a body as it comes and trailers (%s)', async (name) => {
+    const app: App = handle(async (req) => ({
+      body: (async function* () {
+        yield 'got ';
+        yield String((await req.text()).length);
+      })(),
+      trailers: ['x-done', 'yes'],
+    }));
+    const conn =
+      name === 'memory'
+        ? await connect(app)
+        : await connect(
+            (await start(app, name === 'h2' ? { tls: await selfSignedCertificate() } : {})).url,
+          );
+    const a = conn.request({ method: 'POST', target: '/' });
+    const first = new Promise<string>((resolve) => {
+      const sub = a.body.subscribe((chunk) => {
+        resolve(new TextDecoder().decode(chunk));
+        queueMicrotask(() => sub.unsubscribe());
+      });
+    });
+    expect(await first).toBe('got ');
+    await a.write('12345');
+    await a.end(['x-sent', 'all']);
+    const result = await a.done;
+    expect([result.text, result.trailers]).toEqual(['got 5', ['x-done', 'yes']]);
+    await conn.close();
+  });
+});
+
+describe('connect: WebSocket', () => {
+  const chat = handle(() => upgrade((messages) => messages));
+  it.each(['memory', 'h2c', 'h2', 'http/1.1'])('echoes and closes (%s)', async (name) => {
+    const conn =
+      name === 'memory'
+        ? await connect(chat)
+        : await connect(
+            name === 'h2' ? urls.h2! : urls.h2c!,
+            name === 'http/1.1' ? { protocol: 'http/1.1' } : {},
+          );
+    const ws = await conn.websocket('/chat');
+    await ws.send('hi');
+    expect(await ws.next()).toBe('hi');
+    await ws.send(new Uint8Array([1, 2, 3]));
+    expect(await ws.next()).toEqual(new Uint8Array([1, 2, 3]));
+    await ws.close(1000, 'bye');
+    expect(await ws.closed).toEqual({ code: 1000, reason: 'bye' });
+    await conn.close();
+  });
+});
