@@ -80,7 +80,10 @@ function compare(
           ? `stream ${value.stream}`
           : 'the output';
       let group = groups.get(key);
-      if (group === undefined) groups.set(key, (group = []));
+      if (group === undefined) {
+        group = [];
+        groups.set(key, group);
+      }
       group.push(note);
     }
     return groups;
@@ -238,7 +241,10 @@ function timeline(
       names.set(value, name);
     }
     let frame = frames.get(note.frame);
-    if (frame === undefined) frames.set(note.frame, (frame = []));
+    if (frame === undefined) {
+      frame = [];
+      frames.set(note.frame, frame);
+    }
     frame.push(name);
   }
   return [...frames]
