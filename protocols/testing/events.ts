@@ -103,13 +103,13 @@ export const ev = {
   message(stream: number, data: string | Uint8Array): WsMessageInEvent & WsMessageOutEvent {
     return { type: 'ws-message', stream, data };
   },
-  /** A response head; with `body`, a whole response unless `end` is false. */
+  /** A response: complete unless `end` is false (then the body follows in `data` events). */
   response(
     stream: number,
     status = 200,
     headers: HeaderList = [],
     body?: Chunk,
-    end = body !== undefined,
+    end = true,
   ): ResponseEvent {
     return body === undefined
       ? { type: 'response', stream, status, headers, end }

@@ -5,6 +5,7 @@
 
 export { SCRIPT_ERROR, type ScriptHead, type StreamResult } from './collector.js';
 export { ev, type RequestInit } from './events.js';
+export { type ManyOptions, many } from './many.js';
 export { expectMarbles, MARBLE_MISMATCH, type MarbleSpec } from './marbles.js';
 export {
   inject,
