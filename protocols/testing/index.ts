@@ -15,11 +15,5 @@ export {
   type MemoryWebSocket,
   memoryConnection,
 } from './memory.js';
-export {
-  type ConnectOptions,
-  connect,
-  ScriptConnection,
-  type ScriptRequest,
-  type ScriptSocket,
-  type ScriptStream,
-} from './script.js';
+export { connect, ScriptConnection, type ScriptSocket, type ScriptStream } from './script.js';
+export type { ConnectOptions, ScriptRequest } from './transport.js';

@@ -2,8 +2,8 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
 import { scriptError } from './collector.js';
-import type { ConnectOptions, Transport } from './script.js';
 import { adoptWs } from './script-http2.js';
+import type { ConnectOptions, Transport } from './transport.js';
 
 /**
  * A script's connection over HTTP/1.1: exchanges go one after another on one keep-alive

@@ -8,7 +8,7 @@ import {
 import WebSocket from 'ws';
 import type { HeaderList } from '../../core/events.js';
 import { type MessageQueue, scriptError } from './collector.js';
-import type { ConnectOptions, Transport, TransportSocket } from './script.js';
+import type { ConnectOptions, Transport, TransportSocket } from './transport.js';
 
 /** A script's connection over HTTP/2: h2c with prior knowledge on `http:`, h2 on `https:`. */
 export async function http2Transport(url: string, options: ConnectOptions): Promise<Transport> {

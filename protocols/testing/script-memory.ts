@@ -1,7 +1,7 @@
 import type { App } from '../../core/app.js';
 import type { MessageQueue } from './collector.js';
 import { memoryConnection } from './memory.js';
-import type { Transport, TransportSocket } from './script.js';
+import type { Transport, TransportSocket } from './transport.js';
 
 /** A script's connection on the memory driver: no socket, the app runs in this process. */
 export function memoryTransport(app: App): Transport {

@@ -6,29 +6,7 @@ import { Collector, MessageQueue, type ScriptHead, type StreamResult } from './c
 import { http1Transport } from './script-http1.js';
 import { http2Transport } from './script-http2.js';
 import { memoryTransport } from './script-memory.js';
-
-/** A request a script opens; the body follows with `write` and `end`. */
-export interface ScriptRequest {
-  method?: string;
-  /** Path and query; default `/`. */
-  target?: string;
-  headers?: HeaderList | Record<string, string>;
-  /** True when the request has no body: the head ends the request (GET's default). */
-  end?: boolean;
-}
-
-/** Where a script runs, and how. */
-export interface ConnectOptions {
-  /**
-   * The protocol spoken to a URL: `h2` (the default: h2c with prior knowledge on `http:`, ALPN
-   * h2 on `https:`) or `http/1.1`. An app always runs on the memory driver.
-   */
-  protocol?: 'h2' | 'http/1.1';
-  /** TLS: trust these CA certificates (PEM). Without `ca`, any certificate is accepted. */
-  ca?: string | string[];
-  /** A response body over this many bytes fails its stream. Default 16 MiB. */
-  maxBody?: number;
-}
+import type { ConnectOptions, ScriptRequest, Transport } from './transport.js';
 
 /** One stream of a script: steps that send, and what came back. */
 export interface ScriptStream {
@@ -59,38 +37,6 @@ export interface ScriptSocket {
   close(code?: number, reason?: string): Promise<void>;
   /** The close code and reason, whoever closed. */
   readonly closed: Promise<{ code: number; reason: string }>;
-}
-
-/** @internal What a transport does for one stream. */
-export interface TransportStream {
-  readonly id: number;
-  write(chunk: Uint8Array, step: string): Promise<void>;
-  end(trailers: HeaderList | null, step: string): Promise<void>;
-  reset(code: number, step: string): Promise<void>;
-}
-
-/** @internal A script's connection: memory, HTTP/1.1 or HTTP/2. */
-export interface Transport {
-  readonly protocol: string;
-  open(
-    request: Required<ScriptRequest> & { headers: HeaderList },
-    out: Collector,
-    step: string,
-  ): TransportStream;
-  websocket(
-    target: string,
-    subprotocols: string[],
-    queue: MessageQueue,
-    step: string,
-  ): Promise<TransportSocket>;
-  close(): Promise<void>;
-}
-
-/** @internal A transport's WebSocket session. */
-export interface TransportSocket {
-  readonly subprotocol: string | null;
-  send(data: Chunk): Promise<void>;
-  close(code: number, reason: string): Promise<void>;
 }
 
 const encoder = new TextEncoder();
