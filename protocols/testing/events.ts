@@ -1,4 +1,5 @@
 import type {
+  Capabilities,
   Chunk,
   CloseInEvent,
   CloseOutEvent,
@@ -14,10 +15,17 @@ import type {
   WsMessageInEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
-import { headerList } from '../../core/headers.js';
-import { MEMORY_CAPS } from './memory.js';
+import { headerList, lowerNames } from '../../core/headers.js';
 
 const encoder = new TextEncoder();
+
+/** The capabilities of memory streams (SPEC.md §7). */
+export const MEMORY_CAPS: Capabilities = {
+  push: false,
+  trailers: true,
+  earlyHints: true,
+  websocket: true,
+};
 
 /** What `ev.request` accepts besides the stream id; every field has a default. */
 export interface RequestInit {
@@ -54,7 +62,10 @@ export const ev = {
       target,
       path: mark < 0 ? target : target.slice(0, mark),
       query: mark < 0 ? '' : target.slice(mark + 1),
-      headers: Array.isArray(init.headers) ? init.headers : headerList(init.headers ?? {}),
+      // Names in lower case, as every wire driver delivers them (SPEC.md §4.1).
+      headers: Array.isArray(init.headers)
+        ? lowerNames(init.headers)
+        : headerList(init.headers ?? {}),
       http: init.http ?? '1.1',
       scheme: 'http',
       authority: 'memory',

@@ -2,7 +2,6 @@ import type { App, ConnectionInfo } from '../../core/app.js';
 import { concatBytes } from '../../core/body.js';
 import { Connection, chunkLength } from '../../core/connection.js';
 import type {
-  Capabilities,
   Chunk,
   DataOutEvent,
   EarlyHintsEvent,
@@ -12,9 +11,9 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
-import { headerList, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { StreamState } from '../../core/stream-state.js';
+import { ev, MEMORY_CAPS } from './events.js';
 
 /** A request for the memory driver. */
 export interface MemoryRequest {
@@ -49,13 +48,6 @@ export interface MemoryWebSocket {
   readonly closed: Promise<{ code: number; reason: string }>;
 }
 
-/** The capabilities of memory streams (SPEC.md §7). */
-export const MEMORY_CAPS: Capabilities = {
-  push: false,
-  trailers: true,
-  earlyHints: true,
-  websocket: true,
-};
 const encoder = new TextEncoder();
 const SLICE = 16_384;
 
@@ -209,30 +201,17 @@ export class MemoryConnection extends Connection<MemoryStream> {
     websocket: boolean,
     subprotocols: string[],
   ): void {
-    const target = init.target ?? '/';
-    const mark = target.indexOf('?');
-    // Names in lower case, as every wire driver delivers them (SPEC.md §4.1).
-    const headers = Array.isArray(init.headers)
-      ? lowerNames(init.headers)
-      : headerList(init.headers ?? {});
-    this.open(stream, {
-      type: 'request',
-      stream: stream.id,
-      method: init.method ?? 'GET',
-      target,
-      path: mark < 0 ? target : target.slice(0, mark),
-      query: mark < 0 ? '' : target.slice(mark + 1),
-      headers,
-      http: '1.1',
-      scheme: 'http',
-      authority: 'memory',
-      client: null,
-      server: null,
-      caps: MEMORY_CAPS,
-      websocket,
-      subprotocols,
-      end: stream.inEnded,
-    });
+    this.open(
+      stream,
+      ev.request(stream.id, {
+        method: init.method,
+        target: init.target,
+        headers: init.headers,
+        websocket,
+        subprotocols,
+        end: stream.inEnded,
+      }),
+    );
   }
 
   protected writeResponse(stream: MemoryStream, event: ResponseEvent): void {

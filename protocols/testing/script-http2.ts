@@ -164,9 +164,21 @@ async function h2WebSocket(
       status,
     });
   }
-  // ws's client-side session run on the stream (frames masked, RFC 6455 §5.3), made the way
-  // ws's server makes sessions; closeTimeout spelt out, as ws destroys the stream 1 ms after a
-  // close frame otherwise.
+  const ws = clientWebSocketOn(stream);
+  const subprotocol = head['sec-websocket-protocol'];
+  return { ws, subprotocol: typeof subprotocol === 'string' ? subprotocol : null };
+}
+
+/**
+ * @internal A client-side `ws` session on an HTTP/2 stream that an extended CONNECT opened
+ * (RFC 8441): frames masked as RFC 6455 §5.3 wants. Made the way ws's server makes sessions,
+ * so ws's defaults are spelt out: without closeTimeout, ws destroys the stream 1 ms after
+ * sending a close frame.
+ */
+export function clientWebSocketOn(
+  stream: ClientHttp2Stream,
+  maxPayload = 64 * 1024 * 1024,
+): WebSocket {
   const ws = new (WebSocket as unknown as new (a: null, b: undefined, c: object) => WebSocket)(
     null,
     undefined,
@@ -176,10 +188,9 @@ async function h2WebSocket(
   (ws as unknown as { setSocket: (s: unknown, h: Buffer, o: object) => void }).setSocket(
     stream,
     Buffer.alloc(0),
-    { maxPayload: 64 * 1024 * 1024, skipUTF8Validation: false },
+    { maxPayload, skipUTF8Validation: false },
   );
-  const subprotocol = head['sec-websocket-protocol'];
-  return { ws, subprotocol: typeof subprotocol === 'string' ? subprotocol : null };
+  return ws;
 }
 
 /** @internal A `ws` session as a script's socket. */

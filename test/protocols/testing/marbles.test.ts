@@ -1,64 +1,9 @@
-import {
-  type App,
-  compose,
-  handle,
-  type InboundEvent,
-  type OutboundEvent,
-  text,
-  upgrade,
-} from 'rxgi';
+import { type App, compose, handle, type OutboundEvent, text, upgrade } from 'rxgi';
 import { ev, expectMarbles } from 'rxgi/testing';
 import { delay, EMPTY, filter, map, mergeMap, type Observable, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-
-type Middleware = (app: App) => App;
-
-/** Adds `x-served-by: rxgi` to every response head. */
-const servedBy: Middleware = (app) => (events, info) =>
-  app(events, info).pipe(
-    map((event) =>
-      event.type === 'response'
-        ? { ...event, headers: [...event.headers, 'x-served-by', 'rxgi'] }
-        : event,
-    ),
-  );
-
-const CHUNK = 32_768;
-const chunk = 'a'.repeat(CHUNK);
-
-/**
- * Streams three 32 KiB chunks on GET, each only when the window allows it (SPEC.md §6.2): the
- * first 64 KiB go at once, the third waits for a `window` event. `greedy` ignores the window.
- */
-function streamer(greedy = false): App {
-  return (events) => {
-    let window = 65_536;
-    let left = 3;
-    let stream = 0;
-    const more = (): OutboundEvent[] => {
-      const out: OutboundEvent[] = [];
-      while (left > 0 && (greedy || window >= CHUNK)) {
-        window -= CHUNK;
-        left -= 1;
-        out.push(ev.data(stream, chunk, left === 0));
-      }
-      return out;
-    };
-    return events.pipe(
-      mergeMap((event: InboundEvent): OutboundEvent[] => {
-        if (event.type === 'request') {
-          stream = event.stream;
-          return [ev.response(stream, 200, [], undefined, false), ...more()];
-        }
-        if (event.type === 'window' && event.stream === stream) {
-          window += event.bytes;
-          return more();
-        }
-        return [];
-      }),
-    );
-  };
-}
+// The examples of docs/testing.md: a header middleware and a stream that respects its window.
+import { servedBy, streamer, windowMarbles } from '../../fixtures/testing-runners/examples.mjs';
 
 describe('expectMarbles', () => {
   it('checks a middleware that adds a header, on raw-event and handle apps', () => {
@@ -107,33 +52,13 @@ describe('expectMarbles', () => {
   });
 
   it('shows a credit-respecting stream stalling until its window event', () => {
-    expectMarbles(streamer(), {
-      inbound: 'r-----w',
-      outbound: '(haa)-c',
-      values: {
-        r: ev.get(1),
-        w: ev.window(1, CHUNK),
-        h: ev.response(1, 200, [], undefined, false),
-        a: ev.data(1, chunk),
-        c: ev.end(1, chunk),
-      },
-    });
+    windowMarbles(streamer());
   });
 
   it('fails with a readable diff when the app sends past its window', () => {
     let error: (Error & { code?: string }) | undefined;
     try {
-      expectMarbles(streamer(true), {
-        inbound: 'r-----w',
-        outbound: '(haa)-c',
-        values: {
-          r: ev.get(1),
-          w: ev.window(1, CHUNK),
-          h: ev.response(1, 200, [], undefined, false),
-          a: ev.data(1, chunk),
-          c: ev.end(1, chunk),
-        },
-      });
+      windowMarbles(streamer(true));
     } catch (caught) {
       error = caught as Error;
     }

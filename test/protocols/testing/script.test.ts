@@ -1,7 +1,8 @@
 import { type App, handle, selfSignedCertificate, upgrade } from 'rxgi';
-import { connect, type ScriptConnection, type StreamResult } from 'rxgi/testing';
+import { connect, type StreamResult } from 'rxgi/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import echo from '../../../apps/echo.js';
+import { interleave } from '../../fixtures/testing-runners/examples.mjs';
 import { closeServers, start } from '../../helpers.js';
 
 afterAll(closeServers);
@@ -19,55 +20,26 @@ function summary(result: StreamResult) {
     : { reset: result.reset };
 }
 
-/** Three uploads whose bodies interleave; the middle one is reset; then the connection closes. */
-async function interleave(conn: ScriptConnection) {
-  const post = { method: 'POST', target: '/up', headers: { 'content-type': 'text/plain' } };
-  const a = conn.request(post);
-  const b = conn.request(post);
-  const c = conn.request(post);
-  await a.write('a1,');
-  await b.write('b1,');
-  await c.write('c1,');
-  await a.write('a2');
-  await b.reset();
-  await c.write('c2');
-  await a.end();
-  await c.end();
-  const results = await Promise.all([a.done, b.done, c.done]);
-  await conn.close();
-  return results.map(summary);
-}
-
-const EXPECTED = [
-  { status: 200, text: 'a1,a2', reset: null },
-  { reset: 8 },
-  { status: 200, text: 'c1,c2', reset: null },
-];
+/** docs/testing.md's script: three uploads interleaved, the middle one reset, then close. */
+const EXPECTED = ['200 a1,a2', 'reset 8', '200 c1,c2'];
 
 describe('connect: one script, every transport', () => {
   it('runs on the memory driver', async () => {
-    const conn = await connect(echo);
-    expect(conn.protocol).toBe('memory');
-    expect(await interleave(conn)).toEqual(EXPECTED);
+    expect((await connect(echo)).protocol).toBe('memory');
+    expect(await interleave()).toEqual(EXPECTED);
   });
 
   it.each(['h2c', 'h2'])('runs unchanged on serve over %s, with the same results', async (name) => {
-    const conn = await connect(urls[name]!);
-    expect(conn.protocol).toBe('h2');
-    expect(await interleave(conn)).toEqual(EXPECTED);
+    expect((await connect(urls[name]!)).protocol).toBe('h2');
+    expect(await interleave(urls[name]!)).toEqual(EXPECTED);
   });
 
   it('is refused on HTTP/1.1 at the step that asks the impossible, named', async () => {
-    const conn = await connect(urls.h2c!, { protocol: 'http/1.1' });
-    try {
-      await expect(interleave(conn)).rejects.toMatchObject({
-        code: 'RXGI_ERR_SCRIPT',
-        message:
-          'step 2 (open POST /up): HTTP/1.1 cannot interleave two requests on one connection: the body of stream 1 is still open (end it first, or use HTTP/2)',
-      });
-    } finally {
-      await conn.close();
-    }
+    await expect(interleave(urls.h2c!, { protocol: 'http/1.1' })).rejects.toMatchObject({
+      code: 'RXGI_ERR_SCRIPT',
+      message:
+        'step 2 (open POST /up): HTTP/1.1 cannot interleave two requests on one connection: the body of stream 1 is still open (end it first, or use HTTP/2)',
+    });
   });
 
   it('runs a sequential script on HTTP/1.1 keep-alive, and refuses a reset by name', async () => {
