@@ -1,27 +1,57 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import WebSocket from 'ws';
+import type { HeaderList } from '../../core/events.js';
+import { hasField } from '../../core/headers.js';
 import { scriptError } from './collector.js';
+import { ResponseReader } from './http1-responses.js';
 import { adoptWs } from './script-http2.js';
 import type { ConnectOptions, Transport } from './transport.js';
 
 /**
- * A script's connection over HTTP/1.1: exchanges go one after another on one keep-alive
- * connection. What HTTP/1.1 cannot say fails the step with `RXGI_ERR_SCRIPT`: a stream opened
- * while another request's body is still being sent (two bodies cannot interleave, RFC 9112
- * §9.3), and a reset (HTTP/1.1 has none: close the connection instead).
+ * A script's connection over HTTP/1.1: one keep-alive connection, requests pipelined (each
+ * head goes at once, responses are read back in request order, RFC 9112 §9.3). What HTTP/1.1
+ * cannot say fails the step with `RXGI_ERR_SCRIPT`: a stream opened while another request's
+ * body is still being sent (two bodies cannot interleave), and a reset (HTTP/1.1 has none:
+ * close the connection instead). A body goes chunked, so that it can be sent step by step.
  */
 export async function http1Transport(url: string, options: ConnectOptions): Promise<Transport> {
   const base = new URL(url);
   const tls = base.protocol === 'https:';
-  const agentOptions = { keepAlive: true, maxSockets: 1 };
-  const agent = tls
-    ? new HttpsAgent({
-        ...agentOptions,
-        rejectUnauthorized: options.ca !== undefined,
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      })
-    : new HttpAgent(agentOptions);
+  const port = Number(base.port || (tls ? 443 : 80));
+  const host = base.hostname.replace(/^\[|\]$/g, '');
+  const tlsOptions = {
+    rejectUnauthorized: options.ca !== undefined,
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+  };
+  const socket: Socket = await new Promise((resolve, reject) => {
+    const s = tls
+      ? tlsConnect({ host, port, servername: host, ALPNProtocols: ['http/1.1'], ...tlsOptions })
+      : netConnect(port, host);
+    s.once(tls ? 'secureConnect' : 'connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+  const reader = new ResponseReader();
+  const gone = (why: string) => (out: { fail(error: Error): void }) =>
+    out.fail(scriptError(`the connection closed before the response was complete (${why})`));
+  socket.on('data', (bytes: Buffer) => {
+    try {
+      reader.push(bytes);
+    } catch (error) {
+      socket.destroy();
+      reader.closed(gone((error as Error).message));
+    }
+  });
+  socket.on('close', () => reader.closed(gone('closed')));
+  socket.on('error', () => {}); // 'close' follows
+  const write = (data: string | Uint8Array) =>
+    new Promise<void>((resolve, reject) => {
+      if (socket.destroyed) reject(scriptError('the connection is closed'));
+      else socket.write(data, (error) => (error ? reject(error) : resolve()));
+    });
   let nextId = 1;
   /** The stream whose request body is still open, if any. */
   let sending: number | null = null;
@@ -35,68 +65,37 @@ export async function http1Transport(url: string, options: ConnectOptions): Prom
       }
       const id = nextId;
       nextId += 1;
-      const headers: Record<string, string | string[]> = {};
+      let head = `${request.method} ${request.target} HTTP/1.1\r\n`;
+      if (!hasField(request.headers, 'host')) head += `host: ${base.host}\r\n`;
       for (let i = 0; i < request.headers.length; i += 2) {
-        const name = request.headers[i]!;
-        const had = headers[name];
-        const value = request.headers[i + 1]!;
-        headers[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [had]), value];
+        head += `${request.headers[i]}: ${request.headers[i + 1]}\r\n`;
       }
-      const req = (tls ? httpsRequest : httpRequest)(new URL(request.target, base), {
-        method: request.method,
-        agent,
-        headers,
-      });
-      req.on('response', (res: IncomingMessage) => {
-        const names: string[] = [];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) {
-          names.push(res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!);
-        }
-        out.onHead(res.statusCode ?? 0, names);
-        res.on('data', (chunk: Buffer) =>
-          out.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
-        );
-        res.on('end', () => {
-          const trailers: string[] = [];
-          for (let i = 0; i < res.rawTrailers.length; i += 2) {
-            trailers.push(res.rawTrailers[i]!.toLowerCase(), res.rawTrailers[i + 1]!);
-          }
-          if (trailers.length > 0) out.onTrailers(trailers);
-          out.onEnd();
-        });
-        res.on('aborted', () => out.onReset(8));
-        res.on('error', () => out.onReset(8));
-      });
-      req.on('error', (error) => out.fail(error));
-      if (request.end) req.end();
-      else {
-        sending = id;
-        req.flushHeaders();
-      }
+      if (!request.end) head += 'transfer-encoding: chunked\r\n';
+      else if (request.method !== 'GET' && request.method !== 'HEAD')
+        head += 'content-length: 0\r\n';
+      reader.expect({ out, head: request.method === 'HEAD' });
+      if (!request.end) sending = id;
+      void write(`${head}\r\n`).catch((error: Error) => out.fail(error));
       const ended = (step: string) =>
         scriptError(`${step}: the request body of stream ${id} has ended`);
       return {
         id,
-        write: (chunk, step) =>
-          new Promise<void>((resolve, reject) => {
-            if (sending !== id) reject(ended(step));
-            else req.write(chunk, (error) => (error ? reject(error) : resolve()));
-          }),
-        end: (trailers, step) =>
-          new Promise<void>((resolve, reject) => {
-            if (sending !== id) {
-              reject(ended(step));
-              return;
-            }
-            sending = null;
-            if (trailers !== null) {
-              const pairs: [string, string][] = [];
-              for (let i = 0; i < trailers.length; i += 2)
-                pairs.push([trailers[i]!, trailers[i + 1]!]);
-              req.addTrailers(pairs);
-            }
-            req.end(() => resolve());
-          }),
+        write: async (chunk, step) => {
+          if (sending !== id) throw ended(step);
+          if (chunk.byteLength === 0) return;
+          await write(`${chunk.byteLength.toString(16)}\r\n`);
+          await write(chunk);
+          await write('\r\n');
+        },
+        end: async (trailers: HeaderList | null, step) => {
+          if (sending !== id) throw ended(step);
+          sending = null;
+          let tail = '0\r\n';
+          for (let i = 0; trailers !== null && i < trailers.length; i += 2) {
+            tail += `${trailers[i]}: ${trailers[i + 1]}\r\n`;
+          }
+          await write(`${tail}\r\n`);
+        },
         reset: async (_code, step) => {
           throw scriptError(
             `${step}: HTTP/1.1 has no stream reset (RST_STREAM is HTTP/2's); close the connection instead`,
@@ -108,10 +107,7 @@ export async function http1Transport(url: string, options: ConnectOptions): Prom
       // An upgrade takes a connection over: the session gets one of its own.
       const address = new URL(target, base);
       address.protocol = tls ? 'wss:' : 'ws:';
-      const ws = new WebSocket(address, subprotocols, {
-        rejectUnauthorized: options.ca !== undefined,
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      });
+      const ws = new WebSocket(address, subprotocols, tlsOptions);
       await new Promise<void>((resolve, reject) => {
         ws.once('open', () => resolve());
         ws.once('unexpected-response', (_req, res) => {
@@ -127,8 +123,11 @@ export async function http1Transport(url: string, options: ConnectOptions): Prom
       });
       return adoptWs({ ws, subprotocol: ws.protocol === '' ? null : ws.protocol }, queue);
     },
-    async close() {
-      agent.destroy();
-    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed) resolve();
+        else socket.end(() => resolve());
+        socket.once('close', () => resolve());
+      }),
   };
 }

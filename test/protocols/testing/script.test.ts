@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { type App, handle, selfSignedCertificate, upgrade } from 'rxgi';
 import { connect, type StreamResult } from 'rxgi/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,44 @@ describe('connect: one script, every transport', () => {
       { status: 200, text: 'two', reset: null },
     ]);
     await conn.close();
+  });
+
+  it('pipelines HTTP/1.1 requests: every head goes before the first answer, answers in order', async () => {
+    // A raw server that answers only once it has read three requests: a client that waited
+    // for each answer before the next request would hang here.
+    const server = createServer((socket) => {
+      let seen = '';
+      socket.on('data', (bytes) => {
+        seen += bytes.toString('latin1');
+        const heads = seen.split('\r\n\r\n').length - 1;
+        if (heads < 3) return;
+        const paths = [...seen.matchAll(/^GET (\S+) HTTP\/1\.1$/gm)].map((m) => m[1]);
+        socket.write(
+          paths
+            .map((path, i) =>
+              i === 1
+                ? `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nyou\r\n4\r\n got\r\n0\r\nx-t: 1\r\n\r\n`
+                : `HTTP/1.1 200 OK\r\ncontent-length: ${path!.length}\r\n\r\n${path}`,
+            )
+            .join(''),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const conn = await connect(`http://127.0.0.1:${port}`, { protocol: 'http/1.1' });
+      const streams = ['/a', '/bb', '/ccc'].map((target) => conn.request({ target }));
+      const results = await Promise.all(streams.map((s) => s.done));
+      expect(results.map((r) => [r.status, r.text, r.trailers])).toEqual([
+        [200, '/a', null],
+        [200, 'you got', ['x-t', '1']],
+        [200, '/ccc', null],
+      ]);
+      await conn.close();
+    } finally {
+      server.close();
+    }
   });
 
   it.each(['memory', 'h2c', 'h2'])('streams a body as it comes and trailers (%s)', async (name) => {
