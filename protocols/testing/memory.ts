@@ -71,6 +71,9 @@ class MemoryStream extends StreamState {
   sink: ExchangeSink | null = null;
   /** Trailers that end a scripted body. */
   trailersIn: HeaderList | null = null;
+  /** A scripted client stopped reading: output credit is held back, not granted. */
+  paused = false;
+  held = 0;
 }
 
 /** @internal Receives one scripted exchange's answer as it comes. */
@@ -89,6 +92,8 @@ export interface MemoryExchange {
   end(trailers: HeaderList | null): void;
   /** The client resets the stream: the app gets `close` with `code`. */
   reset(code: number): void;
+  /** Stop (false) or go on (true) granting the app output credit for what it sent. */
+  read(on: boolean): void;
 }
 
 /** A body written step by step: the driver pulls it as the app grants credit. */
@@ -158,6 +163,14 @@ export class MemoryConnection extends Connection<MemoryStream> {
       end: (trailers) => {
         stream.trailersIn = trailers;
         body.end();
+      },
+      read: (on) => {
+        stream.paused = !on;
+        if (on && stream.held > 0) {
+          const held = stream.held;
+          stream.held = 0;
+          this.flushed(stream, held, true);
+        }
       },
       reset: (code) => {
         if (this.streams.get(stream.id) !== stream) return;
@@ -359,8 +372,9 @@ export class MemoryConnection extends Connection<MemoryStream> {
     const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk;
     if (stream.sink !== null) stream.sink.onData(bytes);
     else stream.chunks.push(bytes);
-    // Memory has no wire: what is collected is flushed.
-    this.flushed(stream, bytes.byteLength, true);
+    // Memory has no wire: what is collected is flushed, unless a script stopped reading.
+    if (stream.paused) stream.held += bytes.byteLength;
+    else this.flushed(stream, bytes.byteLength, true);
   }
 
   private finish(stream: MemoryStream): void {

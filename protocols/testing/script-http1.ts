@@ -96,6 +96,8 @@ export async function http1Transport(url: string, options: ConnectOptions): Prom
           }
           await write(`${tail}\r\n`);
         },
+        // HTTP/1.1 has one window, the connection's: pausing one stream pauses them all.
+        read: (on) => (on ? socket.resume() : socket.pause()),
         reset: async (_code, step) => {
           throw scriptError(
             `${step}: HTTP/1.1 has no stream reset (RST_STREAM is HTTP/2's); close the connection instead`,

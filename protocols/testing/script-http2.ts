@@ -78,6 +78,8 @@ export async function http2Transport(url: string, options: ConnectOptions): Prom
           out.onReset(code);
           reset(stream, code);
         },
+        // A paused stream is not consumed, so node stops sending WINDOW_UPDATE for it.
+        read: (on) => (on ? stream.resume() : stream.pause()),
       };
     },
     websocket: (target, subprotocols, queue, step) =>

@@ -15,6 +15,7 @@ export function memoryTransport(app: App): Transport {
         write: async (chunk) => exchange.write(chunk),
         end: async (trailers) => exchange.end(trailers),
         reset: async (code) => exchange.reset(code),
+        read: (on) => exchange.read(on),
       };
     },
     async websocket(target, subprotocols, queue: MessageQueue): Promise<TransportSocket> {

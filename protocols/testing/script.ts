@@ -18,6 +18,14 @@ export interface ScriptStream {
   end(trailers?: HeaderList | Record<string, string>): Promise<void>;
   /** Reset the stream (RST_STREAM with `code`, CANCEL by default). Refused on HTTP/1.1. */
   reset(code?: number): Promise<void>;
+  /**
+   * Stop reading the response: what arrives is kept, but the server's window for the stream is
+   * no longer replenished (HTTP/2 WINDOW_UPDATE; `window` events on the memory driver), so a
+   * credit-respecting app stalls. On HTTP/1.1 the whole connection stops being read.
+   */
+  pause(): Promise<void>;
+  /** Read the response again, and give back the window held while paused. */
+  resume(): Promise<void>;
   /** The response head; rejects when the stream ends without one. */
   readonly head: Promise<ScriptHead>;
   /** The response body chunks as they come; errors when the stream is reset. */
@@ -94,6 +102,14 @@ export class ScriptConnection {
           this.step(`end stream ${stream.id}`),
         ),
       reset: (code = 8) => stream.reset(code, this.step(`reset stream ${stream.id}`)),
+      pause: async () => {
+        this.step(`pause stream ${stream.id}`);
+        stream.read(false);
+      },
+      resume: async () => {
+        this.step(`resume stream ${stream.id}`);
+        stream.read(true);
+      },
       head: out.head,
       body: out.body,
       done: out.done,

@@ -30,6 +30,8 @@ export interface TransportStream {
   write(chunk: Uint8Array, step: string): Promise<void>;
   end(trailers: HeaderList | null, step: string): Promise<void>;
   reset(code: number, step: string): Promise<void>;
+  /** Stop (false) or go on (true) reading the response: the server's window follows. */
+  read(on: boolean): void;
 }
 
 /** @internal A script's connection: memory, HTTP/1.1 or HTTP/2. */
