@@ -167,13 +167,7 @@ describe('a client that stops reading', () => {
           }
         })(),
       }));
-      const conn =
-        name === 'memory'
-          ? await connect(app)
-          : await connect(
-              (await start(app)).url,
-              name === 'http/1.1' ? { protocol: 'http/1.1' } : {},
-            );
+      const conn = name === 'memory' ? await connect(app) : await connect((await start(app)).url);
       const stream = conn.request({ target: '/' });
       await stream.pause();
       await new Promise((resolve) => setTimeout(resolve, 200));
