@@ -51,15 +51,10 @@ export class ResponseReader {
     switch (this.state) {
       case 'head':
         return this.readHead(current);
-      case 'length': {
-        if (this.buffer.byteLength === 0) return false;
-        const take = Math.min(this.left, this.buffer.byteLength);
-        current.out.onData(new Uint8Array(this.buffer.subarray(0, take)));
-        this.buffer = this.buffer.subarray(take);
-        this.left -= take;
+      case 'length':
+        if (!this.bodyBytes(current)) return false;
         if (this.left === 0) this.finish();
         return true;
-      }
       case 'chunk-size': {
         const line = this.line();
         if (line === null) return false;
@@ -69,15 +64,10 @@ export class ResponseReader {
         this.state = size === 0 ? 'trailers' : 'chunk';
         return true;
       }
-      case 'chunk': {
-        if (this.buffer.byteLength === 0) return false;
-        const take = Math.min(this.left, this.buffer.byteLength);
-        current.out.onData(new Uint8Array(this.buffer.subarray(0, take)));
-        this.buffer = this.buffer.subarray(take);
-        this.left -= take;
+      case 'chunk':
+        if (!this.bodyBytes(current)) return false;
         if (this.left === 0) this.state = 'chunk-end';
         return true;
-      }
       case 'chunk-end': {
         const line = this.line();
         if (line === null) return false;
@@ -129,6 +119,16 @@ export class ResponseReader {
       if (this.left === 0) this.finish();
       else this.state = 'length';
     } else this.state = 'close';
+    return true;
+  }
+
+  /** Hands up to `left` buffered body bytes to the collector; false when none are buffered. */
+  private bodyBytes(current: Pending): boolean {
+    if (this.buffer.byteLength === 0) return false;
+    const take = Math.min(this.left, this.buffer.byteLength);
+    current.out.onData(new Uint8Array(this.buffer.subarray(0, take)));
+    this.buffer = this.buffer.subarray(take);
+    this.left -= take;
     return true;
   }
 
