@@ -28,7 +28,7 @@ export const MEMORY_CAPS: Capabilities = {
 };
 
 /** What `ev.request` accepts besides the stream id; every field has a default. */
-export interface RequestInit {
+export interface RequestEventInit {
   method?: string;
   /** Path and query; default `/`. */
   target?: string;
@@ -50,7 +50,7 @@ export interface RequestInit {
  */
 export const ev = {
   /** A `request` event as the memory driver makes it (`http: '1.1'`, authority `memory`). */
-  request(stream: number, init: RequestInit = {}): RequestEvent {
+  request(stream: number, init: RequestEventInit = {}): RequestEvent {
     const target = init.target ?? '/';
     const mark = target.indexOf('?');
     const method = init.method ?? 'GET';
@@ -78,11 +78,11 @@ export const ev = {
     };
   },
   /** A GET with no body. */
-  get(stream: number, target = '/', headers?: RequestInit['headers']): RequestEvent {
+  get(stream: number, target = '/', headers?: RequestEventInit['headers']): RequestEvent {
     return ev.request(stream, { target, headers });
   },
   /** A POST whose body follows in `data` events. */
-  post(stream: number, target = '/', headers?: RequestInit['headers']): RequestEvent {
+  post(stream: number, target = '/', headers?: RequestEventInit['headers']): RequestEvent {
     return ev.request(stream, { method: 'POST', target, headers, end: false });
   },
   /** A WebSocket handshake. */
