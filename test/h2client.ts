@@ -5,7 +5,8 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
+import { clientWebSocketOn } from '../protocols/testing/script-http2.js';
 
 /** A complete HTTP/2 response as node:http2's client saw it. */
 export interface H2Response {
@@ -125,19 +126,6 @@ export async function h2WebSocketOn(
     client.close();
     throw new Error(`extended CONNECT answered ${head[':status']}`);
   }
-  // ws's client-side session, run on the stream: frames masked as RFC 6455 §5.3 wants. Made
-  // the way ws's own server makes sessions, so it needs ws's defaults spelt out: without
-  // closeTimeout, ws destroys the stream 1 ms after sending a close frame.
-  const ws = new (WebSocket as unknown as new (a: null, b: undefined, c: object) => WebSocket)(
-    null,
-    undefined,
-    { closeTimeout: 30_000, autoPong: true },
-  );
-  (ws as unknown as { _isServer: boolean })._isServer = false;
-  (ws as unknown as { setSocket: (s: unknown, h: Buffer, o: object) => void }).setSocket(
-    stream,
-    Buffer.alloc(0),
-    { maxPayload: 1 << 20, skipUTF8Validation: false },
-  );
+  const ws = clientWebSocketOn(stream, 1 << 20);
   return { client, stream, head, ws };
 }

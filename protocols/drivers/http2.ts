@@ -532,6 +532,12 @@ export class Http2Connection extends NodeConnection<H2Stream> {
 
   /** @internal */
   bodyEnd(stream: H2Stream): void {
+    // node ends the readable side of a stream the peer reset (RST_STREAM) too: that body was
+    // cut short, not completed, and the app hears `close` instead (SPEC.md §11.6).
+    if (stream.h2.closed && stream.h2.rstCode !== constants.NGHTTP2_NO_ERROR) {
+      this.closed(stream);
+      return;
+    }
     this.deliverEnd(stream, stream.trailers);
   }
 

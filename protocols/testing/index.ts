@@ -1,7 +1,14 @@
 /**
- * `rxgi/testing`: run apps with no socket. `inject` sends one request and collects the whole
- * response; `memoryConnection` opens a connection on which requests and WebSockets interleave.
+ * `rxgi/testing`: test apps and middleware under any runner (docs/testing.md). `inject` and
+ * `memoryConnection` run an app with no socket; `expectMarbles` runs it on virtual time against
+ * marble diagrams built with `ev`; `connect` scripts one connection step by step, in memory or
+ * over HTTP/2 and HTTP/1.1; `many` runs n tasks at once with a deadline.
  */
+
+export { SCRIPT_ERROR, type ScriptHead, type StreamResult } from './collector.js';
+export { ev, type RequestEventInit } from './events.js';
+export { type ManyOptions, many } from './many.js';
+export { expectMarbles, MARBLE_MISMATCH, type MarbleSpec } from './marbles.js';
 export {
   inject,
   MemoryConnection,
@@ -10,3 +17,5 @@ export {
   type MemoryWebSocket,
   memoryConnection,
 } from './memory.js';
+export { connect, ScriptConnection, type ScriptSocket, type ScriptStream } from './script.js';
+export type { ConnectOptions, ScriptRequest } from './transport.js';

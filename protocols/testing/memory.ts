@@ -2,7 +2,6 @@ import type { App, ConnectionInfo } from '../../core/app.js';
 import { concatBytes } from '../../core/body.js';
 import { Connection, chunkLength } from '../../core/connection.js';
 import type {
-  Capabilities,
   Chunk,
   DataOutEvent,
   EarlyHintsEvent,
@@ -12,9 +11,9 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
-import { headerList, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { StreamState } from '../../core/stream-state.js';
+import { ev, MEMORY_CAPS } from './events.js';
 
 /** A request for the memory driver. */
 export interface MemoryRequest {
@@ -49,7 +48,6 @@ export interface MemoryWebSocket {
   readonly closed: Promise<{ code: number; reason: string }>;
 }
 
-const CAPS: Capabilities = { push: false, trailers: true, earlyHints: true, websocket: true };
 const encoder = new TextEncoder();
 const SLICE = 16_384;
 
@@ -69,6 +67,62 @@ class MemoryStream extends StreamState {
   closeInfo: { code: number; reason: string } | null = null;
   onClosed: (info: { code: number; reason: string }) => void = () => {};
   settle: { resolve: (value: never) => void; reject: (error: Error) => void } | null = null;
+  /** Where a scripted exchange's answer goes, as it comes (see `exchange`). */
+  sink: ExchangeSink | null = null;
+  /** Trailers that end a scripted body. */
+  trailersIn: HeaderList | null = null;
+  /** A scripted client stopped reading: output credit is held back, not granted. */
+  paused = false;
+  held = 0;
+}
+
+/** @internal Receives one scripted exchange's answer as it comes. */
+export interface ExchangeSink {
+  onHead(status: number, headers: HeaderList): void;
+  onData(chunk: Uint8Array): void;
+  onTrailers(headers: HeaderList): void;
+  onEnd(): void;
+  onReset(code: number): void;
+}
+
+/** @internal A scripted exchange on a memory connection: its body is sent chunk by chunk. */
+export interface MemoryExchange {
+  readonly id: number;
+  write(chunk: Uint8Array): void;
+  end(trailers: HeaderList | null): void;
+  /** The client resets the stream: the app gets `close` with `code`. */
+  reset(code: number): void;
+  /** Stop (false) or go on (true) granting the app output credit for what it sent. */
+  read(on: boolean): void;
+}
+
+/** A body written step by step: the driver pulls it as the app grants credit. */
+class BodyQueue implements AsyncIterator<Uint8Array> {
+  private readonly chunks: Uint8Array[] = [];
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  push(chunk: Uint8Array): void {
+    this.chunks.push(chunk);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async next(): Promise<IteratorResult<Uint8Array>> {
+    for (;;) {
+      const chunk = this.chunks.shift();
+      if (chunk !== undefined) return { value: chunk, done: false };
+      if (this.ended) return { value: undefined, done: true };
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+      this.wake = null;
+    }
+  }
 }
 
 /**
@@ -92,6 +146,41 @@ export class MemoryConnection extends Connection<MemoryStream> {
     });
   }
 
+  /**
+   * @internal Open a scripted exchange (see `connect` in `rxgi/testing`): its head goes now,
+   * body chunks as `write` is called, and the answer to `sink` as it comes.
+   */
+  exchange(init: MemoryRequest & { end: boolean }, sink: ExchangeSink): MemoryExchange {
+    const stream = new MemoryStream(this.nextId, MEMORY_CAPS, false, init.end);
+    this.nextId += 1;
+    stream.sink = sink;
+    const body = new BodyQueue();
+    if (!init.end) stream.input = body;
+    this.openStream(stream, init, false, []);
+    return {
+      id: stream.id,
+      write: (chunk) => body.push(chunk),
+      end: (trailers) => {
+        stream.trailersIn = trailers;
+        body.end();
+      },
+      read: (on) => {
+        stream.paused = !on;
+        if (on && stream.held > 0) {
+          const held = stream.held;
+          stream.held = 0;
+          this.flushed(stream, held, true);
+        }
+      },
+      reset: (code) => {
+        if (this.streams.get(stream.id) !== stream) return;
+        this.peerClosed(stream, code, 'stream reset');
+        this.discardInput(stream);
+        sink.onReset(code);
+      },
+    };
+  }
+
   /** Open a WebSocket session; rejects with the response when the app denies it. */
   websocket(target = '/', subprotocols: string[] = []): Promise<MemoryWebSocket> {
     const init = { target };
@@ -113,7 +202,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   private begin(init: MemoryRequest, websocket: boolean): MemoryStream {
     const body = init.body;
-    const stream = new MemoryStream(this.nextId, CAPS, websocket, body === undefined);
+    const stream = new MemoryStream(this.nextId, MEMORY_CAPS, websocket, body === undefined);
     this.nextId += 1;
     if (body !== undefined) stream.input = toIterator(body);
     return stream;
@@ -125,30 +214,17 @@ export class MemoryConnection extends Connection<MemoryStream> {
     websocket: boolean,
     subprotocols: string[],
   ): void {
-    const target = init.target ?? '/';
-    const mark = target.indexOf('?');
-    // Names in lower case, as every wire driver delivers them (SPEC.md §4.1).
-    const headers = Array.isArray(init.headers)
-      ? lowerNames(init.headers)
-      : headerList(init.headers ?? {});
-    this.open(stream, {
-      type: 'request',
-      stream: stream.id,
-      method: init.method ?? 'GET',
-      target,
-      path: mark < 0 ? target : target.slice(0, mark),
-      query: mark < 0 ? '' : target.slice(mark + 1),
-      headers,
-      http: '1.1',
-      scheme: 'http',
-      authority: 'memory',
-      client: null,
-      server: null,
-      caps: CAPS,
-      websocket,
-      subprotocols,
-      end: stream.inEnded,
-    });
+    this.open(
+      stream,
+      ev.request(stream.id, {
+        method: init.method,
+        target: init.target,
+        headers: init.headers,
+        websocket,
+        subprotocols,
+        end: stream.inEnded,
+      }),
+    );
   }
 
   protected writeResponse(stream: MemoryStream, event: ResponseEvent): void {
@@ -161,6 +237,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
       stream.settle?.reject(denied);
       return;
     }
+    stream.sink?.onHead(event.status, event.headers);
     if (event.body !== undefined) this.collect(stream, event.body);
     if (event.end) this.finish(stream);
   }
@@ -172,6 +249,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   protected writeTrailers(stream: MemoryStream, event: TrailersOutEvent): void {
     stream.trailers = event.headers;
+    stream.sink?.onTrailers(event.headers);
     this.finish(stream);
   }
 
@@ -228,7 +306,8 @@ export class MemoryConnection extends Connection<MemoryStream> {
     });
   }
 
-  protected abort(stream: MemoryStream): void {
+  protected abort(stream: MemoryStream, code: number): void {
+    stream.sink?.onReset(code);
     stream.settle?.reject(new Error('the exchange was aborted'));
   }
 
@@ -240,7 +319,10 @@ export class MemoryConnection extends Connection<MemoryStream> {
   protected closeConnection(): void {
     for (const stream of this.streams.values()) {
       if (stream.wsOpen) this.sessionClosed(stream, 1006, 'connection closed');
-      else stream.settle?.reject(new Error('the connection was closed'));
+      else {
+        stream.sink?.onReset(8);
+        stream.settle?.reject(new Error('the connection was closed'));
+      }
     }
     this.end();
   }
@@ -255,7 +337,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
         // rest is not delivered, as no event follows a stream's close (SPEC.md §4.2).
         if (this.streams.get(stream.id) !== stream) break;
         if (result.done) {
-          this.deliverEnd(stream, null);
+          this.deliverEnd(stream, stream.trailersIn);
           break;
         }
         this.deliverData(stream, result.value);
@@ -288,12 +370,15 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   private collect(stream: MemoryStream, chunk: Chunk): void {
     const bytes = typeof chunk === 'string' ? encoder.encode(chunk) : chunk;
-    stream.chunks.push(bytes);
-    // Memory has no wire: what is collected is flushed.
-    this.flushed(stream, bytes.byteLength, true);
+    if (stream.sink !== null) stream.sink.onData(bytes);
+    else stream.chunks.push(bytes);
+    // Memory has no wire: what is collected is flushed, unless a script stopped reading.
+    if (stream.paused) stream.held += bytes.byteLength;
+    else this.flushed(stream, bytes.byteLength, true);
   }
 
   private finish(stream: MemoryStream): void {
+    stream.sink?.onEnd();
     const body = concatBytes(stream.chunks);
     stream.settle?.resolve({
       status: stream.status,

@@ -1,10 +1,8 @@
 import type { App, Middleware, OutboundEvent } from 'rxgi';
 import { compose, ERR, handle, html, json, RxgiError, redirect, status, text, upgrade } from 'rxgi';
-import { inject, memoryConnection } from 'rxgi/testing';
+import { connect, ev, expectMarbles, inject, memoryConnection } from 'rxgi/testing';
 import { filter, map, mergeMap, Observable, of } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-
-const decoder = new TextDecoder();
 
 describe('handle: answers', () => {
   it('turns reply helpers into responses', async () => {
@@ -191,16 +189,17 @@ describe('handle: WebSockets on the memory driver', () => {
           )
         : status(404),
     );
-    const connection = memoryConnection(app);
-    const ws = await connection.websocket('/chat', ['v1']);
+    // A scripted connection (rxgi/testing) on the memory driver.
+    const conn = await connect(app);
+    const ws = await conn.websocket('/chat', ['v1']);
     expect(ws.subprotocol).toBe('v1');
-    ws.send('hi');
-    expect(await ws.receive()).toBe('HI');
-    ws.send(new Uint8Array([1]));
-    expect(await ws.receive()).toEqual(new Uint8Array([1]));
-    ws.close(1000, 'done');
+    await ws.send('hi');
+    expect(await ws.next()).toBe('HI');
+    await ws.send(new Uint8Array([1]));
+    expect(await ws.next()).toEqual(new Uint8Array([1]));
+    await ws.close(1000, 'done');
     expect(await ws.closed).toEqual({ code: 1000, reason: 'done' });
-    connection.close();
+    await conn.close();
   });
 
   it('keeps messages queued while the app grants no window, then delivers them', async () => {
@@ -270,7 +269,7 @@ describe('connection rules for raw apps', () => {
 });
 
 describe('middleware', () => {
-  it('composes as plain functions, outermost first', async () => {
+  it('composes as plain functions, outermost first', () => {
     const tag =
       (name: string): Middleware =>
       (app) =>
@@ -283,16 +282,20 @@ describe('middleware', () => {
           ),
         );
     const app = compose(tag('outer'), tag('inner'))(handle(() => text('x')));
-    const response = await inject(app);
-    expect(response.headers).toEqual([
-      'content-type',
-      'text/plain; charset=utf-8',
-      'x-via',
-      'inner',
-      'x-via',
-      'outer',
-    ]);
-    expect(decoder.decode(response.body)).toBe('x');
+    // A marble test (rxgi/testing): the whole response event, on virtual time.
+    expectMarbles(app, {
+      inbound: 'r',
+      outbound: 'a',
+      values: {
+        r: ev.get(1),
+        a: ev.response(
+          1,
+          200,
+          ['content-type', 'text/plain; charset=utf-8', 'x-via', 'inner', 'x-via', 'outer'],
+          'x',
+        ),
+      },
+    });
   });
 });
 

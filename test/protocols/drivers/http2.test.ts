@@ -4,6 +4,7 @@ import { connect as netConnect } from 'node:net';
 import { promisify } from 'node:util';
 import type { App, InboundEvent, OutboundEvent, RequestEvent } from 'rxgi';
 import { handle, text, upgrade } from 'rxgi';
+import { connect } from 'rxgi/testing';
 import { NEVER, Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, exchange, h2WebSocket, session } from '../../h2client.js';
@@ -106,18 +107,30 @@ describe('HTTP/2 driver (h2c on the HTTP/1.1 port)', () => {
   it('multiplexes concurrent streams of one connection into one event stream', async () => {
     const log: InboundEvent[] = [];
     const server = await start(recording(log, app));
-    const client = await session(server.url);
-    const [slow, fast, echo] = await Promise.all([
-      exchange(client, { ':path': '/slow' }),
-      exchange(client, { ':path': '/fast' }),
-      exchange(client, { ':path': '/echo', ':method': 'POST', 'content-type': 'text/x' }, 'body!'),
+    // A scripted connection (rxgi/testing): three streams opened in this order on one session.
+    const conn = await connect(server.url);
+    const slow = conn.request({ target: '/slow' });
+    const fast = conn.request({ target: '/fast' });
+    const echo = conn.request({
+      method: 'POST',
+      target: '/echo',
+      headers: { 'content-type': 'text/x' },
+    });
+    const order: string[] = [];
+    void slow.done.then(() => order.push('slow'));
+    void fast.done.then(() => order.push('fast'));
+    await echo.write('body!');
+    await echo.end();
+    const results = await Promise.all([slow.done, fast.done, echo.done]);
+    await conn.close();
+    expect([slow.id, fast.id, echo.id]).toEqual([1, 3, 5]);
+    expect(results.map((r) => [r.status, r.text, r.reset])).toEqual([
+      [200, 'slow', null],
+      [200, 'GET /fast over 2', null],
+      [200, 'body!', null],
     ]);
-    client.close();
-    expect([slow.body.toString(), fast.body.toString(), echo.body.toString()]).toEqual([
-      'slow',
-      'GET /fast over 2',
-      'body!',
-    ]);
+    // The fast answer did not wait for the slow one (100 ms).
+    expect(order).toEqual(['fast', 'slow']);
     const streams = log.filter((e) => e.type === 'request').map((e) => e.stream);
     expect(streams).toEqual([1, 3, 5]);
   });
