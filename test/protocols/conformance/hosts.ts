@@ -59,6 +59,10 @@ async function runtimeHost(
     env: { ...process.env, RXGI_LOG: 'silent', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // A test run cut short (a timeout) must not leave the runtime serving.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
   // The runtime's own complaints (Bun prints the aborts the checks provoke): kept for a failed
   // start, not printed.
   let complaints = '';
