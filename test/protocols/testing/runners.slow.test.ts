@@ -13,9 +13,13 @@ const fixtures = 'test/fixtures/testing-runners';
 
 describe('rxgi/testing under other test runners', () => {
   it('passes under node:test', async () => {
-    const { stdout } = await run(process.execPath, ['--test', `${fixtures}/node-test.test.mjs`], {
-      cwd: root,
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ['--test', '--test-reporter=tap', `${fixtures}/node-test.test.mjs`],
+      {
+        cwd: root,
+      },
+    );
     expect(stdout).toMatch(/# pass 4\n/);
     expect(stdout).toMatch(/# fail 0\n/);
   }, 60_000);
