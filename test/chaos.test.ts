@@ -76,7 +76,9 @@ describe('chaos', () => {
       let started = Date.now();
       await Promise.all(servers.map((server) => server.close()));
       expect(Date.now() - started).toBeLessThan(1_000);
-      await until(() => atMost(handles(), before), 3_000).catch(() => {
+      // A client socket the server cut may take its linger second and a loaded machine's
+      // scheduling to close: a leak stays past any wait, a slow close does not.
+      await until(() => atMost(handles(), before), 6_000).catch(() => {
         expect(handles(), 'timers and sockets left behind').toEqual(before);
       });
       started = Date.now();
