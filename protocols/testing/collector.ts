@@ -23,6 +23,8 @@ export interface StreamResult extends ScriptHead {
   /** The body as UTF-8. */
   text: string;
   trailers: HeaderList | null;
+  /** Informational (1xx) heads before the final one, in order: 100 Continue, 103 Early Hints. */
+  informational: ScriptHead[];
   /**
    * The code the stream was reset with (HTTP/2 RST_STREAM, or `close` on the memory driver),
    * by either side; null when it completed.
@@ -37,6 +39,7 @@ export class Collector {
   private readonly chunks: Uint8Array[] = [];
   private size = 0;
   private trailers: HeaderList | null = null;
+  private readonly informational: ScriptHead[] = [];
   private settled = false;
   private readonly live = new ReplaySubject<Uint8Array>();
   private resolveHead: (head: ScriptHead) => void = () => {};
@@ -58,6 +61,11 @@ export class Collector {
     // A script may await only `done`: the others must not be reported as unhandled.
     this.head.catch(() => {});
     this.done.catch(() => {});
+  }
+
+  /** A 1xx head: kept, in order, for `done`'s `informational`. */
+  onInformational(status: number, headers: HeaderList): void {
+    this.informational.push({ status, headers });
   }
 
   onHead(status: number, headers: HeaderList): void {
@@ -107,6 +115,7 @@ export class Collector {
       body,
       text: new TextDecoder().decode(body),
       trailers: this.trailers,
+      informational: this.informational,
       reset,
     };
     if (this.status === 0)

@@ -107,8 +107,12 @@ export class ResponseReader {
     if (!lines[0]!.startsWith('HTTP/1.') || !(status >= 100 && status <= 599)) {
       throw new Error(`bad status line: ${lines[0]}`);
     }
-    if (status < 200) return true; // 1xx: the final response follows (RFC 9110 §15.2)
     const headers = fields(lines.slice(1));
+    if (status < 200) {
+      // 1xx: the final response follows (RFC 9110 §15.2).
+      current.out.onInformational(status, headers);
+      return true;
+    }
     current.out.onHead(status, headers);
     const length = getHeader(headers, 'content-length');
     const chunked = /(^|,)\s*chunked\s*$/i.test(getHeader(headers, 'transfer-encoding') ?? '');

@@ -78,6 +78,7 @@ class MemoryStream extends StreamState {
 
 /** @internal Receives one scripted exchange's answer as it comes. */
 export interface ExchangeSink {
+  onInformational(status: number, headers: HeaderList): void;
   onHead(status: number, headers: HeaderList): void;
   onData(chunk: Uint8Array): void;
   onTrailers(headers: HeaderList): void;
@@ -255,6 +256,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
 
   protected writeEarlyHints(stream: MemoryStream, event: EarlyHintsEvent): void {
     stream.hints.push(event.headers);
+    stream.sink?.onInformational(103, event.headers);
   }
 
   protected writePush(): void {}

@@ -39,6 +39,9 @@ export async function http2Transport(url: string, options: ConnectOptions): Prom
         { endStream: request.end, waitForTrailers: !request.end },
       );
       stream.on('response', (head) => out.onHead(Number(head[':status']), list(head)));
+      // node says 100 with 'continue' and other 1xx heads (103) with 'headers'.
+      stream.on('continue', () => out.onInformational(100, []));
+      stream.on('headers', (head) => out.onInformational(Number(head[':status']), list(head)));
       stream.on('data', (chunk: Buffer) =>
         out.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
       );

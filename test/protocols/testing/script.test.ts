@@ -1,5 +1,5 @@
 import { type AddressInfo, createServer } from 'node:net';
-import { type App, handle, selfSignedCertificate, upgrade } from 'rxgi';
+import { type App, handle, selfSignedCertificate, text, upgrade } from 'rxgi';
 import { connect, type StreamResult } from 'rxgi/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import echo from '../../../apps/echo.js';
@@ -155,5 +155,53 @@ describe('connect: WebSocket', () => {
     await ws.close(1000, 'bye');
     expect(await ws.closed).toEqual({ code: 1000, reason: 'bye' });
     await conn.close();
+  });
+});
+
+describe('connect: informational heads', () => {
+  /** Hints before the answer; an upload is read only after the 100 Continue would be due. */
+  const hinted = handle(async (req) => {
+    req.earlyHints(['link', '</style.css>; rel=preload; as=style']);
+    return text(req.method === 'POST' ? await req.text() : 'hinted');
+  });
+
+  it('reports 103 Early Hints in order before the answer on every transport', async () => {
+    const server = await start(hinted);
+    for (const [target, options] of [
+      [hinted, {}],
+      [server.url, {}],
+      [server.url, { protocol: 'http/1.1' as const }],
+    ] as const) {
+      const conn = await connect(target as string, options);
+      const result = await conn.request({ target: '/' }).done;
+      expect([conn.protocol, result.status, result.text]).toEqual([conn.protocol, 200, 'hinted']);
+      expect(
+        result.informational.map((head) => [head.status, ...head.headers.slice(0, 2)]),
+        conn.protocol,
+      ).toEqual([[103, 'link', '</style.css>; rel=preload; as=style']]);
+      await conn.close();
+    }
+  });
+
+  it('reports 100 Continue where the client asks for it, over HTTP/2 and HTTP/1.1', async () => {
+    const server = await start(hinted);
+    for (const protocol of ['h2', 'http/1.1'] as const) {
+      const conn = await connect(server.url, { protocol });
+      const stream = conn.request({
+        method: 'POST',
+        target: '/',
+        headers: { expect: '100-continue' },
+        end: false,
+      });
+      await stream.write('up');
+      await stream.end();
+      const result = await stream.done;
+      expect(result.text, protocol).toBe('up');
+      expect(
+        result.informational.map((head) => head.status),
+        protocol,
+      ).toContain(100);
+      await conn.close();
+    }
   });
 });
