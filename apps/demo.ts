@@ -2,7 +2,7 @@
  * The rxgi demo, served by `npm start` (http://127.0.0.1:8000/). It shows:
  *
  * - routing with the `handle` helper: each request is answered by a plain function;
- * - a WebSocket chat room at `/chat` built on actors (SPEC.md §14): each session joins the
+ * - a WebSocket chat room at `/chat` built on actors (spec/actors.md): each session joins the
  *   group `chat` and publishes to it, so the room spans every process on the bus (run it with
  *   `--workers 4`, or on several machines with `--bus redis://...`);
  * - a streamed response at `/ticker`: Server-Sent Events whose body is an Observable, which

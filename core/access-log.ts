@@ -1,5 +1,5 @@
 /**
- * The access log (SPEC.md §11.1): one info line per exchange, written by the connection layer
+ * The access log (docs/server.md): one info line per exchange, written by the connection layer
  * when a driver is asked to (`serve({ accessLog: true })`), including the answers a driver gives
  * itself before the app sees a request. Nothing here runs, and nothing is allocated, when the
  * log is off: a connection checks one flag, a stream one field.

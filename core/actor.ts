@@ -21,7 +21,7 @@ import { StreamTable } from './table.js';
 const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
 
 /**
- * The actor half of a connection (SPEC.md §14): each stream, and the connection itself as
+ * The actor half of a connection (spec/actors.md): each stream, and the connection itself as
  * stream 0, has an address on the hub. The hub delivers messages here, into each stream's
  * inbox as its input credit allows; the app's `join`, `leave`, `send` and `group-send` go to
  * the hub; a stream that ends leaves its groups and sends its farewells. `Connection` builds
@@ -142,7 +142,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
   }
 
   /**
-   * A message of `group` found the stream's inbox full and is dropped (SPEC.md §14.4): counted;
+   * A message of `group` found the stream's inbox full and is dropped (spec/actors.md §4): counted;
    * the app is told once after this turn; a `slow: 'close'` member past its `maxDropped` is
    * closed instead. Both happen after the delivery, never inside the hub's fan-out.
    */
@@ -177,7 +177,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
 
   /**
    * Close a stream that joined `group` with `slow: 'close'` and fell more than its `maxDropped`
-   * messages behind: a WebSocket with 1008, an HTTP exchange aborted (SPEC.md §14.4).
+   * messages behind: a WebSocket with 1008, an HTTP exchange aborted (spec/actors.md §4).
    */
   protected abstract evictSlow(stream: S, group: string, dropped: number): void;
 

@@ -7,7 +7,7 @@ export interface ConnectionInfo {
   /** Unique within the process that runs the driver. */
   id: string;
   /**
-   * The connection's actor address (SPEC.md §14.1), set when the app starts: stream `s` of the
+   * The connection's actor address (spec/actors.md §1), set when the app starts: stream `s` of the
    * connection is `${address}/${s}`, and stream 0 is the connection itself.
    */
   address: string;

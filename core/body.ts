@@ -14,7 +14,7 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
  * A request body as a pull stream. It asks the driver for input (a `window` grant) only when
- * its consumer pulls, so at most one window of bytes is ever queued (SPEC.md §6).
+ * its consumer pulls, so at most one window of bytes is ever queued (SPEC.md §5).
  */
 export class BodyReader implements AsyncIterable<Uint8Array> {
   /** Trailer fields, once the body has ended with them. */

@@ -1,5 +1,5 @@
 /**
- * The message bus contract (SPEC.md §14): subjects carrying opaque bytes, at most once. The hub
+ * The message bus contract (spec/actors.md): subjects carrying opaque bytes, at most once. The hub
  * (`hub.ts`) builds addresses and groups on it; bridges in `protocols/` put it on Redis, NATS or
  * a cluster's primary. This file also holds the embedded default, `MemoryBus`, and the bounded
  * buffer every bridge uses while its broker is away.
@@ -12,7 +12,7 @@ export interface BusStats {
   published: number;
   /** Payloads received from the broker and given to a handler. */
   received: number;
-  /** Payloads dropped because the outage buffer was full (SPEC.md §14.6). */
+  /** Payloads dropped because the outage buffer was full (spec/actors.md §6). */
   dropped: number;
   /** Times the bridge reconnected to its broker. */
   reconnects: number;
@@ -25,7 +25,7 @@ export function busStats(connected: boolean): BusStats {
   return { published: 0, received: 0, dropped: 0, reconnects: 0, connected };
 }
 
-/** Why a bus did not deliver a payload (SPEC.md §14.5): a queue on the way was full, or no
+/** Why a bus did not deliver a payload (spec/actors.md §5): a queue on the way was full, or no
  * process subscribes to its subject. */
 export type BusRefusal = 'full' | 'gone';
 
@@ -139,8 +139,7 @@ export interface OutageLimits {
 export const OUTAGE_BUFFER: OutageLimits = { messages: 1_000, bytes: 1024 * 1024 };
 
 /**
- * Payloads published while a bridge's broker is away, held in order up to a bound (SPEC.md
- * §14.6). Past the bound the newest payload is dropped, so what is held keeps its order, and the
+ * Payloads published while a bridge's broker is away, held in order up to a bound (spec/actors.md §6). Past the bound the newest payload is dropped, so what is held keeps its order, and the
  * drop is counted in `stats.dropped` and logged at most once per 10 s with the count.
  */
 export class OutageBuffer {

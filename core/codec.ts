@@ -5,7 +5,7 @@ import type { RxgiEvent } from './events.js';
 /**
  * Refuses every msgpack extension type when decoding: by default a timestamp (type -1) would
  * decode to a `Date` and any other type to an `ExtData`, objects that are not plain data
- * (SPEC.md §10). Encoding never produces one from plain data.
+ * (SPEC.md §9). Encoding never produces one from plain data.
  */
 const plainOnly: ExtensionCodecType<undefined> = {
   tryToEncode: () => null,
@@ -26,7 +26,7 @@ export function plainDecoder(options: Omit<DecoderOptions, 'extensionCodec'> = {
 const encoder = new Encoder({ ignoreUndefined: true });
 const decoder = plainDecoder();
 
-/** Encode an event as msgpack (SPEC.md §10). Bytes stay bytes, strings stay strings. */
+/** Encode an event as msgpack (SPEC.md §9). Bytes stay bytes, strings stay strings. */
 export function encodeEvent(event: RxgiEvent): Uint8Array {
   return encoder.encode(event);
 }

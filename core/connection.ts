@@ -31,12 +31,12 @@ import type { StreamState } from './stream-state.js';
 // Its home is events.ts (a Chunk's wire length); drivers and adapters import it from here too.
 export { chunkLength } from './events.js';
 
-/** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §5.2). */
+/** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §4.1). */
 function finalStatus(status: number): boolean {
   return Number.isInteger(status) && status >= 200 && status <= 599;
 }
 
-/** Throws where a response head breaks SPEC.md §5.2 (its status) or §9.2 (a repeated field). */
+/** Throws where a response head breaks SPEC.md §4.1 (its status) or §8.2 (a repeated field). */
 function assertHead(event: ResponseEvent): void {
   if (!finalStatus(event.status)) throw invalid(event, 'status must be an integer 200–599');
   const repeated = repeatedSingleton(event.headers);
@@ -46,8 +46,8 @@ function assertHead(event: ResponseEvent): void {
 
 /**
  * One connection between a driver and an app: the logic every driver shares. It runs the app,
- * checks the app's output against each stream's state, applies the error rules of SPEC.md §9
- * and the flow-control rules of §6, and leaves the wire to the subclass.
+ * checks the app's output against each stream's state, applies the error rules of SPEC.md §8
+ * and the flow-control rules of §5, and leaves the wire to the subclass.
  */
 export abstract class Connection<S extends StreamState>
   extends ActorConnection<S>
@@ -61,14 +61,14 @@ export abstract class Connection<S extends StreamState>
   private faulted = false;
   /**
    * Log each exchange at info level and the connection's open and close at debug level
-   * (SPEC.md §11.1). Set by the driver before `start`; off, it costs a flag check.
+   * (docs/server.md). Set by the driver before `start`; off, it costs a flag check.
    */
   protected accessLog = false;
   /** When the connection opened, for its close line (only read when `accessLog`). */
   private opened = 0;
 
   /**
-   * Run `app` on this connection, with an actor address on `hub` (SPEC.md §14). Call once,
+   * Run `app` on this connection, with an actor address on `hub` (spec/actors.md). Call once,
    * before the first `open`.
    */
   start(app: App, hub: Hub = defaultHub()): void {
@@ -174,7 +174,7 @@ export abstract class Connection<S extends StreamState>
   /**
    * The boundary around a driver's handlers: something threw while serving this connection (a
    * bug in rxgi or below it). It is logged with the connection's id and stack, and this
-   * connection alone is torn down (SPEC.md §9.2); the process goes on serving the others.
+   * connection alone is torn down (SPEC.md §8.2); the process goes on serving the others.
    */
   fault(error: unknown): void {
     const fields = { connection: this.info.id, code: ERR.INTERNAL, error };
@@ -240,7 +240,7 @@ export abstract class Connection<S extends StreamState>
     const stream = this.streams.get(event.stream);
     if (stream === undefined) {
       if (event.stream === CONNECTION_STREAM && !this.ended) this.connectionEvent(event);
-      // Otherwise send-after-close (SPEC.md §9): the stream is gone, the event is dropped.
+      // Otherwise send-after-close (SPEC.md §8): the stream is gone, the event is dropped.
       return;
     }
     try {
@@ -355,7 +355,7 @@ export abstract class Connection<S extends StreamState>
       case 'early-hints':
         if (stream.headSent) throw invalid(event, 'early hints must come before the head');
         // A 103 carries links to preload (RFC 8297); a handshake has nothing to preload, and a
-        // WebSocket client expects its 101 or 200 first (SPEC.md §4.3).
+        // WebSocket client expects its 101 or 200 first (SPEC.md §3.3).
         if (stream.caps.earlyHints && !stream.websocket && hasField(event.headers, 'link'))
           this.writeEarlyHints(stream, event);
         return;
@@ -397,7 +397,7 @@ export abstract class Connection<S extends StreamState>
         return;
       default: {
         const type = (event as { type: unknown }).type;
-        // Extension events (SPEC.md §12) that this driver does not know are dropped.
+        // Extension events (SPEC.md §10) that this driver does not know are dropped.
         if (typeof type === 'string' && type.startsWith('x-')) return;
         throw invalid(event, `unknown event type ${JSON.stringify(type)}`);
       }
@@ -410,7 +410,7 @@ export abstract class Connection<S extends StreamState>
   }
 
   /**
-   * Degradation of a push, SPEC.md §7: hint the client before the head, or drop. Drivers call it
+   * Degradation of a push, SPEC.md §6: hint the client before the head, or drop. Drivers call it
    * too when a push they offered turns out impossible (the client disabled push since).
    */
   protected degradePush(stream: S, event: PushEvent): void {
@@ -434,7 +434,7 @@ export abstract class Connection<S extends StreamState>
     if (stream.wsOpen) {
       this.closeStream(stream, event.code, event.reason);
     } else if (stream.websocket && !stream.headSent) {
-      // Closing a handshake that was never accepted denies it (SPEC.md §5.3).
+      // Closing a handshake that was never accepted denies it (SPEC.md §4.2).
       this.failStream(stream, new RxgiError(ERR.APP_ERROR, 'handshake denied', 403), false);
     } else {
       const failure = new RxgiError(ERR.APP_ERROR, event.reason || 'the app closed the stream');
@@ -443,7 +443,7 @@ export abstract class Connection<S extends StreamState>
   }
 
   /**
-   * Answers `Expect: 100-continue` once (RFC 9110 §10.1.1, SPEC.md §6.1): at the app's first
+   * Answers `Expect: 100-continue` once (RFC 9110 §10.1.1, SPEC.md §5.1): at the app's first
    * credit or at a head that leaves the exchange open, whichever comes first; never after the
    * head, where a 100 would land inside the response.
    */
@@ -481,7 +481,7 @@ export abstract class Connection<S extends StreamState>
   }
 
   /**
-   * A `slow: 'close'` member fell behind (SPEC.md §14.4): a WebSocket closes with 1008, an HTTP
+   * A `slow: 'close'` member fell behind (spec/actors.md §4): a WebSocket closes with 1008, an HTTP
    * exchange gets 503 before its head and is aborted (CANCEL) after it; the app gets `close`.
    */
   protected evictSlow(stream: S, group: string, dropped: number): void {

@@ -1,5 +1,5 @@
 /**
- * The bus envelope (SPEC.md §14.5): what one actor message looks like on a bus. A msgpack array
+ * The bus envelope (spec/actors.md §5): what one actor message looks like on a bus. A msgpack array
  * `[version, kind, from, to, data]`, versioned so that a process never misreads a message from a
  * newer or older rxgi; bytes stay bytes and strings stay strings.
  */

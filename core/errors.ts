@@ -1,11 +1,11 @@
 /**
  * The rxgi error family: one class, a stable `code` per failure, and what the peer sees.
- * SPEC.md §9 lists every code with its status or close code.
+ * SPEC.md §8 lists every code with its status or close code.
  */
 
 const kRxgiError = Symbol.for('rxgi.error');
 
-/** Stable error codes, each mapped to what the peer sees in SPEC.md §9. */
+/** Stable error codes, each mapped to what the peer sees in SPEC.md §8. */
 export const ERR = {
   /** The app threw or its output errored (500 before the head, abort after it, close 1011). */
   APP_ERROR: 'RXGI_ERR_APP_ERROR',

@@ -1,5 +1,5 @@
 /**
- * The rxgi event vocabulary: the normative source of SPEC.md §4.
+ * The rxgi event vocabulary: the normative source of SPEC.md §3.
  *
  * Every event is plain data (strings, numbers, booleans, null, arrays, plain objects and
  * Uint8Array) so that it survives a msgpack round trip unchanged and can cross a message bus.
@@ -40,7 +40,7 @@ function utf8Length(text: string): number {
 }
 
 /**
- * A message between actors (SPEC.md §14): plain data that survives msgpack. Bytes stay bytes
+ * A message between actors (spec/actors.md): plain data that survives msgpack. Bytes stay bytes
  * and strings stay strings across every bus.
  */
 export type Value =
@@ -52,22 +52,22 @@ export type Value =
   | Value[]
   | { [key: string]: Value };
 
-/** Why a message was not delivered (SPEC.md §14.4). */
+/** Why a message was not delivered (spec/actors.md §4). */
 export type Undelivered = 'full' | 'too-large' | 'invalid' | 'gone';
 
 /** The stream id of events that concern the whole connection. */
 export const CONNECTION_STREAM = 0;
 
-/** Bytes an app may send on a new stream before it receives a `window` event (SPEC.md §6). */
+/** Bytes an app may send on a new stream before it receives a `window` event (SPEC.md §5). */
 export const INITIAL_WINDOW = 65_536;
 
 /**
- * Credit goes back in batches of at least this many bytes (SPEC.md §6): drivers return output
+ * Credit goes back in batches of at least this many bytes (SPEC.md §5): drivers return output
  * credit so, and `handle` input credit, each sooner where a buffer drained.
  */
 export const GRANT_BATCH = INITIAL_WINDOW / 2;
 
-/** What the stream's connection can do for the app; the app may rely on it (SPEC.md §7). */
+/** What the stream's connection can do for the app; the app may rely on it (SPEC.md §6). */
 export interface Capabilities {
   /** A `push` becomes a real server push (HTTP/2 with push enabled by the client). */
   push: boolean;
@@ -95,7 +95,7 @@ export interface RequestEvent {
   /** The target's query without the `?`; empty when there is none. */
   query: string;
   /**
-   * The path prefix a host mounted the app under (SPEC.md §4.2), percent-encoded, without a
+   * The path prefix a host mounted the app under (SPEC.md §3.2), percent-encoded, without a
    * trailing `/`; `target` and `path` are then relative to it. Absent when not mounted.
    */
   root?: string;
@@ -153,7 +153,7 @@ export interface CloseInEvent {
   reason: string;
 }
 
-/** The peer can take `bytes` more of the app's output on this stream (SPEC.md §6). */
+/** The peer can take `bytes` more of the app's output on this stream (SPEC.md §5). */
 export interface WindowInEvent {
   type: 'window';
   stream: number;
@@ -172,7 +172,7 @@ export interface ShutdownEvent {
 }
 
 /**
- * A message for this stream's address, or for a group it joined (SPEC.md §14). It uses the
+ * A message for this stream's address, or for a group it joined (spec/actors.md). It uses the
  * stream's input credit like a WebSocket message: without credit it waits in the stream's
  * inbox, and a full inbox refuses it.
  */
@@ -190,7 +190,7 @@ export interface MessageEvent {
 
 /**
  * A message this stream sent was not delivered: `to` is the address or group it went to. A
- * full inbox is reported for `send` only; group fan-out drops are counted instead (§14.4).
+ * full inbox is reported for `send` only; group fan-out drops are counted instead (spec/actors.md §4).
  */
 export interface UndeliveredEvent {
   type: 'undelivered';
@@ -200,7 +200,7 @@ export interface UndeliveredEvent {
 }
 
 /**
- * Group messages for this stream were dropped because its inbox was full (SPEC.md §14.4): told
+ * Group messages for this stream were dropped because its inbox was full (spec/actors.md §4): told
  * once soon after the first drop, and once more when the inbox is empty again if more were
  * dropped meanwhile. `count` is the number dropped since the previous `dropped` event.
  */
@@ -255,7 +255,7 @@ export interface TrailersOutEvent {
   headers: HeaderList;
 }
 
-/** Ask the client to fetch `path` too; degrades as SPEC.md §7 says where push is impossible. */
+/** Ask the client to fetch `path` too; degrades as SPEC.md §6 says where push is impossible. */
 export interface PushEvent {
   type: 'push';
   stream: number;
@@ -298,14 +298,14 @@ export interface CloseOutEvent {
   reason: string;
 }
 
-/** The app can take `bytes` more of the request body or WebSocket messages (SPEC.md §6). */
+/** The app can take `bytes` more of the request body or WebSocket messages (SPEC.md §5). */
 export interface WindowOutEvent {
   type: 'window';
   stream: number;
   bytes: number;
 }
 
-/** Make this stream a member of `group` until it leaves or closes (SPEC.md §14.2). */
+/** Make this stream a member of `group` until it leaves or closes (spec/actors.md §2). */
 export interface JoinEvent {
   type: 'join';
   stream: number;
@@ -316,7 +316,7 @@ export interface JoinEvent {
    */
   farewell?: Value;
   /**
-   * What to do when a message of this group finds the stream's inbox full (SPEC.md §14.4):
+   * What to do when a message of this group finds the stream's inbox full (spec/actors.md §4):
    * `drop` it and count it (the default), or `close` the stream (WebSocket 1008) once more than
    * `maxDropped` messages were dropped for it since its inbox was last empty.
    */
@@ -332,7 +332,7 @@ export interface LeaveEvent {
   group: string;
 }
 
-/** Send `data` to one address, in any process on the bus; at most once (SPEC.md §14.3). */
+/** Send `data` to one address, in any process on the bus; at most once (spec/actors.md §3). */
 export interface SendEvent {
   type: 'send';
   stream: number;

@@ -37,7 +37,7 @@ export type Handler = (
   request: HttpRequest,
 ) => Answer | null | undefined | Promise<Answer | null | undefined> | Observable<Answer>;
 
-/** Consumed input is granted back once this much is owed (SPEC.md §6.4). */
+/** Consumed input is granted back once this much is owed (SPEC.md §5.4). */
 
 /**
  * Turn a per-exchange handler into an app. Each request calls `handler` once; its answer becomes
@@ -56,7 +56,7 @@ export function handle(handler: Handler): App {
  * for it. One object, not two: this is made for every request.
  */
 class HandleExchange extends HttpRequest {
-  /** Output credit left (SPEC.md §6). */
+  /** Output credit left (SPEC.md §5). */
   window = INITIAL_WINDOW;
   finished = false;
   headSent = false;

@@ -72,7 +72,7 @@ export function lowerNames(raw: string[]): HeaderList {
 
 /**
  * Response fields that take one value (RFC 9110 §5.3: a sender must not repeat a field that is
- * not a list). A response that repeats one fails its stream on every driver (SPEC.md §9.2).
+ * not a list). A response that repeats one fails its stream on every driver (SPEC.md §8.2).
  */
 const SINGLETONS = new Set([
   'access-control-allow-credentials',
@@ -91,7 +91,7 @@ const SINGLETONS = new Set([
   'retry-after',
 ]);
 
-/** The first name in `headers` that repeats a single-value field (SPEC.md §9.2), or null. */
+/** The first name in `headers` that repeats a single-value field (SPEC.md §8.2), or null. */
 export function repeatedSingleton(headers: HeaderList): string | null {
   let seen: string[] | null = null;
   for (let i = 0; i < headers.length; i += 2) {

@@ -1,5 +1,5 @@
 /**
- * The hub: connections as actors (SPEC.md §14). Every stream has an address, may join groups,
+ * The hub: connections as actors (spec/actors.md). Every stream has an address, may join groups,
  * and receives what is sent to either; the hub carries it over a `Bus`, so the same app works in
  * one process (the embedded `MemoryBus`) and across processes and machines (Redis, NATS).
  *
@@ -53,7 +53,7 @@ export interface HubStats {
   delivered: number;
   /** Sends refused by a full inbox (the sender got `undelivered`). */
   refused: number;
-  /** Messages the bus reported undelivered to their sender here (SPEC.md §14.5). */
+  /** Messages the bus reported undelivered to their sender here (spec/actors.md §5). */
   bounced: { full: number; gone: number };
   /** Messages dropped on arrival, by why. Each kind also logs, at most once per 10 s. */
   dropped: {
@@ -279,13 +279,13 @@ export class Hub {
     if (result === 'ok') this.stats.delivered++;
     else if (result === 'gone') this.gone(envelope.from, envelope.to);
     else {
-      // A full inbox is reported to the sender, wherever it is (SPEC.md §14.4).
+      // A full inbox is reported to the sender, wherever it is (spec/actors.md §4).
       this.stats.refused++;
       this.nack(envelope.from, envelope.to, 'full');
     }
   }
 
-  /** A send for a closed address: dropped, counted, and reported to its sender (§14.4). */
+  /** A send for a closed address: dropped, counted, and reported to its sender (spec/actors.md §4). */
   private gone(from: string, to: string): void {
     this.drop('gone');
     this.nack(from, to, 'gone');

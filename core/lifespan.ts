@@ -10,7 +10,7 @@ export type LifespanReply =
   | { type: 'shutdown-complete' };
 
 /**
- * Optional process-wide setup and teardown, run once per server process (SPEC.md §8). The
+ * Optional process-wide setup and teardown, run once per server process (SPEC.md §7). The
  * server listens only after `startup-complete`; `startup-failed` makes `serve` reject. After
  * `shutdown` it waits for `shutdown-complete` (or the output to complete) up to its deadline.
  *

@@ -1,5 +1,5 @@
 /**
- * Mounting (SPEC.md §5.5): a host that serves an app under a path prefix and leaves the prefix
+ * Mounting (SPEC.md §4.4): a host that serves an app under a path prefix and leaves the prefix
  * in the request moves it from `path` and `target` to `root`.
  */
 import type { RequestEvent } from './events.js';

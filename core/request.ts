@@ -18,7 +18,7 @@ import { getHeader } from './headers.js';
 /** Where a request sends the events it makes (pushes, hints, window grants, messages). */
 export interface EventSink {
   next(event: OutboundEvent): void;
-  /** True once the connection received `shutdown` (SPEC.md §8.2). */
+  /** True once the connection received `shutdown` (SPEC.md §7.2). */
   readonly stopped: boolean;
   /** The connection's actor address (`ConnectionInfo.address`). */
   readonly address: string;
@@ -62,7 +62,7 @@ export class HttpRequest {
   get query(): string {
     return this.event.query;
   }
-  /** The prefix the app is mounted under, or `''` (SPEC.md §4.2): `root + path` is the full path. */
+  /** The prefix the app is mounted under, or `''` (SPEC.md §3.2): `root + path` is the full path. */
   get root(): string {
     return this.event.root ?? '';
   }
@@ -150,7 +150,7 @@ export class HttpRequest {
     }
   }
 
-  /** Push `path` to the client, or hint it where push is impossible (SPEC.md §7). */
+  /** Push `path` to the client, or hint it where push is impossible (SPEC.md §6). */
   push(path: string, headers: HeaderList = []): void {
     this.sink.next({ type: 'push', stream: this.event.stream, path, headers });
   }
@@ -160,7 +160,7 @@ export class HttpRequest {
     this.sink.next({ type: 'early-hints', stream: this.event.stream, headers });
   }
 
-  // Actors (SPEC.md §14) --------------------------------------------------------------------
+  // Actors (spec/actors.md) --------------------------------------------------------------------
 
   /** This exchange's actor address: send to it from anywhere on the bus. */
   get address(): string {
@@ -171,7 +171,7 @@ export class HttpRequest {
    * Join `group` until `leave`, or until the exchange ends; then `farewell`, if given, is sent
    * to the group on this exchange's behalf. `slow` says what happens when the group's messages
    * find the inbox full: `drop` (default; `dropped` reports arrive in `inbox`) or `close` the
-   * exchange once more than `maxDropped` (default 0) were dropped (SPEC.md §14.4).
+   * exchange once more than `maxDropped` (default 0) were dropped (spec/actors.md §4).
    *
    * @example req.join('chat', { kind: 'bye' }, { slow: 'close', maxDropped: 10 });
    */
@@ -201,7 +201,7 @@ export class HttpRequest {
   /**
    * Messages for this exchange's address and its groups, `undelivered` reports, and `dropped`
    * reports of group messages its full inbox lost. Messages
-   * are taken from the wire only as fast as the exchange's output flows (SPEC.md §14.4).
+   * are taken from the wire only as fast as the exchange's output flows (spec/actors.md §4).
    */
   get inbox(): Observable<Mail> {
     if (this.mailbox === null) {

@@ -1,5 +1,5 @@
 /**
- * The per-stream skeleton of a session app (SPEC.md §5): one table of the connection's open
+ * The per-stream skeleton of a session app (SPEC.md §4): one table of the connection's open
  * streams, one place where inbound events are routed to their stream, one teardown, and one way
  * to call user code so that what it throws fails its own stream alone. `handle`,
  * `fromNodeHandler` and `fromConnect` are built on it; each keeps only what is its own.
@@ -72,7 +72,7 @@ export abstract class StreamRouter<R extends Route> implements AppSession {
   /** The connection ended while `route` was open. */
   protected abstract cancel(route: R): void;
 
-  /** The server is shutting down (SPEC.md §8.2). */
+  /** The server is shutting down (SPEC.md §7.2). */
   protected shutdown(_event: ShutdownEvent): void {}
 
   /** An event for a stream without a route: dropped unless a router wants it. */
@@ -83,8 +83,8 @@ export abstract class StreamRouter<R extends Route> implements AppSession {
  * @internal A router whose streams each run user code (a handler, a Node request listener): a
  * `request` makes a route (`create`) and starts its user code (`start`), and the event of an
  * open stream goes to the hook of its type. User code is called guarded (`start`, then `call`):
- * a throw or a rejected promise is `fail` for that stream alone (SPEC.md §9). Types a router does
- * not know (SPEC.md §12) are dropped.
+ * a throw or a rejected promise is `fail` for that stream alone (SPEC.md §8). Types a router does
+ * not know (SPEC.md §10) are dropped.
  */
 export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
   /** A new stream: its route is made and tabled, then its user code is started, guarded. */
@@ -163,7 +163,7 @@ export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
     );
   }
 
-  /** User code failed for `route`: answer or abort that stream alone (SPEC.md §9). */
+  /** User code failed for `route`: answer or abort that stream alone (SPEC.md §8). */
   protected abstract fail(route: R, error: unknown): void;
 
   /** The stream closed (inbound `close`). */
@@ -181,16 +181,16 @@ export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
   /** A WebSocket message from the client. */
   protected wsMessage(_route: R, _data: Uint8Array | string): void {}
 
-  /** A message for the stream's address or one of its groups (SPEC.md §14). */
+  /** A message for the stream's address or one of its groups (spec/actors.md). */
   protected message(_route: R, _event: MessageEvent): void {}
 
   /** A message the stream sent was not delivered. */
   protected undelivered(_route: R, _event: UndeliveredEvent): void {}
 
-  /** Group messages for the stream were dropped: its inbox was full (SPEC.md §14.4). */
+  /** Group messages for the stream were dropped: its inbox was full (spec/actors.md §4). */
   protected dropped(_route: R, _event: DroppedEvent): void {}
 
-  /** Output credit for the stream (SPEC.md §6). */
+  /** Output credit for the stream (SPEC.md §5). */
   protected window(_route: R, _bytes: number): void {}
 }
 

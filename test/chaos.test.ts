@@ -40,7 +40,7 @@ describe('chaos', () => {
       const before = handles();
       const hub = new Hub();
       const servers: RxgiServer[] = await Promise.all([
-        // A short idleTimeout makes the sweep that finds dead sessions (SPEC §11.6) come often.
+        // A short idleTimeout makes the sweep that finds dead sessions (spec/http2.md §1) come often.
         serve(demo, { port: 0, hub, shutdownTimeout: DEADLINE, idleTimeout: 4_000 }),
         serve(demo, { port: 0, hub, shutdownTimeout: DEADLINE, idleTimeout: 4_000, tls }),
       ]);
@@ -66,7 +66,7 @@ describe('chaos', () => {
       expect(report.failures, `seed ${seed}`).toEqual([]);
       expect(report.served).toBeGreaterThan(0);
       // Every client has left: each closed connection lets go of its socket, address, groups.
-      // A dead session is found by the sweep within idleTimeout (4 s here, SPEC §11.6).
+      // A dead session is found by the sweep within idleTimeout (4 s here, spec/http2.md §1).
       await until(() => servers.every((server) => server.connections === 0), 10_000).catch(() => {
         expect(servers.map((server) => server.connections)).toEqual([0, 0]);
       });

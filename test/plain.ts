@@ -5,7 +5,7 @@
 import { Encoder, ExtData } from '@msgpack/msgpack';
 import fc from 'fast-check';
 
-/** True when `value` is plain data (SPEC.md §10): no Date, no ExtData, no class instance. */
+/** True when `value` is plain data (SPEC.md §9): no Date, no ExtData, no class instance. */
 export function isPlain(value: unknown, depth = 0): boolean {
   if (depth > 200) return false;
   if (value === null) return true;

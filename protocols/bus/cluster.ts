@@ -1,5 +1,5 @@
 /**
- * The embedded multi-process bus (SPEC.md §14.7): the workers of a node:cluster talk to their
+ * The embedded multi-process bus (spec/actors.md §7): the workers of a node:cluster talk to their
  * primary over IPC and the primary relays, so `rxgi serve --workers N` needs no broker. A worker
  * runs `clusterBus()`; the primary runs `clusterRelay()` before it forks.
  *
@@ -161,7 +161,7 @@ class ClusterBus implements Bus {
   private closed = false;
   private readonly onMessage = (message: unknown) => {
     if (!isBatch(message)) return;
-    // A boundary: a throw in a 'message' listener would end the worker (SPEC.md §14.5).
+    // A boundary: a throw in a 'message' listener would end the worker (spec/actors.md §5).
     try {
       for (const item of message.items) this.receive(item);
     } catch (error) {
@@ -269,7 +269,7 @@ class ClusterBus implements Bus {
     try {
       handler(payload);
     } catch (error) {
-      // Nothing on a bus may crash a process (SPEC.md §14.5); the rest of the batch goes on.
+      // Nothing on a bus may crash a process (spec/actors.md §5); the rest of the batch goes on.
       this.threw.note({ subject, error });
     }
   }

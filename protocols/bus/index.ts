@@ -1,5 +1,5 @@
 /**
- * `rxgi/bus`: actors across processes and machines (SPEC.md §14). The hub, the bus interface
+ * `rxgi/bus`: actors across processes and machines (spec/actors.md). The hub, the bus interface
  * with its building blocks, and the bridges to Redis and NATS.
  */
 export {

@@ -1,5 +1,5 @@
 /**
- * The bus on NATS (SPEC.md §14): bus subjects are NATS subjects as they are and payloads pass as
+ * The bus on NATS (spec/actors.md): bus subjects are NATS subjects as they are and payloads pass as
  * bytes. The client, `@nats-io/transport-node`, is loaded on first use so only apps on NATS
  * install it. It reconnects forever and resubscribes by itself; publishes made while the broker
  * is away are held here, in an `OutageBuffer`, because the client resets its own outbound buffer

@@ -1,5 +1,5 @@
 /**
- * The Redis bridge of the bus (SPEC.md §14): subjects are channel names, payloads go through
+ * The Redis bridge of the bus (spec/actors.md): subjects are channel names, payloads go through
  * PUBLISH/SUBSCRIBE as raw bytes. ioredis is loaded on first use, so apps that never use Redis
  * need not install it.
  */
@@ -125,7 +125,7 @@ export class RedisBus implements Bus {
         logger().debug('redis bus: connection error', { url: this.where, connection: name, error });
       });
       // Boundaries: a throw in ioredis's events would break its connection handling, and a
-      // rejection nobody catches ends the process; a bus logs and recovers (SPEC.md §14.5).
+      // rejection nobody catches ends the process; a bus logs and recovers (spec/actors.md §5).
       client.on('ready', () => {
         this.ready(it).catch((error) => internal('ready', error));
       });

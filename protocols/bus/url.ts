@@ -1,5 +1,5 @@
 /**
- * `--bus URL`: which bridge a URL names (SPEC.md §14.7). The bridges load their client library
+ * `--bus URL`: which bridge a URL names (spec/actors.md §7). The bridges load their client library
  * on first use, so this file costs nothing to apps that never use a broker.
  */
 import type { Bus } from '../../core/bus.js';

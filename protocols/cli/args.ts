@@ -18,7 +18,7 @@ export interface Limits {
   maxMessageSize?: number;
   shutdownTimeout?: number;
   startupTimeout?: number;
-  /** The time limits of SPEC.md §11.7 (`rxgi serve` only). */
+  /** The time limits of spec/server.md §2 (`rxgi serve` only). */
   headersTimeout?: number;
   bodyTimeout?: number;
   minBodyRate?: number;
@@ -39,7 +39,7 @@ export interface ServeCommand {
   accessLog?: boolean;
   logFormat?: 'json' | 'pretty';
   tls: { cert?: string; key?: string; selfSigned: boolean };
-  /** Origins whose pages may open WebSockets besides the server's own (SPEC.md §5.3). */
+  /** Origins whose pages may open WebSockets besides the server's own (SPEC.md §4.2). */
   allowedOrigins?: string[];
   limits: Limits;
 }
@@ -134,7 +134,7 @@ export const SERVE_USAGE = `Usage: rxgi serve <module> [options]
 Serves the default export of <module> (.ts .mts .cts .js .mjs .cjs) over HTTP/1.1, h2c and
 WebSocket on one port; with TLS, HTTP/2 and HTTP/1.1 chosen by ALPN. The server runs in a child
 process that is started again if it dies. With --remote it serves no module itself: every
-connection goes over the bus to a worker process (SPEC.md §14.8).
+connection goes over the bus to a worker process (spec/actors.md §8).
 
 Options:
   --host H                 interface to listen on (default $HOST, else ${DEFAULTS.host})
@@ -154,14 +154,14 @@ Options:
   --send-timeout MS        time output may wait for a client that reads none of it; 0: none
                            (default ${DEFAULTS.sendTimeout})
   --allow-origin O         let pages of origin O open WebSockets (repeatable): https://app.example,
-                           https://*.example.org, null or *; others get 403 (SPEC.md §5.3)
+                           https://*.example.org, null or *; others get 403 (SPEC.md §4.2)
   --tls-cert F             PEM certificate (chain) file; serve HTTPS (needs --tls-key)
   --tls-key F              PEM private key file of that certificate (needs --tls-cert)
   --tls-self-signed        serve HTTPS with a throwaway self-signed certificate, for development
                            only (needs the openssl command)
   --workers N              serve from N processes sharing the port (default 1); without --bus,
                            their hubs talk through the primary process
-  --bus URL                carry the hub's messages (SPEC.md §14) on a broker: redis://host:port,
+  --bus URL                carry the hub's messages (spec/actors.md) on a broker: redis://host:port,
                            rediss://host:port or nats://host:port
   --remote                 forward every connection to a worker (\`rxgi worker\`); needs --bus
   -h, --help               show this help

@@ -2,9 +2,9 @@
  * `rxgi serve --workers N`: N processes on one port. The primary forks the workers and relays
  * the embedded cluster bus (or leaves the bus to a broker, `--bus URL`); node:cluster shares the
  * listening socket and hands connections out round-robin. Each worker is a whole server: it
- * loads the module, runs its lifespan, and has its own hub (SPEC.md §14), so group members in
+ * loads the module, runs its lifespan, and has its own hub (spec/actors.md), so group members in
  * every worker hear each other. A worker that dies takes its connections and their memberships
- * with it (§14.2); the primary starts another.
+ * with it (spec/actors.md §2); the primary starts another.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { watch } from 'node:fs';
@@ -75,7 +75,7 @@ export function isClusterWorker(): boolean {
  * SIGTERM or SIGINT shut every worker down gracefully (a second signal kills them and exits 1).
  * Resolves with the exit status: 0 once every worker shut down cleanly, 1 when one did not, or
  * when a worker failed to start (its error is printed once). With one worker this is the
- * supervisor of `rxgi serve` without `--workers` (SPEC.md §11.1).
+ * supervisor of `rxgi serve` without `--workers` (docs/server.md).
  */
 export function runCluster(config: ClusterConfig): Promise<number> {
   return new Promise<number>((resolve) => new Primary(config, resolve).start());
@@ -455,7 +455,7 @@ export async function runClusterWorker(): Promise<number> {
     if (settings.bus !== undefined) bus = await openBus(settings.bus);
     else if (settings.workers > 1) bus = clusterBus();
     hub = bus === undefined ? undefined : new Hub({ bus });
-    // The drivers write the access log (SPEC.md §11.1): off, it costs nothing.
+    // The drivers write the access log (docs/server.md): off, it costs nothing.
     const options = { ...settings.options, accessLog: settings.accessLog === true, hub };
     if (settings.remote) {
       remote = remoteApp(bus as Bus);

@@ -34,7 +34,7 @@ let cjsHooks: Promise<void> | null = null;
  * tsx's hooks are registered for the whole process rather than used through `tsImport`, which
  * loads a module graph in a namespace of its own: there, the app's `import 'rxgi'` would load a
  * second copy of rxgi beside the server's, with its own `defaultHub()`, its own logger and its
- * own classes, and its sessions could not be run directly (SPEC.md §5). `require('rxgi')` from
+ * own classes, and its sessions could not be run directly (SPEC.md §4). `require('rxgi')` from
  * CommonJS reaches the same ESM instance (require(esm), Node 20.19 and later).
  */
 export async function loadApp(file: string): Promise<AppModule> {
@@ -69,7 +69,7 @@ function appOf(file: string, module: { default?: unknown; lifespan?: unknown }):
 /**
  * Do now what loading `file` would do first, without running it: register its TypeScript hooks
  * and load rxgi's entry point, which the app imports. A `--watch` standby worker calls it
- * while it waits, so that a reload loads the changed module alone (SPEC.md §11.1).
+ * while it waits, so that a reload loads the changed module alone (docs/server.md).
  */
 export async function prepareLoad(file: string): Promise<void> {
   const path = resolve(file);

@@ -24,7 +24,7 @@ async function main(argv: string[]): Promise<number> {
 
 /**
  * `rxgi serve`: the server runs in a child process (one cluster worker, or `--workers` of them)
- * that this process supervises: it starts another when one dies, saying why (SPEC.md §11.1).
+ * that this process supervises: it starts another when one dies, saying why (docs/server.md).
  */
 async function serveCommand(command: ServeCommand): Promise<number> {
   // A person at a terminal reads lines and wants to see traffic; a collector parses JSON.

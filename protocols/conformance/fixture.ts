@@ -31,7 +31,7 @@ interface Exchange {
 }
 
 /**
- * The fixture app. Routes by path (SPEC.md §4.2 fields are reported as JSON by `/info`):
+ * The fixture app. Routes by path (SPEC.md §3.2 fields are reported as JSON by `/info`):
  * `/info`, `/echo`, `/status/N`, `/fields`, `/hints`, `/nolink-hints`, `/unknown-event`,
  * `/x-event`, `/abort`, `/trailers`, `/hold?token=T`, `/seen?token=T`, `/download?bytes=N`,
  * `/ws`.
@@ -104,7 +104,7 @@ function onData(
   out: Subscriber<OutboundEvent>,
 ): void {
   const stream = exchange.request.stream;
-  // A chunk may overshoot the credit, but none may come once it is spent (SPEC.md §6.1).
+  // A chunk may overshoot the credit, but none may come once it is spent (SPEC.md §5.1).
   const spent = exchange.received >= exchange.granted;
   exchange.received += chunk.byteLength;
   if (spent && chunk.byteLength > 0) {
@@ -134,7 +134,7 @@ function respond(
 }
 
 const GRANT = 65_536;
-/** The output credit of a new stream (SPEC.md §6.2), and `/download`'s chunk size. */
+/** The output credit of a new stream (SPEC.md §5.2), and `/download`'s chunk size. */
 const INITIAL_WINDOW = 65_536;
 const PIECE = new Uint8Array(16_384).fill(0x2e);
 
@@ -163,7 +163,7 @@ function route(
     return;
   }
   if (request.websocket) {
-    // Hints on a handshake have nothing to preload: the host drops them (SPEC.md §4.3).
+    // Hints on a handshake have nothing to preload: the host drops them (SPEC.md §3.3).
     if (request.query === 'hints')
       out.next({ type: 'early-hints', stream, headers: ['link', '</style.css>; rel=preload'] });
     out.next({

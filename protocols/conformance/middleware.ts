@@ -57,7 +57,7 @@ export interface MiddlewareCheckOptions {
   timeout?: number;
 }
 
-/** The output credit of a new stream (SPEC.md §6.2) and the probe's streamed body. */
+/** The output credit of a new stream (SPEC.md §5.2) and the probe's streamed body. */
 const INITIAL_WINDOW = 65_536;
 const STREAMED = 4 * INITIAL_WINDOW;
 const PIECE = 16_384;
@@ -372,7 +372,7 @@ function ended(scene: Scene, stream: number): boolean {
   );
 }
 
-/** Body bytes an event spends of its stream's output credit (SPEC.md §6). */
+/** Body bytes an event spends of its stream's output credit (SPEC.md §5). */
 function bodyBytes(event: OutboundEvent): number {
   const chunk =
     event.type === 'data'
@@ -386,7 +386,7 @@ function bodyBytes(event: OutboundEvent): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
 }
 
-/** Why `value` is not plain data (SPEC.md §10), or null. */
+/** Why `value` is not plain data (SPEC.md §9), or null. */
 function notPlain(value: unknown, at: string): string | null {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return null;
   if (typeof value === 'number') return null;

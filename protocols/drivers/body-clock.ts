@@ -1,5 +1,5 @@
 /**
- * The body clock (SPEC.md §11.7): how long a peer that owes bytes (a request body, the rest of a
+ * The body clock (spec/server.md §2): how long a peer that owes bytes (a request body, the rest of a
  * WebSocket message) goes without sending any, and how fast it sends on average. It runs only
  * while the peer is at fault: while the app holds input credit and the body is not complete.
  * An app that does not read stops it, since a client that is not read cannot send.

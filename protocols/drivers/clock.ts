@@ -1,5 +1,5 @@
 /**
- * The time limits of every phase of a connection (SPEC.md §11.7) run on one clock per server:
+ * The time limits of every phase of a connection (spec/server.md §2) run on one clock per server:
  * a periodic tick that sweeps the open sockets, connections and streams, rather than a timer
  * per request. A request pays nothing for it; what the sweep reads (bytes received, bytes still
  * buffered) the drivers count anyway.
@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ERR } from '../../core/errors.js';
 import { logger } from '../../core/log.js';
 
-/** The time limits the drivers apply, in `serve` option names (SPEC.md §11.7). 0 turns one off. */
+/** The time limits the drivers apply, in `serve` option names (spec/server.md §2). 0 turns one off. */
 export interface TimeLimits {
   /** Milliseconds a connection has, from its first byte, to send a request head. */
   headersTimeout: number;

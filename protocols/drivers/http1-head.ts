@@ -20,11 +20,11 @@ export interface ParsedHead {
   length: number;
   key: string | undefined;
   version: string | undefined;
-  /** Why the head is refused without calling the app (SPEC.md §9.2), or null. */
+  /** Why the head is refused without calling the app (SPEC.md §8.2), or null. */
   refusal: HeadRefusal | null;
 }
 
-/** The limits on a request head (SPEC.md §11.1). */
+/** The limits on a request head (docs/server.md). */
 export interface HeadLimits {
   /** Largest head in bytes, counted as {@link headSize} does. */
   maxHeaderSize: number;
@@ -78,7 +78,7 @@ function headProblem(
  * 431 for a head over the limits, or null. node:http counts only the target, names and values
  * against its `maxHeaderSize`, and past its `maxHeadersCount` drops fields silently: the driver
  * counts the whole head, and sets node's count one above the limit so that a head with too many
- * fields always shows more than the limit here (SPEC.md §11.2).
+ * fields always shows more than the limit here (spec/http1.md).
  */
 function overLimits(req: IncomingMessage, fields: number, size: number, limits: HeadLimits) {
   if (fields > limits.maxHeaderFields) {

@@ -27,7 +27,7 @@ export function writeRawResponse(
     if (headers[i].toLowerCase() === 'content-length') length = true;
   }
   if (end && !length) head += `content-length: ${size}\r\n`;
-  // Field text is one character per byte (SPEC.md §4.1).
+  // Field text is one character per byte (SPEC.md §3.1).
   socket.write(`${head}\r\n`, 'latin1');
   if (size > 0) socket.write(body);
   if (end) socket.end();

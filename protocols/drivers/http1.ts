@@ -29,7 +29,7 @@ import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connectio
 import { type OutputClock, outputStalled } from './send-clock.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
-/** Options of the HTTP/1.1 driver (SPEC.md §11 lists the defaults). */
+/** Options of the HTTP/1.1 driver (docs/server.md lists the defaults). */
 export interface Http1Options extends HeadLimits {
   /** Largest request body; a larger one is answered 413. */
   maxBodySize: number;
@@ -37,13 +37,13 @@ export interface Http1Options extends HeadLimits {
   writeBufferLimit: number;
   /** The WebSocket driver for upgrade requests, or null to refuse them. */
   websocket: WebSocketDriver | null;
-  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
-  /** One info line per exchange, its own answers included (SPEC.md §11.1). Default off. */
+  /** One info line per exchange, its own answers included (docs/server.md). Default off. */
   accessLog?: boolean;
-  /** Sets the request's `root` where a host mounted the app (SPEC.md §5.5). */
+  /** Sets the request's `root` where a host mounted the app (SPEC.md §4.4). */
   mount?: (req: IncomingMessage, event: RequestEvent) => void;
-  /** The clock of the body and send time limits (SPEC.md §11.7); none without it. */
+  /** The clock of the body and send time limits (spec/server.md §2); none without it. */
   clock?: Clock;
 }
 
@@ -205,7 +205,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
     this.logRefused(req.method, req.url, status, body, true);
   }
 
-  /** @internal One tick of the time limits (SPEC.md §11.7). */
+  /** @internal One tick of the time limits (spec/server.md §2). */
   sweep(now: number, elapsed: number, limits: TimeLimits): void {
     const socket = this.socket;
     if (!this.upgraded && outputStalled(this, socket.writableLength, now, limits.sendTimeout)) {
@@ -261,7 +261,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
       return;
     }
     // Trailers travel only with chunked encoding, which a content-length would rule out: where
-    // the client takes them, the promised trailers win and the length goes (SPEC.md §7).
+    // the client takes them, the promised trailers win and the length goes (SPEC.md §6).
     if (event.trailers === true && stream.caps.trailers && hasField(headers, 'content-length')) {
       headers = withoutField(headers, 'content-length');
     }
@@ -311,7 +311,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   }
 
   protected writePush(): void {
-    // Never called: HTTP/1.1 streams do not offer push, so pushes degrade (SPEC.md §7).
+    // Never called: HTTP/1.1 streams do not offer push, so pushes degrade (SPEC.md §6).
   }
 
   protected acceptWebSocket(stream: Http1Stream, event: WsAcceptEvent): void {
@@ -454,7 +454,7 @@ export function attachHttp1(
   const live = new Roster<Http1Connection>();
   const sockets = new Roster<Socket>();
   // node:http drops the fields past its count silently; one more than the limit lets the driver
-  // see that a head had too many, and answer 431 (SPEC.md §11.2).
+  // see that a head had too many, and answer 431 (spec/http1.md).
   server.maxHeadersCount = options.maxHeaderFields + 1;
 
   const connectionOf = (socket: TaggedSocket): Http1Connection => {
@@ -531,13 +531,12 @@ export function attachHttp1(
   };
 }
 
-/** Field text outside ASCII: one character per byte (SPEC.md §4.1). */
+/** Field text outside ASCII: one character per byte (SPEC.md §3.1). */
 const HIGH_BYTE = /[\x80-\xff]/;
 
 /**
  * The body to hand node:http with `headers`. node:http joins the head to a first string chunk
- * and writes both as UTF-8, which would send a field's `é` as two bytes, not one (SPEC.md
- * §4.1): such a body goes as bytes, so the head keeps its own encoding.
+ * and writes both as UTF-8, which would send a field's `é` as two bytes, not one (SPEC.md §3.1): such a body goes as bytes, so the head keeps its own encoding.
  */
 function latin1Safe(headers: HeaderList, body: string): string | Uint8Array {
   for (let i = 1; i < headers.length; i += 2) {
@@ -547,8 +546,7 @@ function latin1Safe(headers: HeaderList, body: string): string | Uint8Array {
 }
 
 /**
- * A CONNECT (RFC 9110 §9.3.6) asks for a tunnel, which this driver does not offer (SPEC.md
- * §11.2): 501, then close. Behind a pipelined response still going out, the socket just closes.
+ * A CONNECT (RFC 9110 §9.3.6) asks for a tunnel, which this driver does not offer (spec/http1.md): 501, then close. Behind a pipelined response still going out, the socket just closes.
  */
 function refuseConnect(socket: Duplex, log: Refused): void {
   if ((socket as Socket & { _httpMessage?: unknown })._httpMessage) {
@@ -563,7 +561,7 @@ function refuseConnect(socket: Duplex, log: Refused): void {
 /** Writes the access line of a driver's own answer; null when the access log is off. */
 type Refused = ((status: number, body: string) => void) | null;
 
-/** Answer a request node:http could not parse (SPEC.md §9): 431, 408 or 400, then close. */
+/** Answer a request node:http could not parse (SPEC.md §8): 431, 408 or 400, then close. */
 function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused): void {
   logger().debug('bad request', { code: error.code, error: error.message });
   const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage;

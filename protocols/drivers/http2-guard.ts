@@ -1,5 +1,5 @@
 /**
- * What rxgi adds to node:http2's own protections of a session (SPEC.md §11.6): the memory it
+ * What rxgi adds to node:http2's own protections of a session (spec/http2.md §1): the memory it
  * holds in JS counted against `maxSessionMemory`, which node applies only to what nghttp2
  * holds, and node's answer to a client's protocol error kept as PROTOCOL_ERROR.
  */
@@ -10,7 +10,7 @@ import { BODY_WINDOW } from '../../core/body.js';
 const RECEIVE_WINDOW = 65_535;
 /**
  * The most of a stream's body given to the app that counts: what `BodyReader` may queue (one
- * window, SPEC.md §6.4). An app that grants more at once keeps the rest at its own cost, and a
+ * window, SPEC.md §5.4). An app that grants more at once keeps the rest at its own cost, and a
  * large grant does not make its session refuse streams.
  */
 const HELD_CAP = BODY_WINDOW;

@@ -38,7 +38,7 @@ import { NodeConnection, NodeStream, socketInfo } from './node-connection.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
 import { parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
-/** Options of the HTTP/2 driver (SPEC.md §11 lists the defaults). */
+/** Options of the HTTP/2 driver (docs/server.md lists the defaults). */
 export interface Http2Options {
   maxBodySize: number;
   /** Most regular header fields in a request; more get 431. */
@@ -49,11 +49,11 @@ export interface Http2Options {
   /** MiB a session may hold in JS (and node:http2 in nghttp2); over it new streams are refused. */
   maxSessionMemory: number;
   websocket: WebSocketDriver;
-  /** One info line per exchange, its own answers included (SPEC.md §11.1). Default off. */
+  /** One info line per exchange, its own answers included (docs/server.md). Default off. */
   accessLog?: boolean;
-  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
-  /** The clock of the head, body and send time limits (SPEC.md §11.7); none without it. */
+  /** The clock of the head, body and send time limits (spec/server.md §2); none without it. */
   clock?: Clock;
 }
 
@@ -114,14 +114,14 @@ class H2Stream extends NodeStream implements HeldStream {
 export class Http2Connection extends NodeConnection<H2Stream> {
   /** Listeners on this connection's node streams, shared by all of them. */
   private readonly on = streamListeners(this);
-  /** What the session holds in JS, against `maxSessionMemory` (SPEC.md §11.6). */
+  /** What the session holds in JS, against `maxSessionMemory` (spec/http2.md §1). */
   private readonly memory: SessionMemory;
   protected override readonly resetOnTimeout = true;
   /** When the session started, for its head clock. */
   private readonly startedAt = performance.now();
   /**
    * Streams complete on the app's side whose output still waits for the client: the app has
-   * forgotten them, but their send clock runs on (SPEC.md §11.7). Made when first needed.
+   * forgotten them, but their send clock runs on (spec/server.md §2). Made when first needed.
    */
   private tails: Tail[] | null = null;
 
@@ -189,7 +189,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   }
 
   /**
-   * @internal One tick of the time limits (SPEC.md §11.7): a session that has opened no stream
+   * @internal One tick of the time limits (spec/server.md §2): a session that has opened no stream
    * within `headersTimeout` of its preface is destroyed, then each stream's clocks run.
    */
   tick(now: number, elapsed: number, limits: TimeLimits): void {
@@ -376,7 +376,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     const fields = toH2Headers(0, event.headers);
     delete fields[':status'];
     // node:http2 checks trailer names only when it sends them, in 'wantTrailers', where a throw
-    // would end the process: they are checked here, as node:http checks them (SPEC.md §9.2).
+    // would end the process: they are checked here, as node:http checks them (SPEC.md §8.2).
     for (const name in fields) {
       if (!TOKEN.test(name)) {
         throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`);
@@ -420,7 +420,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     });
   }
 
-  /** A promised stream is open: its request enters the app like any other (SPEC.md §7). */
+  /** A promised stream is open: its request enters the app like any other (SPEC.md §6). */
   private pushed(
     stream: H2Stream,
     pushed: ServerHttp2Stream,
@@ -533,7 +533,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   /** @internal */
   bodyEnd(stream: H2Stream): void {
     // node ends the readable side of a stream the peer reset (RST_STREAM) too: that body was
-    // cut short, not completed, and the app hears `close` instead (SPEC.md §11.6).
+    // cut short, not completed, and the app hears `close` instead (spec/http2.md §1).
     if (stream.h2.closed && stream.h2.rstCode !== constants.NGHTTP2_NO_ERROR) {
       this.closed(stream);
       return;
@@ -735,7 +735,7 @@ const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /**
  * Fields node:http2 refuses to repeat though they are lists or carry no single-value rule
  * (its `kSingleValueHeaders`, less the single-value fields `Connection` refuses for every
- * driver, SPEC.md §9.2): repeated, they are joined into one line, which RFC 9110 §5.3 makes
+ * driver, SPEC.md §8.2): repeated, they are joined into one line, which RFC 9110 §5.3 makes
  * the same message, where HTTP/1.1 sends them as they were.
  */
 const JOINED = new Set([
@@ -765,7 +765,7 @@ const JOINED = new Set([
 /** An HTTP/2 header object from a status and a header list; repeated names become arrays. */
 function toH2Headers(status: number, list: HeaderList): OutgoingHttpHeaders {
   // node:http2 checks names but sends any value, and would drop a name without one; node:http
-  // refuses both, and so does this driver (SPEC.md §9.2): the stream fails alike on both.
+  // refuses both, and so does this driver (SPEC.md §8.2): the stream fails alike on both.
   assertPairs(list);
   const headers: OutgoingHttpHeaders = { ':status': status };
   for (let i = 0; i < list.length; i += 2) {

@@ -1,5 +1,5 @@
 /**
- * `rxgi/driver`: what a driver or host author needs (SPEC.md §5, §6, §9, §11): the shared
+ * `rxgi/driver`: what a driver or host author needs (SPEC.md §4, §5, §8 and the bindings in spec/): the shared
  * connection logic, the stream state it keeps, the body reader, and the reference drivers'
  * options and defaults.
  */

@@ -1,7 +1,7 @@
 /**
  * What the HTTP/1.1 and HTTP/2 drivers share: both carry streams on node's objects (a request
  * and response, or an HTTP/2 stream), read bodies against the app's credit, count output as
- * node's buffers take it (SPEC.md §6), and host WebSocket sessions.
+ * node's buffers take it (SPEC.md §5), and host WebSocket sessions.
  */
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
@@ -18,11 +18,11 @@ import type { TimeLimits } from './clock.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
 import { type WebSocketHost, type WebSocketStream, wsInputProgress } from './websocket.js';
 
-/** The limits a node driver applies to each stream (SPEC.md §11). */
+/** The limits a node driver applies to each stream (docs/server.md). */
 export interface StreamLimits {
   maxBodySize: number;
   writeBufferLimit: number;
-  /** One info line per exchange, connections at debug level (SPEC.md §11.1). Default off. */
+  /** One info line per exchange, connections at debug level (docs/server.md). Default off. */
   accessLog?: boolean;
 }
 
@@ -53,7 +53,7 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
 const counters = new Map<string, number>();
 
 /**
- * The info of a connection on `socket` (SPEC.md §5): an id `<prefix>-<n>` unique in the process
+ * The info of a connection on `socket` (SPEC.md §4): an id `<prefix>-<n>` unique in the process
  * for each prefix, and the socket's addresses.
  */
 export function socketInfo(
@@ -148,9 +148,9 @@ export abstract class NodeConnection<S extends NodeStream>
   }
 
   /**
-   * Write `chunk` to `sink` and return its credit as node's buffer takes it (SPEC.md §6.2):
+   * Write `chunk` to `sink` and return its credit as node's buffer takes it (SPEC.md §5.2):
    * at once when `write` accepts it, else at the next `'drain'`, which `onDrain` reports with
-   * `drained`. Past the write buffer limit the write fails (§6.3).
+   * `drained`. Past the write buffer limit the write fails (§5.3).
    */
   protected writeCounted(stream: S, sink: Writable, chunk: Chunk, onDrain: () => void): void {
     const limit = this.limits.writeBufferLimit;
@@ -179,7 +179,7 @@ export abstract class NodeConnection<S extends NodeStream>
   }
 
   /**
-   * @internal One tick of the clocks of every open stream (SPEC.md §11.7): a stream whose
+   * @internal One tick of the clocks of every open stream (spec/server.md §2): a stream whose
    * client is too slow to send its body or a message, or to read our output, is cut.
    */
   sweepStreams(now: number, elapsed: number, limits: TimeLimits): void {
@@ -218,7 +218,7 @@ export abstract class NodeConnection<S extends NodeStream>
   }
 
   /**
-   * Cut a stream whose client was too slow (SPEC.md §11.7): an HTTP stream is answered 408
+   * Cut a stream whose client was too slow (spec/server.md §2): an HTTP stream is answered 408
    * before its head or aborted after it (reset with CANCEL where `resetOnTimeout`), and the app
    * gets `close` with code 8; a WebSocket session is closed with 1008, and so is the app told.
    */

@@ -1,8 +1,8 @@
 /**
- * The send clock (SPEC.md §11.7): how long output waits in a buffer while none of it leaves,
+ * The send clock (spec/server.md §2): how long output waits in a buffer while none of it leaves,
  * the mark of a client that stopped reading. Progress is the buffered length going below the
  * least it was since the wait began; an app that writes while the buffer is full (which the
- * credit of §6.2 tells it not to do) makes no progress.
+ * credit of §5.2 tells it not to do) makes no progress.
  */
 
 /** The state of one buffer's send clock. */

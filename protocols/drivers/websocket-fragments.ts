@@ -1,5 +1,5 @@
 /**
- * Fragmented WebSocket messages, held by bytes and checked as they arrive (SPEC.md §11.3).
+ * Fragmented WebSocket messages, held by bytes and checked as they arrive (spec/websocket.md).
  *
  * `ws` keeps every fragment of a message as its own Buffer until the last one and caps their
  * number (`maxFragments`, 16,384 by default), so a legal message sent in many small fragments is
@@ -69,7 +69,7 @@ function wsChanged(what: string): RxgiError {
 /**
  * Whether ws's `Receiver` has what this module wraps: null when it does, otherwise what is
  * missing. A runtime that brings its own `ws` (Bun) has none of it; the driver then leaves
- * fragmented messages to that implementation's own limits and says so (SPEC.md §11.3).
+ * fragmented messages to that implementation's own limits and says so (spec/websocket.md).
  */
 export function missingWsInternals(): string | null {
   const receiver = (wsModule as { Receiver?: { prototype: Record<string, unknown> } }).Receiver;

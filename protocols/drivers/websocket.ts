@@ -24,7 +24,7 @@ export interface WebSocketHost<S extends StreamState> {
   fault(error: unknown): void;
 }
 
-/** Options of the WebSocket driver (SPEC.md §11 lists the defaults). */
+/** Options of the WebSocket driver (docs/server.md lists the defaults). */
 export interface WebSocketOptions {
   /** Largest message accepted; a larger one closes the session with 1009. */
   maxMessageSize: number;
@@ -33,7 +33,7 @@ export interface WebSocketOptions {
   /** Milliseconds between pings; a peer that misses a pong is dropped. 0 turns pings off. */
   pingInterval: number;
   /**
-   * Origins whose pages may open WebSockets besides the server's own (SPEC.md §5.3):
+   * Origins whose pages may open WebSockets besides the server's own (SPEC.md §4.2):
    * `https://app.example`, `https://*.example` (any subdomain), `null`, or `*` for any.
    * Default: none, only the server's own origin.
    */
@@ -98,7 +98,7 @@ export function parseSubprotocols(value: string | undefined): string[] {
 }
 
 /**
- * Which browser pages may open WebSockets (SPEC.md §5.3): a handshake whose `Origin` is not the
+ * Which browser pages may open WebSockets (SPEC.md §4.2): a handshake whose `Origin` is not the
  * server's own (its host is not the request's authority) and matches no allowed pattern is
  * refused with 403 before the app sees it, against cross-site WebSocket hijacking. A handshake
  * without `Origin` comes from no browser page and is not checked.
@@ -174,7 +174,7 @@ export class WebSocketDriver {
     if (missing !== null && !warnedFragments) {
       warnedFragments = true;
       logger().warn(
-        `this ws has no ${missing}: fragmented WebSocket messages keep its own limits, not maxMessageSize alone (SPEC.md §11.3)`,
+        `this ws has no ${missing}: fragmented WebSocket messages keep its own limits, not maxMessageSize alone (spec/websocket.md)`,
       );
     }
     this.server = new WebSocketServer({

@@ -91,7 +91,7 @@ const TEXT = ['content-type', 'text/plain; charset=utf-8'];
  * An app that forwards every connection to a live worker on `bus` (see `runWorker`). A
  * connection picks the least-loaded worker at its first request and keeps it; with no worker
  * alive, a request is answered 503. When a worker dies or leaves, the open streams of its
- * connections fail as SPEC.md §9 says: 502 before the head, an abort after it, 1011 on a
+ * connections fail as SPEC.md §8 says: 502 before the head, an abort after it, 1011 on a
  * WebSocket.
  *
  * @example
@@ -433,7 +433,7 @@ class Forward {
   }
 }
 
-/** The event that fails an open stream whose worker is gone (SPEC.md §9). */
+/** The event that fails an open stream whose worker is gone (SPEC.md §8). */
 function failure(exchange: RemoteExchange, reason: string): OutboundEvent {
   const stream = exchange.id;
   if (exchange.ws) return { type: 'close', stream, code: WS_CODE.INTERNAL_ERROR, reason };

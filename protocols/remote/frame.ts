@@ -5,7 +5,7 @@
  * `key` names a worker, a server or a connection (by kind); `seq` numbers the frames of one
  * connection in one direction, so a frame the at-most-once bus lost is noticed instead of
  * silently leaving a hole in a body; `payload` depends on the kind (see `FRAME_KIND`). Events travel
- * as `encodeEvent` bytes, so they cross exactly as the codec of SPEC.md §10 defines.
+ * as `encodeEvent` bytes, so they cross exactly as the codec of SPEC.md §9 defines.
  */
 import { Encoder } from '@msgpack/msgpack';
 import type { ConnectionInfo } from '../../core/app.js';

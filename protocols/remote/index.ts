@@ -1,5 +1,5 @@
 /**
- * `rxgi/remote`: apps served by workers over a bus (SPEC.md §13). `remoteApp` forwards a
+ * `rxgi/remote`: apps served by workers over a bus (docs/compatibility.md). `remoteApp` forwards a
  * server's connections to whichever worker runs the app; `runWorker` is the worker's side.
  */
 export { type RemoteApp, type RemoteOptions, type RemoteStats, remoteApp } from './forward.js';

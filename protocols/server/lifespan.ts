@@ -2,7 +2,7 @@ import { Subject } from 'rxjs';
 import type { Lifespan, LifespanEvent, LifespanReply } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
 
-/** Runs an app's lifespan handler (SPEC.md §8): startup before listening, shutdown after. */
+/** Runs an app's lifespan handler (SPEC.md §7): startup before listening, shutdown after. */
 export class LifespanRunner {
   private readonly events = new Subject<LifespanEvent>();
   private waiting: ((reply: LifespanReply | null) => void) | null = null;

@@ -84,8 +84,7 @@ function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
  * never listen themselves. With TLS, ALPN decides (`h2` or `http/1.1`, RFC 7301); in cleartext,
  * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
  *
- * Neither server watches a socket before it is handed over: the head clock does (SPEC.md
- * §11.7). A socket still unassigned `headersTimeout` ms after it was accepted (still sending
+ * Neither server watches a socket before it is handed over: the head clock does (spec/server.md §2). A socket still unassigned `headersTimeout` ms after it was accepted (still sending
  * the bytes that choose a protocol, or in its TLS handshake) is destroyed, however its bytes
  * trickle in; it is found by `clock`'s sweep.
  * With `accessLog`, the 400 a plain request on the TLS port gets is logged as the drivers

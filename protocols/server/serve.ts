@@ -13,7 +13,7 @@ import { WebSocketDriver } from '../drivers/websocket.js';
 import { LifespanRunner } from './lifespan.js';
 import { createListener, type TlsOptions } from './listen.js';
 
-/** Options of `serve`; every limit has a secure default (SPEC.md §11). */
+/** Options of `serve`; every limit has a secure default (docs/server.md). */
 export interface ServeOptions {
   /** Interface to listen on. Default `127.0.0.1`. */
   host?: string;
@@ -23,7 +23,7 @@ export interface ServeOptions {
   maxBodySize?: number;
   /** Largest request head in bytes; larger ones get 431. Default 16 KiB. */
   maxHeaderSize?: number;
-  /** Most header fields in a request head; more get 431 (SPEC.md §11.1). Default 100. */
+  /** Most header fields in a request head; more get 431 (docs/server.md). Default 100. */
   maxHeaderFields?: number;
   /** Largest WebSocket message in bytes; larger ones close the session with 1009. Default 16 MiB. */
   maxMessageSize?: number;
@@ -39,7 +39,7 @@ export interface ServeOptions {
   keepAliveTimeout?: number;
   /**
    * Milliseconds a client has to send a request head, counted from its first byte, not restarted
-   * by later ones (SPEC.md §11.7). Default 60 s.
+   * by later ones (spec/server.md §2). Default 60 s.
    */
   headersTimeout?: number;
   /**
@@ -67,21 +67,21 @@ export interface ServeOptions {
   /** Milliseconds an HTTP/2 connection with no open stream stays open. Default 60 s. */
   idleTimeout?: number;
   /**
-   * Origins whose pages may open WebSockets besides the server's own (SPEC.md §5.3):
+   * Origins whose pages may open WebSockets besides the server's own (SPEC.md §4.2):
    * `https://app.example`, `https://*.example`, `null`, or `*` for any. Default: none.
    */
   allowedOrigins?: readonly string[];
   /**
    * Log one info line per exchange (method, target, status, bytes, duration, protocol,
    * client), the answers the drivers give themselves included, and each connection's open and
-   * close at debug level (SPEC.md §11.1). Default false: then it costs nothing.
+   * close at debug level (docs/server.md). Default false: then it costs nothing.
    */
   accessLog?: boolean;
   /** Certificate and key: listen with TLS, and ALPN offering h2 and http/1.1. */
   tls?: TlsOptions;
-  /** Process-wide setup and teardown (SPEC.md §8). */
+  /** Process-wide setup and teardown (SPEC.md §7). */
   lifespan?: Lifespan;
-  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
 }
 
@@ -141,7 +141,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   await lifespan?.startup(settings.startupTimeout);
 
   const websocket = new WebSocketDriver(settings);
-  // One clock for every time limit of every connection (SPEC.md §11.7).
+  // One clock for every time limit of every connection (spec/server.md §2).
   const clock = new Clock(settings);
   const h1 = createHttp1Server({
     maxHeaderSize: settings.maxHeaderSize,
@@ -155,7 +155,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   const h2 = createHttp2Server({
     maxSessionMemory: settings.maxSessionMemory,
     // Room for the pseudo-fields (at most five: RFC 8441 §4) beside the regular fields, and
-    // one more, so that the driver sees a list with too many and answers 431 (SPEC.md §11.6).
+    // one more, so that the driver sees a list with too many and answers 431 (spec/http2.md §1).
     maxHeaderListPairs: settings.maxHeaderFields + H2_PSEUDO_FIELDS + 1,
     settings: {
       // RFC 8441 §3: WebSockets over HTTP/2 by extended CONNECT.

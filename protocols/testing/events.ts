@@ -19,7 +19,7 @@ import { headerList, lowerNames } from '../../core/headers.js';
 
 const encoder = new TextEncoder();
 
-/** The capabilities of memory streams (SPEC.md §7). */
+/** The capabilities of memory streams (SPEC.md §6). */
 export const MEMORY_CAPS: Capabilities = {
   push: false,
   trailers: true,
@@ -62,7 +62,7 @@ export const ev = {
       target,
       path: mark < 0 ? target : target.slice(0, mark),
       query: mark < 0 ? '' : target.slice(mark + 1),
-      // Names in lower case, as every wire driver delivers them (SPEC.md §4.1).
+      // Names in lower case, as every wire driver delivers them (SPEC.md §3.1).
       headers: Array.isArray(init.headers)
         ? lowerNames(init.headers)
         : headerList(init.headers ?? {}),

@@ -128,7 +128,7 @@ function noteDiff(actual: Note | undefined, expected: Note | undefined): string[
   return [`expected ${describe(expected)}`, `actual   ${describe(actual)}`, ...fields];
 }
 
-/** An absent `trailers` flag of a response is `false` (SPEC.md §4.3). */
+/** An absent `trailers` flag of a response is `false` (SPEC.md §3.3). */
 function normal(value: unknown): unknown {
   if (isRecord(value) && value.type === 'response' && value.trailers === undefined) {
     return { ...value, trailers: false };

@@ -336,7 +336,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
       while (stream.credit > 0 && !stream.inEnded) {
         const result = await stream.input.next();
         // The stream ended while the body was read (an answer that did not wait for it): the
-        // rest is not delivered, as no event follows a stream's close (SPEC.md §4.2).
+        // rest is not delivered, as no event follows a stream's close (SPEC.md §3.2).
         if (this.streams.get(stream.id) !== stream) break;
         if (result.done) {
           this.deliverEnd(stream, stream.trailersIn);

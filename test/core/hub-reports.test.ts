@@ -1,5 +1,5 @@
 /**
- * Sends to an address that is gone are reported to the sender (SPEC.md §14.4, issue 16 item
+ * Sends to an address that is gone are reported to the sender (spec/actors.md §4, issue 16 item
  * 10): a closed connection's address in this process or another, and an address whose process
  * (hub) has vanished from the bus.
  */

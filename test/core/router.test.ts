@@ -27,7 +27,7 @@ class LogRouter extends HandlerRouter<Stream> {
 
   protected create(event: RequestEvent): Stream {
     this.log.push(`open ${event.target}`);
-    // Input credit starts at 0 (SPEC.md §6.1): a body comes only once granted.
+    // Input credit starts at 0 (SPEC.md §5.1): a body comes only once granted.
     if (!event.end) this.out.next({ type: 'window', stream: event.stream, bytes: 65536 });
     return new Stream(event.stream, event.target);
   }

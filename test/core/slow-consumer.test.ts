@@ -1,5 +1,5 @@
 /**
- * Slow group members (SPEC.md §14.4, issue 16 item 10): a member whose inbox is full loses
+ * Slow group members (spec/actors.md §4, issue 16 item 10): a member whose inbox is full loses
  * group messages; by default they are dropped and counted and the app is told with `dropped`
  * events, and a member that joined with `slow: 'close'` is closed (WebSocket 1008) once more
  * than `maxDropped` were dropped for it.

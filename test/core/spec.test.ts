@@ -1,5 +1,5 @@
 /**
- * SPEC.md §4 and core/events.ts must name the same events with the same fields, in both
+ * SPEC.md §3 and core/events.ts must name the same events with the same fields, in both
  * directions. The code side is read with the TypeScript compiler API from the `InboundEvent` and
  * `OutboundEvent` unions; the spec side from the `#### \`type\` (direction)` headings and the
  * `| field | type | meaning |` table under each.
@@ -164,7 +164,7 @@ const code = codeEvents();
 const spec = specEvents();
 const allEvents = [...new Set([...code.events.keys(), ...spec.events.keys()])].sort();
 
-describe('SPEC.md §4 matches core/events.ts', () => {
+describe('SPEC.md §3 matches core/events.ts', () => {
   it('parses core/events.ts cleanly and finds events in both directions', () => {
     expect(code.problems).toEqual([]);
     const directions = [...code.events.keys()].map((id) => id.split(' ')[0]);

@@ -1,6 +1,6 @@
 /**
  * Property-based fuzzing of every decoder that reads bytes from outside the process (issue 16):
- * the event codec (SPEC.md §10), the bus envelope (§14.5) and the remote-worker frame (§14.8).
+ * the event codec (SPEC.md §9), the bus envelope (spec/actors.md §5) and the remote-worker frame (spec/actors.md §8).
  * Whatever the bytes, a decoder gives plain data or a clear refusal (a stable code or reason),
  * never a crash, and msgpack extension types never come in as foreign objects.
  */

@@ -22,7 +22,7 @@ import { errorBody } from '../../../core/status.js';
 import { StreamState } from '../../../core/stream-state.js';
 import { NULL_BODY } from './from-fetch.js';
 
-/** Options of `toFetch`; the defaults are those of `serve` (SPEC.md §11). */
+/** Options of `toFetch`; the defaults are those of `serve` (docs/server.md). */
 export interface ToFetchOptions {
   /** Largest request body; a larger one is answered 413. Default 64 MiB. */
   maxBodySize?: number;
@@ -31,12 +31,12 @@ export interface ToFetchOptions {
    * aborted (only pushed bodies get there: pulled ones wait for credit). Default 4 MiB.
    */
   writeBufferLimit?: number;
-  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
   /**
    * The path prefix the host mounts the handler under, when it passes the request with the
    * prefix in its URL (Hono's `app.mount(prefix, handler, { replaceRequest: false })`): it is
-   * removed from the request's `target` and `path` and becomes its `root` (SPEC.md §5.5).
+   * removed from the request's `target` and `path` and becomes its `root` (SPEC.md §4.4).
    */
   root?: string;
 }
@@ -78,7 +78,7 @@ class FetchStream extends StreamState {
 
 /**
  * The connection of one fetch call. Fetch has no connection that outlives a call, and an app
- * whose output fails closes its connection (SPEC.md §5): one connection per call keeps a
+ * whose output fails closes its connection (SPEC.md §4): one connection per call keeps a
  * failure to that call, and the connection ends with its exchange, so nothing lingers.
  */
 class FetchConnection extends Connection<FetchStream> {
@@ -223,7 +223,7 @@ class FetchConnection extends Connection<FetchStream> {
   }
 
   protected writeTrailers(): void {
-    // Never called: caps.trailers is false, so trailers end the body as data does (SPEC.md §7).
+    // Never called: caps.trailers is false, so trailers end the body as data does (SPEC.md §6).
   }
 
   protected writeEarlyHints(): void {
@@ -231,7 +231,7 @@ class FetchConnection extends Connection<FetchStream> {
   }
 
   protected writePush(): void {
-    // Never called: caps.push is false, so pushes degrade to a link header (SPEC.md §7).
+    // Never called: caps.push is false, so pushes degrade to a link header (SPEC.md §6).
   }
 
   protected acceptWebSocket(): void {
@@ -349,7 +349,7 @@ class FetchConnection extends Connection<FetchStream> {
     if (chunk !== undefined) {
       stream.queued -= chunk.byteLength;
       controller.enqueue(chunk);
-      // Batched grants, or all at once when the queue has drained (SPEC.md §6.2).
+      // Batched grants, or all at once when the queue has drained (SPEC.md §5.2).
       this.flushed(stream, chunk.byteLength, stream.queue.length === 0);
       return;
     }

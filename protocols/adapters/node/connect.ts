@@ -172,7 +172,7 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
     if (event.type === 'close' || isEnd(event)) this.retire(route);
   }
 
-  /** Either side's output failed: so does the connection's (SPEC.md §5). */
+  /** Either side's output failed: so does the connection's (SPEC.md §4). */
   failed(error: unknown): void {
     this.out.error(error);
   }

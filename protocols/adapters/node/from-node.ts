@@ -153,7 +153,7 @@ export class NodeExchange {
   readonly socket: ExchangeSocket;
   readonly req: NodeReq;
   readonly res: NodeRes;
-  /** Output credit left (SPEC.md §6.2). */
+  /** Output credit left (SPEC.md §5.2). */
   private window = INITIAL_WINDOW;
   /** The head `writeHead` built; it goes out with the first body bytes, `end` or a flush. */
   private head: HeaderList | null = null;
@@ -244,7 +244,7 @@ export class NodeExchange {
 
   // --- Output ----------------------------------------------------------------------------------
 
-  /** `writeHead` is done with node's header store: freeze the head (SPEC.md §4.3 `response`). */
+  /** `writeHead` is done with node's header store: freeze the head (SPEC.md §3.3 `response`). */
   storeHead(res: NodeRes): void {
     const headers = res.getHeaders();
     const list: HeaderList = [];
@@ -449,7 +449,7 @@ export class NodeExchange {
 
   /**
    * The stream closed (inbound `close`, or the connection ended). With code 0 after `res.end` it
-   * only means the rest of the body was discarded (SPEC.md §5.2). Otherwise the client left or
+   * only means the rest of the body was discarded (SPEC.md §4.1). Otherwise the client left or
    * the driver failed the stream: the request is aborted and the response closed, as node does
    * when its socket closes.
    */
@@ -497,7 +497,7 @@ export class NodeExchange {
     this.closed(H2_CODE.INTERNAL_ERROR);
   }
 
-  /** The listener failed: 500 if no head went out, an abort otherwise (SPEC.md §9). */
+  /** The listener failed: 500 if no head went out, an abort otherwise (SPEC.md §8). */
   fail(error: unknown): void {
     logger().error('node request listener failed', { stream: this.id, error });
     if (this.ended || this.gone) return;

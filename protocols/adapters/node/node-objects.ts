@@ -398,7 +398,7 @@ function addTrailers(this: NodeRes, headers: OutgoingHttpHeaders | [string, stri
   else exchange.addTrailers(headers);
 }
 
-/** The driver answers `Expect: 100-continue` itself when the body is first read (SPEC.md §6.1). */
+/** The driver answers `Expect: 100-continue` itself when the body is first read (SPEC.md §5.1). */
 function writeContinue(this: NodeRes, callback?: () => void): void {
   if (typeof callback === 'function') process.nextTick(callback);
 }

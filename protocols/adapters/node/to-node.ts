@@ -27,7 +27,7 @@ import {
 import { DEFAULTS } from '../../server/serve.js';
 
 /**
- * Options of `toNodeHandler`; defaults are those of `serve` (SPEC.md §11.1).
+ * Options of `toNodeHandler`; defaults are those of `serve` (docs/server.md).
  *
  * @example
  * toNodeHandler(app, { maxBodySize: 1024 * 1024 });
@@ -37,19 +37,19 @@ export interface NodeHandlerOptions {
   maxBodySize?: number;
   /** Unsent output allowed per stream before it is aborted. Default 4 MiB. */
   writeBufferLimit?: number;
-  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
   /**
    * The path prefix the host mounts the handler under when it leaves the prefix in `req.url`
    * (Fastify): it is removed from the request's `target` and `path` and becomes its `root`
-   * (SPEC.md §5.5). Under Express and Connect, which remove the prefix themselves, the root is
+   * (SPEC.md §4.4). Under Express and Connect, which remove the prefix themselves, the root is
    * found without it.
    */
   root?: string;
 }
 
 /**
- * Options of `toNodeUpgradeHandler`; defaults are those of `serve` (SPEC.md §11.1).
+ * Options of `toNodeUpgradeHandler`; defaults are those of `serve` (docs/server.md).
  *
  * @example
  * toNodeUpgradeHandler(app, { maxMessageSize: 64 * 1024, pingInterval: 10_000 });
@@ -61,7 +61,7 @@ export interface NodeUpgradeOptions {
   writeBufferLimit?: number;
   /** Milliseconds between WebSocket pings; 0 turns them off. Default 30 s. */
   pingInterval?: number;
-  /** The actor hub connections get their addresses on (SPEC.md §14). Default: `defaultHub()`. */
+  /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
 }
 
@@ -79,7 +79,7 @@ export interface NodeHandlerControl {
   /** Open connections (sockets) that carried at least one request through this handler. */
   readonly connections: number;
   /**
-   * Start a graceful shutdown (SPEC.md §8.2, steps 2 and 3): every open connection gets
+   * Start a graceful shutdown (SPEC.md §7.2, steps 2 and 3): every open connection gets
    * `shutdown` with `deadline`, and its later responses close it. The upgrade handler also
    * closes every WebSocket session with 1001, stops pinging and refuses new upgrades with 503.
    * The host still owns the sockets: it stops listening and enforces the deadline.
@@ -121,7 +121,7 @@ interface ContinueState {
  * requests are streams 1, 2, 3 of one app call, and the socket's close ends the connection
  * (open streams get `close` with 8, the app's output is unsubscribed). The app sees `req.url`,
  * so under `expressApp.use('/rx', handler)` it sees the path without `/rx`, as Express
- * middleware does, and `root` is `/rx` (SPEC.md §5.5; the `root` option where the host leaves
+ * middleware does, and `root` is `/rx` (SPEC.md §4.4; the `root` option where the host leaves
  * the prefix in `req.url`). The host keeps its own limits and timeouts; this handler adds
  * `maxBodySize` and `writeBufferLimit`. Its connections cannot carry WebSockets
  * (`caps.websocket` is false): pair it with `toNodeUpgradeHandler` for those.
@@ -173,7 +173,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
       const entry = connectionOf(socket);
       connection = entry.value;
       // The host answered `Expect: 100-continue` itself unless it routed `checkContinue`
-      // here; in that case the driver sends the 100 once the app reads (SPEC.md §6.1).
+      // here; in that case the driver sends the 100 once the app reads (SPEC.md §5.1).
       const state = res as ContinueState;
       connection.request(req, res, state._expect_continue === true && state._sent100 === false);
       // A client that left before its request reached us: 'close' was already emitted.
@@ -182,7 +182,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
         connection.end();
       }
     } catch (error) {
-      // Serving the request threw: an internal error, for this connection alone (SPEC.md §9.2).
+      // Serving the request threw: an internal error, for this connection alone (SPEC.md §8.2).
       if (connection !== undefined) {
         connection.fault(error);
         return;
@@ -201,7 +201,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
 
 /**
  * Turn an rxgi app into a node:http `upgrade` listener: its WebSocket sessions run on a
- * server the host owns. Handshakes are validated first (SPEC.md §5.3); the app then accepts
+ * server the host owns. Handshakes are validated first (SPEC.md §4.2); the app then accepts
  * with `ws-accept` or denies with any `response`. Upgrades to other protocols (h2c) are
  * served as plain requests, as `serve` does. Each upgrade is stream 1 of its own connection,
  * whatever the socket carried before. The handler owns its WebSocket driver (pings included).

@@ -244,7 +244,7 @@ describe('--allow-origin', () => {
 });
 
 describe('time limit flags', () => {
-  it('pass the time limits of SPEC.md §11.7 to serve', () => {
+  it('pass the time limits of spec/server.md §2 to serve', () => {
     const argv = ['serve', 'a.ts', '--headers-timeout', '5000', '--body-timeout', '0'];
     argv.push('--min-body-rate', '1024', '--send-timeout', '30000');
     expect(parseCommand(argv)).toMatchObject({

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import {
   CHECKS,
@@ -74,18 +74,35 @@ describe('the conformance suite against a host written from the spec alone', () 
   });
 });
 
-describe('SPEC.md rule ids and the checks', () => {
-  const spec = readFileSync(new URL('../../../SPEC.md', import.meta.url), 'utf8');
-  const ruleIds = [...spec.matchAll(/\*\*\[([a-z0-9-]+)\]\*\*/g)].map((m) => m[1]);
+describe('the rule ids of the specification and the checks', () => {
+  // The normative documents: SPEC.md and the bindings and extension it lists under spec/.
+  const root = new URL('../../../', import.meta.url);
+  const documents = [
+    'SPEC.md',
+    ...readdirSync(new URL('spec/', root))
+      .filter((name) => name.endsWith('.md'))
+      .map((name) => `spec/${name}`),
+  ];
+  const ruleIds = documents.flatMap((path) =>
+    [...readFileSync(new URL(path, root), 'utf8').matchAll(/\*\*\[([a-z0-9-]+)\]\*\*/g)].map(
+      (m) => m[1],
+    ),
+  );
 
-  it('every rule id in SPEC.md is defined once and checked by the suite', () => {
+  it('reads every normative document SPEC.md lists', () => {
+    const spec = readFileSync(new URL('SPEC.md', root), 'utf8');
+    const listed = [...spec.matchAll(/\]\((spec\/[a-z0-9-]+\.md)\)/g)].map((m) => m[1]);
+    expect(new Set(listed)).toEqual(new Set(documents.filter((path) => path !== 'SPEC.md')));
+  });
+
+  it('every rule id in the specification is defined once and checked by the suite', () => {
     expect(ruleIds.length).toBeGreaterThan(10);
     expect(new Set(ruleIds).size).toBe(ruleIds.length);
     const checked = new Set([...CHECKS, ...MIDDLEWARE_CHECKS].map((check) => check.id));
     expect(ruleIds.filter((id) => !checked.has(id))).toEqual([]);
   });
 
-  it('every check cites a rule id that SPEC.md defines, each once', () => {
+  it('every check cites a rule id that the specification defines, each once', () => {
     const ids = [...CHECKS, ...MIDDLEWARE_CHECKS].map((check) => check.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.filter((id) => !ruleIds.includes(id))).toEqual([]);

@@ -23,9 +23,9 @@ interface Exchange {
   ended: boolean;
   told: boolean;
   open: boolean;
-  /** The client waits for a `100 Continue` before it sends the body (§6.1). */
+  /** The client waits for a `100 Continue` before it sends the body (§5.1). */
   awaitsContinue: boolean;
-  /** Output bytes written and not yet returned to the app as credit (§6.2). */
+  /** Output bytes written and not yet returned to the app as credit (§5.2). */
   unreturned: number;
 }
 
@@ -45,9 +45,9 @@ export async function minimalHost(
   const onRequest = (req: IncomingMessage, res: ServerResponse) =>
     bySocket.get(req.socket)?.(req, res);
   server.on('request', onRequest);
-  // §6.1: the 100 waits for the app's first credit, so node must not send it at once.
+  // §5.1: the 100 waits for the app's first credit, so node must not send it at once.
   server.on('checkContinue', onRequest);
-  // §11.2: no tunnels here, so a CONNECT is answered 501.
+  // spec/http1.md: no tunnels here, so a CONNECT is answered 501.
   server.on('connect', (_req, socket: Socket) =>
     socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-length: 0\r\n\r\n'),
   );
@@ -55,7 +55,7 @@ export async function minimalHost(
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-/** One app call per connection (§5); returns what to do with each of its requests. */
+/** One app call per connection (§4); returns what to do with each of its requests. */
 function connection(app: App, socket: Socket, flaws: Flaws): OnRequest {
   const id = `min-${++connections}`;
   const inbound = new Subject<InboundEvent>();
@@ -70,12 +70,12 @@ function connection(app: App, socket: Socket, flaws: Flaws): OnRequest {
     client: [socket.remoteAddress ?? '', socket.remotePort ?? 0] as [string, number],
     server: [socket.localAddress ?? '', socket.localPort ?? 0] as [string, number],
   };
-  // §5: subscribe to the app's output before the first inbound event.
+  // §4: subscribe to the app's output before the first inbound event.
   const output = app(inbound.asObservable(), info).subscribe((event) =>
     outbound(event, streams, tell),
   );
   socket.once('close', () => {
-    // §9.3: the client went away: close 8 on every open stream, then the connection ends.
+    // §8.3: the client went away: close 8 on every open stream, then the connection ends.
     for (const [stream, exchange] of streams) {
       exchange.open = false;
       tell({ type: 'close', stream, code: 8, reason: 'connection closed' });
@@ -108,7 +108,7 @@ function connection(app: App, socket: Socket, flaws: Flaws): OnRequest {
         tell({ type: 'close', stream, code: 8, reason: 'connection closed' });
     });
     if (!end) {
-      // Paused until the app grants credit (§6.1: input credit starts at 0).
+      // Paused until the app grants credit (§5.1: input credit starts at 0).
       req.pause();
       req.on('data', (chunk: Buffer) => {
         exchange.held.push(chunk);
@@ -162,7 +162,7 @@ function requestEvent(
   };
 }
 
-/** §6.1: hand the app no more than its credit; then trailers (§4.2), only when there are some. */
+/** §5.1: hand the app no more than its credit; then trailers (§3.2), only when there are some. */
 function deliver(stream: number, exchange: Exchange, tell: Tell): void {
   while (exchange.held.length > 0 && exchange.credit > 0) {
     const chunk = exchange.held[0];
@@ -186,14 +186,14 @@ function deliver(stream: number, exchange: Exchange, tell: Tell): void {
   tell({ type: 'trailers', stream, headers });
 }
 
-/** §6.1: the one `100 Continue`, when the app first reads or starts a streamed answer. */
+/** §5.1: the one `100 Continue`, when the app first reads or starts a streamed answer. */
 function continueOnce(exchange: Exchange): void {
   if (!exchange.awaitsContinue) return;
   exchange.awaitsContinue = false;
   exchange.res.writeContinue();
 }
 
-/** §6.2: write `chunk` and return its credit once it has left the buffer. */
+/** §5.2: write `chunk` and return its credit once it has left the buffer. */
 function write(stream: number, exchange: Exchange, chunk: Uint8Array, tell: Tell): void {
   exchange.unreturned += chunk.length;
   const give = () => {
@@ -226,7 +226,7 @@ function outbound(event: OutboundEvent, streams: Map<number, Exchange>, tell: Te
       }
       if (!event.end) continueOnce(exchange);
       res.writeHead(event.status, event.headers);
-      // §4.1: field text is one byte per character; node:http would send a head joined to a
+      // §3.1: field text is one byte per character; node:http would send a head joined to a
       // string body as UTF-8, so the body goes as bytes.
       const body = typeof event.body === 'string' ? Buffer.from(event.body) : event.body;
       if (event.end) res.end(body);

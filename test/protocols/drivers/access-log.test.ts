@@ -10,7 +10,7 @@ import { closeServers, raw, start, statusOf, until } from '../../helpers.js';
 import { closed, nextMessage, openWebSocket } from '../../ws-client.js';
 
 /**
- * The access log is the drivers' (SPEC.md §11.1): `serve({ accessLog: true })` logs one info
+ * The access log is the drivers' (docs/server.md): `serve({ accessLog: true })` logs one info
  * record per exchange for every protocol (h1, h1s, h2c, h2, ws, wss, ws-over-h2), the answers
  * a driver gives itself before any app sees the request included (400, 403, 413, 431, 501), and
  * connections at debug level. Off, nothing per exchange is logged.

@@ -10,7 +10,7 @@ afterEach(closeServers);
 
 /**
  * An app that answers each request's head, sends one chunk, then closes the stream itself with
- * code 5, and records the `close` events it is told about (SPEC.md §9.1, §9.3).
+ * code 5, and records the `close` events it is told about (SPEC.md §8.1, §8.3).
  */
 function closingApp(closes: InboundEvent[]): App {
   return (events) =>
@@ -29,7 +29,7 @@ function closingApp(closes: InboundEvent[]): App {
     );
 }
 
-describe("the app's own close (SPEC.md §9.1, §9.3)", () => {
+describe("the app's own close (SPEC.md §8.1, §8.3)", () => {
   it('HTTP/2: the stream is reset with the code the app sent, and the app is told that code', async () => {
     const closes: InboundEvent[] = [];
     const server = await start(closingApp(closes));
@@ -97,7 +97,7 @@ function sending(extra: Record<string, unknown>, closes: InboundEvent[]): App {
     );
 }
 
-describe('event types on an open stream (SPEC.md §5.2)', () => {
+describe('event types on an open stream (SPEC.md §4.1)', () => {
   it('drops an x- extension event the driver does not know, and serves the stream', async () => {
     const closes: InboundEvent[] = [];
     const server = await start(sending({ type: 'x-trace', id: 7 }, closes));
@@ -117,7 +117,7 @@ describe('event types on an open stream (SPEC.md §5.2)', () => {
   });
 });
 
-describe('CONNECT (SPEC.md §4.2, §11.2, §11.6)', () => {
+describe('CONNECT (SPEC.md §3.2, spec/http1.md, spec/http2.md §1)', () => {
   /** A tunnel that answers 200 and echoes what the client sends through it. */
   const tunnel: App = (events) =>
     new Observable((out) =>
@@ -179,7 +179,7 @@ describe('CONNECT (SPEC.md §4.2, §11.2, §11.6)', () => {
   });
 });
 
-describe('ConnectionInfo (SPEC.md §5)', () => {
+describe('ConnectionInfo (SPEC.md §4)', () => {
   it('is plain data with every field set, address included, on HTTP/1.1 and HTTP/2', async () => {
     const infos: ConnectionInfo[] = [];
     const server = await start((events, info) => {
@@ -207,7 +207,7 @@ describe('ConnectionInfo (SPEC.md §5)', () => {
   });
 });
 
-describe('response status (SPEC.md §5.2)', () => {
+describe('response status (SPEC.md §4.1)', () => {
   /** Answers each request with the status its path names. */
   const statusApp: App = (events) =>
     new Observable((out) =>
@@ -243,7 +243,7 @@ describe('response status (SPEC.md §5.2)', () => {
   });
 });
 
-describe('early hints (SPEC.md §4.3)', () => {
+describe('early hints (SPEC.md §3.3)', () => {
   /** Sends hints with the fields the path names, then answers (a WebSocket is accepted). */
   const hinting: App = (events) =>
     new Observable((out) =>

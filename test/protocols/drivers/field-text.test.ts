@@ -44,7 +44,7 @@ function rawExchange(port: number, request: Buffer): Promise<Buffer> {
 
 const utf8E = Buffer.from('é'); // c3 a9
 
-describe('field text is one character per byte (SPEC.md §4.1)', () => {
+describe('field text is one character per byte (SPEC.md §3.1)', () => {
   for (const body of ['string', 'bytes'] as const) {
     it(`HTTP/1.1, ${body} body: c3 a9 in arrives as two characters; é out leaves as the byte e9`, async () => {
       const server = await start(fieldApp('é', body));
@@ -120,7 +120,7 @@ function listApp(): App {
     );
 }
 
-describe('repeated fields (SPEC.md §9.2)', () => {
+describe('repeated fields (SPEC.md §8.2)', () => {
   const query = (pairs: string) => `/?${encodeURIComponent(pairs)}`;
 
   it('a repeated single-value field fails the stream with 500 alike on HTTP/1.1, HTTP/2 and in memory', async () => {

@@ -1,5 +1,5 @@
 /**
- * Request head limits over real sockets (SPEC.md §11.1, §11.2, §11.6): `maxHeaderSize` counts
+ * Request head limits over real sockets (docs/server.md, spec/http1.md, spec/http2.md §1): `maxHeaderSize` counts
  * the whole HTTP/1.1 head, and a head with more than `maxHeaderFields` fields is answered 431 on
  * both protocols, never served with fields silently dropped.
  */

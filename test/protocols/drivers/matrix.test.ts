@@ -409,7 +409,7 @@ describe.each(PROTOCOLS)('$name', ({ protocol, tls, h2 }) => {
       const response = await call({ path: '/page' });
       expect(response.body.toString()).toBe('page');
       expect(response.pushed).toEqual([{ path: '/app.js', status: 200, body: 'pushed();' }]);
-      // A real push is not also hinted (SPEC.md §7: the 103 and Link are its degradation).
+      // A real push is not also hinted (SPEC.md §6: the 103 and Link are its degradation).
       expect(response.informational).toEqual([]);
       expect(response.headers.link).toBeUndefined();
     });

@@ -10,7 +10,7 @@ import { closeServers, sleep, start, until } from '../../helpers.js';
 import { openWebSocket } from '../../ws-client.js';
 
 /**
- * The time limits of SPEC.md §11.7, over real sockets with short limits. No tight timing: a
+ * The time limits of spec/server.md §2, over real sockets with short limits. No tight timing: a
  * slow client is cut within its limit plus generous slack, and a client within its limits (or
  * one the app does not read) is not cut at all.
  */
@@ -271,7 +271,7 @@ describe('body clock', () => {
     socket.write('POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n');
     await until(() => Buffer.concat(chunks).includes('late'), 5_000);
     expect(Buffer.concat(chunks).toString('latin1')).toMatch(/^HTTP\/1\.1 200 /);
-    // The one close is the end of an exchange answered without reading its body (§6.1).
+    // The one close is the end of an exchange answered without reading its body (§5.1).
     expect(closes).toEqual([{ stream: 1, code: 0, reason: 'response complete' }]);
     socket.destroy();
   });

@@ -72,7 +72,7 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
   return Promise.race([promise, new Promise<'pending'>((r) => setTimeout(r, ms, 'pending'))]);
 }
 
-describe('WebSocket fragments (SPEC.md §11.3)', () => {
+describe('WebSocket fragments (spec/websocket.md)', () => {
   it('accepts a 4 MiB message in 65,536 fragments of 64 bytes (over ws fragment cap)', async () => {
     const server = await start(sizes, { maxMessageSize: 4 * 1024 * 1024 });
     const ws = await open(server.url);

@@ -5,7 +5,7 @@ import { h2WebSocket, session } from '../../h2client.js';
 import { closeServers, start } from '../../helpers.js';
 
 /**
- * Cross-site WebSocket hijacking (SPEC.md §5.3): a page on another site must not open a
+ * Cross-site WebSocket hijacking (SPEC.md §4.2): a page on another site must not open a
  * session with the user's cookies. Browsers send `Origin`; the server refuses foreign ones
  * with 403 before the app sees them, unless `allowedOrigins` lets them in.
  */

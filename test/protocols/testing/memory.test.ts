@@ -40,7 +40,7 @@ describe('the memory driver', () => {
   });
 });
 
-describe('the memory driver delivers requests as the wire drivers do (SPEC.md §4.1)', () => {
+describe('the memory driver delivers requests as the wire drivers do (SPEC.md §3.1)', () => {
   it('lower-cases header names given as a list or a record', async () => {
     const seen: string[][] = [];
     const app: App = (events) =>

@@ -580,7 +580,7 @@ describe('toFetch', () => {
     }
   });
 
-  it('moves the prefix named by the root option from the path to root (SPEC.md §5.5)', async () => {
+  it('moves the prefix named by the root option from the path to root (SPEC.md §4.4)', async () => {
     const mounted = handle((req) => json({ root: req.root, path: req.path, target: req.target }));
     const outer = new Hono();
     // Hono passes the request as it came, prefix and all, when told not to replace it.

@@ -262,7 +262,7 @@ describe('fromConnect as a session app', () => {
     const ok = await connection.request({ target: '/fine' });
     expect(ok.text).toBe('plain /fine user=-');
     const failed = await connection.request({ target: '/boom' });
-    // SPEC.md §5: the app's output errored, its streams fail with RXGI_ERR_APP_ERROR (500).
+    // SPEC.md §4: the app's output errored, its streams fail with RXGI_ERR_APP_ERROR (500).
     expect(failed.status).toBe(500);
     connection.close();
   });

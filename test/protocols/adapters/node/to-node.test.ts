@@ -355,7 +355,7 @@ describe('toNodeHandler in Express 5', () => {
     return listening(host.listen(0, '127.0.0.1'));
   }
 
-  it('mounts at a path: the app sees the path without the mount and the mount as root (SPEC.md §5.5)', async () => {
+  it('mounts at a path: the app sees the path without the mount and the mount as root (SPEC.md §4.4)', async () => {
     const watch = watched(
       handle((req) =>
         json({ root: req.root, path: req.path, query: req.query, target: req.target }),
@@ -466,7 +466,7 @@ describe('toNodeHandler in Fastify 5', () => {
     expect(await (await fetch(`${url}/native`)).json()).toEqual({ native: true });
   });
 
-  it('moves the prefix named by the root option from the path to root (SPEC.md §5.5)', async () => {
+  it('moves the prefix named by the root option from the path to root (SPEC.md §4.4)', async () => {
     const app = handle((req) => json({ root: req.root, path: req.path, target: req.target }));
     const url = await fastifyHost(app, { root: '/rx/' });
     expect(await (await fetch(`${url}/rx/a?q=1`)).json()).toEqual({
