@@ -8,6 +8,7 @@ import { logger } from '../../core/log.js';
 import type { StreamState } from '../../core/stream-state.js';
 import { Roster } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
+import { sendWhole } from './websocket-frame.js';
 
 /** Said once per process: this runtime's ws cannot hold fragments by bytes. */
 let warnedFragments = false;
@@ -282,14 +283,17 @@ export class WebSocketDriver {
       return false;
     }
     const size = chunkLength(data);
-    ws.send(data, { binary: typeof data !== 'string' }, (error) => {
+    const written = (error?: Error | null) => {
       if (error !== undefined && error !== null) return;
       try {
         host.wsFlushed(stream, size);
       } catch (failure) {
         host.fault(failure);
       }
-    });
+    };
+    if (!sendWhole(ws, data, size, written)) {
+      ws.send(data, { binary: typeof data !== 'string' }, written);
+    }
     return true;
   }
 

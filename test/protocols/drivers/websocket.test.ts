@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { App, InboundEvent, OutboundEvent } from 'rxgi';
 import { handle, status, text, upgrade } from 'rxgi';
-import { filter, map, mergeMap, NEVER, Observable } from 'rxjs';
+import { filter, ignoreElements, map, merge, mergeMap, NEVER, Observable, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { closeServers, raw, start, statusOf, until } from '../../helpers.js';
@@ -22,6 +22,47 @@ describe('WebSocket driver', () => {
     ws.send(Buffer.from([0, 1, 255]));
     expect(await reply).toEqual({ data: Buffer.from([0, 1, 255]), binary: true });
     ws.close(1000, 'bye');
+  });
+
+  it('sends every length of frame head intact, text and binary, one write or through ws', async () => {
+    // Up to 16 KiB a message goes out as one buffer the driver frames; past it, through ws.
+    const server = await start(echo);
+    const ws = await open(server.url);
+    for (const size of [0, 1, 125, 126, 127, 1000, 16_384, 16_385, 65_535, 65_536, 70_000]) {
+      const bytes = Buffer.alloc(size, size % 251);
+      let reply = nextMessage(ws);
+      ws.send(bytes);
+      expect(await reply, `binary ${size}`).toEqual({ data: bytes, binary: true });
+      // Two-byte characters: the frame's length is the UTF-8 length, not the string's.
+      const words = 'é'.repeat(Math.floor(size / 2));
+      reply = nextMessage(ws);
+      ws.send(words);
+      expect((await reply).data.toString('utf8'), `text ${size}`).toBe(words);
+    }
+    ws.close();
+  });
+
+  it('gives each member of a fan-out the same message, and the next one after it', async () => {
+    const group = handle((req) =>
+      upgrade((messages) => {
+        req.join('all');
+        return merge(
+          req.inbox.pipe(map((mail) => String(mail.type === 'message' ? mail.data : '?'))),
+          messages.pipe(
+            tap((said) => req.publish('all', said)),
+            ignoreElements(),
+          ),
+        );
+      }),
+    );
+    const server = await start(group);
+    const members = await Promise.all([1, 2, 3].map(() => open(server.url)));
+    for (const said of ['one', 'one', 'two ✓', 'one']) {
+      const replies = members.map((ws) => nextMessage(ws));
+      members[0]!.send(said);
+      for (const reply of await Promise.all(replies)) expect(reply.data.toString()).toBe(said);
+    }
+    for (const ws of members) ws.close();
   });
 
   it('delivers a fragmented message as one ws-message', async () => {
