@@ -174,7 +174,7 @@ export abstract class Connection<S extends StreamState>
   /**
    * The boundary around a driver's handlers: something threw while serving this connection (a
    * bug in rxgi or below it). It is logged with the connection's id and stack, and this
-   * connection alone is torn down (SPEC.md §8.2); the process goes on serving the others.
+   * connection alone is torn down (SPEC.md §8.1, `RXGI_ERR_INTERNAL`); the process goes on serving the others.
    */
   fault(error: unknown): void {
     const fields = { connection: this.info.id, code: ERR.INTERNAL, error };

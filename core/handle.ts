@@ -37,7 +37,7 @@ export type Handler = (
   request: HttpRequest,
 ) => Answer | null | undefined | Promise<Answer | null | undefined> | Observable<Answer>;
 
-/** Consumed input is granted back once this much is owed (SPEC.md §5.4). */
+/** Consumed input is granted back once this much is owed (docs/handle.md, Flow control). */
 
 /**
  * Turn a per-exchange handler into an app. Each request calls `handler` once; its answer becomes

@@ -4,7 +4,7 @@ import { spawned } from './helpers.js';
 
 /**
  * Every test file runs with a sentinel on the logger and on the servers it spawns: an internal
- * error (`RXGI_ERR_INTERNAL`, SPEC.md §8.2) is a bug that the drivers' boundary contained, and
+ * error (`RXGI_ERR_INTERNAL`, SPEC.md §8.1) is a bug that the drivers' boundary contained, and
  * it must never happen in the normal suite. A test that provokes one on purpose says so with
  * `allowInternalErrors()`.
  */

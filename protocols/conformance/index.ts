@@ -3,7 +3,8 @@
  * `conformanceFixture()` on the host, then run `runConformance(url)` (or `npx rxgi conformance
  * URL`): one result per rule id, MUST or SHOULD, skipped where the host declares it lacks a
  * capability. `checkMiddleware(middleware)` checks the app side: a middleware's handling of
- * events, in process.
+ * events, in process; `checkLifespan(lifespan)` a lifespan handler's replies. `UNTESTABLE` lists
+ * the rule ids no host-agnostic check can observe, with why.
  */
 export {
   ALL_CAPABILITIES,
@@ -14,6 +15,11 @@ export {
   type Target,
 } from './checks.js';
 export { conformanceFixture } from './fixture.js';
+export {
+  checkLifespan,
+  LIFESPAN_CHECKS,
+  type LifespanCheckOptions,
+} from './lifespan.js';
 export {
   checkMiddleware,
   MIDDLEWARE_CHECKS,
@@ -27,3 +33,4 @@ export {
   type Result,
   runConformance,
 } from './run.js';
+export { UNTESTABLE } from './untestable.js';

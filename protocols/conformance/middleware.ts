@@ -45,6 +45,12 @@ export const MIDDLEWARE_CHECKS: readonly MiddlewareCheck[] = [
     title: 'nothing is sent for a stream after its close',
   },
   { id: 'app-answers', level: 'SHOULD', title: 'every request stream is answered' },
+  {
+    id: 'shutdown-app',
+    level: 'SHOULD',
+    title:
+      'on shutdown, streams the app holds open end before the deadline, and new requests are answered',
+  },
 ];
 
 /** Options of `checkMiddleware`. */
@@ -62,6 +68,8 @@ const INITIAL_WINDOW = 65_536;
 const STREAMED = 4 * INITIAL_WINDOW;
 const PIECE = 16_384;
 const PROBE_QUERY = 'rxgi-probe=stream';
+/** The probe holds such a request's response open until `shutdown`, as an event stream would. */
+const HOLD_QUERY = 'rxgi-probe=hold';
 const OUTBOUND = new Set([
   'response',
   'data',
@@ -89,9 +97,9 @@ interface Scene {
 }
 
 /**
- * Check `middleware` against the app-side rules of SPEC.md: it wraps a probe app, and three
+ * Check `middleware` against the app-side rules of SPEC.md: it wraps a probe app, and four
  * scenes run on fresh connections (unknown events both ways, a body streamed against credit, a
- * stream closed mid-body). A middleware that answers requests itself (an auth check) is judged
+ * stream closed mid-body, a shutdown while a stream is held open). A middleware that answers requests itself (an auth check) is judged
  * on what it sends. Never throws: failures are results.
  *
  * @example
@@ -199,7 +207,32 @@ export async function checkMiddleware(
       `${after.length} event(s) sent on stream 1 after its close, first ${after[0].type}`,
     );
 
-  for (const scene of [first, second, third]) {
+  // Scene 4: the host shuts down while the app holds a stream open; a request still comes.
+  const holdTarget = `${target}${target.includes('?') ? '&' : '?'}${HOLD_QUERY}`;
+  const deadline = Math.min(500, timeout);
+  const fourth = await run(middleware, timeout, async (feed, scene) => {
+    feed(request(1, holdTarget, options.headers));
+    const opened = Date.now() + timeout;
+    while (Date.now() < opened && !answers(scene, 1))
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    feed({ type: 'shutdown', stream: 0, deadline });
+    feed(request(3, target, options.headers));
+    const end = Date.now() + deadline;
+    while (Date.now() < end && !(ended(scene, 1) && answers(scene, 3)))
+      await new Promise((resolve) => setTimeout(resolve, 1));
+  });
+  if (!ended(fourth, 1))
+    failOnce(
+      'shutdown-app',
+      `a stream held open was not ended within the ${deadline} ms deadline of shutdown`,
+    );
+  else if (!answers(fourth, 3))
+    failOnce(
+      'shutdown-app',
+      `a request that came after shutdown was not answered in ${deadline} ms`,
+    );
+
+  for (const scene of [first, second, third, fourth]) {
     for (const event of scene.out) {
       const type = String(event?.type);
       if (!(OUTBOUND.has(type) || type.startsWith('x-')) || !Number.isInteger(event.stream))
@@ -276,8 +309,9 @@ const PROBE_OUT = (stream: number) => ({ type: 'x-probe-out', stream, n: 3 });
 
 /**
  * The probe app: records what reaches it; answers a request with an extension event and 200
- * `probe`, or, when the target carries `rxgi-probe=stream`, streams 256 KiB strictly within
- * its output credit, stopping at the stream's close.
+ * `probe`; when the target carries `rxgi-probe=stream`, streams 256 KiB strictly within
+ * its output credit, stopping at the stream's close; when it carries `rxgi-probe=hold`, sends
+ * a head and holds the body open until `shutdown`, when it ends it (SPEC.md §7.2).
  */
 function probeApp(saw: InboundEvent[]): App {
   return (events) =>
@@ -293,10 +327,25 @@ function probeApp(saw: InboundEvent[]): App {
           out.next({ type: 'data', stream, chunk: new Uint8Array(PIECE), end });
         }
       };
+      const held = new Set<number>();
       return events.subscribe({
         next: (event) => {
           saw.push(event);
-          if (event.type === 'request') {
+          if (event.type === 'shutdown') {
+            for (const stream of held) out.next({ type: 'data', stream, chunk: '', end: true });
+            held.clear();
+          } else if (event.type === 'request') {
+            if (event.query.split('&').includes(HOLD_QUERY)) {
+              held.add(event.stream);
+              out.next({
+                type: 'response',
+                stream: event.stream,
+                status: 200,
+                headers: [],
+                end: false,
+              });
+              return;
+            }
             if (!event.query.split('&').includes(PROBE_QUERY)) {
               out.next(PROBE_OUT(event.stream) as unknown as OutboundEvent);
               out.next({
@@ -322,7 +371,10 @@ function probeApp(saw: InboundEvent[]): App {
             const state = credit.get(event.stream);
             if (state !== undefined) state.credit += event.bytes;
             pump(event.stream);
-          } else if (event.type === 'close') credit.delete(event.stream);
+          } else if (event.type === 'close') {
+            credit.delete(event.stream);
+            held.delete(event.stream);
+          }
         },
         error: (error) => out.error(error),
         complete: () => out.complete(),

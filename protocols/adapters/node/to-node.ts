@@ -79,7 +79,7 @@ export interface NodeHandlerControl {
   /** Open connections (sockets) that carried at least one request through this handler. */
   readonly connections: number;
   /**
-   * Start a graceful shutdown (SPEC.md §7.2, steps 2 and 3): every open connection gets
+   * Start a graceful shutdown (SPEC.md §7.2 [shutdown-event]; docs/server.md, steps 2 and 3): every open connection gets
    * `shutdown` with `deadline`, and its later responses close it. The upgrade handler also
    * closes every WebSocket session with 1001, stops pinging and refuses new upgrades with 503.
    * The host still owns the sockets: it stops listening and enforces the deadline.
@@ -182,7 +182,7 @@ export function toNodeHandler(app: App, options: NodeHandlerOptions = {}): NodeH
         connection.end();
       }
     } catch (error) {
-      // Serving the request threw: an internal error, for this connection alone (SPEC.md §8.2).
+      // Serving the request threw: an internal error, for this connection alone (SPEC.md §8.1, `RXGI_ERR_INTERNAL`).
       if (connection !== undefined) {
         connection.fault(error);
         return;

@@ -1,7 +1,13 @@
-import type { App, InboundEvent, Middleware, OutboundEvent } from 'rxgi';
-import { checkMiddleware, formatReport, MIDDLEWARE_CHECKS } from 'rxgi/conformance';
+import type { App, InboundEvent, Lifespan, Middleware, OutboundEvent } from 'rxgi';
+import {
+  checkLifespan,
+  checkMiddleware,
+  formatReport,
+  LIFESPAN_CHECKS,
+  MIDDLEWARE_CHECKS,
+} from 'rxgi/conformance';
 import { fromConnect } from 'rxgi/node';
-import { filter, map, mergeMap, Observable, of } from 'rxjs';
+import { concatMap, EMPTY, filter, map, mergeMap, Observable, of, throwError } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 
 /** A middleware that changes the app's output events with `change`. */
@@ -90,5 +96,67 @@ describe('checkMiddleware: the app-side rules of SPEC.md', () => {
         };
       });
     expect(await failed(lateWriter)).toEqual(['app-after-close']);
+  });
+
+  it('fails a middleware that keeps shutdown from the app: [shutdown-app]', async () => {
+    const swallow = onInput((events) => events.pipe(filter((e) => e.type !== 'shutdown')));
+    expect(await failed(swallow)).toEqual(['shutdown-app']);
+  });
+});
+
+describe('checkLifespan: the replies SPEC.md §7.1 asks of a lifespan handler', () => {
+  const outcome = async (lifespan: Lifespan) =>
+    (await checkLifespan(lifespan, { timeout: 200 })).results.map((r) => `${r.id} ${r.outcome}`);
+  const each: Lifespan = (events) =>
+    events.pipe(
+      concatMap(async (e) =>
+        e.type === 'startup'
+          ? ({ type: 'startup-complete' } as const)
+          : ({ type: 'shutdown-complete' } as const),
+      ),
+    );
+
+  it('passes a handler that answers each event, and one that answers on subscription', async () => {
+    const report = await checkLifespan(each);
+    expect(report.results.map((r) => r.id)).toEqual(LIFESPAN_CHECKS.map((c) => c.id));
+    expect(formatReport(report)).not.toContain('FAIL');
+    expect(await outcome(() => of({ type: 'startup-complete' }))).toEqual([
+      'lifespan-app-startup pass',
+      'lifespan-app-shutdown pass',
+    ]);
+  });
+
+  it('names what a broken handler does wrong', async () => {
+    // Issue 13 (a): two startup-complete replies.
+    const twice: Lifespan = (events) =>
+      events.pipe(
+        concatMap((e) =>
+          e.type === 'startup'
+            ? of({ type: 'startup-complete' } as const, { type: 'startup-complete' } as const)
+            : of({ type: 'shutdown-complete' } as const),
+        ),
+      );
+    expect(await outcome(twice)).toEqual([
+      'lifespan-app-startup fail',
+      'lifespan-app-shutdown pass',
+    ]);
+    expect(await outcome(() => EMPTY)).toEqual([
+      'lifespan-app-startup fail',
+      'lifespan-app-shutdown pass',
+    ]);
+    expect(await outcome(() => throwError(() => new Error('no db')))).toEqual([
+      'lifespan-app-startup fail',
+      'lifespan-app-shutdown fail',
+    ]);
+    const silent: Lifespan = (events) =>
+      events.pipe(
+        filter((e) => e.type === 'startup'),
+        map(() => ({ type: 'startup-complete' }) as const),
+      );
+    const report = await checkLifespan(silent, { timeout: 100 });
+    expect(report.ok).toBe(true); // a SHOULD failed, no MUST
+    expect(formatReport(report)).toMatch(
+      /FAIL {2}\[lifespan-app-shutdown\] SHOULD: .*\n.*not answered within 100 ms/,
+    );
   });
 });

@@ -8,7 +8,7 @@ import { closeServers, start } from '../../helpers.js';
 import { allowInternalErrors } from '../../setup.js';
 
 /**
- * The boundary around the drivers (SPEC.md §8.2, "internal error"): when something throws while
+ * The boundary around the drivers (SPEC.md §8.1, `RXGI_ERR_INTERNAL`): when something throws while
  * a driver serves one connection, that connection alone is torn down and logged with its id and
  * stack; the process and every other connection go on. The fault is a real one a user can make:
  * a logger whose transport throws, here on the record of a stream the app broke (the driver
