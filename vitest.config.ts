@@ -12,6 +12,7 @@ const SLOW = [
   'test/package.test.ts', // npm pack and install into fresh projects
   'test/package-types.test.ts', // the README's steps in fresh projects of each package type
   'test/apps/demo-browser.test.ts', // headless Chromium
+  'test/protocols/drivers/websocket-origin-browser.test.ts', // headless Chromium
   'test/apps/demo.test.ts', // the demo across --workers and real brokers
   'test/protocols/cli/*.test.ts', // the real binary, a supervisor and its server per case
   'test/protocols/drivers/http2-close.test.ts', // sockets left to linger their second out

@@ -53,7 +53,8 @@ export abstract class Connection<S extends StreamState>
   extends ActorConnection<S>
   implements Observer<OutboundEvent>
 {
-  private readonly events = new Multicast<InboundEvent>();
+  /** The inbound events, for an app that is not run as a session (made only for one). */
+  private events: Multicast<InboundEvent> | null = null;
   private subscription: Subscription | null = null;
   /** The app's session, when the connection runs it directly (`sessionApp`). */
   private run: SessionRun | null = null;
@@ -86,7 +87,8 @@ export abstract class Connection<S extends StreamState>
         if (this.ended) this.run.end();
         return;
       }
-      const output = app(this.events.observable, this.info);
+      this.events = new Multicast<InboundEvent>();
+      const output = app(this.events, this.info);
       const subscription = output.subscribe(this);
       if (this.ended) subscription.unsubscribe();
       else this.subscription = subscription;
@@ -112,7 +114,7 @@ export abstract class Connection<S extends StreamState>
   protected tell(event: InboundEvent): void {
     const run = this.run;
     if (run !== null) run.receive(event);
-    else this.events.next(event);
+    else this.events?.next(event);
   }
 
   /** Register a stream and tell the app about its request. */
@@ -216,7 +218,7 @@ export abstract class Connection<S extends StreamState>
       this.peerClosed(stream, code, reason);
     }
     this.leaveHub();
-    this.events.complete();
+    this.events?.complete();
     this.run?.end();
     this.subscription?.unsubscribe();
     this.subscription = null;

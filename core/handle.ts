@@ -1,4 +1,4 @@
-import { isObservable, type Observable, Subject, type Subscription } from 'rxjs';
+import { isObservable, type Observable, Subscriber, type Subscription } from 'rxjs';
 import { type App, type SessionOutput, sessionApp } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { chunkLength } from './connection.js';
@@ -18,6 +18,7 @@ import {
 } from './events.js';
 import { headerList } from './headers.js';
 import { logger } from './log.js';
+import { Multicast } from './multicast.js';
 import {
   type Body,
   type HeadersInit,
@@ -63,7 +64,7 @@ class HandleExchange extends HttpRequest {
   subscription: Subscription | null = null;
   iterator: AsyncIterator<Chunk> | null = null;
   wakeup: (() => void) | null = null;
-  messages: Subject<Uint8Array | string> | null = null;
+  messages: Multicast<Uint8Array | string> | null = null;
   /** WebSocket input credit withheld while the output is backed up. */
   owed = 0;
 
@@ -300,7 +301,7 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
       return;
     }
     exchange.headSent = true;
-    const messages = new Subject<Uint8Array | string>();
+    const messages = new Multicast<Uint8Array | string>();
     exchange.messages = messages;
     this.next({
       type: 'ws-accept',
@@ -310,21 +311,25 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     });
     this.next({ type: 'window', stream, bytes: INITIAL_WINDOW });
     if (exchange.finished) return;
-    const output = this.call(exchange, answer.websocket, messages.asObservable(), exchange);
+    const output = this.call(exchange, answer.websocket, messages, exchange);
     if (output === FAILED) return;
-    exchange.subscription = (output as Observable<Chunk>).subscribe({
-      next: (data) => {
-        if (exchange.finished) return;
-        exchange.window -= chunkLength(data);
-        this.next({ type: 'ws-message', stream, data });
-      },
-      error: (error) => this.fail(exchange, error),
-      complete: () => {
-        if (exchange.finished) return;
-        this.next({ type: 'close', stream, code: WS_CODE.NORMAL, reason: '' });
-        this.finish(exchange);
-      },
-    });
+    exchange.subscription = (output as Observable<Chunk>).subscribe(
+      new SessionMessages(this, exchange),
+    );
+  }
+
+  /** @internal A message of the session's output. */
+  sendMessage(exchange: HandleExchange, data: Chunk): void {
+    if (exchange.finished) return;
+    exchange.window -= chunkLength(data);
+    this.next({ type: 'ws-message', stream: exchange.stream, data });
+  }
+
+  /** @internal The session's output completed: the session closes with 1000. */
+  endSession(exchange: HandleExchange): void {
+    if (exchange.finished) return;
+    this.next({ type: 'close', stream: exchange.stream, code: WS_CODE.NORMAL, reason: '' });
+    this.finish(exchange);
   }
 
   /** Input the app took: granted back only while its output flows. */
@@ -363,7 +368,7 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
   }
 
   /** A failure inside the exchange: answer with its status, or abort after the head. */
-  protected fail(exchange: HandleExchange, error: unknown): void {
+  fail(exchange: HandleExchange, error: unknown): void {
     if (exchange.finished) return;
     const rxgi = error instanceof RxgiError ? error : null;
     const code = exchange.messages !== null ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
@@ -400,6 +405,41 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     const wakeup = exchange.wakeup;
     exchange.wakeup = null;
     wakeup?.();
+  }
+}
+
+/**
+ * The subscriber of a WebSocket session's output: one object per session, where an observer
+ * literal would cost rxjs's wrapper, its observer and three closures (about 370 bytes held for
+ * as long as the session is open). What its hooks throw reaches the producer, as with any
+ * Subscriber; the router's own hooks do not throw.
+ */
+class SessionMessages extends Subscriber<Chunk> {
+  constructor(
+    private readonly router: HandleRouter,
+    private readonly exchange: HandleExchange,
+  ) {
+    super();
+  }
+
+  protected override _next(data: Chunk): void {
+    this.router.sendMessage(this.exchange, data);
+  }
+
+  protected override _error(error: unknown): void {
+    try {
+      this.router.fail(this.exchange, error);
+    } finally {
+      this.unsubscribe();
+    }
+  }
+
+  protected override _complete(): void {
+    try {
+      this.router.endSession(this.exchange);
+    } finally {
+      this.unsubscribe();
+    }
   }
 }
 

@@ -1,38 +1,83 @@
 import { Observable, type Subscriber } from 'rxjs';
 
 /**
- * A hot stream of values for any number of subscribers, as rxjs's `Subject` is, made for the
- * path every inbound event of every connection takes: `next` is a loop over a snapshot, with
- * no allocation (rxjs's `Subject.next` allocates a closure and an iterator per value, a cost
- * measured on the HTTP/2 hello world). Subscribing after `complete` completes at once.
+ * A hot stream of values for any number of subscribers, as rxjs's `Subject` is, made for what
+ * every connection and every WebSocket session keeps: it is its own Observable, holds a lone
+ * subscriber without an array, and makes nothing per subscriber (a `Subject` keeps two arrays
+ * and a teardown Subscription with its closure, about 450 bytes per session held for as long as
+ * it is open). `next` makes nothing either (rxjs's `Subject.next` allocates a closure and an
+ * iterator per value, a cost measured on the HTTP/2 hello world). A subscriber that unsubscribes
+ * is dropped at the next value, the next subscription or `complete`, whichever comes first.
+ * Subscribing after `complete` completes at once.
  */
-export class Multicast<T> {
-  /** Replaced, never changed in place, so that `next` always loops over a snapshot. */
-  private subscribers: readonly Subscriber<T>[] = [];
+export class Multicast<T> extends Observable<T> {
+  /** One subscriber, or a list replaced (never changed in place) when there are more. */
+  private subscribers: Subscriber<T> | readonly Subscriber<T>[] | null = null;
   private done = false;
 
-  /** The values, for subscribers. */
-  readonly observable = new Observable<T>((subscriber) => {
+  constructor() {
+    super(attach);
+  }
+
+  /** The values, for subscribers: the Multicast itself. */
+  get observable(): Observable<T> {
+    return this;
+  }
+
+  /** @internal Add a subscriber (the Observable's subscribe function). */
+  add$(subscriber: Subscriber<T>): void {
     if (this.done) {
       subscriber.complete();
       return;
     }
-    this.subscribers = [...this.subscribers, subscriber];
-    return () => {
-      this.subscribers = this.subscribers.filter((other) => other !== subscriber);
-    };
-  });
+    const current = this.subscribers;
+    if (current === null || (!Array.isArray(current) && (current as Subscriber<T>).closed)) {
+      this.subscribers = subscriber;
+      return;
+    }
+    const list = Array.isArray(current) ? current.filter(open) : [current as Subscriber<T>];
+    list.push(subscriber);
+    this.subscribers = list;
+  }
 
   next(value: T): void {
-    const subscribers = this.subscribers;
-    for (let i = 0; i < subscribers.length; i++) subscribers[i].next(value);
+    const current = this.subscribers;
+    if (current === null) return;
+    if (!Array.isArray(current)) {
+      const subscriber = current as Subscriber<T>;
+      if (subscriber.closed) this.subscribers = null;
+      else subscriber.next(value);
+      return;
+    }
+    let stale = false;
+    for (let i = 0; i < current.length; i++) {
+      const subscriber = current[i];
+      if (subscriber.closed) stale = true;
+      else subscriber.next(value);
+    }
+    // Pruned only if nobody replaced the list meanwhile (a subscription made by a subscriber).
+    if (stale && this.subscribers === current) {
+      const list = current.filter(open);
+      this.subscribers = list.length === 0 ? null : list.length === 1 ? list[0] : list;
+    }
   }
 
   complete(): void {
     if (this.done) return;
     this.done = true;
-    const subscribers = this.subscribers;
-    this.subscribers = [];
-    for (const subscriber of subscribers) subscriber.complete();
+    const current = this.subscribers;
+    this.subscribers = null;
+    if (current === null) return;
+    if (!Array.isArray(current)) (current as Subscriber<T>).complete();
+    else for (const subscriber of current) subscriber.complete();
   }
+}
+
+/** Shared by every Multicast: rxjs calls an Observable's subscribe function with it as `this`. */
+function attach<T>(this: Observable<T>, subscriber: Subscriber<T>): void {
+  (this as Multicast<T>).add$(subscriber);
+}
+
+function open<T>(subscriber: Subscriber<T>): boolean {
+  return !subscriber.closed;
 }

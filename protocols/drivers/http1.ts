@@ -20,7 +20,7 @@ import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../.
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
-import { Roster } from '../../core/table.js';
+import { Roster, type RosterEntry } from '../../core/table.js';
 import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
@@ -49,8 +49,9 @@ export interface Http1Options extends HeadLimits {
 
 const kConnection = Symbol('rxgi.connection');
 const kStream = Symbol('rxgi.stream');
+const kHttp1 = Symbol('rxgi.http1');
 
-type TaggedSocket = Socket & { [kConnection]?: Http1Connection };
+type TaggedSocket = Socket & { [kConnection]?: Http1Connection; [kHttp1]?: boolean };
 type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Stream };
 
 /** One HTTP/1.1 exchange or WebSocket session. */
@@ -61,11 +62,13 @@ class Http1Stream extends NodeStream {
     websocket: boolean,
     inEnded: boolean,
     readonly connection: Http1Connection,
-    readonly req: IncomingMessage,
+    /** Let go once a WebSocket session runs: what it holds is no use to the session. */
+    public req: IncomingMessage | null,
     /** Null for an upgrade request: the socket is written raw. */
     readonly res: ServerResponse | null,
     readonly socket: Duplex | null = null,
-    readonly head: Buffer | null = null,
+    /** The bytes after an upgrade request's head; let go as `req` is. */
+    public head: Buffer | null = null,
   ) {
     super(id, caps, websocket, inEnded);
   }
@@ -83,6 +86,9 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   /** The socket was handed to a WebSocket session. */
   upgraded = false;
   readonly websocketEnabled: boolean;
+  /** Where the driver's roster of connections holds this one, and that roster. */
+  entry: RosterEntry<Http1Connection> | null = null;
+  roster: Roster<Http1Connection> | null = null;
 
   constructor(
     info: ConnectionInfo,
@@ -122,16 +128,12 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   /** An upgrade request from node:http: a WebSocket handshake, or another upgrade. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // node:http lets go of a socket it hands to 'upgrade', error listener included: a reset
-    // while the app decides would otherwise be an uncaught exception.
-    socket.on('error', (error) => {
-      logger().debug('upgrade socket failed', { error: error.message });
-      socket.destroy();
-    });
-    // A client that leaves (FIN) before the handshake is answered must not leave the socket
-    // half-open for good: nothing watches an upgraded socket's timeouts any more.
-    socket.once('end', () => {
-      if (!this.upgraded) socket.end();
-    });
+    // while the app decides would otherwise be an uncaught exception. A client that leaves
+    // (FIN) before the handshake is answered must not leave the socket half-open for good:
+    // nothing watches an upgraded socket's timeouts any more. Both go once a session runs
+    // (ws has its own), so that an idle session keeps one listener of each.
+    socket.on('error', onUpgradeError);
+    socket.on('end', onUpgradeEnd);
     if (this.options.websocket === null || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       this.ignoreUpgrade(req, socket as Socket);
       return;
@@ -161,6 +163,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
     }
     event.websocket = true;
     event.subprotocols = parseSubprotocols(getHeader(event.headers, 'sec-websocket-protocol'));
+    internFields(event.headers);
     const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);
     stream.offered = event.subprotocols;
     this.open(stream, event);
@@ -223,6 +226,14 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
     this.end();
   }
 
+  override end(reason?: string): void {
+    super.end(reason);
+    if (this.entry !== null) {
+      this.roster?.delete(this.entry);
+      this.entry = null;
+    }
+  }
+
   /** The server is going away: every WebSocket session closes with 1001 (or `code`). */
   goAway(code = 1001, reason = 'server shutting down'): void {
     for (const stream of this.streams.values()) {
@@ -248,7 +259,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
         const length =
           body !== undefined
             ? String(chunkLength(body))
-            : event.status !== 204 && event.status !== 304 && stream.req.method !== 'HEAD'
+            : event.status !== 204 && event.status !== 304 && stream.req?.method !== 'HEAD'
               ? '0'
               : null;
         if (length !== null) {
@@ -319,7 +330,14 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
     // From here the socket belongs to the session; its end is the connection's end.
     this.socket.removeListener('close', onSocketClose);
     this.upgraded = true;
-    driver.accept(this, stream, stream.req, stream.socket!, stream.head!, event);
+    const socket = stream.socket!;
+    // Off before ws puts its own on (at once, in `accept`): a listener list that once held
+    // three keeps the room for nineteen.
+    socket.removeListener('error', onUpgradeError);
+    socket.removeListener('end', onUpgradeEnd);
+    driver.accept(this, stream, stream.req!, socket, stream.head!, event);
+    stream.req = null;
+    stream.head = null;
   }
 
   protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {
@@ -358,7 +376,8 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   }
 
   protected input(stream: Http1Stream): IncomingMessage {
-    return stream.req;
+    // Only HTTP exchanges read bodies, and they keep their request.
+    return stream.req!;
   }
 
   protected pendingOutput(): number {
@@ -385,7 +404,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
 
   /** @internal The body ended. */
   bodyEnd(stream: Http1Stream): void {
-    const raw = stream.req.rawTrailers;
+    const raw = stream.req!.rawTrailers;
     this.deliverEnd(stream, raw.length > 0 ? lowerNames(raw) : null);
   }
 }
@@ -419,6 +438,13 @@ function onDrain(this: TaggedMessage): void {
     stream.connection.fault(error);
   }
 }
+function onUpgradeError(this: Socket, error: Error): void {
+  logger().debug('upgrade socket failed', { error: error.message });
+  this.destroy();
+}
+function onUpgradeEnd(this: TaggedSocket): void {
+  if (this[kConnection]?.upgraded !== true) this.end();
+}
 function onSocketClose(this: TaggedSocket): void {
   const connection = this[kConnection];
   try {
@@ -432,13 +458,12 @@ function onSocketClose(this: TaggedSocket): void {
 export interface Http1Driver {
   /** Connections that have carried at least one request. */
   readonly connections: Roster<Http1Connection>;
-  /** Every open socket of the server. */
-  readonly sockets: Roster<Socket>;
   /**
-   * Close every connection that is idle now: sockets that never sent a request and keep-alive
+   * Close every connection of this driver that is idle now, among `sockets` (every socket of
+   * the server: the others are left alone): sockets that never sent a request and keep-alive
    * connections between requests. Used while shutting down.
    */
-  closeIdle(): void;
+  closeIdle(sockets: Iterable<Socket>): void;
 }
 
 /**
@@ -452,7 +477,6 @@ export function attachHttp1(
   secure = false,
 ): Http1Driver {
   const live = new Roster<Http1Connection>();
-  const sockets = new Roster<Socket>();
   // node:http drops the fields past its count silently; one more than the limit lets the driver
   // see that a head had too many, and answer 431 (spec/http1.md).
   server.maxHeadersCount = options.maxHeaderFields + 1;
@@ -463,9 +487,11 @@ export function attachHttp1(
     const info = socketInfo('h1', 'http/1.1', socket, secure);
     connection = new Http1Connection(info, socket, options);
     socket[kConnection] = connection;
-    const entry = live.add(connection);
+    // The connection leaves the roster when it ends (`end`), which its socket's close or its
+    // WebSocket session's brings: no listener of its own.
+    connection.roster = live;
+    connection.entry = live.add(connection);
     socket.on('close', onSocketClose);
-    socket.once('close', () => live.delete(entry));
     connection.start(app, options.hub);
     return connection;
   };
@@ -481,9 +507,8 @@ export function attachHttp1(
   options.clock?.onEachTick(live, (connection, now, elapsed, limits) =>
     connection.sweep(now, elapsed, limits),
   );
-  server.on('connection', (socket: Socket) => {
-    const entry = sockets.add(socket);
-    socket.once('close', () => sockets.delete(entry));
+  server.on('connection', (socket: TaggedSocket) => {
+    socket[kHttp1] = true;
     // Upgraded and refused-upgrade sockets are node:http's no more, and are paused: a client
     // that left after our end went unseen (linger.ts).
     lingerAfterEnd(socket);
@@ -514,9 +539,9 @@ export function attachHttp1(
   });
   return {
     connections: live,
-    sockets,
-    closeIdle() {
-      for (const socket of sockets as Roster<TaggedSocket>) {
+    closeIdle(sockets) {
+      for (const socket of sockets as Iterable<TaggedSocket>) {
+        if (socket[kHttp1] !== true) continue;
         const connection = socket[kConnection];
         if (connection === undefined && socket.bytesRead === 0) socket.destroy();
         // end() flushes a response that was just written before it closes.
@@ -529,6 +554,46 @@ export function attachHttp1(
       }
     },
   };
+}
+
+/**
+ * The field names a WebSocket handshake usually carries, and the values of its own fields: a
+ * session keeps its request's fields for as long as it is open, and the copies node's parser
+ * and the lower-casing made would cost each session their bytes again.
+ */
+const COMMON_FIELDS = new Map<string, string>(
+  [
+    'host',
+    'connection',
+    'upgrade',
+    'origin',
+    'user-agent',
+    'accept',
+    'accept-encoding',
+    'accept-language',
+    'cache-control',
+    'pragma',
+    'cookie',
+    'sec-websocket-key',
+    'sec-websocket-version',
+    'sec-websocket-extensions',
+    'sec-websocket-protocol',
+    'Upgrade',
+    'upgrade',
+    'websocket',
+    'keep-alive, Upgrade',
+    '13',
+    'no-cache',
+    'permessage-deflate; client_max_window_bits',
+  ].map((text) => [text, text]),
+);
+
+/** Replace the common names and values of `headers` with one shared copy each. */
+function internFields(headers: HeaderList): void {
+  for (let i = 0; i < headers.length; i++) {
+    const shared = COMMON_FIELDS.get(headers[i]);
+    if (shared !== undefined) headers[i] = shared;
+  }
 }
 
 /** Field text outside ASCII: one character per byte (SPEC.md §3.1). */

@@ -14,7 +14,8 @@ export const LINGER = 1_000;
  * socket; the grace lets a client read what is in flight before a reset could discard it.
  */
 export function lingerAfterEnd(socket: Socket): void {
-  socket.once('finish', ended);
+  // `on`, not `once` (which wraps each listener): a socket finishes once.
+  socket.on('finish', ended);
 }
 
 // Ended sockets wait in one roster that a single timer sweeps, rather than a timer each: a
@@ -28,7 +29,7 @@ let sweeper: NodeJS.Timeout | null = null;
 function ended(this: Ending): void {
   if (this.destroyed) return;
   this[kEnded] = { entry: ending.add(this), at: Date.now() };
-  this.once('close', closed);
+  this.on('close', closed);
   sweeper ??= setInterval(sweep, LINGER / 4).unref();
 }
 

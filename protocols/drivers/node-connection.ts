@@ -70,8 +70,22 @@ export function socketInfo(
     address: '',
     secure,
     client: peerOf(socket),
-    server: address(socket.localAddress, socket.localPort),
+    server: serverAddress(socket),
   };
+}
+
+/** The last server address made: every connection of a listener shares one. */
+let lastServer: Address | null = null;
+
+/** The local end of `socket` as an address, the same object as the last one when equal. */
+function serverAddress(socket: Socket): Address | null {
+  const host = socket.localAddress;
+  const port = socket.localPort;
+  const last = lastServer;
+  if (last !== null && last[0] === host && last[1] === port) return last;
+  const made = address(host, port);
+  if (made !== null) lastServer = made;
+  return made;
 }
 
 /** The peer of `socket` as an address, or null once node no longer knows it. */

@@ -98,7 +98,20 @@ export function assembleReceiver(receiver: ReceiverInternals): void {
     throw wsChanged('Receiver#createError');
   }
   if (!Array.isArray(receiver._fragments)) throw wsChanged('Receiver#_fragments');
-  receiver.dataMessage = function (this: ReceiverInternals, cb) {
+  receiver.dataMessage = wrapperOf(original);
+}
+
+/**
+ * The one wrapper of ws's `dataMessage` (every receiver has the prototype's): shared, not a
+ * closure made per session, which an idle session would hold for as long as it is open.
+ */
+let wrapped: ReceiverInternals['dataMessage'] | null = null;
+let wrapper: ReceiverInternals['dataMessage'] | null = null;
+function wrapperOf(original: ReceiverInternals['dataMessage']): ReceiverInternals['dataMessage'] {
+  if (original === wrapper) return original;
+  if (original === wrapped && wrapper !== null) return wrapper;
+  wrapped = original;
+  wrapper = function (this: ReceiverInternals, cb) {
     // A message of one frame is ws's alone: nothing is copied or decoded twice.
     if (this._fragmented === 0) return original.call(this, cb);
     if (!take(this)) {
@@ -108,6 +121,7 @@ export function assembleReceiver(receiver: ReceiverInternals): void {
     }
     return original.call(this, cb);
   };
+  return wrapper;
 }
 
 /**

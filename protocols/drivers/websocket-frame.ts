@@ -62,9 +62,11 @@ export function sendWhole(
   done: (error?: Error | null) => void,
 ): boolean {
   if (size > MAX_COPIED) return false;
-  const sender = (ws as unknown as { _sender?: Sender })._sender;
+  const sender = (ws as unknown as { _sender?: Sender | null })._sender;
   if (
+    // Bun's ws has `_sender` null.
     sender === undefined ||
+    sender === null ||
     typeof sender.sendFrame !== 'function' ||
     sender._state !== 0 ||
     sender._firstFragment !== true ||

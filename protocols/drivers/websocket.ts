@@ -5,8 +5,8 @@ import { chunkLength } from '../../core/connection.js';
 import { ERR } from '../../core/errors.js';
 import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
-import type { StreamState } from '../../core/stream-state.js';
-import { Roster } from '../../core/table.js';
+import { NO_PROTOCOLS, type StreamState } from '../../core/stream-state.js';
+import { Roster, type RosterEntry } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
 import { sendWhole } from './websocket-frame.js';
 
@@ -44,9 +44,26 @@ export interface WebSocketOptions {
 const kSubprotocol = Symbol('rxgi.subprotocol');
 const kHeaders = Symbol('rxgi.headers');
 const kAlive = Symbol('rxgi.alive');
+const kSession = Symbol('rxgi.session');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
-type TrackedSocket = WebSocket & { [kAlive]?: boolean };
+type TrackedSocket = WebSocket & { [kAlive]?: boolean; [kSession]?: Session };
+
+/**
+ * What a session's listeners need: one object per session, read by listeners shared by every
+ * session (closures per session cost about 300 bytes for as long as it is open).
+ */
+class Session {
+  /** The error ws closed the session for, if any. */
+  failure: { code: number; reason: string } | null = null;
+  entry: RosterEntry<TrackedSocket> | null = null;
+
+  constructor(
+    readonly host: WebSocketHost<WebSocketStream>,
+    readonly stream: WebSocketStream,
+    readonly sessions: Roster<TrackedSocket>,
+  ) {}
+}
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
 type SetSocket = (
   socket: Duplex,
@@ -89,7 +106,8 @@ export function handshakeProblem(
 
 /** Parse the offered subprotocols of a `sec-websocket-protocol` value. */
 export function parseSubprotocols(value: string | undefined): string[] {
-  if (value === undefined) return [];
+  // The shared empty list: a session keeps what it was offered for as long as it is open.
+  if (value === undefined) return NO_PROTOCOLS;
   const list: string[] = [];
   for (const part of value.split(',')) {
     const name = part.trim();
@@ -239,38 +257,16 @@ export class WebSocketDriver {
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     if (this.byBytes) assembleFragments(ws);
     stream.ws = ws;
-    (ws as TrackedSocket)[kAlive] = true;
-    const entry = this.sessions.add(ws);
+    const tracked = ws as TrackedSocket;
+    tracked[kAlive] = true;
+    const session = new Session(host as WebSocketHost<WebSocketStream>, stream, this.sessions);
+    tracked[kSession] = session;
+    session.entry = this.sessions.add(tracked);
     ws.binaryType = 'nodebuffer';
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const message = isBinary ? data : data.toString('utf8');
-      try {
-        if (!host.wsMessage(stream, message, data.byteLength)) ws.pause();
-      } catch (error) {
-        host.fault(error);
-      }
-    });
-    ws.on('pong', () => {
-      (ws as TrackedSocket)[kAlive] = true;
-    });
-    let failure: { code: number; reason: string } | null = null;
-    ws.on('error', (error: Error & { code?: string }) => {
-      // ws closes the session itself (1002, 1007, 1009) and stops reading, so the peer's close
-      // frame is never seen: the app is told the code ws closed with.
-      failure = { code: ERROR_CLOSE_CODES[error.code ?? ''] ?? 1002, reason: error.message };
-      logger().debug('websocket protocol error', { stream: stream.id, error: error.message });
-    });
-    ws.on('close', (code: number, reason: Buffer) => {
-      stream.ws = null;
-      this.sessions.delete(entry);
-      try {
-        if (failure !== null && code === WS_CODE.ABNORMAL)
-          host.wsClosed(stream, failure.code, failure.reason);
-        else host.wsClosed(stream, code, reason.toString('utf8'));
-      } catch (error) {
-        host.fault(error);
-      }
-    });
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.on('close', onClose);
     if (stream.credit <= 0) ws.pause();
   }
 
@@ -332,6 +328,41 @@ export class WebSocketDriver {
         ws.terminate();
       }
     }
+  }
+}
+
+// The listeners of every session, `this` its WebSocket (see `Session`).
+function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
+  const { host, stream } = this[kSession]!;
+  const message = isBinary ? data : data.toString('utf8');
+  try {
+    if (!host.wsMessage(stream, message, data.byteLength)) this.pause();
+  } catch (error) {
+    host.fault(error);
+  }
+}
+function onPong(this: TrackedSocket): void {
+  this[kAlive] = true;
+}
+function onError(this: TrackedSocket, error: Error & { code?: string }): void {
+  const session = this[kSession]!;
+  // ws closes the session itself (1002, 1007, 1009) and stops reading, so the peer's close
+  // frame is never seen: the app is told the code ws closed with.
+  session.failure = { code: ERROR_CLOSE_CODES[error.code ?? ''] ?? 1002, reason: error.message };
+  logger().debug('websocket protocol error', { stream: session.stream.id, error: error.message });
+}
+function onClose(this: TrackedSocket, code: number, reason: Buffer): void {
+  const session = this[kSession]!;
+  const { host, stream, failure } = session;
+  stream.ws = null;
+  if (session.entry !== null) session.sessions.delete(session.entry);
+  session.entry = null;
+  try {
+    if (failure !== null && code === WS_CODE.ABNORMAL)
+      host.wsClosed(stream, failure.code, failure.reason);
+    else host.wsClosed(stream, code, reason.toString('utf8'));
+  } catch (error) {
+    host.fault(error);
   }
 }
 

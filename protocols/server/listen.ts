@@ -36,7 +36,8 @@ const PLAIN_ON_TLS = Buffer.from(
 );
 
 const kArrived = Symbol('rxgi.arrived');
-type Arriving = Socket & { [kArrived]?: number };
+const kHeld = Symbol('rxgi.held');
+type Arriving = Socket & { [kArrived]?: number; [kHeld]?: RosterEntry<Socket> };
 
 /** A cleartext request on the TLS port: say in plain HTTP to use https, and close. */
 function plainOnTlsPort(socket: Socket, accessLog: boolean): void {
@@ -99,11 +100,25 @@ export function createListener(
 ): Listener {
   // Sockets that belong to neither server yet: nobody else would close them on shutdown.
   const unassigned = new Roster<Socket>();
-  const hold = (socket: Socket): RosterEntry<Socket> => {
-    (socket as Arriving)[kArrived] = performance.now();
+  // One listener for every socket, taken off at the hand-over (`release`): a socket that lives
+  // on keeps nothing of this roster.
+  function closed(this: Arriving): void {
+    const entry = this[kHeld];
+    if (entry !== undefined) unassigned.delete(entry);
+  }
+  const hold = (socket: Arriving): RosterEntry<Socket> => {
+    socket[kArrived] = performance.now();
     const entry = unassigned.add(socket);
-    socket.once('close', () => unassigned.delete(entry));
+    socket[kHeld] = entry;
+    socket.on('close', closed);
     return entry;
+  };
+  const release = (socket: Arriving): void => {
+    const entry = socket[kHeld];
+    if (entry === undefined) return;
+    socket[kHeld] = undefined;
+    unassigned.delete(entry);
+    socket.removeListener('close', closed);
   };
   clock.onTick((now, _elapsed, { headersTimeout }) => {
     if (headersTimeout <= 0) return;
@@ -125,7 +140,7 @@ export function createListener(
       const held = handshaking.get(key);
       if (held !== undefined) {
         handshaking.delete(key);
-        unassigned.delete(held);
+        release(held.value);
       }
       // A client that reset the connection right after its handshake: nothing to hand over.
       if (socket.destroyed) return;
@@ -155,7 +170,7 @@ export function createListener(
     return { server, closeUnassigned };
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
-    const held = hold(socket);
+    hold(socket);
     // Bytes are gathered until they either leave the preface or hold all of it: a request
     // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
     let seen: Buffer | null = null;
@@ -164,7 +179,7 @@ export function createListener(
       const h2 = startsLikePreface(seen);
       if (h2 && seen.byteLength < PREFACE.byteLength) return;
       socket.off('data', sniff);
-      unassigned.delete(held);
+      release(socket);
       socket.pause();
       if (h2) {
         // node:http2 reads what is already buffered on the socket when its session starts.

@@ -5,7 +5,7 @@ import type { App } from '../../core/app.js';
 import type { Hub } from '../../core/hub.js';
 import type { Lifespan } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
-import { Roster } from '../../core/table.js';
+import { Roster, type RosterEntry } from '../../core/table.js';
 import { Clock } from '../drivers/clock.js';
 import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
@@ -175,12 +175,17 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   const sockets = new Roster<Socket>();
   /** Resolves `gone()` once the last socket has closed. */
   let emptied: (() => void) | null = null;
-  listener.on('connection', (socket: Socket) => {
-    const entry = sockets.add(socket);
-    socket.once('close', () => {
-      sockets.delete(entry);
-      if (sockets.size === 0) emptied?.();
-    });
+  // One listener for every socket, its entry on the socket: nothing made per connection.
+  const kEntry = Symbol('rxgi.served');
+  function closed(this: Socket & { [kEntry]?: RosterEntry<Socket> }) {
+    const entry = this[kEntry];
+    if (entry === undefined) return;
+    sockets.delete(entry);
+    if (sockets.size === 0) emptied?.();
+  }
+  listener.on('connection', (socket: Socket & { [kEntry]?: RosterEntry<Socket> }) => {
+    socket[kEntry] = sockets.add(socket);
+    socket.on('close', closed);
   });
   const gone = () =>
     sockets.size === 0
@@ -260,8 +265,8 @@ async function shutdown(
     connection.goAway(code, reason);
   }
   // Connections become idle as their exchanges finish; close each one as soon as it is.
-  const sweep = setInterval(() => http1.closeIdle(), 50);
-  http1.closeIdle();
+  const sweep = setInterval(() => http1.closeIdle(sockets), 50);
+  http1.closeIdle(sockets);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => {
     timer = setTimeout(resolve, deadline, true);

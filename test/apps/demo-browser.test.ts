@@ -5,17 +5,14 @@
  * and, over h2, the chat WebSocket rides the page's own connection (RFC 8441). Screenshots go to
  * SCREENSHOTS (below) for a person to look at.
  */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser } from '../browser.js';
 import { type Child, runCli, until } from '../helpers.js';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) =>
-  existsSync(path),
-);
 /** Where the screenshots of a run go. */
 const SCREENSHOTS = join(tmpdir(), 'rxgi-demo-browser');
 
@@ -24,15 +21,9 @@ let child: Child | null = null;
 let context: BrowserContext | null = null;
 
 beforeAll(async () => {
-  if (CHROMIUM === undefined) {
-    throw new Error('no chromium: apt-get install chromium (.ci/run installs it)');
-  }
   await mkdir(SCREENSHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    // As root (CI), Chromium's sandbox cannot start; the self-signed certificate is trusted here.
-    args: ['--no-sandbox', '--ignore-certificate-errors'],
-  });
+  // The self-signed certificate is trusted here.
+  browser = await launchBrowser(['--ignore-certificate-errors']);
 }, 60_000);
 afterAll(async () => {
   await browser?.close();
