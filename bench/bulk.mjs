@@ -59,9 +59,7 @@ const LOAD_CPU = '1';
 function settings() {
   return {
     size: Math.round(numberEnv('BENCH_BULK_SIZE', 32, 0.0625) * MiB),
-    rounds: Math.round(
-      numberEnv('BENCH_BULK_ROUNDS', numberEnv('BENCH_ROUNDS', 5, 1), 1),
-    ),
+    rounds: Math.round(numberEnv('BENCH_BULK_ROUNDS', numberEnv('BENCH_ROUNDS', 5, 1), 1)),
     repeat: Math.round(numberEnv('BENCH_BULK_REPEAT', 2, 1)),
     messages: Math.round(numberEnv('BENCH_BULK_MESSAGES', 64, 1)),
   };
@@ -78,7 +76,13 @@ const SCENARIOS = [
   { name: 'HTTP/1.1 download (node Readable)', mode: 'h1-get', kind: 'readable', floor: null },
   { name: 'HTTP/1.1 download (ReadableStream)', mode: 'h1-get', kind: 'web', floor: null },
   { name: 'h2c echo', mode: 'h2-echo', h2: true, floor: 0.9 },
-  { name: 'h2c echo (Observable body)', mode: 'h2-echo', kind: 'observable', h2: true, floor: null },
+  {
+    name: 'h2c echo (Observable body)',
+    mode: 'h2-echo',
+    kind: 'observable',
+    h2: true,
+    floor: null,
+  },
   { name: 'h2c download (async iterable)', mode: 'h2-get', kind: 'iterable', h2: true, floor: 0.9 },
   { name: 'h2c 4 streams on one connection', mode: 'h2-multi', h2: true, floor: null, fair: 0.5 },
   { name: 'WebSocket 1 MiB echo', mode: 'ws-echo', ws: true, floor: 0.95 },
@@ -90,11 +94,16 @@ const SERVERS = {
 };
 
 async function startServer(spec, flags) {
-  const child = spawnPinned(SERVER_CPU, process.execPath, [...flags, path.join(here, spec.script)], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', RXGI_LOG: 'warn' },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawnPinned(
+    SERVER_CPU,
+    process.execPath,
+    [...flags, path.join(here, spec.script)],
+    {
+      cwd: root,
+      env: { ...process.env, PORT: '0', RXGI_LOG: 'warn' },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const ports = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${spec.label}: no port within 15 s`)), 15_000);
     child.once('exit', (code, signal) => {
@@ -256,7 +265,8 @@ export async function runBulk() {
         for (let round = 1; round <= config.rounds; round++) {
           const order = round % 2 === 1 ? [raw, rxgi] : [rxgi, raw];
           const got = new Map();
-          for (const server of order) got.set(server, await measure(client, server, scenario, config));
+          for (const server of order)
+            got.set(server, await measure(client, server, scenario, config));
           const base = got.get(raw);
           const ours = got.get(rxgi);
           rounds.push({
@@ -372,7 +382,7 @@ export function printBulkSummary(results) {
   );
   console.log(
     'ratio = raw wall time / rxgi wall time (median of paired rounds); cpu ratio = raw server ' +
-      'CPU / rxgi server CPU; least share = the smallest stream\'s bytes when the first of 4 ' +
+      "CPU / rxgi server CPU; least share = the smallest stream's bytes when the first of 4 " +
       'ended, over an even split',
   );
   const all = results.flatMap((r) => r.rounds ?? []);
@@ -384,10 +394,12 @@ export function printBulkSummary(results) {
         'is the steadier number',
     );
   }
-  for (const r of results) if (r.failed !== undefined) console.log(`${r.scenario.name}: FAILED: ${r.failed}`);
+  for (const r of results)
+    if (r.failed !== undefined) console.log(`${r.scenario.name}: FAILED: ${r.failed}`);
 }
 
-const main = process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+const main =
+  process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (main) {
   stopChildrenOnExit();
   if (!existsSync(path.join(root, 'dist/index.js'))) {
@@ -396,7 +408,12 @@ if (main) {
   }
   const unpinned = detectPinning([SERVER_CPU, LOAD_CPU]);
   if (unpinned !== null) warn(`${unpinned}: running unpinned, numbers will be noisier`);
-  console.log(`rxgi bulk bench: ${describeMachine()}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `rxgi bulk bench: ${describeMachine()}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   try {
     const results = await runBulk();
     heading('Summary (medians of paired rounds)');
