@@ -240,7 +240,11 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
    * Buffer as the Uint8Array it is), and the stream is paused while the exchange has no output
    * credit. Its async iterator would `read()` whatever it has buffered as one concatenated copy.
    */
-  private flowBody(exchange: HandleExchange, body: NodeReadable, trailers: Reply['trailers']): void {
+  private flowBody(
+    exchange: HandleExchange,
+    body: NodeReadable,
+    trailers: Reply['trailers'],
+  ): void {
     const resume = () => {
       if (!exchange.finished) body.resume();
     };
