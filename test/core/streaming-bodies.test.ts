@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import type { App, OutboundEvent, Reply } from 'rxgi';
 import { handle } from 'rxgi';
-import { from, Observable, tap } from 'rxjs';
+import { from, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange, session } from '../h2client.js';
 import { closeServers, start } from '../helpers.js';
