@@ -1,3 +1,31 @@
+// The bulk benchmark: large bodies and messages through rxgi against raw node in the same run.
+// `npm run bench:bulk` (builds dist/ first), `node bench/bulk.mjs`, or the `bulk` scenario of
+// `npm run bench`, whose summary then lists these rows too.
+//
+// Servers: bench/servers/raw-bulk.mjs (node:http `req.pipe(res)`, node:http2
+// `stream.pipe(stream)`, ws echo, and downloads written with backpressure) and
+// bench/servers/rxgi-bulk.mjs (`handle` answering with `req.body` or `from(req.body)`, downloads
+// as an async iterable, a node Readable and a web ReadableStream, and `upgrade((messages) =>
+// messages)`), each pinned to CPU 0; the client (bench/loadgen/bulk-client.mjs: node:http,
+// node:http2 and ws) pinned to CPU 1, one process for the whole run. Per round, each scenario
+// runs on both servers, the order alternating (ABBA), after two uncounted transfers on each; a
+// run is BENCH_BULK_REPEAT transfers back to back. Per run: wall time, and the server's CPU time
+// per MiB of body (every thread's, from /proc/PID/task/*/schedstat, in nanoseconds). The result
+// of a scenario is the median of the per-round ratios: ratio = raw wall / rxgi wall
+// (throughput), cpu ratio = raw CPU / rxgi CPU. The 4-stream HTTP/2 scenario also reports
+// fairness: each stream's bytes when the first stream ends, as a share of an even split (1.00 =
+// its fair share); the floor is 0.5. The other floors are the issue's: 0.90 for HTTP/1.1 and
+// h2c, 0.95 for WebSocket.
+//
+// Environment:
+//   BENCH_BULK_SIZE       MiB per body (default 32)
+//   BENCH_BULK_ROUNDS     paired rounds per scenario (default BENCH_ROUNDS, else 5)
+//   BENCH_BULK_REPEAT     transfers per run (default 2)
+//   BENCH_BULK_MESSAGES   1 MiB WebSocket messages per run, 4 in flight (default 64)
+//   BENCH_BULK_SCENARIOS  comma-separated scenario names (default: all)
+//   BENCH_PROFILE         1 or a directory: both servers run under `node --cpu-prof`, and the
+//                         top self-time functions of each are printed (slower: do not read
+//                         the ratios of such a run)
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
