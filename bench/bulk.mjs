@@ -6,7 +6,8 @@
 // `stream.pipe(stream)`, ws echo, and downloads written with backpressure) and
 // bench/servers/rxgi-bulk.mjs (`handle` answering with `req.body` or `from(req.body)`, downloads
 // as an async iterable, a node Readable and a web ReadableStream, and `upgrade((messages) =>
-// messages)`), each pinned to CPU 0; the client (bench/loadgen/bulk-client.mjs: node:http,
+// messages)`; raw node sends the same sources: the buffers written with backpressure, the
+// Readable piped, the ReadableStream read through its reader), each pinned to CPU 0; the client (bench/loadgen/bulk-client.mjs: node:http,
 // node:http2 and ws) pinned to CPU 1, one process for the whole run. Per round, each scenario
 // runs on both servers, the order alternating (ABBA), after two uncounted transfers on each; a
 // run is BENCH_BULK_REPEAT transfers back to back. Per run: wall time, and the server's CPU time

@@ -9,52 +9,11 @@
 //     web                      a web ReadableStream
 //   WebSocket                  every message sent back as it came
 // Prints `LISTENING <port> <port>` (the same port for h2c).
-import { Readable } from 'node:stream';
 import { handle, serve, upgrade } from 'rxgi';
 import { from } from 'rxjs';
+import { KINDS } from './bulk-sources.mjs';
 import { HOST, PORT, ready } from './common.mjs';
 
-const CHUNK = Buffer.alloc(65_536, 0x61);
-
-function piece(left) {
-  return left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
-}
-
-async function* iterable(size) {
-  for (let left = size; left > 0; left -= CHUNK.length) yield piece(left);
-}
-
-function readable(size) {
-  let left = size;
-  return new Readable({
-    read() {
-      if (left <= 0) {
-        this.push(null);
-        return;
-      }
-      const chunk = piece(left);
-      left -= chunk.length;
-      this.push(chunk);
-    },
-  });
-}
-
-function web(size) {
-  let left = size;
-  return new ReadableStream({
-    pull(controller) {
-      if (left <= 0) {
-        controller.close();
-        return;
-      }
-      const chunk = piece(left);
-      left -= chunk.length;
-      controller.enqueue(chunk);
-    },
-  });
-}
-
-const KINDS = { iterable, readable, web };
 const HEADERS = ['content-type', 'application/octet-stream'];
 
 const app = handle((req) => {
@@ -64,7 +23,7 @@ const app = handle((req) => {
     return { status: 200, headers: HEADERS, body: observable ? from(req.body) : req.body };
   }
   const size = Number(req.searchParams.get('size')) || 0;
-  const make = KINDS[req.searchParams.get('kind') ?? 'iterable'] ?? iterable;
+  const make = KINDS[req.searchParams.get('kind') ?? 'iterable'] ?? KINDS.iterable;
   return { status: 200, headers: HEADERS, body: make(size) };
 });
 
