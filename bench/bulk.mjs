@@ -9,7 +9,7 @@
 // messages)`; raw node sends the same sources: the buffers written with backpressure, the
 // Readable piped, the ReadableStream read through its reader), each pinned to CPU 0; the client (bench/loadgen/bulk-client.mjs: node:http,
 // node:http2 and ws) pinned to CPU 1, one process for the whole run. Per round, each scenario
-// runs on both servers, the order alternating (ABBA), after two uncounted transfers on each; a
+// runs on both servers, the order alternating (ABBA), after uncounted transfers on each; a
 // run is BENCH_BULK_REPEAT transfers back to back. Per run: wall time, and the server's CPU time
 // per MiB of body (every thread's, from /proc/PID/task/*/schedstat, in nanoseconds). The result
 // of a scenario is the median of the per-round ratios: ratio = raw wall / rxgi wall
@@ -23,6 +23,7 @@
 //   BENCH_BULK_ROUNDS     paired rounds per scenario (default BENCH_ROUNDS, else 5)
 //   BENCH_BULK_REPEAT     transfers per run (default 2)
 //   BENCH_BULK_MESSAGES   1 MiB WebSocket messages per run, 4 in flight (default 64)
+//   BENCH_BULK_WARMUP     uncounted transfers on each server before a scenario (default 4)
 //   BENCH_BULK_SCENARIOS  comma-separated scenario names (default: all)
 //   BENCH_PROFILE         1 or a directory: both servers run under `node --cpu-prof`, and the
 //                         top self-time functions of each are printed (slower: do not read
@@ -64,6 +65,7 @@ function settings() {
     rounds: Math.round(numberEnv('BENCH_BULK_ROUNDS', numberEnv('BENCH_ROUNDS', 5, 1), 1)),
     repeat: Math.round(numberEnv('BENCH_BULK_REPEAT', 2, 1)),
     messages: Math.round(numberEnv('BENCH_BULK_MESSAGES', 64, 1)),
+    warmup: Math.round(numberEnv('BENCH_BULK_WARMUP', 4, 1)),
   };
 }
 
@@ -200,7 +202,7 @@ async function measure(client, server, scenario, config) {
  * schedstat: nanoseconds, where /proc/<pid>/stat counts 10 ms ticks, too coarse for a run of a
  * tenth of a second.
  */
-function threadCpuSeconds(pid) {
+export function threadCpuSeconds(pid) {
   let ns = 0;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
@@ -260,9 +262,10 @@ export async function runBulk() {
     );
     for (const scenario of scenarios) {
       try {
-        // Warm-up, not counted: two transfers on each (rxgi has more code for the JIT).
-        await measure(client, raw, scenario, { ...config, repeat: 2 });
-        await measure(client, rxgi, scenario, { ...config, repeat: 2 });
+        // Warm-up, not counted: BENCH_BULK_WARMUP transfers on each (rxgi has more code for
+        // the JIT to optimize; with two, its first rounds still paid for it).
+        await measure(client, raw, scenario, { ...config, repeat: config.warmup });
+        await measure(client, rxgi, scenario, { ...config, repeat: config.warmup });
         const rounds = [];
         for (let round = 1; round <= config.rounds; round++) {
           const order = round % 2 === 1 ? [raw, rxgi] : [rxgi, raw];
