@@ -1,13 +1,15 @@
 // The spread of one bulk exchange's server CPU: `node bench/echo-tail.mjs` (after `npm run
-// build`) echoes 32 MiB over HTTP/1.1 through raw node:http and through rxgi's `handle`
+// build`) echoes 32 MiB over HTTP/1.1 (or h2c) through raw node and through rxgi's `handle`
 // (bench/servers/raw-bulk.mjs, rxgi-bulk.mjs; servers on CPU 0, this client on CPU 1, the two
 // interleaved), and prints each server's CPU per echo (every thread's, from schedstat) as min,
 // p25 and median. bench/bulk.mjs gives the paired ratios; this shows where they come from: the
 // fastest echoes cost about the same, and the median is set by the echoes that met a
 // mark-compact (docs/internals.md, "Bulk bodies").
 //   BENCH_TAIL_ECHOES  echoes per server (default 20)
+//   BENCH_TAIL_H2      1: over h2c (node:http2 client, one session per server)
 //   BENCH_NODE_FLAGS   node flags for both servers, e.g. --max-semi-space-size=1
 import http from 'node:http';
+import http2 from 'node:http2';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { threadCpuSeconds } from './bulk.mjs';
@@ -37,50 +39,72 @@ async function start(label, script) {
   const line = await new Promise((resolve) =>
     createInterface({ input: child.stdout }).once('line', resolve),
   );
-  return { label, child, port: Number(/^LISTENING (\d+)/.exec(line)[1]), samples: [] };
+  const [, h1, h2] = /^LISTENING (\d+) (\d+)/.exec(line);
+  return { label, child, port: Number(h2c ? h2 : h1), samples: [] };
 }
 
+const h2c = process.env.BENCH_TAIL_H2 === '1';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function echo(port) {
+const sessions = new Map();
+function request(port) {
+  if (!h2c) {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, method: 'POST', path: '/echo', agent },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', resolve);
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      upload(req);
+    });
+  }
+  let session = sessions.get(port);
+  if (session === undefined) {
+    session = http2.connect(`http://127.0.0.1:${port}`, {
+      settings: { initialWindowSize: 1 << 20 },
+    });
+    session.on('connect', () => session.setLocalWindowSize(16 << 20));
+    sessions.set(port, session);
+  }
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/echo', agent },
-      (res) => {
-        res.on('data', () => {});
-        res.on('end', resolve);
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    let left = SIZE;
-    const more = () => {
-      while (left > 0) {
-        left -= CHUNK.length;
-        if (!req.write(CHUNK)) {
-          req.once('drain', more);
-          return;
-        }
-      }
-      req.end();
-    };
-    more();
+    const stream = session.request({ ':method': 'POST', ':path': '/echo' });
+    stream.on('data', () => {});
+    stream.on('end', resolve);
+    stream.on('error', reject);
+    upload(stream);
   });
 }
-
+function upload(req) {
+  let left = SIZE;
+  const more = () => {
+    while (left > 0) {
+      left -= CHUNK.length;
+      if (!req.write(CHUNK)) {
+        req.once('drain', more);
+        return;
+      }
+    }
+    req.end();
+  };
+  more();
+}
 const servers = [
-  await start('raw node:http', 'servers/raw-bulk.mjs'),
+  await start(h2c ? 'raw node:http2' : 'raw node:http', 'servers/raw-bulk.mjs'),
   await start('rxgi handle', 'servers/rxgi-bulk.mjs'),
 ];
-for (const server of servers) for (let i = 0; i < 3; i++) await echo(server.port);
+for (const server of servers) for (let i = 0; i < 3; i++) await request(server.port);
 for (let i = 0; i < echoes; i++) {
   for (const server of i % 2 === 0 ? servers : [...servers].reverse()) {
     const before = threadCpuSeconds(server.child.pid);
-    await echo(server.port);
+    await request(server.port);
     server.samples.push((threadCpuSeconds(server.child.pid) - before) * 1000);
   }
 }
 console.log(
-  `32 MiB HTTP/1.1 echo, server CPU ms per echo over ${echoes} echoes${flags.length ? ` (${flags.join(' ')})` : ''}:`,
+  `32 MiB ${h2c ? 'h2c' : 'HTTP/1.1'} echo, server CPU ms per echo over ${echoes} echoes${flags.length ? ` (${flags.join(' ')})` : ''}:`,
 );
 for (const { label, samples } of servers) {
   samples.sort((a, b) => a - b);
@@ -90,4 +114,5 @@ for (const { label, samples } of servers) {
   );
 }
 agent.destroy();
+for (const session of sessions.values()) session.close();
 await Promise.all(servers.map((server) => stopChild(server.child)));
