@@ -16,6 +16,10 @@
 //   BENCH_STREAMS      concurrent streams per HTTP/2 connection (h2load -m; default 10)
 //   BENCH_LOADGEN      force the HTTP/1.1 load generator: wrk | autocannon (default: wrk if found)
 //   BENCH_SCENARIOS    comma-separated scenario names to run (default: all)
+//                      `bulk` (large bodies and messages against raw node, paired: HTTP/1.1,
+//                      h2c, 4 streams on one connection, WebSocket) is bench/bulk.mjs, with
+//                      BENCH_BULK_SIZE, BENCH_BULK_ROUNDS, BENCH_BULK_REPEAT, BENCH_BULK_MESSAGES
+//                      and BENCH_BULK_SCENARIOS of its own (`npm run bench:bulk` runs it alone)
 //                      `fanout` (group broadcast to WebSocket clients across processes, rxgi's
 //                      buses and Socket.IO) is bench/fanout.mjs; it has settings of its own there
 //   BENCH_PROFILE      1 or a directory: run both servers under `node --cpu-prof` and print where
@@ -30,6 +34,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { printBulkSummary, runBulk } from './bulk.mjs';
 import {
   clockTicks,
   cpuBusySeconds,
@@ -125,6 +130,9 @@ const SCENARIOS = [
     loadgen: 'http1',
     check: compareExpressResponses,
   },
+  // Large bodies and messages (bench/bulk.mjs, BENCH_BULK_* settings): its rows join the
+  // summary below.
+  { name: 'bulk', bulk: true },
   // A runner of its own (bench/fanout.mjs), which prints its own table.
   { name: 'fanout', script: 'fanout.mjs' },
 ];
@@ -921,26 +929,27 @@ function printSummary(everything) {
       scenario.floor === null ? '-' : m.ratio < scenario.floor ? 'BELOW FLOOR' : 'ok',
     ];
   });
-  console.log(
-    table(
-      [
-        'scenario',
-        'loadgen',
-        'base req/s',
-        'rxgi req/s',
-        'base p99 ms',
-        'rxgi p99 ms',
-        'base µs/req',
-        'rxgi µs/req',
-        'Δ µs/req',
-        'cpu ratio',
-        'ratio',
-        'floor',
-        'status',
-      ],
-      rows,
-    ),
-  );
+  if (rows.length > 0)
+    console.log(
+      table(
+        [
+          'scenario',
+          'loadgen',
+          'base req/s',
+          'rxgi req/s',
+          'base p99 ms',
+          'rxgi p99 ms',
+          'base µs/req',
+          'rxgi µs/req',
+          'Δ µs/req',
+          'cpu ratio',
+          'ratio',
+          'floor',
+          'status',
+        ],
+        rows,
+      ),
+    );
   const all = results.flatMap(({ rounds }) => rounds);
   if (all.some((r) => (r.base.loadCpu ?? 0) > 0.95 || (r.ours.loadCpu ?? 0) > 0.95)) {
     warn('the load generator used >95% of its CPU in some runs: it may be the bottleneck');
@@ -968,6 +977,11 @@ function printSummary(everything) {
     const states = byGcState(rounds);
     if (states.length > 1)
       console.log(`${scenario.name} ratio by old-gen GC state: ${states.join('; ')}`);
+  }
+  for (const { bulk } of everything) {
+    if (bulk === undefined) continue;
+    console.log('');
+    printBulkSummary(bulk);
   }
   for (const { scenario, skipped, failed, ran } of everything) {
     if (ran) console.log(`${scenario.name}: see its table above`);
@@ -1014,7 +1028,11 @@ async function main() {
   for (const scenario of scenarios) {
     let result;
     try {
-      result = scenario.script ? await runScript(scenario) : await runScenario(scenario);
+      result = scenario.bulk
+        ? { scenario, bulk: await runBulk() }
+        : scenario.script
+          ? await runScript(scenario)
+          : await runScenario(scenario);
     } catch (error) {
       if (stopping !== null) throw error;
       console.log(`${scenario.name}: FAILED: ${error?.stack ?? error}`);
@@ -1025,7 +1043,9 @@ async function main() {
   }
   printSummary(results);
   for (const result of results) if (result.profiles?.root) printProfiles(result);
-  return results.some((result) => result.failed !== undefined) ? 1 : 0;
+  const failed = (result) =>
+    result.failed !== undefined || (result.bulk ?? []).some((r) => r.failed !== undefined);
+  return results.some(failed) ? 1 : 0;
 }
 
 try {

@@ -85,6 +85,30 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
     };
   }
 
+  /**
+   * The body as a web ReadableStream that pulls from this reader (one chunk per pull, nothing
+   * read ahead), so the client is read no faster than the stream's consumer reads. Its chunks
+   * are the driver's, not copies. Like iterating, it can be done once.
+   */
+  stream(): ReadableStream<Uint8Array> {
+    let iterator: AsyncIterator<Uint8Array> | null = null;
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          // Made on first pull: a stream nobody reads asks the driver for nothing.
+          iterator ??= this[Symbol.asyncIterator]();
+          const result = await iterator.next();
+          if (result.done) controller.close();
+          else controller.enqueue(result.value);
+        },
+        cancel: () => {
+          void iterator?.return?.();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
   private pull(): Promise<IteratorResult<Uint8Array>> {
     const chunk = this.queue.shift();
     if (chunk !== undefined) {

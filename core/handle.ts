@@ -219,7 +219,9 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     // The driver may have failed the stream while writing the head (a bad header, say).
     if (exchange.finished) discard(body);
     else if (isObservable(body)) this.pushBody(exchange, body, trailers);
-    else void this.pullBody(exchange, body, trailers);
+    else if (isNodeReadable(body)) this.flowBody(exchange, body, trailers);
+    else if (isWebStream(body)) void this.pullBody(exchange, readerOf(body), trailers);
+    else void this.pullBody(exchange, body[Symbol.asyncIterator](), trailers);
   }
 
   private pushBody(
@@ -234,13 +236,52 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     });
   }
 
+  /**
+   * A node Readable body, read in flowing mode: each chunk is sent as the stream emits it (a
+   * Buffer as the Uint8Array it is), and the stream is paused while the exchange has no output
+   * credit. Its async iterator would `read()` whatever it has buffered as one concatenated copy.
+   */
+  private flowBody(
+    exchange: HandleExchange,
+    body: NodeReadable,
+    trailers: Reply['trailers'],
+  ): void {
+    const resume = () => {
+      if (!exchange.finished) body.resume();
+    };
+    const onData = (chunk: Chunk) => {
+      this.send(exchange, chunk);
+      if (exchange.window <= 0 && !exchange.finished) {
+        body.pause();
+        exchange.wakeup = resume;
+      }
+    };
+    const onError = (error: unknown) => this.fail(exchange, error);
+    const onEnd = () => {
+      exchange.iterator = null;
+      body.off('data', onData);
+      void this.endBody(exchange, trailers);
+    };
+    // Stands for the stream in `finish`, which ends a body the exchange no longer wants.
+    exchange.iterator = {
+      next: () => Promise.resolve(DONE),
+      return: () => {
+        body.off('data', onData);
+        body.destroy();
+        return Promise.resolve(DONE);
+      },
+    };
+    body.once('error', onError);
+    body.once('end', onEnd);
+    body.on('data', onData);
+  }
+
   private async pullBody(
     exchange: HandleExchange,
-    body: AsyncIterable<Chunk>,
+    iterator: AsyncIterator<Chunk>,
     trailers: Reply['trailers'],
   ): Promise<void> {
     try {
-      const iterator = body[Symbol.asyncIterator]();
       exchange.iterator = iterator;
       for (;;) {
         while (exchange.window <= 0 && !exchange.finished) {
@@ -454,6 +495,49 @@ function discard(body: Body): void {
   if (typeof stream?.destroy === 'function') stream.destroy();
   else if (typeof stream?.cancel === 'function')
     void Promise.resolve(stream.cancel()).catch(() => {});
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/** What `handle` uses of a node Readable (core does not import node:stream). */
+interface NodeReadable {
+  on(event: 'data', listener: (chunk: Chunk) => void): unknown;
+  once(event: 'end', listener: () => void): unknown;
+  once(event: 'error', listener: (error: unknown) => void): unknown;
+  off(event: 'data', listener: (chunk: Chunk) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
+
+function isNodeReadable(body: object): body is NodeReadable {
+  const b = body as Partial<Record<'on' | 'pause' | 'resume' | 'destroy' | 'read', unknown>>;
+  return (
+    typeof b.on === 'function' &&
+    typeof b.pause === 'function' &&
+    typeof b.resume === 'function' &&
+    typeof b.destroy === 'function' &&
+    typeof b.read === 'function'
+  );
+}
+
+function isWebStream(body: object): body is ReadableStream<Chunk> {
+  return typeof (body as { getReader?: unknown }).getReader === 'function';
+}
+
+/**
+ * A web ReadableStream as an iterator over its default reader: `read()` results are iterator
+ * results already, without the extra promise hops of the stream's own async iterator.
+ */
+function readerOf(body: ReadableStream<Chunk>): AsyncIterator<Chunk> {
+  const reader = body.getReader();
+  return {
+    next: () => reader.read() as Promise<IteratorResult<Chunk>>,
+    return: async () => {
+      await reader.cancel();
+      return DONE;
+    },
+  };
 }
 
 function isBytes(value: Body): value is Uint8Array {

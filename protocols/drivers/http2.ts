@@ -357,6 +357,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   }
 
   override drained(stream: H2Stream): void {
+    if (!stream.draining) return;
     this.memory.buffered(-stream.pending);
     super.drained(stream);
   }

@@ -31,8 +31,14 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
   ws: WebSocket | null = null;
   /** The body listeners are on (the app granted credit once). */
   reading = false;
-  /** A `'drain'` listener is waiting. */
+  /** Bytes wait for the sink's `'drain'`. */
   draining = false;
+  /**
+   * The `'drain'` listener is on the sink: put there at the first write it did not take, and
+   * left there, since a bulk body meets a full buffer at nearly every chunk (`once` would
+   * allocate a wrapper and remove it each time).
+   */
+  drainListener = false;
   /** Body bytes received so far, for the size limit. */
   received = 0;
   /** Bytes written while the buffer was full, granted back on drain. */
@@ -180,12 +186,16 @@ export abstract class NodeConnection<S extends NodeStream>
     stream.pending += size;
     if (!stream.draining) {
       stream.draining = true;
-      sink.once('drain', onDrain);
+      if (!stream.drainListener) {
+        stream.drainListener = true;
+        sink.on('drain', onDrain);
+      }
     }
   }
 
   /** @internal What was written while the buffer was full has left it. */
   drained(stream: S): void {
+    if (!stream.draining) return;
     stream.draining = false;
     const bytes = stream.pending;
     stream.pending = 0;

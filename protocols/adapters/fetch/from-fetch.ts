@@ -135,22 +135,7 @@ function badRequest(why: string): RxgiError {
  * driver credit only when pulled, so the client is read no faster than the handler reads.
  */
 function bodyStream(req: HttpRequest): ReadableStream<Uint8Array> {
-  let iterator: AsyncIterator<Uint8Array> | null = null;
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        // Made on first pull: a handler that never reads the body never asks for it.
-        iterator ??= req.body[Symbol.asyncIterator]();
-        const result = await iterator.next();
-        if (result.done) controller.close();
-        else controller.enqueue(result.value);
-      },
-      cancel() {
-        void iterator?.return?.();
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  return req.body.stream();
 }
 
 /** The answer for a `Response`. */
