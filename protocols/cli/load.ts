@@ -85,7 +85,9 @@ function typeScriptHooksFor(path: string): Promise<void> | undefined {
     // Stack traces of compiled files point into their TypeScript sources.
     process.setSourceMapsEnabled(true);
     registerRequireHook();
-    register('./typescript-hooks.js', import.meta.url);
+    register('./typescript-hooks.js', import.meta.url, {
+      data: { warm: moduleFormat(path) === 'module' },
+    });
   })();
   return hooks;
 }

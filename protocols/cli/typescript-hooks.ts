@@ -16,9 +16,14 @@ interface ResolveContext {
 type NextResolve = (specifier: string, context: ResolveContext) => Promise<{ url: string }>;
 type NextLoad = (url: string, context: object) => Promise<object>;
 
-/** Load swc when the hooks are registered (a fifth of a second), not at the first import. */
-export function initialize(): void {
-  transpile('', 'warm-up.ts', 'module');
+/**
+ * Load swc when the hooks are registered, for an app that runs as an ES module: compiling its
+ * WebAssembly takes a quarter of a second per thread, which a `--watch` standby pays ahead. An
+ * app that runs as CommonJS is compiled on the main thread, and this one loads swc only if the
+ * app imports TypeScript as an ES module after all.
+ */
+export function initialize(data: { warm?: boolean } | undefined): void {
+  if (data?.warm) transpile('', 'warm-up.ts', 'module');
 }
 
 export async function resolve(specifier: string, context: ResolveContext, next: NextResolve) {
