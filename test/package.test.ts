@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { npmInstall } from './install.js';
 
 /**
  * The package as users get it: `npm pack`, installed into a fresh project, used through ESM
@@ -34,19 +35,13 @@ beforeAll(async () => {
   );
   const tarball = join(project, JSON.parse(stdout)[0].filename);
   await writeFile(join(project, 'package.json'), '{ "name": "consumer", "private": true }\n');
-  await run(
-    'npm',
-    [
-      'install',
-      tarball,
-      `typescript@${versionOf('typescript')}`,
-      '@types/node@20',
-      '--no-audit',
-      '--no-fund',
-      '--prefer-offline',
-    ],
-    { cwd: project },
-  );
+  const installed = await npmInstall(project, [
+    tarball,
+    `typescript@${versionOf('typescript')}`,
+    '@types/node@20',
+  ]);
+  // No warning and no install script on the npm of the running node (issue 15 item 5).
+  expect(installed).toEqual({ warnings: [], scripts: [], withInstallScript: [] });
   await writeFile(
     join(project, 'hello.mjs'),
     server("import { handle, serve, text } from 'rxgi';", 'import'),

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { App } from '../../core/app.js';
 import type { Lifespan } from '../../core/lifespan.js';
+import { isAppTypeScript, readSource, transpile, typeScriptCandidate } from './typescript.js';
 
 /** What `rxgi serve` takes from a module: its default export, and an optional `lifespan`. */
 export interface AppModule {
@@ -14,28 +15,24 @@ export interface AppModule {
 /** The module system a file runs in, the way node decides it (its extension, then "type"). */
 export type ModuleFormat = 'module' | 'commonjs';
 
-const TYPESCRIPT = new Set(['.ts', '.mts', '.cts', '.tsx']);
-/** tsx's hooks, registered once per process (a promise: a standby and a load may race). */
-let esmHooks: Promise<void> | null = null;
-let cjsHooks: Promise<void> | null = null;
+/** The TypeScript hooks, registered once per process (a standby and a load may race). */
+let hooks: Promise<void> | null = null;
 
 /**
  * Load an app module: `.ts`, `.mts`, `.cts`, `.js`, `.mjs` or `.cjs`, in a package of any
- * `"type"`, with ESM or CommonJS syntax where node (and TypeScript) allow it. TypeScript runs
- * through tsx, so it works on Node 20 as it is; the default export (or `module.exports`) must
- * be an rxgi app, and a `lifespan` export is optional.
+ * `"type"`, with ESM or CommonJS syntax where node (and TypeScript) allow it. TypeScript is
+ * compiled file by file by swc (./typescript.ts), on every supported Node; the default export (or
+ * `module.exports`) must be an rxgi app, and a `lifespan` export is optional.
  *
  * A file that node runs as CommonJS (`.cts`, `.cjs`, or `.ts`/`.js` in a package without
- * `"type": "module"`) is loaded with `require` (tsx's CommonJS hook for TypeScript, which also
- * turns `import`/`export` into CommonJS). Loading it through `import()` instead sends it through
- * node's ESM-to-CommonJS bridge, which under loader hooks fails with "Cannot require() ES
- * Module ... in a cycle" or "request for ... is not in cache" as soon as it requires rxgi.
+ * `"type": "module"`) is loaded with `require` (for TypeScript, compiled to CommonJS, so that
+ * `import`/`export` become `require`/`exports` as tsc would emit them). Loading it through
+ * `import()` instead sends it through node's ESM-to-CommonJS bridge, which under loader hooks
+ * fails with "Cannot require() ES Module ... in a cycle" or "request for ... is not in cache".
  *
- * tsx's hooks are registered for the whole process rather than used through `tsImport`, which
- * loads a module graph in a namespace of its own: there, the app's `import 'rxgi'` would load a
- * second copy of rxgi beside the server's, with its own `defaultHub()`, its own logger and its
- * own classes, and its sessions could not be run directly (SPEC.md §4). `require('rxgi')` from
- * CommonJS reaches the same ESM instance (require(esm), Node 20.19 and later).
+ * Only the app's own TypeScript files are compiled: rxgi's ES modules load as they are, so the
+ * app's `import 'rxgi'` and `require('rxgi')` (require(esm), Node 20.19 and later) reach the very
+ * instance the server runs on, with its `defaultHub()`, its logger and its classes.
  */
 export async function loadApp(file: string): Promise<AppModule> {
   const path = resolve(file);
@@ -52,7 +49,7 @@ export async function loadApp(file: string): Promise<AppModule> {
 /** The app and lifespan of a loaded module, or an error naming what it exports instead. */
 function appOf(file: string, module: { default?: unknown; lifespan?: unknown }): AppModule {
   let app: unknown = module.default ?? module;
-  // CommonJS compiled from `export default` (or wrapped once more by tsx) nests it one level.
+  // CommonJS compiled from `export default` nests it one level.
   if (typeof app === 'object' && app !== null && 'default' in app) app = app.default;
   if (typeof app !== 'function') {
     throw new Error(
@@ -73,63 +70,78 @@ function appOf(file: string, module: { default?: unknown; lifespan?: unknown }):
  */
 export async function prepareLoad(file: string): Promise<void> {
   const path = resolve(file);
-  if (moduleFormat(path) === 'commonjs') await cjsHooksFor(path);
-  else await esmHooksFor(path);
+  await typeScriptHooksFor(path);
+  // Load swc now too (a fifth of a second) for a file that `require` compiles on this thread.
+  if (isAppTypeScript(path) && moduleFormat(path) === 'commonjs') transpile('', path, 'commonjs');
   // The same module instance an app's `import 'rxgi'` or `require('rxgi')` gets.
   const main = entryFile(ownExports()['.']);
   if (main !== undefined) await import(new URL(main, OWN_ROOT).href).catch(() => {});
 }
 
-function esmHooksFor(path: string): Promise<void> | undefined {
-  if (!TYPESCRIPT.has(extname(path))) return;
-  esmHooks ??= import('tsx/esm/api').then(({ register }) => {
-    register();
-  });
-  return esmHooks;
+/** Register the TypeScript hooks for `import` and `require` when `path` is TypeScript. */
+function typeScriptHooksFor(path: string): Promise<void> | undefined {
+  if (!isAppTypeScript(path)) return;
+  hooks ??= (async () => {
+    // Stack traces of compiled files point into their TypeScript sources.
+    process.setSourceMapsEnabled(true);
+    registerRequireHook();
+    register('./typescript-hooks.js', import.meta.url, {
+      data: { warm: moduleFormat(path) === 'module' },
+    });
+  })();
+  return hooks;
 }
 
-function cjsHooksFor(path: string): Promise<void> | undefined {
-  if (!TYPESCRIPT.has(extname(path))) return;
-  cjsHooks ??= (async () => {
-    shareOwnEntryPoints();
-    const { register } = await import('tsx/cjs/api');
-    register();
-  })();
-  return cjsHooks;
+/**
+ * `require` of an app's `.ts`, `.cts` or `.tsx` file compiles it to CommonJS, and a relative
+ * `require('./util.js')` finds `./util.ts` (see `typeScriptCandidate`). An extensionless
+ * `require('./util')` finds `./util.ts` through the extensions registered here.
+ */
+function registerRequireHook(): void {
+  const Module = createRequire(import.meta.url)('node:module') as {
+    _extensions: Record<string, (module: CompiledModule, filename: string) => void>;
+    _resolveFilename: (
+      request: string,
+      parent: { filename?: string } | null,
+      ...rest: unknown[]
+    ) => string;
+  };
+  for (const ext of ['.ts', '.cts', '.tsx']) {
+    const previous = Module._extensions[ext] ?? Module._extensions['.js'];
+    Module._extensions[ext] = (module, filename) => {
+      if (!isAppTypeScript(filename)) return previous(module, filename);
+      module._compile(transpile(readSource(filename), filename, 'commonjs'), filename);
+    };
+  }
+  const resolveFilename = Module._resolveFilename;
+  Module._resolveFilename = function (request, parent, ...rest) {
+    try {
+      return resolveFilename.call(this, request, parent, ...rest);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND' || !parent?.filename)
+        throw error;
+      const candidate = typeScriptCandidate(request, pathToFileURL(parent.filename).href);
+      if (candidate === undefined) throw error;
+      return resolveFilename.call(this, fileURLToPath(candidate), parent, ...rest);
+    }
+  };
+}
+
+interface CompiledModule {
+  _compile(source: string, filename: string): void;
 }
 
 async function importModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
-  await esmHooksFor(path);
+  await typeScriptHooksFor(path);
   return import(pathToFileURL(path).href);
 }
 
 async function requireModule(path: string): Promise<{ default?: unknown; lifespan?: unknown }> {
-  await cjsHooksFor(path);
+  await typeScriptHooksFor(path);
   const exported: unknown = createRequire(path)(path);
   // `module.exports = app` is the app itself; `exports.default = app` comes from `export default`.
   if (typeof exported === 'function') return { default: exported };
   return (exported ?? {}) as { default?: unknown; lifespan?: unknown };
-}
-
-/**
- * Put rxgi's own entry points in the CommonJS cache, loaded by node itself (require(esm)), so
- * that an app's `require('rxgi')` gets the ES modules this server runs on. tsx's CommonJS hook
- * would otherwise compile rxgi's ES modules to CommonJS once more: a second copy of rxgi with
- * its own `defaultHub()` (see `loadApp`). An entry point that cannot load here (one needing an
- * optional peer dependency) is left to the app.
- */
-function shareOwnEntryPoints(): void {
-  const own = createRequire(OWN_ROOT);
-  for (const [subpath, target] of Object.entries(ownExports())) {
-    if (subpath.endsWith('.json')) continue;
-    const entry = entryFile(target);
-    if (entry === undefined) continue;
-    try {
-      own(fileURLToPath(new URL(entry, OWN_ROOT)));
-    } catch {
-      // Left to the app's own require, which says what is missing.
-    }
-  }
 }
 
 /** The folder of rxgi's own package.json (dist/protocols/cli/ is three levels below it). */
@@ -201,7 +213,9 @@ function explainLoadError(file: string, format: ModuleFormat, error: unknown): E
   let hint: string | undefined;
   if (
     format === 'module' &&
-    /require is not defined|module is not defined|exports is not defined/.test(message)
+    /require is not defined|module is not defined|exports is not defined|(Import|Export) assignment cannot be used when targeting ECMAScript modules/.test(
+      message,
+    )
   ) {
     hint = `${file} uses CommonJS (require, module.exports, export =) but runs as an ES module here: use import/export, or rename it to .${/\.[mc]?tsx?$/.test(file) ? 'cts' : 'cjs'}`;
   } else if (
