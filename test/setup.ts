@@ -1,4 +1,5 @@
-import { afterEach, beforeEach } from 'vitest';
+import { appendFileSync } from 'node:fs';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { type Logger, logger, setLogger } from '../core/log.js';
 import { spawned } from './helpers.js';
 
@@ -27,7 +28,19 @@ const sentinel: Logger = {
 };
 setLogger(sentinel);
 
+/**
+ * A worker that dies natively (a failed CHECK in node prints `node[PID]: ... Assertion failed`)
+ * takes its test's name with it: vitest reports only a dead worker. With `RXGI_TEST_PIDS` set to
+ * a file, each test appends `pid, file, test` there first, so the PID in such a message names
+ * the file and the test that was running (`.ci/run` sets it).
+ */
+const pids = process.env.RXGI_TEST_PIDS;
+
 beforeEach(() => {
+  if (pids) {
+    const { testPath, currentTestName } = expect.getState();
+    appendFileSync(pids, `${process.pid}\t${testPath ?? ''}\t${currentTestName ?? ''}\n`);
+  }
   faults = [];
   allowed = false;
 });
