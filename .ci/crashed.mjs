@@ -9,16 +9,18 @@
 // (a failed test, another crash, a report that does not say), which fails CI as before.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 
 const [log, pids, report] = process.argv.slice(2);
-const CHECK = /node\[(\d+)\]: [^\n]*~Http2Session[^\n]*\n[^\n]*Assertion failed: \(current_nghttp2_memory_\) == \(0\)/g;
+const CHECK =
+  /node\[(\d+)\]: [^\n]*~Http2Session[^\n]*\n[^\n]*Assertion failed: \(current_nghttp2_memory_\) == \(0\)/g;
 
 function refuse(why) {
   console.error(`== not repeated: ${why}`);
   process.exit(1);
 }
 
-const output = existsSync(log) ? readFileSync(log, 'utf8').replace(/\x1b\[[0-9;]*m/g, '') : '';
+const output = existsSync(log) ? stripVTControlCharacters(readFileSync(log, 'utf8')) : '';
 const dead = [...output.matchAll(CHECK)].map((m) => m[1]);
 if (dead.length === 0) refuse('no worker died of the http2 CHECK; the failure is a real one');
 if (!existsSync(report)) refuse('no JSON report');
