@@ -12,7 +12,7 @@ import { serve as honoServe } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
 import type { App } from 'rxgi';
-import { ALL_CAPABILITIES, type Capability } from 'rxgi/conformance';
+import { ALL_CAPABILITIES, type Capability, CONFORMANCE_TIMEOUTS } from 'rxgi/conformance';
 import { toFetch } from 'rxgi/fetch';
 import { toNodeHandler, toNodeUpgradeHandler } from 'rxgi/node';
 import { serve } from '../../../protocols/server/serve.js';
@@ -148,7 +148,12 @@ export const HOSTS: HostKind[] = [
     name: 'serve',
     how: '`serve(app)`: HTTP/1.1 and h2c on one port',
     async start(app) {
-      const server = await serve(app, { port: 0, host: '127.0.0.1', shutdownTimeout: 1_000 });
+      const server = await serve(app, {
+        port: 0,
+        host: '127.0.0.1',
+        shutdownTimeout: 1_000,
+        ...CONFORMANCE_TIMEOUTS,
+      });
       return { url: server.url, caps: ALL, close: () => server.close() };
     },
   },
@@ -157,7 +162,13 @@ export const HOSTS: HostKind[] = [
     how: '`serve(app, { tls })`: HTTP/1.1 and h2 by ALPN',
     async start(app) {
       const tls = await selfSignedCertificate(['127.0.0.1']);
-      const server = await serve(app, { port: 0, host: '127.0.0.1', tls, shutdownTimeout: 1_000 });
+      const server = await serve(app, {
+        port: 0,
+        host: '127.0.0.1',
+        tls,
+        shutdownTimeout: 1_000,
+        ...CONFORMANCE_TIMEOUTS,
+      });
       return { url: server.url, caps: ALL, close: () => server.close() };
     },
   },
@@ -257,7 +268,15 @@ export const HOSTS: HostKind[] = [
       const { server, url } = await minimalHost(app);
       return {
         url,
-        caps: ['h1', 'trailers', 'request-trailers', 'early-hints', 'tunnel-refusal', 'continue'],
+        caps: [
+          'h1',
+          'trailers',
+          'request-trailers',
+          'early-hints',
+          'tunnel-refusal',
+          'continue',
+          'limits',
+        ],
         close: closing(server),
       };
     },
