@@ -935,6 +935,55 @@ export const CHECKS: Check[] = [
       }
     },
   },
+  {
+    id: 'timeout-send',
+    level: 'MUST',
+    title:
+      'output a client reads none of for the send time: HTTP/1.1 connection closed, HTTP/2 RST_STREAM CANCEL; the app told close 8',
+    needs: ['timeouts'],
+    async run(target) {
+      const token = tokenOf('s');
+      const bytes = 64 * 1024 * 1024;
+      if (target.caps.has('h1')) {
+        // Read nothing for 4 s, then read what is left: the host must have closed before the end.
+        const seen = await rawExchange(
+          target.url,
+          [`GET /download?bytes=${bytes}&token=${token}h1 HTTP/1.1\r\nhost: x\r\n\r\n`],
+          { wait: 15_000, quiet: 2_000, pauseFor: 4_000 },
+        );
+        expect(
+          seen.closed && seen.answer.length < bytes,
+          `h1: expected the connection closed before the 64 MiB were sent, got ${seen.answer.length} bytes${seen.closed ? '' : ', connection open'}`,
+        );
+      }
+      if (target.caps.has('h2')) {
+        const session = await target.h2();
+        const stream = session.request({ ':path': `/download?bytes=${bytes}&token=${token}h2` });
+        stream.on('error', () => {});
+        stream.once('response', () => stream.pause());
+        const code = await new Promise<number>((resolve) => {
+          const timer = setTimeout(() => {
+            stream.close(8);
+            resolve(-1);
+          }, 8_000);
+          stream.once('close', () => {
+            clearTimeout(timer);
+            resolve(stream.rstCode);
+          });
+        });
+        same(
+          code,
+          8,
+          'h2: RST_STREAM code of a response the client does not read (-1: none in 8 s)',
+        );
+      }
+      for (const protocol of ['h1', 'h2'] as const) {
+        if (!target.caps.has(protocol)) continue;
+        const told = text(await h1Or2(target, `/seen?token=${token}${protocol}`));
+        same(told, 'close 8', `${protocol}: what the app was told`);
+      }
+    },
+  },
 ];
 
 const tokenOf = (prefix: string) =>

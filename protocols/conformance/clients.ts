@@ -258,9 +258,17 @@ export interface RawSeen {
 export function rawExchange(
   url: string,
   parts: (Buffer | string)[],
-  options: { quiet?: number; every?: number; wait?: number; alpn?: string[]; plain?: boolean } = {},
+  options: {
+    quiet?: number;
+    every?: number;
+    wait?: number;
+    alpn?: string[];
+    plain?: boolean;
+    /** Read nothing for this many ms after sending. */
+    pauseFor?: number;
+  } = {},
 ): Promise<RawSeen> {
-  const { quiet = 1_000, every = 0, wait = TIMEOUT, alpn, plain = false } = options;
+  const { quiet = 1_000, every = 0, wait = TIMEOUT, alpn, plain = false, pauseFor = 0 } = options;
   const base = new URL(url);
   const port = Number(base.port || (base.protocol === 'https:' ? 443 : 80));
   return new Promise((resolve, reject) => {
@@ -271,6 +279,10 @@ export function rawExchange(
       if (part === undefined || socket.destroyed) return;
       socket.write(part);
       if (pending.length > 0) trickle = setTimeout(send, every);
+      else if (pauseFor > 0) {
+        socket.pause();
+        trickle = setTimeout(() => socket.resume(), pauseFor);
+      }
     };
     const tls = base.protocol === 'https:' && !plain;
     const socket = tls

@@ -229,16 +229,30 @@ export const HOSTS: HostKind[] = [
         close: closing(server),
       };
     },
+    known: {
+      'h1-head-invalid':
+        'node:http serves a request with two Host fields, and a fetch handler sees them joined into one',
+    },
   },
   {
     name: 'Bun: Bun.serve',
     how: '`Bun.serve({ fetch: toFetch(app) })` in Bun (test/fixtures/fetch-host.mjs)',
     start: () => runtimeHost('bun', 'test/fixtures/fetch-host.mjs', ['h1']),
+    known: {
+      'h1-head-invalid': 'Bun.serve serves a request with two Host fields',
+      'h1-pipelining':
+        'Bun.serve closes the connection, answering neither, when a pipelined request arrives while the first is still being answered',
+      'h1-framing':
+        'Bun.serve sends a short streamed body with content-length instead of chunked framing',
+    },
   },
   {
     name: 'Deno: Deno.serve',
     how: '`Deno.serve(toFetch(app))` in Deno (test/fixtures/fetch-host.mjs)',
     start: () => runtimeHost('deno', 'test/fixtures/fetch-host.mjs', ['h1']),
+    known: {
+      'h1-head-invalid': 'Deno.serve serves an absolute-form target with userinfo',
+    },
   },
   {
     name: 'Bun: serve',
@@ -254,6 +268,8 @@ export const HOSTS: HostKind[] = [
     known: {
       'field-text-out':
         "Bun's node:http writes a field value's characters as UTF-8, not one byte each",
+      'ws-utf8':
+        "Bun's own `ws` checks a fragmented text message only once it is whole: a first fragment with invalid UTF-8 does not close the session",
     },
   },
   {
