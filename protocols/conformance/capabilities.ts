@@ -20,7 +20,7 @@ export type Capability =
    * a request head of 16 KiB and 100 fields, a body of 64 MiB, a WebSocket message of 16 MiB.
    */
   | 'limits'
-  /** The host runs with a head time, a body time and a send time of 1 s (spec/server.md §2). */
+  /** The host runs with a head time, a body time and a send time of 2 s (spec/server.md §2). */
   | 'timeouts';
 
 /** Every capability: what `serve` offers. */
@@ -41,7 +41,7 @@ export const ALL_CAPABILITIES: readonly Capability[] = [
 
 /** The time limits a host that declares `timeouts` runs with (reference options). */
 export const CONFORMANCE_TIMEOUTS = {
-  headersTimeout: 1_000,
-  bodyTimeout: 1_000,
-  sendTimeout: 1_000,
+  headersTimeout: 2_000,
+  bodyTimeout: 2_000,
+  sendTimeout: 2_000,
 } as const;

@@ -879,8 +879,8 @@ export const CHECKS: Check[] = [
     needs: ['h1', 'timeouts'],
     async run(target) {
       const parts = ['GET /info HTTP/1.1\r\nhost: x\r\n'];
-      for (let i = 0; i < 40; i++) parts.push(`x-drip-${i}: ${i}\r\n`);
-      const seen = await rawExchange(target.url, parts, { every: 200, wait: 8_000, quiet: 500 });
+      for (let i = 0; i < 60; i++) parts.push(`x-drip-${i}: ${i}\r\n`);
+      const seen = await rawExchange(target.url, parts, { every: 200, wait: 12_000, quiet: 500 });
       const answer = seen.answer.toString('latin1');
       expect(
         /^HTTP\/1\.1 408 /.test(answer) && seen.closed,
@@ -900,7 +900,7 @@ export const CHECKS: Check[] = [
         const seen = await rawExchange(
           target.url,
           [`POST /count?token=${token}h1 HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabcde`],
-          { wait: 8_000, quiet: 500 },
+          { wait: 12_000, quiet: 500 },
         );
         const answer = seen.answer.toString('latin1');
         expect(
@@ -920,13 +920,13 @@ export const CHECKS: Check[] = [
           const timer = setTimeout(() => {
             stream.close(8);
             resolve(-1);
-          }, 8_000);
+          }, 12_000);
           stream.once('close', () => {
             clearTimeout(timer);
             resolve(stream.rstCode);
           });
         });
-        same(code, 8, 'h2: RST_STREAM code of a stalled body (-1: none in 8 s)');
+        same(code, 8, 'h2: RST_STREAM code of a stalled body (-1: none in 12 s)');
       }
       for (const protocol of ['h1', 'h2'] as const) {
         if (!target.caps.has(protocol)) continue;
@@ -945,11 +945,11 @@ export const CHECKS: Check[] = [
       const token = tokenOf('s');
       const bytes = 64 * 1024 * 1024;
       if (target.caps.has('h1')) {
-        // Read nothing for 4 s, then read what is left: the host must have closed before the end.
+        // Read nothing for 5 s, then read what is left: the host must have closed before the end.
         const seen = await rawExchange(
           target.url,
           [`GET /download?bytes=${bytes}&token=${token}h1 HTTP/1.1\r\nhost: x\r\n\r\n`],
-          { wait: 15_000, quiet: 2_000, pauseFor: 4_000 },
+          { wait: 14_000, quiet: 2_000, pauseFor: 5_000 },
         );
         expect(
           seen.closed && seen.answer.length < bytes,
@@ -965,7 +965,7 @@ export const CHECKS: Check[] = [
           const timer = setTimeout(() => {
             stream.close(8);
             resolve(-1);
-          }, 8_000);
+          }, 12_000);
           stream.once('close', () => {
             clearTimeout(timer);
             resolve(stream.rstCode);
@@ -974,7 +974,7 @@ export const CHECKS: Check[] = [
         same(
           code,
           8,
-          'h2: RST_STREAM code of a response the client does not read (-1: none in 8 s)',
+          'h2: RST_STREAM code of a response the client does not read (-1: none in 12 s)',
         );
       }
       for (const protocol of ['h1', 'h2'] as const) {
