@@ -4,6 +4,7 @@
  */
 import { ERR } from '../../core/errors.js';
 import { type Logger, logger, setLogger } from '../../core/log.js';
+import { CONFORMANCE_TIMEOUTS } from '../conformance/capabilities.js';
 import { CHECKS } from '../conformance/checks.js';
 import { conformanceFixture } from '../conformance/fixture.js';
 import { formatReport, runConformance } from '../conformance/run.js';
@@ -27,7 +28,13 @@ export async function conformance(command: ConformanceCommand): Promise<number> 
   const base = logger();
   setLogger(quietAbout(base, ERR.INVALID_EVENT));
   const tls = command.tls ? await selfSignedCertificate(['127.0.0.1', 'localhost']) : undefined;
-  const server = await serve(conformanceFixture(), { host: '127.0.0.1', port: 0, tls });
+  // The time limits the `timeouts` checks need, so that they finish in seconds.
+  const server = await serve(conformanceFixture(), {
+    host: '127.0.0.1',
+    port: 0,
+    tls,
+    ...CONFORMANCE_TIMEOUTS,
+  });
   try {
     return report(await runConformance(server.url, options));
   } finally {

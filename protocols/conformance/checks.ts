@@ -11,7 +11,9 @@ import {
   h2,
   h2session,
   nextMessage,
+  rawExchange,
   rawH1,
+  rawH2,
   type Seen,
   websocket,
 } from './clients.js';
@@ -37,6 +39,8 @@ export interface Check {
   level: 'MUST' | 'SHOULD';
   title: string;
   needs: Capability[];
+  /** The check speaks to a TLS port: skipped for an http: URL. */
+  https?: boolean;
   run(target: Target): Promise<void>;
 }
 
@@ -561,6 +565,425 @@ export const CHECKS: Check[] = [
       same(status, 200, 'the answer to an extended CONNECT');
     },
   },
+  // spec/http1.md
+  {
+    id: 'h1-head-invalid',
+    level: 'MUST',
+    title:
+      'an HTTP/1.1 head with two Host fields, or an absolute-form target with userinfo, is answered 400 and the connection closed',
+    needs: ['h1'],
+    async run(target) {
+      for (const [what, head] of [
+        ['two Host fields', 'GET /info HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n'],
+        ['userinfo in the target', 'GET http://user@a/info HTTP/1.1\r\nhost: a\r\n\r\n'],
+      ]) {
+        const seen = await rawExchange(target.url, [head]);
+        const answer = seen.answer.toString('latin1');
+        expect(
+          /^HTTP\/1\.1 400 /.test(answer) && seen.closed,
+          `${what}: expected 400 and the connection closed, got ${JSON.stringify(answer.slice(0, 40))}${seen.closed ? '' : ', connection open'}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'h1-head-limit',
+    level: 'MUST',
+    title:
+      'an HTTP/1.1 head over the head limit or the field limit is answered 431 and the connection closed',
+    needs: ['h1', 'limits'],
+    async run(target) {
+      const fields = Array.from({ length: 101 }, (_, i) => `x-f${i}: ${i}\r\n`).join('');
+      for (const [what, head] of [
+        ['a 20 KiB field', `GET /info HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_480)}\r\n\r\n`],
+        ['102 fields', `GET /info HTTP/1.1\r\nhost: x\r\n${fields}\r\n`],
+      ]) {
+        const seen = await rawExchange(target.url, [head]);
+        const answer = seen.answer.toString('latin1');
+        expect(
+          /^HTTP\/1\.1 431 /.test(answer) && seen.closed,
+          `${what}: expected 431 and the connection closed, got ${JSON.stringify(answer.slice(0, 40))}${seen.closed ? '' : ', connection open'}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'h1-body-limit',
+    level: 'MUST',
+    title: 'an HTTP/1.1 Content-Length over the body limit is answered 413',
+    needs: ['h1', 'limits'],
+    async run(target) {
+      const seen = await rawExchange(target.url, [
+        `POST /count HTTP/1.1\r\nhost: x\r\ncontent-length: ${2 ** 40}\r\n\r\nabc`,
+      ]);
+      const answer = seen.answer.toString('latin1');
+      expect(
+        /^HTTP\/1\.1 413 /.test(answer),
+        `expected 413, got ${JSON.stringify(answer.slice(0, 40))}`,
+      );
+    },
+  },
+  {
+    id: 'h1-absolute-form',
+    level: 'MUST',
+    title:
+      "an absolute-form target is accepted: authority is the target's, target, path and query its origin form",
+    needs: ['h1'],
+    async run(target) {
+      const seen = await rawExchange(target.url, [
+        'GET http://example.com:8080/info?a=1 HTTP/1.1\r\nhost: example.com:8080\r\nconnection: close\r\n\r\n',
+      ]);
+      const answer = seen.answer.toString('latin1');
+      expect(
+        /^HTTP\/1\.1 200 /.test(answer),
+        `expected 200, got ${JSON.stringify(answer.slice(0, 40))}`,
+      );
+      const json = answer.slice(answer.indexOf('{'), answer.lastIndexOf('}') + 1);
+      const info = JSON.parse(json);
+      same(
+        [info.authority, info.target, info.path, info.query],
+        ['example.com:8080', '/info?a=1', '/info', 'a=1'],
+        'authority, target, path and query',
+      );
+    },
+  },
+  {
+    id: 'h1-pipelining',
+    level: 'MUST',
+    title: 'pipelined HTTP/1.1 responses are written in request order',
+    needs: ['h1'],
+    async run(target) {
+      const seen = await rawExchange(target.url, [
+        'GET /slow?ms=300 HTTP/1.1\r\nhost: x\r\n\r\nGET /status/299 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+      ]);
+      const answer = seen.answer.toString('latin1');
+      const slow = answer.indexOf('slow done');
+      const fast = answer.indexOf('HTTP/1.1 299');
+      expect(
+        slow >= 0 && fast > slow,
+        `expected the slow answer before the fast one, got ${JSON.stringify(answer.slice(0, 200))}`,
+      );
+    },
+  },
+  {
+    id: 'h1-framing',
+    level: 'MUST',
+    title:
+      'an HTTP/1.1 response sent whole carries content-length; one streamed without a length is chunked',
+    needs: ['h1'],
+    async run(target) {
+      const whole = (
+        await rawExchange(target.url, [
+          'GET /status/200 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+        ])
+      ).answer.toString('latin1');
+      const head = whole.slice(0, whole.indexOf('\r\n\r\n')).toLowerCase();
+      expect(
+        /\r\ncontent-length: 6\r?(\n|$)/.test(`${head}\r\n`) && !head.includes('transfer-encoding'),
+        `a response sent whole ("status"): expected content-length: 6, head was ${JSON.stringify(head)}`,
+      );
+      const streamed = (
+        await rawExchange(target.url, [
+          'GET /trailers HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+        ])
+      ).answer.toString('latin1');
+      const split = streamed.indexOf('\r\n\r\n');
+      const streamedHead = streamed.slice(0, split).toLowerCase();
+      expect(
+        streamedHead.includes('transfer-encoding: chunked') &&
+          streamed.slice(split + 4) === '4\r\nbody\r\n0\r\n\r\n',
+        `a streamed response: expected a chunked "body" with no trailer, got ${JSON.stringify(streamed)}`,
+      );
+    },
+  },
+  // spec/http2.md
+  {
+    id: 'h2-body-limit',
+    level: 'MUST',
+    title: 'an HTTP/2 content-length over the body limit is answered 413 on its stream',
+    needs: ['h2', 'limits'],
+    async run(target) {
+      const session = await target.h2();
+      const stream = session.request(
+        { ':method': 'POST', ':path': '/count', 'content-length': String(2 ** 40) },
+        { endStream: false },
+      );
+      stream.on('error', () => {});
+      const status = await new Promise((resolve) => {
+        stream.once('response', (h) => resolve(h[':status']));
+        stream.once('close', () => resolve(0));
+      });
+      stream.close(8);
+      same(status, 413, 'the answer to a content-length of 1 TiB');
+      same((await h2(session, { ':path': '/status/299' })).status, 299, 'the next stream');
+    },
+  },
+  {
+    id: 'h2-connection-fields',
+    level: 'MUST',
+    title: 'connection-specific fields from the app are dropped on HTTP/2, the rest sent',
+    needs: ['h2'],
+    async run(target) {
+      const seen = await h2(await target.h2(), { ':path': '/connection-fields' });
+      const names = Object.keys(seen.headers);
+      same(
+        [seen.status, text(seen), seen.headers['x-kept']],
+        [200, 'ok', '1'],
+        'status, body and x-kept',
+      );
+      const left = names.filter((name) =>
+        ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'transfer-encoding'].includes(
+          name,
+        ),
+      );
+      same(left, [], 'connection-specific fields that reached the client');
+    },
+  },
+  {
+    id: 'h2-reset',
+    level: 'MUST',
+    title:
+      "an HTTP/2 stream failing after its head is reset with INTERNAL_ERROR, the app's close with the app's code",
+    needs: ['h2'],
+    async run(target) {
+      const session = await target.h2();
+      const failed = await h2(session, { ':path': '/fail-after-head' });
+      same(failed.rstCode, 2, 'RST_STREAM code of a stream that failed after its head');
+      const closed = await h2(session, { ':path': '/abort?code=13' });
+      same(closed.rstCode, 13, "RST_STREAM code after the app's close with code 13");
+    },
+  },
+  {
+    id: 'h2-abort-bare-rst',
+    level: 'MUST',
+    title: 'an aborted HTTP/2 response ends with a bare RST_STREAM, never END_STREAM',
+    needs: ['h2'],
+    async run(target) {
+      const frames = (await rawH2(target.url, '/abort')).filter((f) => f.stream === 1);
+      // DATA (0) or HEADERS (1) with END_STREAM (flag 0x1) on the aborted stream.
+      const ended = frames.some((f) => (f.type === 0 || f.type === 1) && (f.flags & 1) === 1);
+      const reset = frames.find((f) => f.type === 3);
+      same(
+        [ended, reset?.code ?? null],
+        [false, 8],
+        'END_STREAM seen, and the RST_STREAM code, on an aborted response',
+      );
+    },
+  },
+  // spec/websocket.md
+  {
+    id: 'ws-message-limit',
+    level: 'MUST',
+    title: 'a WebSocket message over the message limit closes the session with 1009',
+    needs: ['websocket', 'limits'],
+    async run(target) {
+      const ws = await websocket(`${target.url.replace(/^http/, 'ws')}/ws`);
+      ws.on('error', () => {});
+      const code = closeCode(ws);
+      ws.send(Buffer.alloc(16 * 1024 * 1024 + 1));
+      same(await code, 1009, 'close code after a message of 16 MiB + 1');
+    },
+  },
+  {
+    id: 'ws-utf8',
+    level: 'MUST',
+    title:
+      'invalid UTF-8 in a text message closes the session with 1007, at the first bad fragment',
+    needs: ['websocket'],
+    async run(target) {
+      const ws = await websocket(`${target.url.replace(/^http/, 'ws')}/ws`);
+      ws.on('error', () => {});
+      const code = closeCode(ws);
+      // The first fragment of a text message, never finished: the close must not wait for the rest.
+      ws.send(Buffer.from([0x41, 0xff, 0x41]), { binary: false, fin: false });
+      same(await code, 1007, 'close code after a fragment with invalid UTF-8');
+    },
+  },
+  {
+    id: 'ws-ping',
+    level: 'MUST',
+    title: 'a WebSocket ping is answered with a pong carrying its payload',
+    needs: ['websocket'],
+    async run(target) {
+      const ws = await websocket(`${target.url.replace(/^http/, 'ws')}/ws`);
+      try {
+        const pong = new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Failure('no pong within 5 s')), 5_000);
+          ws.once('pong', (data: Buffer) => {
+            clearTimeout(timer);
+            resolve(data.toString());
+          });
+        });
+        ws.ping('conformance');
+        same(await pong, 'conformance', 'the pong payload');
+      } finally {
+        ws.close();
+      }
+    },
+  },
+  {
+    id: 'ws-close',
+    level: 'MUST',
+    title: 'a WebSocket close frame is answered with a close frame carrying the same code',
+    needs: ['websocket'],
+    async run(target) {
+      const ws = await websocket(`${target.url.replace(/^http/, 'ws')}/ws`);
+      ws.on('error', () => {});
+      const code = closeCode(ws);
+      ws.close(4000, 'bye');
+      same(await code, 4000, "the code of the host's close frame");
+    },
+  },
+  // spec/server.md
+  {
+    id: 'tls-alpn',
+    level: 'MUST',
+    title: 'a TLS port offers ALPN h2 and http/1.1, and serves HTTP/1.1 without ALPN',
+    needs: ['h1', 'h2'],
+    https: true,
+    async run(target) {
+      const get = 'GET /status/299 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n';
+      const h2offer = await rawExchange(target.url, [], { alpn: ['h2', 'http/1.1'], wait: 300 });
+      same(h2offer.alpn, 'h2', 'ALPN chosen from h2, http/1.1');
+      for (const alpn of [['http/1.1'], undefined]) {
+        const seen = await rawExchange(target.url, [get], { alpn });
+        const answer = seen.answer.toString('latin1');
+        expect(
+          /^HTTP\/1\.1 299 /.test(answer),
+          `ALPN ${alpn?.join(',') ?? 'none'}: expected an HTTP/1.1 answer, got ${JSON.stringify(answer.slice(0, 40))}`,
+        );
+      }
+    },
+  },
+  {
+    id: 'tls-cleartext-400',
+    level: 'MUST',
+    title: 'a cleartext request to the TLS port is answered 400 in cleartext and closed',
+    needs: [],
+    https: true,
+    async run(target) {
+      const seen = await rawExchange(target.url, ['GET /info HTTP/1.1\r\nhost: x\r\n\r\n'], {
+        plain: true,
+      });
+      const answer = seen.answer.toString('latin1');
+      expect(
+        /^HTTP\/1\.1 400 /.test(answer) && /\r\nconnection: close\r\n/i.test(answer) && seen.closed,
+        `expected 400 with connection: close, then the connection closed, got ${JSON.stringify(answer.slice(0, 80))}${seen.closed ? '' : ', connection open'}`,
+      );
+    },
+  },
+  {
+    id: 'timeout-head',
+    level: 'MUST',
+    title: 'an HTTP/1.1 head still trickling in after the head time is answered 408 and closed',
+    needs: ['h1', 'timeouts'],
+    async run(target) {
+      const parts = ['GET /info HTTP/1.1\r\nhost: x\r\n'];
+      for (let i = 0; i < 60; i++) parts.push(`x-drip-${i}: ${i}\r\n`);
+      const seen = await rawExchange(target.url, parts, { every: 200, wait: 12_000, quiet: 500 });
+      const answer = seen.answer.toString('latin1');
+      expect(
+        /^HTTP\/1\.1 408 /.test(answer) && seen.closed,
+        `expected 408 and the connection closed, got ${JSON.stringify(answer.slice(0, 40))}${seen.closed ? '' : ', connection open'}`,
+      );
+    },
+  },
+  {
+    id: 'timeout-body',
+    level: 'MUST',
+    title:
+      'a request body stalled past the body time: HTTP/1.1 408 before the head, HTTP/2 RST_STREAM CANCEL; the app told close 8',
+    needs: ['timeouts'],
+    async run(target) {
+      const token = tokenOf('b');
+      if (target.caps.has('h1')) {
+        const seen = await rawExchange(
+          target.url,
+          [`POST /count?token=${token}h1 HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabcde`],
+          { wait: 12_000, quiet: 500 },
+        );
+        const answer = seen.answer.toString('latin1');
+        expect(
+          /^HTTP\/1\.1 408 /.test(answer) && seen.closed,
+          `h1: expected 408 and the connection closed, got ${JSON.stringify(answer.slice(0, 40))}${seen.closed ? '' : ', connection open'}`,
+        );
+      }
+      if (target.caps.has('h2')) {
+        const session = await target.h2();
+        const stream = session.request(
+          { ':method': 'POST', ':path': `/count?token=${token}h2` },
+          { endStream: false },
+        );
+        stream.on('error', () => {});
+        stream.write('abcde');
+        const code = await new Promise<number>((resolve) => {
+          const timer = setTimeout(() => {
+            stream.close(8);
+            resolve(-1);
+          }, 12_000);
+          stream.once('close', () => {
+            clearTimeout(timer);
+            resolve(stream.rstCode);
+          });
+        });
+        same(code, 8, 'h2: RST_STREAM code of a stalled body (-1: none in 12 s)');
+      }
+      for (const protocol of ['h1', 'h2'] as const) {
+        if (!target.caps.has(protocol)) continue;
+        const told = text(await h1Or2(target, `/seen?token=${token}${protocol}`));
+        same(told, 'close 8', `${protocol}: what the app was told`);
+      }
+    },
+  },
+  {
+    id: 'timeout-send',
+    level: 'MUST',
+    title:
+      'output a client reads none of for the send time: HTTP/1.1 connection closed, HTTP/2 RST_STREAM CANCEL; the app told close 8',
+    needs: ['timeouts'],
+    async run(target) {
+      const token = tokenOf('s');
+      const bytes = 64 * 1024 * 1024;
+      if (target.caps.has('h1')) {
+        // Read nothing for 5 s, then read what is left: the host must have closed before the end.
+        const seen = await rawExchange(
+          target.url,
+          [`GET /download?bytes=${bytes}&token=${token}h1 HTTP/1.1\r\nhost: x\r\n\r\n`],
+          { wait: 14_000, quiet: 2_000, pauseFor: 5_000 },
+        );
+        expect(
+          seen.closed && seen.answer.length < bytes,
+          `h1: expected the connection closed before the 64 MiB were sent, got ${seen.answer.length} bytes${seen.closed ? '' : ', connection open'}`,
+        );
+      }
+      if (target.caps.has('h2')) {
+        const session = await target.h2();
+        const stream = session.request({ ':path': `/download?bytes=${bytes}&token=${token}h2` });
+        stream.on('error', () => {});
+        stream.once('response', () => stream.pause());
+        const code = await new Promise<number>((resolve) => {
+          const timer = setTimeout(() => {
+            stream.close(8);
+            resolve(-1);
+          }, 12_000);
+          stream.once('close', () => {
+            clearTimeout(timer);
+            resolve(stream.rstCode);
+          });
+        });
+        same(
+          code,
+          8,
+          'h2: RST_STREAM code of a response the client does not read (-1: none in 12 s)',
+        );
+      }
+      for (const protocol of ['h1', 'h2'] as const) {
+        if (!target.caps.has(protocol)) continue;
+        const told = text(await h1Or2(target, `/seen?token=${token}${protocol}`));
+        same(told, 'close 8', `${protocol}: what the app was told`);
+      }
+    },
+  },
 ];
 
 const tokenOf = (prefix: string) =>
@@ -587,4 +1010,18 @@ async function seenTrailers(target: Target, token: string): Promise<string> {
 async function h1Or2(target: Target, path: string): Promise<Seen> {
   if (target.caps.has('h2')) return h2(await target.h2(), { ':path': path });
   return h1(target.url, { path });
+}
+
+/** The code of the close frame `ws` gets, or of its closing (1006 without one). */
+function closeCode(ws: import('ws').WebSocket): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Failure('the session did not close within 5 s')),
+      5_000,
+    );
+    ws.once('close', (code: number) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
 }

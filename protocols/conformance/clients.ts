@@ -238,33 +238,92 @@ function plain(headers: IncomingHttpHeaders): Record<string, string | string[] |
 }
 
 /** Send raw bytes on a fresh connection (TLS with ALPN http/1.1 for https:) and collect the answer until the peer closes or goes quiet. */
-export function rawH1(url: string, bytes: Buffer | string, quiet = 1_000): Promise<Buffer> {
+export async function rawH1(url: string, bytes: Buffer | string, quiet = 1_000): Promise<Buffer> {
+  return (await rawExchange(url, [bytes], { quiet })).answer;
+}
+
+/** What a raw exchange saw: the bytes, and whether the peer closed the connection. */
+export interface RawSeen {
+  answer: Buffer;
+  closed: boolean;
+  /** The ALPN protocol the TLS handshake chose, or false. */
+  alpn: string | false;
+}
+
+/**
+ * Send `parts` on a fresh connection, `every` ms apart (TLS for https:, offering `alpn`; raw
+ * TCP with `plain`), and collect the answer until the peer closes or goes quiet for `quiet` ms
+ * after its first byte, or `wait` ms in all.
+ */
+export function rawExchange(
+  url: string,
+  parts: (Buffer | string)[],
+  options: {
+    quiet?: number;
+    every?: number;
+    wait?: number;
+    alpn?: string[];
+    plain?: boolean;
+    /** Read nothing for this many ms after sending. */
+    pauseFor?: number;
+  } = {},
+): Promise<RawSeen> {
+  const { quiet = 1_000, every = 0, wait = TIMEOUT, alpn, plain = false, pauseFor = 0 } = options;
   const base = new URL(url);
   const port = Number(base.port || (base.protocol === 'https:' ? 443 : 80));
   return new Promise((resolve, reject) => {
-    const socket =
-      base.protocol === 'https:'
-        ? tlsConnect({ host: base.hostname, port, rejectUnauthorized: false }, () =>
-            socket.write(bytes),
-          )
-        : netConnect(port, base.hostname, () => socket.write(bytes));
+    let pending = [...parts];
+    let trickle: NodeJS.Timeout | undefined;
+    const send = () => {
+      const part = pending.shift();
+      if (part === undefined || socket.destroyed) return;
+      socket.write(part);
+      if (pending.length > 0) trickle = setTimeout(send, every);
+      else if (pauseFor > 0) {
+        socket.pause();
+        trickle = setTimeout(() => socket.resume(), pauseFor);
+      }
+    };
+    const tls = base.protocol === 'https:' && !plain;
+    const socket = tls
+      ? tlsConnect(
+          { host: base.hostname, port, rejectUnauthorized: false, ALPNProtocols: alpn },
+          send,
+        )
+      : netConnect(port, base.hostname, send);
     const chunks: Buffer[] = [];
-    let timer = setTimeout(done, TIMEOUT);
+    let closed = false;
+    let timer = setTimeout(done, wait);
     function done() {
       clearTimeout(timer);
+      clearTimeout(trickle);
+      pending = [];
+      const chosen = tls ? (socket as ReturnType<typeof tlsConnect>).alpnProtocol : false;
       socket.destroy();
-      resolve(Buffer.concat(chunks));
+      resolve({ answer: Buffer.concat(chunks), closed, alpn: chosen ?? false });
     }
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       clearTimeout(timer);
       timer = setTimeout(done, quiet);
     });
-    socket.on('close', done);
+    socket.on('end', () => {
+      closed = true;
+      done();
+    });
+    socket.on('close', () => {
+      closed = true;
+      done();
+    });
     socket.on('error', (error) => {
-      clearTimeout(timer);
+      closed = true;
       if (chunks.length > 0) done();
-      else reject(error);
+      else if ((error as { code?: string }).code === 'ECONNRESET') done();
+      else {
+        clearTimeout(timer);
+        clearTimeout(trickle);
+        reject(error);
+      }
     });
   });
 }
@@ -291,6 +350,95 @@ export function nextMessage(ws: WebSocket): Promise<string | Buffer> {
     ws.once('message', (data: Buffer, binary: boolean) => {
       clearTimeout(timer);
       resolve(binary ? data : data.toString());
+    });
+  });
+}
+
+/** One HTTP/2 frame as a raw client saw it (RFC 9113 §4.1). */
+export interface Frame {
+  type: number;
+  flags: number;
+  stream: number;
+  /** RST_STREAM and GOAWAY: the error code. */
+  code?: number;
+}
+
+/**
+ * A GET of `path` on a fresh HTTP/2 connection made of raw frames (h2c with prior knowledge,
+ * or TLS with ALPN h2), returning every frame the server sent until stream 1 ended with
+ * END_STREAM or RST_STREAM, or `wait` ms passed: what node's client hides, the order of
+ * END_STREAM and RST_STREAM among them.
+ */
+export function rawH2(url: string, path: string, wait = TIMEOUT): Promise<Frame[]> {
+  const base = new URL(url);
+  const port = Number(base.port || (base.protocol === 'https:' ? 443 : 80));
+  const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(stream, 5);
+    return Buffer.concat([head, payload]);
+  };
+  // HPACK (RFC 7541): indexed :method GET (2), :scheme (6 http, 7 https), and literal values
+  // without indexing for :path (4) and :authority (1).
+  const literal = (index: number, value: string) =>
+    Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value, 'latin1')]);
+  const block = Buffer.concat([
+    Buffer.from([0x82, base.protocol === 'https:' ? 0x87 : 0x86]),
+    literal(4, path),
+    literal(1, base.host),
+  ]);
+  const hello = Buffer.concat([
+    Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+    frame(4, 0, 0, Buffer.alloc(0)),
+    frame(1, 0x5, 1, block),
+  ]);
+  return new Promise((resolve, reject) => {
+    const socket =
+      base.protocol === 'https:'
+        ? tlsConnect(
+            { host: base.hostname, port, rejectUnauthorized: false, ALPNProtocols: ['h2'] },
+            () => socket.write(hello),
+          )
+        : netConnect(port, base.hostname, () => socket.write(hello));
+    const frames: Frame[] = [];
+    let buffer = Buffer.alloc(0);
+    const timer = setTimeout(done, wait);
+    function done() {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(frames);
+    }
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      while (buffer.length >= 9) {
+        const length = buffer.readUIntBE(0, 3);
+        if (buffer.length < 9 + length) break;
+        const seen: Frame = {
+          type: buffer[3],
+          flags: buffer[4],
+          stream: buffer.readUInt32BE(5) & 0x7fffffff,
+        };
+        if (seen.type === 3) seen.code = buffer.readUInt32BE(9);
+        if (seen.type === 7) seen.code = buffer.readUInt32BE(17);
+        buffer = buffer.subarray(9 + length);
+        frames.push(seen);
+        // SETTINGS from the server: acknowledge them (RFC 9113 §6.5.3).
+        if (seen.type === 4 && (seen.flags & 1) === 0)
+          socket.write(frame(4, 1, 0, Buffer.alloc(0)));
+        const ends = seen.stream === 1 && (seen.type === 3 || (seen.flags & 1) === 1);
+        if (ends && (seen.type === 3 || seen.type === 0 || seen.type === 1)) {
+          // Wait a moment for a RST_STREAM that might follow an END_STREAM.
+          setTimeout(done, 200);
+        }
+      }
+    });
+    socket.on('close', done);
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      if (frames.length > 0) done();
+      else reject(error);
     });
   });
 }

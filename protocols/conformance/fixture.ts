@@ -33,8 +33,8 @@ interface Exchange {
 /**
  * The fixture app. Routes by path (SPEC.md §3.2 fields are reported as JSON by `/info`):
  * `/info`, `/echo`, `/status/N`, `/fields`, `/hints`, `/nolink-hints`, `/unknown-event`,
- * `/x-event`, `/abort`, `/trailers`, `/hold?token=T`, `/seen?token=T`, `/download?bytes=N`,
- * `/ws`.
+ * `/x-event`, `/abort?code=N`, `/fail-after-head`, `/trailers`, `/hold?token=T`,
+ * `/seen?token=T`, `/download?bytes=N`, `/slow?ms=N`, `/connection-fields`, `/ws`.
  */
 export function conformanceFixture(): App {
   return (events, connection) =>
@@ -227,10 +227,38 @@ function route(
       out.next({ type: 'x-conformance', stream } as unknown as OutboundEvent);
       respond(out, stream, 200, 'ok');
       return;
-    case '/abort':
+    case '/abort': {
+      const code = Number(new URLSearchParams(request.query).get('code') ?? 8);
       out.next({ type: 'response', stream, status: 200, headers: [], end: false });
       out.next({ type: 'data', stream, chunk: encoder.encode('partial'), end: false });
-      out.next({ type: 'close', stream, code: 8, reason: 'aborted by the fixture' });
+      out.next({ type: 'close', stream, code, reason: 'aborted by the fixture' });
+      return;
+    }
+    case '/fail-after-head':
+      // An event of an unknown type after the head fails the stream (SPEC.md §4.1).
+      out.next({ type: 'response', stream, status: 200, headers: [], end: false });
+      out.next({ type: 'data', stream, chunk: encoder.encode('partial'), end: false });
+      out.next({ type: 'conformance-unknown', stream } as unknown as OutboundEvent);
+      return;
+    case '/slow': {
+      const ms = Math.min(5_000, Number(new URLSearchParams(request.query).get('ms')) || 0);
+      setTimeout(() => respond(out, stream, 200, 'slow done'), ms);
+      return;
+    }
+    case '/connection-fields':
+      // Connection-specific fields an HTTP/1.1 app may send: dropped on HTTP/2 (RFC 9113 §8.2.2).
+      respond(out, stream, 200, 'ok', [
+        'connection',
+        'keep-alive',
+        'keep-alive',
+        'timeout=5',
+        'proxy-connection',
+        'keep-alive',
+        'upgrade',
+        'h2c',
+        'x-kept',
+        '1',
+      ]);
       return;
     case '/trailers':
       out.next({ type: 'response', stream, status: 200, headers: [], trailers: true, end: false });

@@ -6,6 +6,8 @@
  * events, in process; `checkLifespan(lifespan)` a lifespan handler's replies. `UNTESTABLE` lists
  * the rule ids no host-agnostic check can observe, with why.
  */
+
+export { CONFORMANCE_TIMEOUTS } from './capabilities.js';
 export {
   ALL_CAPABILITIES,
   type Capability,

@@ -82,6 +82,8 @@ export async function runConformance(
 
 async function runOne(check: Check, target: Target, timeout: number): Promise<Result> {
   const { id, level, title } = check;
+  if (check.https && !target.url.startsWith('https:'))
+    return { id, level, title, outcome: 'skip', detail: 'the check needs an https: URL' };
   const missing = check.needs.filter((need) => !target.caps.has(need));
   if (missing.length > 0)
     return {

@@ -1,5 +1,5 @@
 /**
- * What rxgi adds to node:http2's own protections of a session (spec/http2.md §1): the memory it
+ * What rxgi adds to node:http2's own protections of a session (spec/http2.md §1, §3): the memory it
  * holds in JS counted against `maxSessionMemory`, which node applies only to what nghttp2
  * holds, and node's answer to a client's protocol error kept as PROTOCOL_ERROR.
  */

@@ -155,7 +155,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   const h2 = createHttp2Server({
     maxSessionMemory: settings.maxSessionMemory,
     // Room for the pseudo-fields (at most five: RFC 8441 §4) beside the regular fields, and
-    // one more, so that the driver sees a list with too many and answers 431 (spec/http2.md §1).
+    // one more, so that the driver sees a list with too many and answers 431 (spec/http2.md §3).
     maxHeaderListPairs: settings.maxHeaderFields + H2_PSEUDO_FIELDS + 1,
     settings: {
       // RFC 8441 §3: WebSockets over HTTP/2 by extended CONNECT.

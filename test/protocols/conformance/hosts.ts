@@ -12,7 +12,7 @@ import { serve as honoServe } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
 import type { App } from 'rxgi';
-import { ALL_CAPABILITIES, type Capability } from 'rxgi/conformance';
+import { ALL_CAPABILITIES, type Capability, CONFORMANCE_TIMEOUTS } from 'rxgi/conformance';
 import { toFetch } from 'rxgi/fetch';
 import { toNodeHandler, toNodeUpgradeHandler } from 'rxgi/node';
 import { serve } from '../../../protocols/server/serve.js';
@@ -148,7 +148,12 @@ export const HOSTS: HostKind[] = [
     name: 'serve',
     how: '`serve(app)`: HTTP/1.1 and h2c on one port',
     async start(app) {
-      const server = await serve(app, { port: 0, host: '127.0.0.1', shutdownTimeout: 1_000 });
+      const server = await serve(app, {
+        port: 0,
+        host: '127.0.0.1',
+        shutdownTimeout: 1_000,
+        ...CONFORMANCE_TIMEOUTS,
+      });
       return { url: server.url, caps: ALL, close: () => server.close() };
     },
   },
@@ -157,7 +162,13 @@ export const HOSTS: HostKind[] = [
     how: '`serve(app, { tls })`: HTTP/1.1 and h2 by ALPN',
     async start(app) {
       const tls = await selfSignedCertificate(['127.0.0.1']);
-      const server = await serve(app, { port: 0, host: '127.0.0.1', tls, shutdownTimeout: 1_000 });
+      const server = await serve(app, {
+        port: 0,
+        host: '127.0.0.1',
+        tls,
+        shutdownTimeout: 1_000,
+        ...CONFORMANCE_TIMEOUTS,
+      });
       return { url: server.url, caps: ALL, close: () => server.close() };
     },
   },
@@ -218,16 +229,30 @@ export const HOSTS: HostKind[] = [
         close: closing(server),
       };
     },
+    known: {
+      'h1-head-invalid':
+        'node:http serves a request with two Host fields, and a fetch handler sees them joined into one',
+    },
   },
   {
     name: 'Bun: Bun.serve',
     how: '`Bun.serve({ fetch: toFetch(app) })` in Bun (test/fixtures/fetch-host.mjs)',
     start: () => runtimeHost('bun', 'test/fixtures/fetch-host.mjs', ['h1']),
+    known: {
+      'h1-head-invalid': 'Bun.serve serves a request with two Host fields',
+      'h1-pipelining':
+        'Bun.serve closes the connection, answering neither, when a pipelined request arrives while the first is still being answered',
+      'h1-framing':
+        'Bun.serve sends a short streamed body with content-length instead of chunked framing',
+    },
   },
   {
     name: 'Deno: Deno.serve',
     how: '`Deno.serve(toFetch(app))` in Deno (test/fixtures/fetch-host.mjs)',
     start: () => runtimeHost('deno', 'test/fixtures/fetch-host.mjs', ['h1']),
+    known: {
+      'h1-head-invalid': 'Deno.serve serves an absolute-form target with userinfo',
+    },
   },
   {
     name: 'Bun: serve',
@@ -243,6 +268,8 @@ export const HOSTS: HostKind[] = [
     known: {
       'field-text-out':
         "Bun's node:http writes a field value's characters as UTF-8, not one byte each",
+      'ws-utf8':
+        "Bun's own `ws` checks a fragmented text message only once it is whole: a first fragment with invalid UTF-8 does not close the session",
     },
   },
   {
@@ -257,7 +284,15 @@ export const HOSTS: HostKind[] = [
       const { server, url } = await minimalHost(app);
       return {
         url,
-        caps: ['h1', 'trailers', 'request-trailers', 'early-hints', 'tunnel-refusal', 'continue'],
+        caps: [
+          'h1',
+          'trailers',
+          'request-trailers',
+          'early-hints',
+          'tunnel-refusal',
+          'continue',
+          'limits',
+        ],
         close: closing(server),
       };
     },

@@ -34,12 +34,38 @@ type OnRequest = (req: IncomingMessage, res: ServerResponse) => void;
 
 let connections = 0;
 
+/** The limits of spec/http1.md, at the reference server's defaults. */
+const HEAD_LIMIT = 16_384;
+const FIELD_LIMIT = 100;
+const BODY_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * spec/http1.md: the heads a host answers itself, the connection closed after; null for a
+ * request the app gets.
+ */
+function refusal(req: IncomingMessage): [number, string] | null {
+  if (req.rawHeaders.length / 2 > FIELD_LIMIT) return [431, 'Too many header fields'];
+  const hosts = req.rawHeaders.filter((_, i) => i % 2 === 0 && /^host$/i.test(_)).length;
+  if (hosts > 1) return [400, 'More than one Host field'];
+  const absolute = /^([a-z][a-z0-9+.-]*):\/\//i.exec(req.url ?? '');
+  if (absolute !== null) {
+    if (!['http', 'https'].includes(absolute[1].toLowerCase()))
+      return [400, 'Absolute-form target with a scheme other than http(s)'];
+    if (new URL(req.url ?? '').username !== '') return [400, 'Userinfo in the target'];
+  }
+  if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT) return [413, 'Body too large'];
+  return null;
+}
+
 /** Serve `app` on a free port of 127.0.0.1; resolves with the server and its URL. */
 export async function minimalHost(
   app: App,
   flaws: Flaws = {},
 ): Promise<{ server: Server; url: string }> {
-  const server = createServer();
+  // spec/http1.md [h1-head-limit]: node:http refuses a head over 16 KiB with 431 itself, and
+  // keeps `maxHeadersCount` fields: one more than the limit shows a head that has too many.
+  const server = createServer({ maxHeaderSize: HEAD_LIMIT });
+  server.maxHeadersCount = FIELD_LIMIT + 1;
   const bySocket = new WeakMap<Socket, OnRequest>();
   server.on('connection', (socket: Socket) => bySocket.set(socket, connection(app, socket, flaws)));
   const onRequest = (req: IncomingMessage, res: ServerResponse) =>
@@ -86,6 +112,13 @@ function connection(app: App, socket: Socket, flaws: Flaws): OnRequest {
   });
   return (req, res) => {
     const stream = next++;
+    const refused = refusal(req);
+    if (refused !== null) {
+      // Answered here, the app never called; `connection: close` ends the connection after it.
+      res.writeHead(refused[0], { 'content-type': 'text/plain', connection: 'close' });
+      res.end(`${refused[1]}\n`);
+      return;
+    }
     const chunked = req.headers['transfer-encoding'] !== undefined;
     const end = !chunked && Number(req.headers['content-length'] ?? 0) === 0;
     const exchange: Exchange = {
@@ -130,7 +163,14 @@ function requestEvent(
   info: { client: [string, number]; server: [string, number] },
   flaws: Flaws,
 ): RequestEvent {
-  const target = req.url ?? '/';
+  // spec/http1.md [h1-absolute-form]: the authority is the target's, the target its origin form.
+  let target = req.url ?? '/';
+  let authority = req.headers.host ?? '';
+  if (!target.startsWith('/') && target !== '*') {
+    const url = new URL(target);
+    authority = url.host;
+    target = `${url.pathname}${url.search}`;
+  }
   const mark = target.indexOf('?');
   const headers: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -152,7 +192,7 @@ function requestEvent(
     headers,
     http: req.httpVersion === '1.0' ? '1.0' : '1.1',
     scheme: 'http',
-    authority: req.headers.host ?? '',
+    authority,
     client: info.client,
     server: info.server,
     caps: { push: false, trailers: te, earlyHints: true, websocket: false },
@@ -225,10 +265,19 @@ function outbound(event: OutboundEvent, streams: Map<number, Exchange>, tell: Te
         return;
       }
       if (!event.end) continueOnce(exchange);
-      res.writeHead(event.status, event.headers);
       // §3.1: field text is one byte per character; node:http would send a head joined to a
       // string body as UTF-8, so the body goes as bytes.
       const body = typeof event.body === 'string' ? Buffer.from(event.body) : event.body;
+      // spec/http1.md [h1-framing]: a response sent whole carries its length.
+      const framed = pairs(event.headers).some(([name]) =>
+        /^(content-length|transfer-encoding)$/i.test(name),
+      );
+      const bodiless = event.status === 204 || event.status === 304;
+      const headers =
+        event.end && !framed && !bodiless
+          ? [...event.headers, 'content-length', String(body?.length ?? 0)]
+          : event.headers;
+      res.writeHead(event.status, headers);
       if (event.end) res.end(body);
       else if (body !== undefined) write(event.stream, exchange, body, tell);
       else res.flushHeaders();

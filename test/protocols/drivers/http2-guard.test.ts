@@ -1,5 +1,5 @@
 /**
- * What rxgi adds to node:http2's protections (spec/http2.md §1), over real sockets: memory held
+ * What rxgi adds to node:http2's protections (spec/http2.md §1, §3), over real sockets: memory held
  * in JS counted against maxSessionMemory, and protocol errors answered as PROTOCOL_ERROR.
  */
 import { type ClientHttp2Stream, constants } from 'node:http2';
