@@ -3,7 +3,8 @@
  * `conformanceFixture()` on the host, then run `runConformance(url)` (or `npx rxgi conformance
  * URL`): one result per rule id, MUST or SHOULD, skipped where the host declares it lacks a
  * capability. `checkMiddleware(middleware)` checks the app side: a middleware's handling of
- * events, in process; `checkLifespan(lifespan)` a lifespan handler's replies. `UNTESTABLE` lists
+ * events, in process; `checkLifespan(lifespan)` a lifespan handler's replies; `checkHostLifecycle(start)` a host's
+ * lifespan and shutdown, through a function that starts and stops it. `UNTESTABLE` lists
  * the rule ids no host-agnostic check can observe, with why.
  */
 
@@ -17,6 +18,11 @@ export {
   type Target,
 } from './checks.js';
 export { conformanceFixture } from './fixture.js';
+export {
+  checkHostLifecycle,
+  HOST_LIFECYCLE_CHECKS,
+  type HostStarter,
+} from './host-lifecycle.js';
 export {
   checkLifespan,
   LIFESPAN_CHECKS,

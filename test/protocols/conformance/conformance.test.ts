@@ -5,6 +5,7 @@ import {
   CONFORMANCE_TIMEOUTS,
   conformanceFixture,
   formatReport,
+  HOST_LIFECYCLE_CHECKS,
   LIFESPAN_CHECKS,
   MIDDLEWARE_CHECKS,
   runConformance,
@@ -117,7 +118,7 @@ describe('the rule ids of the specification and the checks', () => {
     expect(new Set(listed)).toEqual(new Set(documents.filter((path) => path !== 'SPEC.md')));
   });
 
-  const checks = [...CHECKS, ...MIDDLEWARE_CHECKS, ...LIFESPAN_CHECKS];
+  const checks = [...CHECKS, ...MIDDLEWARE_CHECKS, ...LIFESPAN_CHECKS, ...HOST_LIFECYCLE_CHECKS];
 
   it('every rule id in the specification is defined once, and checked or listed untestable', () => {
     expect(ruleIds.length).toBeGreaterThan(10);
