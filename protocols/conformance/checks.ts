@@ -262,6 +262,18 @@ export const CHECKS: Check[] = [
     },
   },
   {
+    id: 'stream-zero',
+    level: 'MUST',
+    title: 'events on stream 0 that concern no connection, and for streams not open, are dropped',
+    needs: [],
+    async run(target) {
+      await overEach(target, '/stream-zero', (seen, protocol) => {
+        same(seen.status, 200, `${protocol} status after events on stream 0 and on no stream`);
+        same(seen.body.toString(), 'ok', `${protocol} body`);
+      });
+    },
+  },
+  {
     id: 'app-close-abort',
     level: 'MUST',
     title:

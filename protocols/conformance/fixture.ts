@@ -32,7 +32,7 @@ interface Exchange {
 
 /**
  * The fixture app. Routes by path (SPEC.md §3.2 fields are reported as JSON by `/info`):
- * `/info`, `/echo`, `/status/N`, `/fields`, `/hints`, `/nolink-hints`, `/unknown-event`,
+ * `/info`, `/echo`, `/status/N`, `/fields`, `/hints`, `/nolink-hints`, `/unknown-event`, `/stream-zero`,
  * `/x-event`, `/abort?code=N`, `/fail-after-head`, `/trailers`, `/hold?token=T`,
  * `/seen?token=T`, `/download?bytes=N`, `/slow?ms=N`, `/connection-fields`, `/ws`.
  */
@@ -222,6 +222,14 @@ function route(
     case '/unknown-event':
       out.next({ type: 'conformance-unknown', stream } as unknown as OutboundEvent);
       respond(out, stream, 200, 'not reached');
+      return;
+    case '/stream-zero':
+      // Events no stream takes: on stream 0 (not close, window or an actor event), and for a
+      // stream never opened. Each is dropped; the exchange goes on.
+      out.next({ type: 'response', stream: 0, status: 200, headers: [], body: 'no', end: true });
+      out.next({ type: 'data', stream: 0, chunk: 'no', end: true });
+      out.next({ type: 'data', stream: 999_999, chunk: 'no', end: true });
+      respond(out, stream, 200, 'ok');
       return;
     case '/x-event':
       out.next({ type: 'x-conformance', stream } as unknown as OutboundEvent);
