@@ -442,6 +442,27 @@ export const CHECKS: Check[] = [
     },
   },
   {
+    id: 'close-own-code',
+    level: 'MUST',
+    title: "after the app's own close on an HTTP stream, the app is told close with its code",
+    needs: [],
+    async run(target) {
+      const token = tokenOf('o');
+      for (const protocol of ['h1', 'h2'] as const) {
+        if (!target.caps.has(protocol)) continue;
+        const path = `/abort?code=13&token=${token}${protocol}`;
+        if (protocol === 'h2') await h2(await target.h2(), { ':path': path }).catch(() => {});
+        else await h1(target.url, { path }).catch(() => {});
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      for (const protocol of ['h1', 'h2'] as const) {
+        if (!target.caps.has(protocol)) continue;
+        const seen = await h1Or2(target, `/seen?token=${token}${protocol}`);
+        same(text(seen), 'close 13', `${protocol}: what the app was told after its own close 13`);
+      }
+    },
+  },
+  {
     id: 'close-on-disconnect',
     level: 'MUST',
     title: 'an app is told close with code 8 (CANCEL) for a stream whose client went away',
