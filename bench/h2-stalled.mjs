@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import {
   describeMachine,
   here,
+  lineReader,
   median,
   sleep,
   stopChild,
@@ -43,32 +44,7 @@ async function startServer(kind) {
       env: { ...process.env, RXGI_LOG: 'error' },
     }),
   );
-  const lines = [];
-  let waiter = null;
-  let out = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-    for (let at = out.indexOf('\n'); at >= 0; at = out.indexOf('\n')) {
-      lines.push(out.slice(0, at));
-      out = out.slice(at + 1);
-    }
-    waiter?.();
-  });
-  const line = async (pattern) => {
-    for (;;) {
-      const found = lines.shift();
-      if (found !== undefined) {
-        const match = pattern.exec(found);
-        if (match) return match;
-        continue;
-      }
-      if (child.exitCode !== null) throw new Error(`the ${kind} server exited`);
-      await new Promise((resolve) => {
-        waiter = resolve;
-      });
-      waiter = null;
-    }
-  };
+  const line = lineReader(child, `${kind} server`);
   const port = Number((await line(/^LISTENING (\d+)$/))[1]);
   const sample = async () => {
     child.stdin.write('sample\n');

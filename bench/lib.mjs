@@ -279,3 +279,38 @@ export function heading(text) {
 export function warn(message) {
   console.log(`WARNING: ${message}`);
 }
+
+/**
+ * The stdout lines of a child, read one at a time: `await line(/^READY (\d+)$/)` skips lines
+ * until one matches and returns the match; it throws once the child has exited with none left.
+ */
+export function lineReader(child, label) {
+  const lines = [];
+  let waiter = null;
+  let out = '';
+  child.stdout.on('data', (chunk) => {
+    out += chunk;
+    for (let at = out.indexOf('\n'); at >= 0; at = out.indexOf('\n')) {
+      lines.push(out.slice(0, at));
+      out = out.slice(at + 1);
+    }
+    waiter?.();
+  });
+  return async (pattern) => {
+    for (;;) {
+      const found = lines.shift();
+      if (found !== undefined) {
+        const match = pattern.exec(found);
+        if (match) return match;
+        continue;
+      }
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the ${label} exited`);
+      await new Promise((resolve) => {
+        waiter = resolve;
+        child.once('exit', resolve);
+      });
+      waiter = null;
+    }
+  };
+}
