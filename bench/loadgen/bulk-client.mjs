@@ -10,26 +10,11 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
+import { pour } from '../servers/bulk-sources.mjs';
 
 const CHUNK = Buffer.alloc(65_536, 0x62);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 const sessions = new Map();
-
-function upload(sink, size) {
-  let left = size;
-  const more = () => {
-    while (left > 0) {
-      const chunk = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
-      left -= chunk.length;
-      if (!sink.write(chunk)) {
-        sink.once('drain', more);
-        return;
-      }
-    }
-    sink.end();
-  };
-  more();
-}
 
 function h1(port, method, path, size) {
   return new Promise((resolve, reject) => {
@@ -42,7 +27,7 @@ function h1(port, method, path, size) {
       res.on('error', reject);
     });
     req.on('error', reject);
-    if (method === 'POST') upload(req, size);
+    if (method === 'POST') pour(req, size, CHUNK);
     else req.end();
   });
 }
@@ -69,7 +54,7 @@ function h2(port, method, path, size, onData) {
     });
     stream.on('end', () => resolve(bytes));
     stream.on('error', reject);
-    if (method === 'POST') upload(stream, size);
+    if (method === 'POST') pour(stream, size, CHUNK);
     else stream.end();
   });
 }

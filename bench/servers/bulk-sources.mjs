@@ -44,3 +44,20 @@ export function web(size) {
 }
 
 export const KINDS = { iterable, readable, web };
+
+/** Write `size` bytes of `chunk` to `sink` as fast as it takes them, then end it. */
+export function pour(sink, size, chunk = CHUNK) {
+  let left = size;
+  const more = () => {
+    while (left > 0) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      if (!sink.write(piece)) {
+        sink.once('drain', more);
+        return;
+      }
+    }
+    sink.end();
+  };
+  more();
+}

@@ -11,7 +11,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import { WebSocketServer } from 'ws';
-import { CHUNK, readable, web } from './bulk-sources.mjs';
+import { pour, readable, web } from './bulk-sources.mjs';
 import { HOST, PORT, ready } from './common.mjs';
 
 function query(path) {
@@ -25,7 +25,7 @@ function send(sink, path) {
   const { size, kind } = query(path);
   if (kind === 'readable') readable(size).pipe(sink);
   else if (kind === 'web') pump(web(size).getReader(), sink);
-  else download(sink, size);
+  else pour(sink, size);
 }
 
 /** Read `reader` into `sink`, waiting for 'drain' whenever `write` returns false. */
@@ -36,23 +36,6 @@ async function pump(reader, sink) {
     if (!sink.write(value)) await new Promise((resolve) => sink.once('drain', resolve));
   }
   sink.end();
-}
-
-/** Write `size` bytes of CHUNK to `sink` as fast as it takes them, then end it. */
-function download(sink, size) {
-  let left = size;
-  const more = () => {
-    while (left > 0) {
-      const chunk = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
-      left -= chunk.length;
-      if (!sink.write(chunk)) {
-        sink.once('drain', more);
-        return;
-      }
-    }
-    sink.end();
-  };
-  more();
 }
 
 const h1 = http.createServer((req, res) => {
