@@ -17,3 +17,29 @@ export function ready(port) {
   process.stdin.on('error', exit);
   process.stdin.resume();
 }
+
+/**
+ * Answer each `sample` line on stdin with `SAMPLE <values>` on stdout, after full collections
+ * (a turn of the loop between them, for weak callbacks and finalizers) until the heap stops
+ * shrinking; `values(usage)` picks the numbers from `process.memoryUsage()`. Needs --expose-gc.
+ */
+export function answerSamples(values) {
+  let input = '';
+  process.stdin.on('data', async (chunk) => {
+    input += chunk;
+    for (let at = input.indexOf('\n'); at >= 0; at = input.indexOf('\n')) {
+      const line = input.slice(0, at);
+      input = input.slice(at + 1);
+      if (line !== 'sample') continue;
+      let last = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 10; i++) {
+        globalThis.gc();
+        await new Promise((resolve) => setImmediate(resolve));
+        const used = process.memoryUsage().heapUsed;
+        if (used >= last - 1024) break;
+        last = used;
+      }
+      process.stdout.write(`SAMPLE ${values(process.memoryUsage()).join(' ')}\n`);
+    }
+  });
+}

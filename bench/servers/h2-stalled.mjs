@@ -4,7 +4,7 @@
 // full collections, then prints `SAMPLE <heapUsed> <external>` in bytes.
 import { createServer } from 'node:http2';
 import { getHeader, handle, serve, upgrade } from 'rxgi';
-import { HOST, PORT, ready } from './common.mjs';
+import { answerSamples, HOST, PORT, ready } from './common.mjs';
 
 const kind = process.argv[2];
 if (kind === 'raw') {
@@ -28,18 +28,4 @@ if (kind === 'raw') {
   throw new Error(`usage: h2-stalled.mjs raw|rxgi (got ${kind})`);
 }
 
-let input = '';
-process.stdin.on('data', async (chunk) => {
-  input += chunk;
-  for (let at = input.indexOf('\n'); at >= 0; at = input.indexOf('\n')) {
-    const line = input.slice(0, at);
-    input = input.slice(at + 1);
-    if (line !== 'sample') continue;
-    for (let i = 0; i < 4; i++) {
-      globalThis.gc();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    const { heapUsed, external } = process.memoryUsage();
-    process.stdout.write(`SAMPLE ${heapUsed} ${external}\n`);
-  }
-});
+answerSamples(({ heapUsed, external }) => [heapUsed, external]);

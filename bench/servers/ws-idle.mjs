@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { handle, serve, text, upgrade } from 'rxgi';
 import { WebSocketServer } from 'ws';
-import { HOST, PORT, ready } from './common.mjs';
+import { answerSamples, HOST, PORT, ready } from './common.mjs';
 
 const kind = process.argv[2];
 if (kind === 'raw') {
@@ -28,23 +28,4 @@ if (kind === 'raw') {
   throw new Error(`usage: ws-idle.mjs raw|rxgi (got ${kind})`);
 }
 
-let input = '';
-process.stdin.on('data', async (chunk) => {
-  input += chunk;
-  for (let at = input.indexOf('\n'); at >= 0; at = input.indexOf('\n')) {
-    const line = input.slice(0, at);
-    input = input.slice(at + 1);
-    if (line !== 'sample') continue;
-    // Several full collections, a turn of the loop between them (weak callbacks, finalizers).
-    let last = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 10; i++) {
-      globalThis.gc();
-      await new Promise((resolve) => setImmediate(resolve));
-      const used = process.memoryUsage().heapUsed;
-      if (used >= last - 1024) break;
-      last = used;
-    }
-    const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
-    process.stdout.write(`SAMPLE ${rss} ${heapUsed} ${external} ${heapTotal}\n`);
-  }
-});
+answerSamples(({ rss, heapUsed, external, heapTotal }) => [rss, heapUsed, external, heapTotal]);

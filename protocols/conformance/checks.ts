@@ -939,16 +939,7 @@ export const CHECKS: Check[] = [
         );
         stream.on('error', () => {});
         stream.write('abcde');
-        const code = await new Promise<number>((resolve) => {
-          const timer = setTimeout(() => {
-            stream.close(8);
-            resolve(-1);
-          }, 12_000);
-          stream.once('close', () => {
-            clearTimeout(timer);
-            resolve(stream.rstCode);
-          });
-        });
+        const code = await resetCode(stream, 12_000);
         same(code, 8, 'h2: RST_STREAM code of a stalled body (-1: none in 12 s)');
       }
       for (const protocol of ['h1', 'h2'] as const) {
@@ -984,16 +975,7 @@ export const CHECKS: Check[] = [
         const stream = session.request({ ':path': `/download?bytes=${bytes}&token=${token}h2` });
         stream.on('error', () => {});
         stream.once('response', () => stream.pause());
-        const code = await new Promise<number>((resolve) => {
-          const timer = setTimeout(() => {
-            stream.close(8);
-            resolve(-1);
-          }, 12_000);
-          stream.once('close', () => {
-            clearTimeout(timer);
-            resolve(stream.rstCode);
-          });
-        });
+        const code = await resetCode(stream, 12_000);
         same(
           code,
           8,
@@ -1041,6 +1023,20 @@ function answeredAndClosed(
     answer.startsWith(`HTTP/1.1 ${status} `) && seen.closed,
     `${what}: expected ${status} and the connection closed, got ${JSON.stringify(answer.slice(0, 40))}${seen.closed ? '' : ', connection open'}`,
   );
+}
+
+/** The RST_STREAM code `stream` ends with, or -1 (and the stream cancelled) after `ms`. */
+function resetCode(stream: import('node:http2').ClientHttp2Stream, ms: number): Promise<number> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      stream.close(8);
+      resolve(-1);
+    }, ms);
+    stream.once('close', () => {
+      clearTimeout(timer);
+      resolve(stream.rstCode);
+    });
+  });
 }
 
 async function h1Or2(target: Target, path: string): Promise<Seen> {
