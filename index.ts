@@ -1,3 +1,6 @@
+// Its declarations name node's modules and types: kept in the .d.ts so that TypeScript 6+ (whose
+// `types` default is empty) finds @types/node, a dependency of @types/ws.
+/// <reference types="node" preserve="true" />
 /**
  * rxgi, the Reactive Gateway Interface: apps are stream transformers of plain-data protocol
  * events; drivers carry them over HTTP/1.1, HTTP/2 and WebSocket. See SPEC.md.

@@ -1,3 +1,5 @@
+// Node's types for TypeScript 6+, as in index.ts.
+/// <reference types="node" preserve="true" />
 /**
  * `rxgi/bus`: actors across processes and machines (spec/actors.md). The hub, the bus interface
  * with its building blocks, and the bridges to Redis and NATS.

@@ -1,3 +1,5 @@
+// Node's types for TypeScript 6+, as in index.ts.
+/// <reference types="node" preserve="true" />
 /**
  * `rxgi/conformance`: check any host against SPEC.md over the wire. Serve
  * `conformanceFixture()` on the host, then run `runConformance(url)` (or `npx rxgi conformance

@@ -1,3 +1,5 @@
+// Node's types for TypeScript 6+, as in index.ts.
+/// <reference types="node" preserve="true" />
 /**
  * `rxgi/driver`: what a driver or host author needs (SPEC.md §4, §5, §8 and the bindings in spec/): the shared
  * connection logic, the stream state it keeps, the body reader, and the reference drivers'

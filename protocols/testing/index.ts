@@ -1,3 +1,5 @@
+// Node's types for TypeScript 6+, as in index.ts.
+/// <reference types="node" preserve="true" />
 /**
  * `rxgi/testing`: test apps and middleware under any runner (docs/testing.md). `inject` and
  * `memoryConnection` run an app with no socket; `expectMarbles` runs it on virtual time against

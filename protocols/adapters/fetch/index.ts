@@ -1,3 +1,5 @@
+// Node's types for TypeScript 6+, as in index.ts.
+/// <reference types="node" preserve="true" />
 /**
  * `rxgi/fetch`: the fetch API's `(Request) => Response` world and rxgi, both ways. `fromFetch`
  * runs a fetch-style handler (Hono, itty, a plain function) as an rxgi app; `toFetch` runs an

@@ -1,3 +1,5 @@
+// Node's types for TypeScript 6+, as in index.ts.
+/// <reference types="node" preserve="true" />
 /**
  * `rxgi/node`: Node's `(req, res)` world and rxgi, both ways. `fromNodeHandler` and
  * `fromConnect` run existing handlers and middleware (Express, Connect, Koa's callback) as rxgi
