@@ -26,11 +26,25 @@ type Ending = Socket & { [kEnded]?: { entry: RosterEntry<Socket>; at: number } }
 const ending = new Roster<Socket>();
 let sweeper: NodeJS.Timeout | null = null;
 
+// Sockets whose write side ended in this turn of the event loop. Most are destroyed in the same
+// turn (node:http destroys a socket as its `connection: close` answer finishes, after this
+// listener ran): looked at once the turn is over, those cost a push and nothing more.
+const finished: Ending[] = [];
+
 function ended(this: Ending): void {
   if (this.destroyed) return;
-  this[kEnded] = { entry: ending.add(this), at: Date.now() };
-  this.on('close', closed);
-  sweeper ??= setInterval(sweep, LINGER / 4).unref();
+  if (finished.push(this) === 1) setImmediate(linger);
+}
+
+function linger(): void {
+  const at = Date.now();
+  for (const socket of finished) {
+    if (socket.destroyed || socket[kEnded] !== undefined) continue;
+    socket[kEnded] = { entry: ending.add(socket), at };
+    socket.on('close', closed);
+    sweeper ??= setInterval(sweep, LINGER / 4).unref();
+  }
+  finished.length = 0;
 }
 
 function closed(this: Ending): void {

@@ -80,11 +80,22 @@ export function socketInfo(
   };
 }
 
+/**
+ * A socket's local address when its listener knows it without asking the kernel: a listener
+ * bound to one address (not a wildcard) accepts every connection at that address and port.
+ */
+export const kLocalAddress = Symbol('rxgi.localAddress');
+
 /** The last server address made: every connection of a listener shares one. */
 let lastServer: Address | null = null;
 
-/** The local end of `socket` as an address, the same object as the last one when equal. */
-function serverAddress(socket: Socket): Address | null {
+/**
+ * The local end of `socket` as an address: the one its listener put on it, else the same
+ * object as the last one when equal (`localAddress` costs a `getsockname` per connection).
+ */
+function serverAddress(socket: Socket & { [kLocalAddress]?: Address }): Address | null {
+  const known = socket[kLocalAddress];
+  if (known !== undefined) return known;
   const host = socket.localAddress;
   const port = socket.localPort;
   const last = lastServer;

@@ -5,10 +5,11 @@ import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { logRefusal } from '../../core/access-log.js';
 import { ERR } from '../../core/errors.js';
+import type { Address } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import { Roster, type RosterEntry } from '../../core/table.js';
 import type { Clock } from '../drivers/clock.js';
-import { peerOf } from '../drivers/node-connection.js';
+import { kLocalAddress, peerOf } from '../drivers/node-connection.js';
 
 /** A certificate and key in PEM, for TLS. */
 export interface TlsOptions {
@@ -37,7 +38,22 @@ const PLAIN_ON_TLS = Buffer.from(
 
 const kArrived = Symbol('rxgi.arrived');
 const kHeld = Symbol('rxgi.held');
-type Arriving = Socket & { [kArrived]?: number; [kHeld]?: RosterEntry<Socket> };
+type Arriving = Socket & {
+  [kArrived]?: number;
+  [kHeld]?: RosterEntry<Socket>;
+  [kLocalAddress]?: Address;
+};
+
+/**
+ * The address every connection of `server` arrives at, when it is bound to one (not `0.0.0.0`
+ * or `::`, where each connection's depends on the interface it came in by), else null.
+ */
+function boundAddress(server: Server): Address | null {
+  const bound = server.address();
+  if (bound === null || typeof bound === 'string') return null;
+  if (bound.address === '0.0.0.0' || bound.address === '::') return null;
+  return [bound.address, bound.port];
+}
 
 /** A cleartext request on the TLS port: say in plain HTTP to use https, and close. */
 function plainOnTlsPort(socket: Socket, accessLog: boolean): void {
@@ -106,8 +122,12 @@ export function createListener(
     const entry = this[kHeld];
     if (entry !== undefined) unassigned.delete(entry);
   }
+  // Known at the first connection, when the server listens: saves a `getsockname` each.
+  let local: Address | null | undefined;
   const hold = (socket: Arriving): RosterEntry<Socket> => {
     socket[kArrived] = performance.now();
+    local ??= boundAddress((socket as Arriving & { server: Server }).server);
+    if (local !== null) socket[kLocalAddress] = local;
     const entry = unassigned.add(socket);
     socket[kHeld] = entry;
     socket.on('close', closed);
@@ -141,6 +161,7 @@ export function createListener(
       if (held !== undefined) {
         handshaking.delete(key);
         release(held.value);
+        (socket as Arriving)[kLocalAddress] = (held.value as Arriving)[kLocalAddress];
       }
       // A client that reset the connection right after its handshake: nothing to hand over.
       if (socket.destroyed) return;

@@ -1,3 +1,4 @@
+import http2 from 'node:http2';
 import type { App, InboundEvent, Lifespan, LifespanEvent } from 'rxgi';
 import { handle, serve, text, upgrade } from 'rxgi';
 import { concatMap, NEVER, Observable, of, throwError } from 'rxjs';
@@ -32,6 +33,31 @@ describe('serve and graceful shutdown', () => {
     const server = await start(app);
     expect(server.url).toBe(`http://127.0.0.1:${server.port}`);
     expect(await (await fetch(server.url)).text()).toBe('ok');
+  });
+
+  it("gives each request both ends' addresses, on a listener bound to one address or to all", async () => {
+    const ends = handle((req) => text(JSON.stringify([req.client, req.event.server])));
+    for (const host of ['127.0.0.1', '0.0.0.0']) {
+      const server = await start(ends, { host });
+      const url = `http://127.0.0.1:${server.port}/`;
+      const [client, local] = JSON.parse(await (await fetch(url)).text());
+      expect(client).toEqual(['127.0.0.1', expect.any(Number)]);
+      expect(local, `HTTP/1.1 on ${host}`).toEqual(['127.0.0.1', server.port]);
+      // h2c with prior knowledge: the same port, the other driver.
+      const session = http2.connect(url);
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/' });
+        let text = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        stream.on('end', () => resolve(text));
+        stream.on('error', reject);
+      });
+      session.close();
+      expect(JSON.parse(body)[1], `h2c on ${host}`).toEqual(['127.0.0.1', server.port]);
+    }
   });
 
   it('rejects when the port is taken', async () => {
