@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 
 /**
@@ -17,6 +18,8 @@ interface Sender {
   _state?: number;
   _firstFragment?: boolean;
   sendFrame?: (list: Buffer[], cb?: (error?: Error | null) => void) => void;
+  /** The socket `sendFrame` writes a one-buffer frame to, with one `write`. */
+  _socket: Duplex;
 }
 
 /** The last text message framed, and its frame: fan-out sends the same string many times. */
@@ -51,17 +54,14 @@ function textFrame(data: string, size: number): Buffer {
 }
 
 /**
- * Send `data` (`size` bytes) on `ws` as one frame in one write, and call `done` once it is
- * written. Returns false, having sent nothing, where `ws` must send it itself: a large payload,
- * a sender busy compressing or mid-fragment, or a runtime whose `ws` has no such sender (Bun).
+ * Send `data` (`size` bytes) on `ws` as one frame in one write, as ws's sender writes a frame of
+ * one buffer. Returns the socket's answer to the write: true when it took the frame without
+ * buffering, false when the frame waits in its buffer (it leaves by the socket's `'drain'`).
+ * Returns null, having sent nothing, where `ws` must send it itself: a large payload, a sender
+ * busy compressing or mid-fragment, or a runtime whose `ws` has no such sender (Bun).
  */
-export function sendWhole(
-  ws: WebSocket,
-  data: Uint8Array | string,
-  size: number,
-  done: (error?: Error | null) => void,
-): boolean {
-  if (size > MAX_COPIED) return false;
+export function sendWhole(ws: WebSocket, data: Uint8Array | string, size: number): boolean | null {
+  if (size > MAX_COPIED) return null;
   const sender = (ws as unknown as { _sender?: Sender | null })._sender;
   if (
     // Bun's ws has `_sender` null.
@@ -74,7 +74,7 @@ export function sendWhole(
       'permessage-deflate'
     ] !== undefined
   ) {
-    return false;
+    return null;
   }
   let out: Buffer;
   if (typeof data === 'string') out = textFrame(data, size);
@@ -83,6 +83,5 @@ export function sendWhole(
     out = built.frame;
     out.set(data, built.offset);
   }
-  sender.sendFrame([out], done);
-  return true;
+  return sender._socket.write(out);
 }
