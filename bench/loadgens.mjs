@@ -82,7 +82,7 @@ function autocannonLoadgen(why, settings) {
   return {
     // autocannon is node: on one core it saturates before the server does, so req/s ratios
     // come out compressed towards 1 (the CPU cost per request still compares).
-    name: `autocannon ${version} (${why}; wrk is more accurate: autocannon saturates its core)`,
+    name: `autocannon ${version} (${why})`,
     short: 'autocannon',
     settings: `${settings.connections} connections, pipelining ${settings.pipelining}`,
     run: (url, hooks) =>

@@ -107,6 +107,11 @@ function memoryRow({ scenario, memory }) {
   ];
 }
 
+const BUSES = { cluster: 'embedded bus', redis: 'Redis', nats: 'NATS' };
+
+/** A delivered share as a percentage with one decimal (99.96% is not 100%). */
+const share = (fraction) => (Number.isFinite(fraction) ? `${fixed(100 * fraction, 1)}%` : 'n/a');
+
 /** A row per rxgi bus of the fan-out: server CPU per delivery against Socket.IO's. */
 function fanoutRows({ scenario, fanout }) {
   const peer = fanout.systems.find((s) => s.name === 'socket.io');
@@ -120,7 +125,7 @@ function fanoutRows({ scenario, fanout }) {
       const status = verdict(ratio, judged ? scenario.ceiling : null, false);
       const lost = s.runs > 0 && number(s.delivered) < 1;
       return [
-        `fanout: rxgi ${s.bus} vs Socket.IO`,
+        `fanout (rxgi, ${BUSES[s.name] ?? s.bus})`,
         peer === undefined ? 'ws' : 'ws, socket.io-client',
         'cpu µs/delivery',
         fixed(number(peer?.usPerDelivery ?? null), 1),
@@ -128,7 +133,7 @@ function fanoutRows({ scenario, fanout }) {
         fixed(ratio, 3),
         judged ? `cpu ≤ ${fixed(scenario.ceiling, 2)}` : '-',
         lost ? `${status}, LOST` : status,
-        `delivered ${percent(number(peer?.delivered ?? null))}/${percent(number(s.delivered))}, ` +
+        `delivered ${share(number(peer?.delivered ?? null))}/${share(number(s.delivered))}, ` +
           `p99 ${fixed(late(peer?.p99 ?? null), 2, 'lost')}/${fixed(late(s.p99), 2, 'lost')} ms, ` +
           `${s.runs}/${s.rounds} runs`,
       ];
