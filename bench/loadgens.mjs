@@ -133,7 +133,11 @@ function wsEchoLoadgen(settings) {
 
 function wrkLoadgen(wrk, settings) {
   const version = spawnSync(wrk, ['-v'], { encoding: 'utf8' });
-  const banner = `${version.stdout}${version.stderr}`.split('\n')[0].trim() || 'wrk';
+  const banner =
+    `${version.stdout}${version.stderr}`
+      .split('\n')[0]
+      .replace(/ Copyright.*/, '')
+      .trim() || 'wrk';
   const runWrk = (url, seconds) => {
     const child = spawnPinned(
       settings.loadCpu,
