@@ -357,12 +357,6 @@ function printLine({ scenario, rounds }) {
 
 /** The summary table of `results` (as runBulk returns them). */
 export function printBulkSummary(results) {
-  const busy = results
-    .flatMap((r) => r.rounds ?? [])
-    .filter((r) => r.base.loadCpu > 0.9 || r.ours.loadCpu > 0.9).length;
-  if (busy > 0) {
-    warn(`the client used >90% of its CPU in ${busy} bulk rounds: it may be what sets the pace`);
-  }
   const rows = results
     .filter((r) => r.rounds !== undefined)
     .map(({ scenario, rounds }) => {
@@ -406,7 +400,18 @@ export function printBulkSummary(results) {
       "CPU / rxgi server CPU; least share = the smallest stream's bytes when the first of 4 " +
       'ended, over an even split',
   );
+  printBulkWarnings(results);
+  for (const r of results)
+    if (r.failed !== undefined) console.log(`${r.scenario.name}: FAILED: ${r.failed}`);
+}
+
+/** The warnings about `results`' rounds: a busy client, other work on the server CPU. */
+export function printBulkWarnings(results) {
   const all = results.flatMap((r) => r.rounds ?? []);
+  const busy = all.filter((r) => r.base.loadCpu > 0.9 || r.ours.loadCpu > 0.9).length;
+  if (busy > 0) {
+    warn(`the client used >90% of its CPU in ${busy} bulk rounds: it may be what sets the pace`);
+  }
   const disturbed = all.filter((r) => r.disturbed).length;
   if (disturbed > 0) {
     warn(
@@ -415,8 +420,6 @@ export function printBulkSummary(results) {
         'is the steadier number',
     );
   }
-  for (const r of results)
-    if (r.failed !== undefined) console.log(`${r.scenario.name}: FAILED: ${r.failed}`);
 }
 
 const main =

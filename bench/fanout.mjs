@@ -7,14 +7,16 @@
 // The rxgi app is bench/fanout-app.ts.
 //
 // Run it with `node bench/fanout.mjs` (after `npm run build`), or as the `fanout` scenario of
-// `npm run bench` (BENCH_SCENARIOS=fanout node bench/run.mjs).
+// `npm run bench` (BENCH_SCENARIOS=fanout node bench/run.mjs), which passes `--result <file>`:
+// the medians are written there as JSON for its summary.
 //
 // Per round, each system in turn (the order rotates from round to round) is started, a load
 // generator connects the clients and a publisher that sends `<phase> <seq> <send time>` strings
 // at a fixed rate: a warm-up first (not counted), then the measured run. Deliveries and latency
 // are counted at the receivers, in the publisher's own process (one clock). The servers and the
 // brokers run on CPU 0 (taskset), the load generator on CPU 1. The result of a system is the
-// median over rounds.
+// median over rounds; each rxgi system's cost is also set against Socket.IO's in the same round
+// (server CPU per delivery, rxgi / Socket.IO), and the median of those ratios reported.
 //
 // Environment:
 //   BENCH_ROUNDS           rounds (default 3)
@@ -32,7 +34,7 @@
 // `fanout.mjs guard <command> <args…>` runs a command and kills it when its own stdin ends, so
 // no broker or server outlives the runner, even when the runner is killed with SIGKILL.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -705,7 +707,7 @@ async function runner() {
         }
         try {
           const result = await runOnce(system, brokers, settings);
-          results.get(system).push(result);
+          results.get(system).push({ ...result, round });
           console.log(`  round ${round}/${rounds}  ${runLine(name, result, settings)}`);
         } catch (error) {
           if (stopping !== null) throw error;
@@ -728,7 +730,8 @@ async function runner() {
       `${rounds} rounds; servers+brokers ${pinning ? `on CPU ${SERVER_CPU}` : 'unpinned'}, ` +
       `load generator ${pinning ? `on CPU ${LOAD_CPU}` : 'unpinned'}`,
   );
-  const rows = systems.map((system) => {
+  const medians = systems.map((system) => fanoutMedians(system, results, rounds));
+  const rows = systems.map((system, i) => {
     const runs = results.get(system);
     const mid = (pick) => median(runs.map(pick), true);
     const of = (pick, digits) => fix(mid(pick), digits);
@@ -742,6 +745,7 @@ async function runner() {
       of((r) => late(r.p50), 2),
       of((r) => late(r.p99), 2),
       of((r) => r.usPerDelivery, 1),
+      Number.isFinite(medians[i].versusSocketIo) ? fixed(medians[i].versusSocketIo, 3) : '-',
       pct(mid((r) => r.serverCpu)),
       pct(mid((r) => r.brokerCpu ?? Number.NaN)),
       pct(mid((r) => r.loadCpu)),
@@ -757,6 +761,7 @@ async function runner() {
     'p50 ms',
     'p99 ms',
     'µs/delivery',
+    'vs Socket.IO',
     'server cpu',
     'broker cpu',
     'loadgen cpu',
@@ -767,7 +772,8 @@ async function runner() {
     'msg/s delivered = deliveries of the measured messages / (first send to last delivery); ' +
       'latency from send to receipt at the receivers (one clock); "lost": more than 1% (p99) or ' +
       `50% (p50) not delivered within ${settings.grace} s of the last send; µs/delivery = server ` +
-      'CPU time per delivery (server = primary + workers, brokers not included); cpu in cores ' +
+      'CPU time per delivery (server = primary + workers, brokers not included); vs Socket.IO = ' +
+      "µs/delivery / Socket.IO's in the same round (median of the rounds' ratios); cpu in cores " +
       'over the measured send window; split = clients per server process (last round)',
   );
   const all = [...results.values()].flat();
@@ -786,13 +792,42 @@ async function runner() {
     );
   }
   for (const failure of failures) console.log(`FAILED: ${failure}`);
+  if (resultFile !== null)
+    writeFileSync(resultFile, JSON.stringify({ settings, systems: medians }));
   return failures.length > 0 ? 1 : 0;
+}
+
+/**
+ * A system's medians over its runs, as the summary of run.mjs reads them: µs/delivery, the share
+ * delivered, p99 (ms; null when more than 1% was lost), and `versusSocketIo`: the median over the
+ * rounds both ran of its µs/delivery / Socket.IO's (NaN for Socket.IO itself, or without it).
+ */
+function fanoutMedians(system, results, rounds) {
+  const runs = results.get(system);
+  const mid = (pick) => median(runs.map(pick), true);
+  const peer = [...results].find(([other]) => other.name === 'socket.io')?.[1] ?? [];
+  const peerCost = new Map(peer.map((r) => [r.round, r.usPerDelivery]));
+  const paired = system.name === 'socket.io' ? [] : runs.filter((r) => peerCost.has(r.round));
+  const p99 = mid((r) => late(r.p99));
+  return {
+    name: system.name,
+    label: system.label,
+    bus: system.bus,
+    runs: runs.length,
+    rounds,
+    usPerDelivery: mid((r) => r.usPerDelivery),
+    delivered: mid((r) => r.delivered / r.expected),
+    p99: Number.isFinite(p99) ? p99 : null,
+    versusSocketIo: median(paired.map((r) => r.usPerDelivery / peerCost.get(r.round))),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Main: this file is the runner, the load generator or a guard
 
 const mode = process.argv[2];
+/** Where the runner writes its medians as JSON (`--result <file>`), or null. */
+const resultFile = mode === '--result' ? process.argv[3] : null;
 if (mode === 'guard') guard(process.argv.slice(3));
 else if (mode === 'loadgen') await loadgen(JSON.parse(process.argv[3]));
 else process.exit(await runner());

@@ -246,6 +246,32 @@ export function median(values, infinite = false) {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
+/** A growing list of numbers (response times, say), and its percentiles. */
+export class Samples {
+  #values = new Float64Array(1 << 16);
+  /** How many values were added. */
+  count = 0;
+
+  add(value) {
+    if (this.count === this.#values.length) {
+      const grown = new Float64Array(this.count * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.count++] = value;
+  }
+
+  /** The `p`th percentile of each of `ps` (nearest rank), NaN when there are no values. */
+  percentiles(...ps) {
+    const sorted = this.#values.subarray(0, this.count).sort();
+    return ps.map((p) =>
+      this.count === 0
+        ? Number.NaN
+        : sorted[Math.min(this.count, Math.max(1, Math.ceil((p / 100) * this.count))) - 1],
+    );
+  }
+}
+
 /** `value` with `digits` decimals; `infinity` for +Infinity, 'n/a' for any other non-number. */
 export function fixed(value, digits, infinity = 'n/a') {
   if (value === Number.POSITIVE_INFINITY) return infinity;

@@ -1,5 +1,5 @@
 // Memory per idle WebSocket (issue 16, item 11): `npm run bench:ws-idle`. Each server runs in a
-// child process (bench/servers/ws-idle.mjs: a raw `ws` WebSocketServer on node:http, and the same
+// child process (bench/servers/ws-echo.mjs: a raw `ws` WebSocketServer on node:http, and the same
 // echo app through rxgi's serve); this process is the client. For each server: warm up (open,
 // use and close some sessions), sample its memory after full collections, open N sessions that
 // each exchange one message and then stay idle, sample again; the difference over N is the
@@ -49,7 +49,7 @@ stopChildrenOnExit({ prefix: 'ws-idle: ', endStdin: true });
 /** A server child, with a reader of its stdout lines. */
 async function startServer(kind) {
   const child = track(
-    spawn(process.execPath, [...NODE_FLAGS, path.join(here, 'servers', 'ws-idle.mjs'), kind], {
+    spawn(process.execPath, [...NODE_FLAGS, path.join(here, 'servers', 'ws-echo.mjs'), kind], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, RXGI_LOG: 'error' },
     }),

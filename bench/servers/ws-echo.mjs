@@ -1,8 +1,9 @@
-// The servers of the idle WebSocket measurement (bench/ws-idle.mjs): `node ws-idle.mjs raw`
-// serves a raw `ws` WebSocketServer on node:http, `node ws-idle.mjs rxgi` the same echo app
-// through rxgi's serve (the built package, dist/): every message goes back as it came. Both run
-// with --expose-gc; `sample` on stdin runs full collections until the heap stops shrinking, then
-// prints `SAMPLE <rss> <heapUsed> <external> <heapTotal>` in bytes.
+// The WebSocket echo servers of the idle-memory measurement (bench/ws-idle.mjs) and of run.mjs's
+// `WebSocket echo` scenario: `node ws-echo.mjs raw` serves a raw `ws` WebSocketServer on
+// node:http, `node ws-echo.mjs rxgi` the same echo app through rxgi's serve (the built package,
+// dist/): every message goes back as it came. With --expose-gc, `sample` on stdin runs full
+// collections until the heap stops shrinking, then prints
+// `SAMPLE <rss> <heapUsed> <external> <heapTotal>` in bytes.
 import http from 'node:http';
 import { handle, serve, text, upgrade } from 'rxgi';
 import { WebSocketServer } from 'ws';
@@ -25,7 +26,7 @@ if (kind === 'raw') {
   const server = await serve(app, { host: HOST, port: PORT });
   ready(server.port);
 } else {
-  throw new Error(`usage: ws-idle.mjs raw|rxgi (got ${kind})`);
+  throw new Error(`usage: ws-echo.mjs raw|rxgi (got ${kind})`);
 }
 
 answerSamples(({ rss, heapUsed, external, heapTotal }) => [rss, heapUsed, external, heapTotal]);
