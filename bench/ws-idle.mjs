@@ -8,7 +8,10 @@
 //
 // Options: --connections N (default 4000), --rounds R (default 3), --h2 also measures rxgi's
 // RFC 8441 sessions over h2c (100 streams per connection, against the same raw ws baseline),
-// --json prints one JSON line of the medians at the end (what test/ reads).
+// --json prints one JSON line of the medians at the end (what test/ reads). --protocol http1
+// measures an idle HTTP/1.1 keep-alive connection instead (one GET answered, then silence),
+// --protocol h2 an idle h2c session (one stream answered), each against raw node:http or
+// node:http2 (docs/server.md, "Memory per connection").
 import { spawn } from 'node:child_process';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '4000' },
     rounds: { type: 'string', default: '3' },
     h2: { type: 'boolean', default: false },
+    protocol: { type: 'string', default: 'ws' },
     json: { type: 'boolean', default: false },
     servers: { type: 'string' },
     'semi-space': { type: 'string', default: '1' },
@@ -38,6 +42,8 @@ const { values } = parseArgs({
 const N = Number(values.connections);
 const ROUNDS = Number(values.rounds);
 if (!(N >= 1) || !(ROUNDS >= 1)) throw new Error('--connections and --rounds: positive numbers');
+const PROTOCOL = values.protocol;
+if (!['ws', 'http1', 'h2'].includes(PROTOCOL)) throw new Error('--protocol: ws, http1 or h2');
 // The young generation's size follows the allocation rate while the sessions open, and RSS
 // with it: that is garbage, not what an idle session holds. Both servers get the same small
 // one (--semi-space MiB; 0: V8's default, which grows to 16 MiB under such a burst).
@@ -160,15 +166,38 @@ async function openH2(port, count) {
   return sessions;
 }
 
-/** Open `count` sessions, at most 200 handshakes at a time. */
+/** An HTTP/1.1 keep-alive connection that made one request; resolves once it is answered. */
+function openKeepAlive(port) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', reject);
+    socket.once('data', () => resolve(socket));
+    socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+  });
+}
+
+/** An h2c session that made one request; resolves once its stream is answered and over. */
+function openSession(port) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const stream = session.request({ ':path': '/' });
+    stream.on('error', reject);
+    stream.resume();
+    stream.on('close', () => resolve(session));
+  });
+}
+
+/** Open `count` sessions (or idle connections), at most 200 at a time. */
 async function openMany(kind, port, count) {
   if (kind === 'rxgi-h2c') return { sessions: await openH2(port, count), sockets: [] };
-  const sockets = [];
+  const open = PROTOCOL === 'http1' ? openKeepAlive : PROTOCOL === 'h2' ? openSession : openHttp1;
+  const opened = [];
   for (let at = 0; at < count; at += 200) {
     const batch = Math.min(200, count - at);
-    sockets.push(...(await Promise.all(Array.from({ length: batch }, () => openHttp1(port)))));
+    opened.push(...(await Promise.all(Array.from({ length: batch }, () => open(port)))));
   }
-  return { sessions: [], sockets };
+  return PROTOCOL === 'h2' ? { sessions: opened, sockets: [] } : { sessions: [], sockets: opened };
 }
 
 async function closeAll({ sessions, sockets }) {
@@ -179,7 +208,7 @@ async function closeAll({ sessions, sockets }) {
 
 /** One measurement: bytes per idle session of server `kind`. */
 async function measure(kind) {
-  const server = await startServer(kind === 'raw' ? 'raw' : 'rxgi');
+  const server = await startServer(kind !== 'raw' ? 'rxgi' : PROTOCOL === 'h2' ? 'raw-h2' : 'raw');
   try {
     // Warm up: code compiled, pools and tables at their working size.
     await closeAll(await openMany(kind, server.port, Math.min(N, 500)));
@@ -199,7 +228,8 @@ async function measure(kind) {
 const kinds = (values.servers?.split(',') ?? ['raw', 'rxgi']).concat(values.h2 ? ['rxgi-h2c'] : []);
 const results = new Map(kinds.map((kind) => [kind, []]));
 if (!values.json) {
-  say(`idle WebSockets: ${N} per server, ${ROUNDS} rounds; ${describeMachine()}`);
+  const what = { ws: 'WebSockets', http1: 'HTTP/1.1 keep-alive connections', h2: 'h2c sessions' };
+  say(`idle ${what[PROTOCOL]}: ${N} per server, ${ROUNDS} rounds; ${describeMachine()}`);
 }
 for (let round = 0; round < ROUNDS; round++) {
   const order = round % 2 === 0 ? kinds : [...kinds].reverse();
@@ -235,7 +265,7 @@ for (const kind of kinds) {
 if (values.json) say(JSON.stringify(summary));
 else {
   say('');
-  say("median bytes per idle session (ratio to raw ws: median of the rounds' ratios)");
+  say("median bytes per idle session (ratio to raw node: median of the rounds' ratios)");
   for (const [kind, s] of Object.entries(summary)) {
     const ratios =
       s.heapRatio === undefined
