@@ -70,7 +70,7 @@ export function socketInfo(
 ): ConnectionInfo {
   const n = (counters.get(prefix) ?? 0) + 1;
   counters.set(prefix, n);
-  return {
+  const info: ConnectionInfo = {
     id: `${prefix}-${n.toString(36)}`,
     protocol,
     address: '',
@@ -78,6 +78,19 @@ export function socketInfo(
     client: peerOf(socket),
     server: serverAddress(socket),
   };
+  dropAddressCache(socket);
+  return info;
+}
+
+/**
+ * node keeps what it looked up of a socket's two ends on the socket, an object each (with the
+ * local host string, about 150 bytes for as long as the socket is open); the info holds its own
+ * copy, and node looks again should anything ask (`_getpeername`, `_getsockname` of node:net).
+ */
+function dropAddressCache(socket: Socket): void {
+  const cached = socket as Socket & { _peername?: unknown; _sockname?: unknown };
+  if (cached._peername) cached._peername = null;
+  if (cached._sockname) cached._sockname = null;
 }
 
 /**
@@ -105,9 +118,15 @@ function serverAddress(socket: Socket & { [kLocalAddress]?: Address }): Address 
   return made;
 }
 
+/** The last peer host seen: behind a proxy every connection comes from one, shared then. */
+let lastPeerHost = '';
+
 /** The peer of `socket` as an address, or null once node no longer knows it. */
 export function peerOf(socket: Socket): Address | null {
-  return address(socket.remoteAddress, socket.remotePort);
+  let host = socket.remoteAddress;
+  if (host === lastPeerHost) host = lastPeerHost;
+  else if (host !== undefined) lastPeerHost = host;
+  return address(host, socket.remotePort);
 }
 
 function address(host: string | undefined, port: number | undefined): Address | null {

@@ -6,7 +6,7 @@ import { ERR } from '../../core/errors.js';
 import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import { NO_PROTOCOLS, type StreamState } from '../../core/stream-state.js';
-import { Roster, type RosterEntry } from '../../core/table.js';
+import { IndexedRoster } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
 import { sendWhole } from './websocket-frame.js';
 
@@ -43,20 +43,23 @@ export interface WebSocketOptions {
 
 const kSubprotocol = Symbol('rxgi.subprotocol');
 const kHeaders = Symbol('rxgi.headers');
-const kAlive = Symbol('rxgi.alive');
 const kSession = Symbol('rxgi.session');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
-type TrackedSocket = WebSocket & { [kAlive]?: boolean; [kSession]?: Session };
+type TrackedSocket = WebSocket & { [kSession]?: Session };
 
 /**
  * What a session's listeners need: one object per session, read by listeners shared by every
- * session (closures per session cost about 300 bytes for as long as it is open).
+ * session (closures per session cost about 300 bytes for as long as it is open). It is also
+ * the session's member of the driver's roster, for pings.
  */
 class Session {
   /** The error ws closed the session for, if any. */
   failure: { code: number; reason: string } | null = null;
-  entry: RosterEntry<TrackedSocket> | null = null;
+  /** A pong came since the last ping. */
+  alive = true;
+  /** Its place in `sessions` (see `IndexedRoster`). */
+  index = -1;
   /** Bytes of messages written while the socket's buffer was full, granted back on drain. */
   pending = 0;
   /** The socket's `'drain'` listener, put there at the first write it buffered. */
@@ -65,7 +68,8 @@ class Session {
   constructor(
     readonly host: WebSocketHost<WebSocketStream>,
     readonly stream: WebSocketStream,
-    readonly sessions: Roster<TrackedSocket>,
+    readonly ws: WebSocket,
+    readonly sessions: IndexedRoster<Session>,
   ) {}
 }
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
@@ -184,7 +188,7 @@ export class WebSocketDriver {
   private readonly server: WebSocketServer;
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
-  private readonly sessions = new Roster<TrackedSocket>();
+  private readonly sessions = new IndexedRoster<Session>('index');
   /** Which pages may open sessions. */
   readonly origins: OriginPolicy;
   /** ws's receiver can be taken over: fragments are held by bytes (websocket-fragments.ts). */
@@ -261,11 +265,9 @@ export class WebSocketDriver {
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     if (this.byBytes) assembleFragments(ws);
     stream.ws = ws;
-    const tracked = ws as TrackedSocket;
-    tracked[kAlive] = true;
-    const session = new Session(host as WebSocketHost<WebSocketStream>, stream, this.sessions);
-    tracked[kSession] = session;
-    session.entry = this.sessions.add(tracked);
+    const session = new Session(host as WebSocketHost<WebSocketStream>, stream, ws, this.sessions);
+    (ws as TrackedSocket)[kSession] = session;
+    this.sessions.add(session);
     ws.binaryType = 'nodebuffer';
     ws.on('message', onMessage);
     ws.on('pong', onPong);
@@ -335,15 +337,16 @@ export class WebSocketDriver {
   }
 
   private ping(): void {
-    for (const ws of this.sessions) {
+    for (const session of this.sessions) {
+      const ws = session.ws;
       // A timer's callback: a throw here would end the process and every session's pings. The
       // session is cut; its connection hears of it by the session's 'close'.
       try {
-        if (ws[kAlive] === false) {
+        if (!session.alive) {
           ws.terminate();
           continue;
         }
-        ws[kAlive] = false;
+        session.alive = false;
         ws.ping();
       } catch (error) {
         logger().error('internal error; closing the WebSocket session', {
@@ -367,7 +370,7 @@ function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
   }
 }
 function onPong(this: TrackedSocket): void {
-  this[kAlive] = true;
+  this[kSession]!.alive = true;
 }
 function onError(this: TrackedSocket, error: Error & { code?: string }): void {
   const session = this[kSession]!;
@@ -380,8 +383,7 @@ function onClose(this: TrackedSocket, code: number, reason: Buffer): void {
   const session = this[kSession]!;
   const { host, stream, failure } = session;
   stream.ws = null;
-  if (session.entry !== null) session.sessions.delete(session.entry);
-  session.entry = null;
+  session.sessions.delete(session);
   try {
     if (failure !== null && code === WS_CODE.ABNORMAL)
       host.wsClosed(stream, failure.code, failure.reason);
