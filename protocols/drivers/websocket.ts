@@ -72,6 +72,41 @@ class Session {
     readonly sessions: IndexedRoster<Session>,
   ) {}
 }
+/**
+ * The WebSocket of every session: ws's own, whose events go straight to the listeners every
+ * session shares, by `emit` on the prototype. Listeners put on each session with `on` would
+ * cost its event table a dictionary entry each (about 100 bytes for the four, for as long as
+ * the session is open). Events that come before the session is attached, and any other event,
+ * take ws's usual way.
+ */
+class SessionSocket extends WebSocket {
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const self = this as TrackedSocket;
+    if (self[kSession] === undefined) return super.emit(event, ...eventArgs(arguments));
+    switch (event) {
+      case 'message':
+        onMessage.call(self, a as Buffer, b as boolean);
+        return true;
+      case 'pong':
+        onPong.call(self);
+        return true;
+      case 'error':
+        onError.call(self, a as Error);
+        return true;
+      case 'close':
+        onClose.call(self, a as number, b as Buffer);
+        return true;
+      default:
+        return super.emit(event, ...eventArgs(arguments));
+    }
+  }
+}
+
+/** The arguments of an `emit` call after the event name. */
+function eventArgs(args: IArguments): unknown[] {
+  return Array.prototype.slice.call(args, 1);
+}
+
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
 type SetSocket = (
   socket: Duplex,
@@ -211,6 +246,7 @@ export class WebSocketDriver {
       // Messages are limited by bytes, however split: websocket-fragments.ts holds the fragments.
       maxFragments: 0,
       perMessageDeflate: false,
+      WebSocket: SessionSocket,
       handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
     });
     this.server.on('headers', (lines: string[], request: UpgradeRequest) => {
@@ -244,7 +280,7 @@ export class WebSocketDriver {
    */
   adopt<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, duplex: Duplex): void {
     // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
-    const ws = new (WebSocket as unknown as ServerSession)(null, undefined, {
+    const ws = new (SessionSocket as unknown as ServerSession)(null, undefined, {
       maxPayload: this.options.maxMessageSize,
       // What ws's own server passes: pongs answered, and a close handshake given 30 s
       // (without it ws cuts the stream about 1 ms after its close frame, RFC 6455 §7.1.1).
@@ -269,10 +305,14 @@ export class WebSocketDriver {
     (ws as TrackedSocket)[kSession] = session;
     this.sessions.add(session);
     ws.binaryType = 'nodebuffer';
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('error', onError);
-    ws.on('close', onClose);
+    // A SessionSocket hands its events to the shared listeners itself; another WebSocket gets
+    // them as listeners.
+    if (!(ws instanceof SessionSocket)) {
+      ws.on('message', onMessage);
+      ws.on('pong', onPong);
+      ws.on('error', onError);
+      ws.on('close', onClose);
+    }
     if (stream.credit <= 0) ws.pause();
   }
 
