@@ -85,7 +85,6 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   draining = false;
   /** The socket was handed to a WebSocket session. */
   upgraded = false;
-  readonly websocketEnabled: boolean;
   /** The driver's roster of connections, while this one is in it. */
   roster: IndexedRoster<Http1Connection> | null = null;
   /** Its place in `roster` (see `IndexedRoster`). */
@@ -97,7 +96,11 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
     private readonly options: Http1Options,
   ) {
     super(info, options);
-    this.websocketEnabled = options.websocket !== null;
+  }
+
+  /** WebSocket upgrades are served (a getter: a field would cost every connection 8 bytes). */
+  get websocketEnabled(): boolean {
+    return this.options.websocket !== null;
   }
 
   /** A request from node:http. */

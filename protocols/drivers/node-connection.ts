@@ -161,7 +161,9 @@ export abstract class NodeConnection<S extends NodeStream>
    * A timed-out HTTP stream is reset whether or not its head was sent (HTTP/2: RST_STREAM
    * CANCEL), rather than answered 408 before its head (HTTP/1.1).
    */
-  protected readonly resetOnTimeout: boolean = false;
+  protected get resetOnTimeout(): boolean {
+    return false;
+  }
 
   /** The node stream a stream's request body arrives on. */
   protected abstract input(stream: S): Readable;

@@ -82,7 +82,8 @@ class Session {
 class SessionSocket extends WebSocket {
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
     const self = this as TrackedSocket;
-    if (self[kSession] === undefined) return super.emit(event, ...eventArgs(arguments));
+    // ws emits at most two arguments with any event.
+    if (self[kSession] === undefined) return super.emit(event, a, b);
     switch (event) {
       case 'message':
         onMessage.call(self, a as Buffer, b as boolean);
@@ -97,14 +98,9 @@ class SessionSocket extends WebSocket {
         onClose.call(self, a as number, b as Buffer);
         return true;
       default:
-        return super.emit(event, ...eventArgs(arguments));
+        return super.emit(event, a, b);
     }
   }
-}
-
-/** The arguments of an `emit` call after the event name. */
-function eventArgs(args: IArguments): unknown[] {
-  return Array.prototype.slice.call(args, 1);
 }
 
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;

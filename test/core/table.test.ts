@@ -138,7 +138,7 @@ describe('Roster', () => {
 });
 
 describe('IndexedRoster', () => {
-  it('keeps each member\'s place on the member, under its key; removing twice or a stranger does nothing', () => {
+  it("keeps each member's place on the member, under its key; removing twice or a stranger does nothing", () => {
     const kA = Symbol('a');
     const kB = Symbol('b');
     type Tagged = { name: string; [kA]?: number; [kB]?: number };
