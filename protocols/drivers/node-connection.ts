@@ -83,8 +83,8 @@ export function socketInfo(
 }
 
 /**
- * node keeps what it looked up of a socket's two ends on the socket, an object each (with the
- * local host string, about 150 bytes for as long as the socket is open); the info holds its own
+ * node keeps what it looked up of a socket's ends on the socket, an object each (56 bytes, and
+ * for the local end its host string, for as long as the socket is open); the info holds its own
  * copy, and node looks again should anything ask (`_getpeername`, `_getsockname` of node:net).
  */
 function dropAddressCache(socket: Socket): void {
