@@ -1,7 +1,7 @@
-import type { Observer, Subscription } from 'rxjs';
+import type { Observer } from 'rxjs';
 import { AccessEntry, logConnection } from './access-log.js';
 import { ActorConnection } from './actor.js';
-import { type App, SessionRun } from './app.js';
+import { type App, type AppRun, runApp } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -25,7 +25,6 @@ import {
 import { hasField, repeatedSingleton } from './headers.js';
 import { defaultHub, type Hub } from './hub.js';
 import { jsonLogger, logger } from './log.js';
-import { Multicast } from './multicast.js';
 import type { StreamState } from './stream-state.js';
 
 // Its home is events.ts (a Chunk's wire length); drivers and adapters import it from here too.
@@ -53,11 +52,11 @@ export abstract class Connection<S extends StreamState>
   extends ActorConnection<S>
   implements Observer<OutboundEvent>
 {
-  /** The inbound events, for an app that is not run as a session (made only for one). */
-  private events: Multicast<InboundEvent> | null = null;
-  private subscription: Subscription | null = null;
-  /** The app's session, when the connection runs it directly (`sessionApp`). */
-  private run: SessionRun | null = null;
+  /**
+   * The app's run: its session directly when `sessionApp` made it (rxjs's subscriber layers
+   * are a cost every event would pay twice), else its Observable (`runApp`).
+   */
+  private run: AppRun | null = null;
   private appDone = false;
   private faulted = false;
   /**
@@ -80,18 +79,9 @@ export abstract class Connection<S extends StreamState>
     this.hub = hub;
     this.info.address = hub.register(this.info.id, this);
     try {
-      // An app made by `sessionApp` (`handle` and the shims) is run with no Observable in
-      // between: rxjs's subscriber layers are a cost every event would pay twice.
-      this.run = SessionRun.start(app, this, this.info);
-      if (this.run !== null) {
-        if (this.ended) this.run.end();
-        return;
-      }
-      this.events = new Multicast<InboundEvent>();
-      const output = app(this.events, this.info);
-      const subscription = output.subscribe(this);
-      if (this.ended) subscription.unsubscribe();
-      else this.subscription = subscription;
+      this.run = runApp(app, this, this.info);
+      // The app may have ended the connection while it started.
+      if (this.ended) this.run.end();
     } catch (error) {
       this.error(error);
     }
@@ -112,9 +102,7 @@ export abstract class Connection<S extends StreamState>
 
   /** One inbound event, for the app. */
   protected tell(event: InboundEvent): void {
-    const run = this.run;
-    if (run !== null) run.receive(event);
-    else this.events?.next(event);
+    this.run?.receive(event);
   }
 
   /** Register a stream and tell the app about its request. */
@@ -218,10 +206,8 @@ export abstract class Connection<S extends StreamState>
       this.peerClosed(stream, code, reason);
     }
     this.leaveHub();
-    this.events?.complete();
+    // An Observable app's inbound events complete, then its output is unsubscribed.
     this.run?.end();
-    this.subscription?.unsubscribe();
-    this.subscription = null;
   }
 
   /** The stream is gone: its access line is written (when the log is on). */

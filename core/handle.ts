@@ -64,18 +64,27 @@ class HandleExchange extends HttpRequest {
   subscription: Subscription | null = null;
   iterator: AsyncIterator<Chunk> | null = null;
   wakeup: (() => void) | null = null;
-  messages: Multicast<Uint8Array | string> | null = null;
-  /** WebSocket input credit withheld while the output is backed up. */
+  /** Input credit withheld while the output is backed up (mail taken from the inbox). */
   owed = 0;
+  /** The WebSocket session this handshake became, once accepted. */
+  session: HandleSession | null = null;
 
   /** The key of the router's table. */
   get id(): number {
     return this.event.stream;
   }
+
+  protected override held(): void {
+    // The session's stream events reach the request from now on (see `HandleSession.request`).
+    if (this.session !== null) this.session.request = this;
+  }
 }
 
+/** What the router keeps per open stream: an exchange, or the WebSocket session it became. */
+type HandleRoute = HandleExchange | HandleSession;
+
 /** One connection's worth of `handle`: calls the handler per request and routes its events. */
-class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
+class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
   /** The connection received `shutdown`. */
   stopped = false;
 
@@ -95,38 +104,45 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
 
   protected override shutdown(): void {
     this.stopped = true;
-    for (const exchange of this.routes.values()) exchange.stop();
+    for (const route of this.routes.values()) {
+      if (route instanceof HandleExchange) route.stop();
+      else route.request?.stop();
+    }
   }
 
-  protected override data(exchange: HandleExchange, chunk: Uint8Array, end: boolean): void {
+  protected override data(exchange: HandleRoute, chunk: Uint8Array, end: boolean): void {
+    // A session reads messages, not a body.
+    if (!(exchange instanceof HandleExchange)) return;
     exchange.body.push(chunk);
     if (end) exchange.body.end();
   }
 
-  protected override trailers(exchange: HandleExchange, headers: HeaderList): void {
+  protected override trailers(exchange: HandleRoute, headers: HeaderList): void {
+    if (!(exchange instanceof HandleExchange)) return;
     exchange.body.end(headers);
   }
 
-  protected override wsMessage(exchange: HandleExchange, data: Uint8Array | string): void {
-    exchange.messages?.next(data);
-    this.consumed(exchange, chunkLength(data));
+  protected override wsMessage(route: HandleRoute, data: Uint8Array | string): void {
+    if (route instanceof HandleExchange) return;
+    route.messages.next(data);
+    this.consumed(route, chunkLength(data));
   }
 
-  protected override message(exchange: HandleExchange, event: MessageEvent): void {
+  protected override message(route: HandleRoute, event: MessageEvent): void {
     // Unread mail is still granted back: it was delivered, and dropped by the app.
-    exchange.mail(event);
-    this.consumed(exchange, event.size);
+    requestOf(route)?.mail(event);
+    this.consumed(route, event.size);
   }
 
-  protected override undelivered(exchange: HandleExchange, event: UndeliveredEvent): void {
-    exchange.mail(event);
+  protected override undelivered(route: HandleRoute, event: UndeliveredEvent): void {
+    requestOf(route)?.mail(event);
   }
 
-  protected override dropped(exchange: HandleExchange, event: DroppedEvent): void {
-    exchange.mail(event);
+  protected override dropped(route: HandleRoute, event: DroppedEvent): void {
+    requestOf(route)?.mail(event);
   }
 
-  protected cancel(exchange: HandleExchange): void {
+  protected cancel(exchange: HandleRoute): void {
     this.close(exchange, H2_CODE.CANCEL, 'closed');
   }
 
@@ -134,20 +150,21 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     return new HandleExchange(event, this);
   }
 
-  protected start(exchange: HandleExchange): unknown {
-    return this.handler(exchange);
+  protected start(exchange: HandleRoute): unknown {
+    return this.handler(exchange as HandleExchange);
   }
 
   /** The handler's answer: an Observable's first value, a promise's value, or itself. */
-  protected override started(exchange: HandleExchange, answer: unknown): void {
+  protected override started(route: HandleRoute, answer: unknown): void {
+    const exchange = route as HandleExchange;
     if (isObservable(answer)) this.first(exchange, answer as Observable<Answer>);
     else if (isPromise(answer)) this.watch(exchange, answer);
     else this.answer(exchange, answer as Answer | null | undefined);
   }
 
   /** The handler's promise resolved. */
-  protected override settled(exchange: HandleExchange, answer: unknown): void {
-    this.answer(exchange, answer as Answer | null | undefined);
+  protected override settled(exchange: HandleRoute, answer: unknown): void {
+    this.answer(exchange as HandleExchange, answer as Answer | null | undefined);
   }
 
   /** The handler answered with an Observable: its first value is the answer. */
@@ -342,8 +359,14 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
       return;
     }
     exchange.headSent = true;
-    const messages = new Multicast<Uint8Array | string>();
-    exchange.messages = messages;
+    // From here the stream's route is the session, which holds the request only once the
+    // request keeps state its events reach (an inbox, a signal): an idle session whose code
+    // let go of the request holds neither it nor the request event (docs/internals.md).
+    const session = new HandleSession(this, exchange);
+    exchange.session = session;
+    exchange.finished = true;
+    if (exchange.holdsState) session.request = exchange;
+    this.routes.set(session);
     this.next({
       type: 'ws-accept',
       stream,
@@ -351,30 +374,28 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
       headers: answer.headers,
     });
     this.next({ type: 'window', stream, bytes: INITIAL_WINDOW });
-    if (exchange.finished) return;
-    const output = this.call(exchange, answer.websocket, messages, exchange);
+    if (session.finished) return;
+    const output = this.call(session, answer.websocket, session.messages, exchange);
     if (output === FAILED) return;
-    exchange.subscription = (output as Observable<Chunk>).subscribe(
-      new SessionMessages(this, exchange),
-    );
+    (output as Observable<Chunk>).subscribe(session);
   }
 
   /** @internal A message of the session's output. */
-  sendMessage(exchange: HandleExchange, data: Chunk): void {
-    if (exchange.finished) return;
-    exchange.window -= chunkLength(data);
-    this.next({ type: 'ws-message', stream: exchange.stream, data });
+  sendMessage(session: HandleSession, data: Chunk): void {
+    if (session.finished) return;
+    session.window -= chunkLength(data);
+    this.next({ type: 'ws-message', stream: session.id, data });
   }
 
   /** @internal The session's output completed: the session closes with 1000. */
-  endSession(exchange: HandleExchange): void {
-    if (exchange.finished) return;
-    this.next({ type: 'close', stream: exchange.stream, code: WS_CODE.NORMAL, reason: '' });
-    this.finish(exchange);
+  endSession(session: HandleSession): void {
+    if (session.finished) return;
+    this.next({ type: 'close', stream: session.id, code: WS_CODE.NORMAL, reason: '' });
+    this.finish(session);
   }
 
   /** Input the app took: granted back only while its output flows. */
-  private consumed(exchange: HandleExchange, size: number): void {
+  private consumed(exchange: HandleRoute, size: number): void {
     if (exchange.finished) return;
     // Input is granted back only while output flows: a client that does not read is not read.
     // Grants go out in batches (a quarter of the initial window): one `window` event per small
@@ -383,40 +404,43 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
     if (exchange.window > 0 && exchange.owed >= GRANT_BATCH) {
       const owed = exchange.owed;
       exchange.owed = 0;
-      this.next({ type: 'window', stream: exchange.stream, bytes: owed });
+      this.next({ type: 'window', stream: exchange.id, bytes: owed });
     }
   }
 
-  protected override window(exchange: HandleExchange, bytes: number): void {
+  protected override window(exchange: HandleRoute, bytes: number): void {
     exchange.window += bytes;
     if (exchange.window <= 0) return;
-    const wakeup = exchange.wakeup;
-    exchange.wakeup = null;
-    wakeup?.();
+    if (exchange instanceof HandleExchange) {
+      const wakeup = exchange.wakeup;
+      exchange.wakeup = null;
+      wakeup?.();
+    }
     if (exchange.owed > 0) {
       const owed = exchange.owed;
       exchange.owed = 0;
-      this.next({ type: 'window', stream: exchange.stream, bytes: owed });
+      this.next({ type: 'window', stream: exchange.id, bytes: owed });
     }
   }
 
   /** The driver closed the stream: stop all work for it. */
-  protected close(exchange: HandleExchange, code: number, reason: string): void {
-    if (exchange.finished) return;
-    exchange.abandon(code, reason);
-    exchange.messages?.complete();
-    this.finish(exchange);
+  protected close(route: HandleRoute, code: number, reason: string): void {
+    if (route.finished) return;
+    requestOf(route)?.abandon(code, reason);
+    if (!(route instanceof HandleExchange)) route.messages.complete();
+    this.finish(route);
   }
 
   /** A failure inside the exchange: answer with its status, or abort after the head. */
-  fail(exchange: HandleExchange, error: unknown): void {
+  fail(exchange: HandleRoute, error: unknown): void {
     if (exchange.finished) return;
     const rxgi = error instanceof RxgiError ? error : null;
-    const code = exchange.messages !== null ? WS_CODE.INTERNAL_ERROR : H2_CODE.INTERNAL_ERROR;
+    const code =
+      exchange instanceof HandleExchange ? H2_CODE.INTERNAL_ERROR : WS_CODE.INTERNAL_ERROR;
     if (rxgi === null || rxgi.status >= 500) {
-      logger().error('handler failed', { stream: exchange.stream, error });
+      logger().error('handler failed', { stream: exchange.id, error });
     }
-    if (!exchange.headSent) {
+    if (exchange instanceof HandleExchange && !exchange.headSent) {
       exchange.headSent = true;
       const reply = status(rxgi?.status ?? 500);
       this.next({
@@ -428,15 +452,22 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
         end: true,
       });
     } else {
-      this.next({ type: 'close', stream: exchange.stream, code, reason: 'internal error' });
+      this.next({ type: 'close', stream: exchange.id, code, reason: 'internal error' });
     }
     this.finish(exchange);
   }
 
-  private finish(exchange: HandleExchange): void {
-    if (exchange.finished) return;
-    exchange.finished = true;
-    this.routes.delete(exchange.stream);
+  private finish(route: HandleRoute): void {
+    if (route.finished) return;
+    route.finished = true;
+    this.routes.delete(route.id);
+    if (!(route instanceof HandleExchange)) {
+      route.request?.finish();
+      route.request = null;
+      route.unsubscribe();
+      return;
+    }
+    const exchange = route;
     exchange.finish();
     exchange.subscription?.unsubscribe();
     exchange.subscription = null;
@@ -450,26 +481,45 @@ class HandleRouter extends HandlerRouter<HandleExchange> implements EventSink {
 }
 
 /**
- * The subscriber of a WebSocket session's output: one object per session, where an observer
- * literal would cost rxjs's wrapper, its observer and three closures (about 370 bytes held for
- * as long as the session is open). What its hooks throw reaches the producer, as with any
- * Subscriber; the router's own hooks do not throw.
+ * A WebSocket session of `handle`, once its handshake is accepted: the stream's route, and the
+ * subscriber of the session's output. One object per session, where an observer literal would
+ * cost rxjs's wrapper, its observer and three closures (about 370 bytes held for as long as the
+ * session is open), and the exchange with its request event another 450. What its hooks throw
+ * reaches the producer, as with any Subscriber; the router's own hooks do not throw.
  */
-class SessionMessages extends Subscriber<Chunk> {
+class HandleSession extends Subscriber<Chunk> {
+  /** The stream id, the key of the router's table. */
+  readonly id: number;
+  /** Output credit left (SPEC.md §5). */
+  window: number;
+  /** Input credit withheld while the output is backed up. */
+  owed: number;
+  finished = false;
+  /** The client's messages, for the session's code. */
+  readonly messages = new Multicast<Uint8Array | string>();
+  /**
+   * The handshake's request, while it keeps state the stream's events reach (its inbox, its
+   * signals); the request sets it when it first does (`HandleExchange.held`).
+   */
+  request: HandleExchange | null = null;
+
   constructor(
     private readonly router: HandleRouter,
-    private readonly exchange: HandleExchange,
+    exchange: HandleExchange,
   ) {
     super();
+    this.id = exchange.id;
+    this.window = exchange.window;
+    this.owed = exchange.owed;
   }
 
   protected override _next(data: Chunk): void {
-    this.router.sendMessage(this.exchange, data);
+    this.router.sendMessage(this, data);
   }
 
   protected override _error(error: unknown): void {
     try {
-      this.router.fail(this.exchange, error);
+      this.router.fail(this, error);
     } finally {
       this.unsubscribe();
     }
@@ -477,11 +527,16 @@ class SessionMessages extends Subscriber<Chunk> {
 
   protected override _complete(): void {
     try {
-      this.router.endSession(this.exchange);
+      this.router.endSession(this);
     } finally {
       this.unsubscribe();
     }
   }
+}
+
+/** The request a route's stream events reach, if it keeps any state they concern. */
+function requestOf(route: HandleRoute): HandleExchange | null {
+  return route instanceof HandleExchange ? route : route.request;
 }
 
 function toHeaderList(headers: HeadersInit | undefined): HeaderList {

@@ -46,7 +46,10 @@ export class HttpRequest {
   /** The body as a pull stream: input is read from the wire only as fast as this is iterated. */
   get body(): BodyReader {
     // Made on first use: most requests never read a body.
-    this.reader ??= new BodyReader((bytes) => this.grant(bytes), this.event.end);
+    if (this.reader === null) {
+      this.reader = new BodyReader((bytes) => this.grant(bytes), this.event.end);
+      this.held();
+    }
     return this.reader;
   }
 
@@ -102,7 +105,10 @@ export class HttpRequest {
 
   /** Aborted when the stream closes before the exchange completed (client left, reset). */
   get signal(): AbortSignal {
-    this.controller ??= new AbortController();
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      this.held();
+    }
     return this.controller.signal;
   }
 
@@ -113,6 +119,7 @@ export class HttpRequest {
   get shutdown(): AbortSignal {
     if (this.stopping === null) {
       this.stopping = new AbortController();
+      this.held();
       if (this.sink.stopped) this.stop();
     }
     return this.stopping.signal;
@@ -206,6 +213,7 @@ export class HttpRequest {
   get inbox(): Observable<Mail> {
     if (this.mailbox === null) {
       this.mailbox = new Subject();
+      this.held();
       // A WebSocket gets its credit when accepted; a plain exchange gets it here.
       if (!this.event.websocket) this.grant(INITIAL_WINDOW);
     }
@@ -230,6 +238,22 @@ export class HttpRequest {
   finish(): void {
     this.mailbox?.complete();
   }
+
+  /**
+   * @internal True once the request keeps something that events of its stream reach (a body
+   * reader, a signal, an inbox): until then those events have nothing to do here.
+   */
+  get holdsState(): boolean {
+    return (
+      this.reader !== null ||
+      this.controller !== null ||
+      this.stopping !== null ||
+      this.mailbox !== null
+    );
+  }
+
+  /** @internal Called as the request first keeps such state (see {@link holdsState}). */
+  protected held(): void {}
 
   private grant(bytes: number): void {
     this.sink.next({ type: 'window', stream: this.event.stream, bytes });

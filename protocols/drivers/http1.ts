@@ -20,7 +20,7 @@ import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../.
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
-import { Roster, type RosterEntry } from '../../core/table.js';
+import { IndexedRoster } from '../../core/table.js';
 import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
@@ -85,10 +85,10 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   draining = false;
   /** The socket was handed to a WebSocket session. */
   upgraded = false;
-  readonly websocketEnabled: boolean;
-  /** Where the driver's roster of connections holds this one, and that roster. */
-  entry: RosterEntry<Http1Connection> | null = null;
-  roster: Roster<Http1Connection> | null = null;
+  /** The driver's roster of connections, while this one is in it. */
+  roster: IndexedRoster<Http1Connection> | null = null;
+  /** Its place in `roster` (see `IndexedRoster`). */
+  rosterIndex = -1;
 
   constructor(
     info: ConnectionInfo,
@@ -96,7 +96,11 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
     private readonly options: Http1Options,
   ) {
     super(info, options);
-    this.websocketEnabled = options.websocket !== null;
+  }
+
+  /** WebSocket upgrades are served (a getter: a field would cost every connection 8 bytes). */
+  get websocketEnabled(): boolean {
+    return this.options.websocket !== null;
   }
 
   /** A request from node:http. */
@@ -228,9 +232,9 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
 
   override end(reason?: string): void {
     super.end(reason);
-    if (this.entry !== null) {
-      this.roster?.delete(this.entry);
-      this.entry = null;
+    if (this.roster !== null) {
+      this.roster.delete(this);
+      this.roster = null;
     }
   }
 
@@ -457,7 +461,7 @@ function onSocketClose(this: TaggedSocket): void {
 /** The HTTP/1.1 driver attached to a server. */
 export interface Http1Driver {
   /** Connections that have carried at least one request. */
-  readonly connections: Roster<Http1Connection>;
+  readonly connections: IndexedRoster<Http1Connection>;
   /**
    * Close every connection of this driver that is idle now, among `sockets` (every socket of
    * the server: the others are left alone): sockets that never sent a request and keep-alive
@@ -476,7 +480,7 @@ export function attachHttp1(
   options: Http1Options,
   secure = false,
 ): Http1Driver {
-  const live = new Roster<Http1Connection>();
+  const live = new IndexedRoster<Http1Connection>('rosterIndex');
   // node:http drops the fields past its count silently; one more than the limit lets the driver
   // see that a head had too many, and answer 431 (spec/http1.md).
   server.maxHeadersCount = options.maxHeaderFields + 1;
@@ -490,7 +494,7 @@ export function attachHttp1(
     // The connection leaves the roster when it ends (`end`), which its socket's close or its
     // WebSocket session's brings: no listener of its own.
     connection.roster = live;
-    connection.entry = live.add(connection);
+    live.add(connection);
     socket.on('close', onSocketClose);
     connection.start(app, options.hub);
     return connection;

@@ -116,7 +116,9 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   private readonly on = streamListeners(this);
   /** What the session holds in JS, against `maxSessionMemory` (spec/http2.md §1). */
   private readonly memory: SessionMemory;
-  protected override readonly resetOnTimeout = true;
+  protected override get resetOnTimeout(): boolean {
+    return true;
+  }
   /** When the session started, for its head clock. */
   private readonly startedAt = performance.now();
   /**

@@ -70,7 +70,7 @@ export function socketInfo(
 ): ConnectionInfo {
   const n = (counters.get(prefix) ?? 0) + 1;
   counters.set(prefix, n);
-  return {
+  const info: ConnectionInfo = {
     id: `${prefix}-${n.toString(36)}`,
     protocol,
     address: '',
@@ -78,6 +78,19 @@ export function socketInfo(
     client: peerOf(socket),
     server: serverAddress(socket),
   };
+  dropAddressCache(socket);
+  return info;
+}
+
+/**
+ * node keeps what it looked up of a socket's ends on the socket, an object each (56 bytes, and
+ * for the local end its host string, for as long as the socket is open); the info holds its own
+ * copy, and node looks again should anything ask (`_getpeername`, `_getsockname` of node:net).
+ */
+function dropAddressCache(socket: Socket): void {
+  const cached = socket as Socket & { _peername?: unknown; _sockname?: unknown };
+  if (cached._peername) cached._peername = null;
+  if (cached._sockname) cached._sockname = null;
 }
 
 /**
@@ -105,9 +118,15 @@ function serverAddress(socket: Socket & { [kLocalAddress]?: Address }): Address 
   return made;
 }
 
+/** The last peer host seen: behind a proxy every connection comes from one, shared then. */
+let lastPeerHost = '';
+
 /** The peer of `socket` as an address, or null once node no longer knows it. */
 export function peerOf(socket: Socket): Address | null {
-  return address(socket.remoteAddress, socket.remotePort);
+  let host = socket.remoteAddress;
+  if (host === lastPeerHost) host = lastPeerHost;
+  else if (host !== undefined) lastPeerHost = host;
+  return address(host, socket.remotePort);
 }
 
 function address(host: string | undefined, port: number | undefined): Address | null {
@@ -142,7 +161,9 @@ export abstract class NodeConnection<S extends NodeStream>
    * A timed-out HTTP stream is reset whether or not its head was sent (HTTP/2: RST_STREAM
    * CANCEL), rather than answered 408 before its head (HTTP/1.1).
    */
-  protected readonly resetOnTimeout: boolean = false;
+  protected get resetOnTimeout(): boolean {
+    return false;
+  }
 
   /** The node stream a stream's request body arrives on. */
   protected abstract input(stream: S): Readable;

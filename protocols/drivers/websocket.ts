@@ -6,7 +6,7 @@ import { ERR } from '../../core/errors.js';
 import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
 import { logger } from '../../core/log.js';
 import { NO_PROTOCOLS, type StreamState } from '../../core/stream-state.js';
-import { Roster, type RosterEntry } from '../../core/table.js';
+import { IndexedRoster } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
 import { sendWhole } from './websocket-frame.js';
 
@@ -43,20 +43,23 @@ export interface WebSocketOptions {
 
 const kSubprotocol = Symbol('rxgi.subprotocol');
 const kHeaders = Symbol('rxgi.headers');
-const kAlive = Symbol('rxgi.alive');
 const kSession = Symbol('rxgi.session');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
-type TrackedSocket = WebSocket & { [kAlive]?: boolean; [kSession]?: Session };
+type TrackedSocket = WebSocket & { [kSession]?: Session };
 
 /**
  * What a session's listeners need: one object per session, read by listeners shared by every
- * session (closures per session cost about 300 bytes for as long as it is open).
+ * session (closures per session cost about 300 bytes for as long as it is open). It is also
+ * the session's member of the driver's roster, for pings.
  */
 class Session {
   /** The error ws closed the session for, if any. */
   failure: { code: number; reason: string } | null = null;
-  entry: RosterEntry<TrackedSocket> | null = null;
+  /** A pong came since the last ping. */
+  alive = true;
+  /** Its place in `sessions` (see `IndexedRoster`). */
+  index = -1;
   /** Bytes of messages written while the socket's buffer was full, granted back on drain. */
   pending = 0;
   /** The socket's `'drain'` listener, put there at the first write it buffered. */
@@ -65,9 +68,41 @@ class Session {
   constructor(
     readonly host: WebSocketHost<WebSocketStream>,
     readonly stream: WebSocketStream,
-    readonly sessions: Roster<TrackedSocket>,
+    readonly ws: WebSocket,
+    readonly sessions: IndexedRoster<Session>,
   ) {}
 }
+/**
+ * The WebSocket of every session: ws's own, whose events go straight to the listeners every
+ * session shares, by `emit` on the prototype. Listeners put on each session with `on` would
+ * cost its event table a dictionary entry each (about 100 bytes for the four, for as long as
+ * the session is open). Events that come before the session is attached, and any other event,
+ * take ws's usual way.
+ */
+class SessionSocket extends WebSocket {
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const self = this as TrackedSocket;
+    // ws emits at most two arguments with any event.
+    if (self[kSession] === undefined) return super.emit(event, a, b);
+    switch (event) {
+      case 'message':
+        onMessage.call(self, a as Buffer, b as boolean);
+        return true;
+      case 'pong':
+        onPong.call(self);
+        return true;
+      case 'error':
+        onError.call(self, a as Error);
+        return true;
+      case 'close':
+        onClose.call(self, a as number, b as Buffer);
+        return true;
+      default:
+        return super.emit(event, a, b);
+    }
+  }
+}
+
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
 type SetSocket = (
   socket: Duplex,
@@ -184,7 +219,7 @@ export class WebSocketDriver {
   private readonly server: WebSocketServer;
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
-  private readonly sessions = new Roster<TrackedSocket>();
+  private readonly sessions = new IndexedRoster<Session>('index');
   /** Which pages may open sessions. */
   readonly origins: OriginPolicy;
   /** ws's receiver can be taken over: fragments are held by bytes (websocket-fragments.ts). */
@@ -207,6 +242,7 @@ export class WebSocketDriver {
       // Messages are limited by bytes, however split: websocket-fragments.ts holds the fragments.
       maxFragments: 0,
       perMessageDeflate: false,
+      WebSocket: SessionSocket,
       handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
     });
     this.server.on('headers', (lines: string[], request: UpgradeRequest) => {
@@ -240,7 +276,7 @@ export class WebSocketDriver {
    */
   adopt<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, duplex: Duplex): void {
     // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
-    const ws = new (WebSocket as unknown as ServerSession)(null, undefined, {
+    const ws = new (SessionSocket as unknown as ServerSession)(null, undefined, {
       maxPayload: this.options.maxMessageSize,
       // What ws's own server passes: pongs answered, and a close handshake given 30 s
       // (without it ws cuts the stream about 1 ms after its close frame, RFC 6455 §7.1.1).
@@ -261,16 +297,18 @@ export class WebSocketDriver {
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     if (this.byBytes) assembleFragments(ws);
     stream.ws = ws;
-    const tracked = ws as TrackedSocket;
-    tracked[kAlive] = true;
-    const session = new Session(host as WebSocketHost<WebSocketStream>, stream, this.sessions);
-    tracked[kSession] = session;
-    session.entry = this.sessions.add(tracked);
+    const session = new Session(host as WebSocketHost<WebSocketStream>, stream, ws, this.sessions);
+    (ws as TrackedSocket)[kSession] = session;
+    this.sessions.add(session);
     ws.binaryType = 'nodebuffer';
-    ws.on('message', onMessage);
-    ws.on('pong', onPong);
-    ws.on('error', onError);
-    ws.on('close', onClose);
+    // A SessionSocket hands its events to the shared listeners itself; another WebSocket gets
+    // them as listeners.
+    if (!(ws instanceof SessionSocket)) {
+      ws.on('message', onMessage);
+      ws.on('pong', onPong);
+      ws.on('error', onError);
+      ws.on('close', onClose);
+    }
     if (stream.credit <= 0) ws.pause();
   }
 
@@ -335,15 +373,16 @@ export class WebSocketDriver {
   }
 
   private ping(): void {
-    for (const ws of this.sessions) {
+    for (const session of this.sessions) {
+      const ws = session.ws;
       // A timer's callback: a throw here would end the process and every session's pings. The
       // session is cut; its connection hears of it by the session's 'close'.
       try {
-        if (ws[kAlive] === false) {
+        if (!session.alive) {
           ws.terminate();
           continue;
         }
-        ws[kAlive] = false;
+        session.alive = false;
         ws.ping();
       } catch (error) {
         logger().error('internal error; closing the WebSocket session', {
@@ -367,7 +406,7 @@ function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
   }
 }
 function onPong(this: TrackedSocket): void {
-  this[kAlive] = true;
+  this[kSession]!.alive = true;
 }
 function onError(this: TrackedSocket, error: Error & { code?: string }): void {
   const session = this[kSession]!;
@@ -380,8 +419,7 @@ function onClose(this: TrackedSocket, code: number, reason: Buffer): void {
   const session = this[kSession]!;
   const { host, stream, failure } = session;
   stream.ws = null;
-  if (session.entry !== null) session.sessions.delete(session.entry);
-  session.entry = null;
+  session.sessions.delete(session);
   try {
     if (failure !== null && code === WS_CODE.ABNORMAL)
       host.wsClosed(stream, failure.code, failure.reason);

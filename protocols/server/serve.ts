@@ -5,7 +5,7 @@ import type { App } from '../../core/app.js';
 import type { Hub } from '../../core/hub.js';
 import type { Lifespan } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
-import { Roster, type RosterEntry } from '../../core/table.js';
+import { IndexedRoster } from '../../core/table.js';
 import { Clock } from '../drivers/clock.js';
 import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
@@ -172,19 +172,17 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     clock,
     settings.accessLog,
   );
-  const sockets = new Roster<Socket>();
+  // One listener for every socket, its place in the roster on the socket: nothing made per
+  // connection.
+  const sockets = new IndexedRoster<Socket>(Symbol('rxgi.served'));
   /** Resolves `gone()` once the last socket has closed. */
   let emptied: (() => void) | null = null;
-  // One listener for every socket, its entry on the socket: nothing made per connection.
-  const kEntry = Symbol('rxgi.served');
-  function closed(this: Socket & { [kEntry]?: RosterEntry<Socket> }) {
-    const entry = this[kEntry];
-    if (entry === undefined) return;
-    sockets.delete(entry);
+  function closed(this: Socket) {
+    sockets.delete(this);
     if (sockets.size === 0) emptied?.();
   }
-  listener.on('connection', (socket: Socket & { [kEntry]?: RosterEntry<Socket> }) => {
-    socket[kEntry] = sockets.add(socket);
+  listener.on('connection', (socket: Socket) => {
+    sockets.add(socket);
     socket.on('close', closed);
   });
   const gone = () =>
@@ -233,7 +231,7 @@ interface Parts {
   listener: Server;
   closeUnassigned(): void;
   h1: HttpServer;
-  sockets: Roster<Socket>;
+  sockets: IndexedRoster<Socket>;
   /** Resolves when every socket has closed. */
   gone(): Promise<void>;
   http1: Http1Driver;

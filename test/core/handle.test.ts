@@ -1,7 +1,7 @@
 import type { App, Middleware, OutboundEvent } from 'rxgi';
 import { compose, ERR, handle, html, json, RxgiError, redirect, status, text, upgrade } from 'rxgi';
 import { connect, ev, expectMarbles, inject, memoryConnection } from 'rxgi/testing';
-import { filter, map, mergeMap, Observable, of } from 'rxjs';
+import { filter, map, mergeMap, Observable, of, take } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 
 describe('handle: answers', () => {
@@ -225,6 +225,47 @@ describe('handle: WebSockets on the memory driver', () => {
     grant!();
     expect(received).toEqual(['one', 'two', 'three']);
     connection.close();
+  });
+
+  it('reaches a request that first keeps state after the handshake: its signal and inbox', async () => {
+    let aborted: unknown = null;
+    const app = handle((req) =>
+      upgrade((messages) =>
+        messages.pipe(
+          mergeMap((message) => {
+            if (message === 'watch') {
+              req.signal.addEventListener('abort', () => {
+                aborted = req.signal.reason;
+              });
+              return of('watching');
+            }
+            // The inbox is made now, long after the session started; a message to the session's
+            // own address must still reach it.
+            return new Observable<string>((out) => {
+              const mail = req.inbox
+                .pipe(
+                  take(1),
+                  map((m) => (m.type === 'message' ? `mail ${String(m.data)}` : m.type)),
+                )
+                .subscribe(out);
+              req.send(req.address, 'to myself');
+              return mail;
+            });
+          }),
+        ),
+      ),
+    );
+    const conn = await connect(app);
+    const ws = await conn.websocket('/');
+    await ws.send('watch');
+    expect(await ws.next()).toBe('watching');
+    await ws.send('mail');
+    expect(await ws.next()).toBe('mail to myself');
+    expect(aborted).toBeNull();
+    await ws.close(1000, 'bye');
+    await ws.closed;
+    expect((aborted as RxgiError).code).toBe('RXGI_ERR_STREAM_CLOSED');
+    await conn.close();
   });
 
   it('denies a handshake with the response the handler gives', async () => {

@@ -2,7 +2,7 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { Roster, StreamTable } from '../../core/table.js';
+import { IndexedRoster, Roster, StreamTable } from '../../core/table.js';
 
 interface Entry {
   readonly id: number;
@@ -134,6 +134,37 @@ describe('Roster', () => {
         close: (entry) => roster.delete(entry),
       }),
     ).toBe(0);
+  });
+});
+
+describe('IndexedRoster', () => {
+  it("keeps each member's place on the member, under its key; removing twice or a stranger does nothing", () => {
+    const kA = Symbol('a');
+    const kB = Symbol('b');
+    type Tagged = { name: string; [kA]?: number; [kB]?: number };
+    const first = new IndexedRoster<Tagged>(kA);
+    const second = new IndexedRoster<Tagged>(kB);
+    const [a, b, c] = ['a', 'b', 'c'].map((name): Tagged => ({ name }));
+    for (const member of [a, b, c]) first.add(member);
+    second.add(c);
+    expect(first.size).toBe(3);
+    expect([a[kA], b[kA], c[kA], c[kB]]).toEqual([0, 1, 2, 0]);
+    const seen: string[] = [];
+    for (const member of first) {
+      seen.push(member.name);
+      first.delete(a);
+    }
+    expect(seen).toEqual(['a', 'b', 'c']);
+    // The last member moved into the gap, and knows it.
+    expect(first.values().map((m) => m.name)).toEqual(['c', 'b']);
+    expect([a[kA], c[kA]]).toEqual([-1, 0]);
+    first.delete(a);
+    second.delete(a);
+    expect(first.size).toBe(2);
+    expect(second.values()).toEqual([c]);
+    second.delete(c);
+    expect(second.size).toBe(0);
+    expect(first.values()).toEqual([c, b]);
   });
 });
 
