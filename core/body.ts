@@ -136,7 +136,7 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve(DONE);
     this.owed = 0;
-    let bytes = owed > 0 ? owed : 0;
+    let bytes = Math.max(owed, 0);
     // Back for more and nothing came: the window, not the consumer, sets the pace.
     if (owed >= 0 && this.window < BODY_WINDOW) {
       const more = Math.min(this.window, BODY_WINDOW - this.window);
