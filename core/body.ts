@@ -1,8 +1,14 @@
 import { ERR, RxgiError } from './errors.js';
 import type { HeaderList } from './events.js';
 
-/** Bytes a body reader grants when reading starts; it then grants back what it hands over. */
+/**
+ * The most a body reader reads ahead of its consumer (SPEC.md §5.4): its window starts at
+ * {@link BODY_WINDOW_START} and grows to this while the consumer is faster than the client.
+ */
 export const BODY_WINDOW = 65_536;
+
+/** The window a body reader grants when reading starts: one HTTP/2 DATA frame. */
+export const BODY_WINDOW_START = 16_384;
 
 /** The empty chunk: the last `data` of a body, and a chunk with no bytes. One, shared. */
 export const EMPTY_BYTES = new Uint8Array(0);
@@ -14,7 +20,12 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
 /**
  * A request body as a pull stream. It asks the driver for input (a `window` grant) only when
- * its consumer pulls, so at most one window of bytes is ever queued (SPEC.md §5).
+ * its consumer pulls, so at most one window of bytes is ever queued (SPEC.md §5.4). A chunk the
+ * consumer takes is granted back when it comes for the next one, not before: a consumer that
+ * took a chunk and is blocked (an echo whose client reads nothing) has nothing more read for
+ * it. The window starts at {@link BODY_WINDOW_START} and doubles, up to {@link BODY_WINDOW},
+ * each time the consumer comes back and finds nothing queued: one faster than the client soon
+ * reads ahead by the full window.
  */
 export class BodyReader implements AsyncIterable<Uint8Array> {
   /** Trailer fields, once the body has ended with them. */
@@ -23,6 +34,10 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
   private ended: boolean;
   private failure: unknown = null;
   private started = false;
+  /** Bytes granted and not yet taken by the consumer (queued or due), plus `owed`. */
+  private window = BODY_WINDOW_START;
+  /** The last chunk taken, granted back when the consumer comes for the next (-1: none yet). */
+  private owed = -1;
   private waiter: {
     resolve: (result: IteratorResult<Uint8Array>) => void;
     reject: (error: unknown) => void;
@@ -41,7 +56,7 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
     const waiter = this.waiter;
     if (waiter !== null) {
       this.waiter = null;
-      this.grant(chunk.byteLength);
+      this.owed = chunk.byteLength;
       waiter.resolve({ done: false, value: chunk });
     } else {
       this.queue.push(chunk);
@@ -75,7 +90,7 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
       throw new RxgiError(ERR.BODY_CONSUMED, 'the request body was already read');
     }
     this.started = true;
-    if (!this.ended) this.grant(BODY_WINDOW);
+    if (!this.ended) this.grant(this.window);
     return {
       next: () => this.pull(),
       return: () => {
@@ -110,13 +125,25 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
   }
 
   private pull(): Promise<IteratorResult<Uint8Array>> {
+    // The consumer is back: what it took last is done with, and its bytes may come again.
+    const owed = this.owed;
     const chunk = this.queue.shift();
     if (chunk !== undefined) {
-      if (!this.ended) this.grant(chunk.byteLength);
+      this.owed = chunk.byteLength;
+      if (owed > 0 && !this.ended) this.grant(owed);
       return Promise.resolve({ done: false, value: chunk });
     }
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve(DONE);
+    this.owed = 0;
+    let bytes = Math.max(owed, 0);
+    // Back for more and nothing came: the window, not the consumer, sets the pace.
+    if (owed >= 0 && this.window < BODY_WINDOW) {
+      const more = Math.min(this.window, BODY_WINDOW - this.window);
+      this.window += more;
+      bytes += more;
+    }
+    if (bytes > 0) this.grant(bytes);
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });

@@ -116,6 +116,11 @@ export interface RequestEvent {
   subprotocols: string[];
   /** True when no body follows: no `data` event will come for this stream. */
   end: boolean;
+  /**
+   * The app's output credit for this stream at its start (SPEC.md §5.2), when the driver
+   * gives one other than {@link INITIAL_WINDOW}; absent: `INITIAL_WINDOW`.
+   */
+  window?: number;
 }
 
 /** A chunk of a request body; the last one has `end: true` and may be empty. */

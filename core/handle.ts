@@ -57,8 +57,8 @@ export function handle(handler: Handler): App {
  * for it. One object, not two: this is made for every request.
  */
 class HandleExchange extends HttpRequest {
-  /** Output credit left (SPEC.md §5). */
-  window = INITIAL_WINDOW;
+  /** Output credit left (SPEC.md §5.2), from what the driver announced. */
+  window = this.event.window ?? INITIAL_WINDOW;
   finished = false;
   headSent = false;
   subscription: Subscription | null = null;

@@ -9,6 +9,7 @@ import {
   expectContinue,
   h1,
   h2,
+  h2LateWindow,
   h2session,
   nextMessage,
   rawExchange,
@@ -353,6 +354,31 @@ export const CHECKS: Check[] = [
           `${protocol} status, length and completion of a body sent within credit`,
         ),
       );
+    },
+  },
+  {
+    id: 'initial-credit',
+    level: 'MUST',
+    title:
+      'an announced initial output credit is a positive integer, and an app that starts from it is never stalled (HTTP/2: a client whose window is 0 opens it after the head)',
+    needs: [],
+    async run(target) {
+      const bytes = 1 << 18;
+      const judge = (seen: Seen, protocol: string) => {
+        const announced = seen.headers['x-window'];
+        expect(
+          announced === 'none' || /^[1-9][0-9]*$/.test(String(announced)),
+          `${protocol}: the request's window should be absent or a positive integer, the app saw ${announced}`,
+        );
+        same(
+          [seen.status, seen.body.length, seen.aborted],
+          [200, bytes, false],
+          `${protocol} status, length and completion of a body sent within credit from the announced window`,
+        );
+      };
+      const path = `/download?bytes=${bytes}`;
+      if (target.caps.has('h1')) judge(await h1(target.url, { path }), 'h1');
+      if (target.caps.has('h2')) judge(await h2LateWindow(target.url, path), 'h2 (window 0)');
     },
   },
   {

@@ -101,8 +101,11 @@ export function h1(
 }
 
 /** An HTTP/2 session: h2c with prior knowledge for http:, h2 by ALPN for https:. */
-export function h2session(url: string): Promise<ClientHttp2Session> {
-  const session = h2connect(url, { rejectUnauthorized: false });
+export function h2session(
+  url: string,
+  settings: { initialWindowSize?: number } = {},
+): Promise<ClientHttp2Session> {
+  const session = h2connect(url, { rejectUnauthorized: false, settings });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       session.destroy();
@@ -160,6 +163,44 @@ export function h2(
     session.once('error', reject);
     stream.once('close', () => session.off('error', reject));
   });
+}
+
+/**
+ * A GET of `path` on a fresh HTTP/2 session whose stream window is 0, opened (to 65535, with
+ * SETTINGS) 50 ms after the response head: by then the host has sent all the app's initial
+ * credit let it, into its buffer, and the rest of the body comes only if credit comes back.
+ */
+export async function h2LateWindow(url: string, path: string): Promise<Seen> {
+  const session = await h2session(url, { initialWindowSize: 0 });
+  session.on('error', () => {});
+  try {
+    return await new Promise<Seen>((resolve) => {
+      const stream = session.request({ ':path': path });
+      const chunks: Buffer[] = [];
+      let head: IncomingHttpHeaders = {};
+      const timer = setTimeout(() => stream.close(8), TIMEOUT);
+      stream.on('response', (h) => {
+        head = h;
+        setTimeout(() => session.settings({ initialWindowSize: 65_535 }), 50);
+      });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('error', () => {});
+      stream.on('close', () => {
+        clearTimeout(timer);
+        resolve({
+          status: Number(head[':status'] ?? 0),
+          headers: plain(head),
+          informational: [],
+          body: Buffer.concat(chunks),
+          trailers: {},
+          aborted: stream.rstCode !== 0,
+          rstCode: stream.rstCode,
+        });
+      });
+    });
+  } finally {
+    session.close();
+  }
 }
 
 /** What a client that asked for `100 Continue` saw: the body goes out only after a 100. */

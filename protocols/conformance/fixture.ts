@@ -61,7 +61,8 @@ function onEvent(
       granted: 0,
       received: 0,
       token: mark?.[1] ?? null,
-      credit: INITIAL_WINDOW,
+      // The driver may announce a smaller initial credit (SPEC.md [initial-credit]).
+      credit: event.window ?? INITIAL_WINDOW,
       owed: 0,
     };
     open.set(event.stream, exchange);
@@ -280,7 +281,13 @@ function route(
     case '/download':
       // Only as much as the credit allows: a host that never returns credit stalls it.
       exchange.owed = Math.max(0, Number(new URLSearchParams(request.query).get('bytes')) || 0);
-      out.next({ type: 'response', stream, status: 200, headers: [], end: exchange.owed === 0 });
+      out.next({
+        type: 'response',
+        stream,
+        status: 200,
+        headers: ['x-window', request.window === undefined ? 'none' : `${request.window}`],
+        end: exchange.owed === 0,
+      });
       download(exchange, out);
       return;
     case '/seen':

@@ -9,9 +9,9 @@ import { BODY_WINDOW } from '../../core/body.js';
 /** node:http2's receive window of a stream: its default, which `serve` keeps (RFC 9113 §6.9.2). */
 const RECEIVE_WINDOW = 65_535;
 /**
- * The most of a stream's body given to the app that counts: what `BodyReader` may queue (one
- * window, SPEC.md §5.4). An app that grants more at once keeps the rest at its own cost, and a
- * large grant does not make its session refuse streams.
+ * The most of a stream's body given to the app that counts: what `BodyReader` may queue (its
+ * largest window, SPEC.md §5.4). An app that grants more at once keeps the rest at its own
+ * cost, and a large grant does not make its session refuse streams.
  */
 const HELD_CAP = BODY_WINDOW;
 /** nghttp2's `NGHTTP2_ERR_PROTO`: the client broke the protocol. */
@@ -22,8 +22,13 @@ export interface HeldStream {
   readonly h2: ServerHttp2Stream;
   /** Body bytes delivered to the app and not yet returned with `window`. */
   held: number;
-  /** The app's first `window` came: later ones return bytes. */
-  windowed: boolean;
+  /** The app's input credit (SPEC.md §5.1). */
+  readonly credit: number;
+  /**
+   * The most input credit the app has made available at once (0: it has granted none): a
+   * grant that raises the credit past it widens the app's window and returns nothing.
+   */
+  peak: number;
   /** Bytes written while node's buffer was full, until `'drain'` (NodeStream). */
   pending: number;
 }
@@ -60,13 +65,16 @@ export class SessionMemory {
     this.hold(stream, stream.held + bytes);
   }
 
-  /** The app granted `bytes` on a stream: after its first window, that returns what it read. */
+  /**
+   * The app granted `bytes` on a stream, which its credit already counts. The first grant opens
+   * the app's window and so does the part of a later one that raises the credit past its peak
+   * (a body reader that reads further ahead, SPEC.md §5.4); the rest returns what it read.
+   */
   granted(stream: HeldStream, bytes: number): void {
-    if (!stream.windowed) {
-      stream.windowed = true;
-      return;
-    }
-    this.hold(stream, Math.max(0, stream.held - bytes));
+    const wider = stream.credit - stream.peak;
+    if (wider > 0) stream.peak = stream.credit;
+    const returned = wider > 0 ? bytes - wider : bytes;
+    if (returned > 0) this.hold(stream, Math.max(0, stream.held - returned));
   }
 
   private hold(stream: HeldStream, held: number): void {

@@ -11,18 +11,19 @@ import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import { chunkLength } from '../../core/connection.js';
-import type {
-  Capabilities,
-  Chunk,
-  DataOutEvent,
-  EarlyHintsEvent,
-  HeaderList,
-  PushEvent,
-  RequestEvent,
-  ResponseEvent,
-  TrailersOutEvent,
-  WsAcceptEvent,
-  WsMessageOutEvent,
+import {
+  type Capabilities,
+  type Chunk,
+  type DataOutEvent,
+  type EarlyHintsEvent,
+  type HeaderList,
+  INITIAL_WINDOW,
+  type PushEvent,
+  type RequestEvent,
+  type ResponseEvent,
+  type TrailersOutEvent,
+  type WsAcceptEvent,
+  type WsMessageOutEvent,
 } from '../../core/events.js';
 import { assertPairs, getHeader, lowerNames } from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
@@ -91,7 +92,7 @@ class H2Stream extends NodeStream implements HeldStream {
   bodiless = false;
   /** Body bytes the app was given and has not returned (SessionMemory). */
   held = 0;
-  windowed = false;
+  peak = 0;
   /** Request trailers, once they arrived. */
   trailers: HeaderList | null = null;
 
@@ -265,11 +266,23 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       event.authority,
     );
     stream.offered = event.subprotocols;
+    this.startCredit(event, h2);
     // A tunnel (RFC 9113 §8.5) carries another protocol, which may rest as long as it likes.
     stream.idleInput = event.method === 'CONNECT';
     if (!event.end && fields.expect?.toLowerCase() === '100-continue') stream.expectContinue = true;
     this.open(stream, event);
     this.track(stream);
+  }
+
+  /**
+   * A client whose stream window is smaller than `INITIAL_WINDOW` less one buffer can take no
+   * more than that window plus what node's buffer holds before it is full: the app starts with
+   * that much credit (SPEC.md §5.2, spec/http2.md §2), not with output that would only wait.
+   */
+  private startCredit(event: RequestEvent, h2: ServerHttp2Stream): void {
+    const window = this.session.remoteSettings.initialWindowSize ?? DEFAULT_WINDOW;
+    const credit = window + h2.writableHighWaterMark;
+    if (credit < INITIAL_WINDOW) event.window = credit;
   }
 
   /** The access line of a stream the driver refused (`respondStatus`) before the app saw it. */
@@ -434,7 +447,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     if (gone(pushed)) return;
     const mark = path.indexOf('?');
     const promised = new H2Stream(pushed.id!, CAPS, false, true, pushed, false, stream.authority);
-    this.open(promised, {
+    const event: RequestEvent = {
       type: 'request',
       stream: pushed.id!,
       method: 'GET',
@@ -451,7 +464,9 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       websocket: false,
       subprotocols: NO_PROTOCOLS,
       end: true,
-    });
+    };
+    this.startCredit(event, pushed);
+    this.open(promised, event);
     this.track(promised);
   }
 

@@ -7,6 +7,7 @@
  */
 export {
   BODY_WINDOW,
+  BODY_WINDOW_START,
   BodyReader,
   concatBytes,
   DEFAULT_BODY_LIMIT,

@@ -153,8 +153,8 @@ export class NodeExchange {
   readonly socket: ExchangeSocket;
   readonly req: NodeReq;
   readonly res: NodeRes;
-  /** Output credit left (SPEC.md §5.2). */
-  private window = INITIAL_WINDOW;
+  /** Output credit left (SPEC.md §5.2), from what the driver announced. */
+  private window: number;
   /** The head `writeHead` built; it goes out with the first body bytes, `end` or a flush. */
   private head: HeaderList | null = null;
   private status = 200;
@@ -180,6 +180,7 @@ export class NodeExchange {
     private readonly router: NodeRouter,
   ) {
     this.inputDone = event.end;
+    this.window = event.window ?? INITIAL_WINDOW;
     this.socket = new ExchangeSocket(this, event);
     this.req = makeRequest(this, event, this.socket);
     this.res = makeResponse(this, this.req, this.socket);

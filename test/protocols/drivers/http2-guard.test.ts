@@ -35,15 +35,16 @@ describe('HTTP/2 session memory', () => {
     stalled.on('error', () => {});
     const goaway = new Promise<number>((resolve) => stalled.once('goaway', resolve));
     const streams: ClientHttp2Stream[] = [];
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 16; i++) {
       const stream = stalled.request({ ':method': 'POST', ':path': '/' });
       stream.on('error', () => {});
       stream.write(Buffer.alloc(256 * 1024));
       streams.push(stream);
     }
     await Promise.all(streams.map((s) => new Promise((resolve) => s.once('response', resolve))));
-    // Each echo now holds about 192 KiB in the server: its body window, its unsent output and
-    // the DATA it has not read; eight are over 1 MiB. Node counts none of it.
+    // Each echo now holds about 96 KiB in the server: the chunk it took, its unsent output
+    // (16 KiB: the credit a client with window 0 is given) and the DATA it has not read (64 KiB);
+    // sixteen are over 1 MiB. Node counts none of it.
     await sleep(200);
     const refused = stalled.request({ ':path': '/' });
     refused.on('error', () => {});
