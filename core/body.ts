@@ -143,10 +143,13 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
       this.window += more;
       bytes += more;
     }
-    if (bytes > 0) this.grant(bytes);
-    return new Promise((resolve, reject) => {
+    // Waiting before granting: a driver may deliver at once, inside the grant (the fetch
+    // adapter does, from a chunk it holds), and the chunk must find the consumer waiting.
+    const next = new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
+    if (bytes > 0) this.grant(bytes);
+    return next;
   }
 }
 
