@@ -113,8 +113,6 @@ class H2Stream extends NodeStream implements HeldStream {
 
 /** An HTTP/2 connection: all its concurrent streams multiplexed into one event stream. */
 export class Http2Connection extends NodeConnection<H2Stream> {
-  /** Listeners on this connection's node streams, shared by all of them. */
-  private readonly on = streamListeners(this);
   /** What the session holds in JS, against `maxSessionMemory` (spec/http2.md §1). */
   private readonly memory: SessionMemory;
   protected override get resetOnTimeout(): boolean {
@@ -266,6 +264,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
       event.authority,
     );
     stream.offered = event.subprotocols;
+    (h2 as OwnedStream)[kOwner] = this;
     this.startCredit(event, h2);
     // A tunnel (RFC 9113 §8.5) carries another protocol, which may rest as long as it likes.
     stream.idleInput = event.method === 'CONNECT';
@@ -300,8 +299,8 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   private track(stream: H2Stream): void {
     if (this.streams.get(stream.id) !== stream) return;
     const h2 = stream.h2;
-    h2.on('close', this.on.close);
-    if (!stream.inEnded) h2.on('trailers', this.on.trailers);
+    h2.on('close', onClose);
+    if (!stream.inEnded) h2.on('trailers', onTrailers);
   }
 
   /** @internal The open stream a node stream carries, if it is still open. */
@@ -357,7 +356,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
 
   private write(stream: H2Stream, chunk: Chunk): void {
     const pending = stream.pending;
-    this.writeCounted(stream, stream.h2, chunk, this.on.drain);
+    this.writeCounted(stream, stream.h2, chunk, onDrain);
     if (stream.pending !== pending) this.memory.buffered(stream.pending - pending);
   }
 
@@ -447,6 +446,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     if (gone(pushed)) return;
     const mark = path.indexOf('?');
     const promised = new H2Stream(pushed.id!, CAPS, false, true, pushed, false, stream.authority);
+    (pushed as OwnedStream)[kOwner] = this;
     const event: RequestEvent = {
       type: 'request',
       stream: pushed.id!,
@@ -515,8 +515,8 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   }
 
   protected listen(_stream: H2Stream, h2: ServerHttp2Stream): void {
-    h2.on('data', this.on.data);
-    h2.on('end', this.on.end);
+    h2.on('data', onData);
+    h2.on('end', onEnd);
   }
 
   protected override writeContinue(stream: H2Stream): void {
@@ -529,7 +529,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
     // cleanly. Past that the client is asked to stop sending with RST_STREAM NO_ERROR (RFC 9113
     // §8.1), which node sends after the response's last frame.
     const h2 = stream.h2;
-    h2.off('data', this.on.data);
+    h2.off('data', onData);
     let left = DISCARD_LIMIT;
     h2.on('data', (chunk: Buffer) => {
       left -= chunk.byteLength;
@@ -570,46 +570,54 @@ export class Http2Connection extends NodeConnection<H2Stream> {
  * The listeners a connection puts on its node streams, made once per connection: each finds
  * its stream by id, so nothing is allocated per stream and node's objects are left as they are.
  */
-function streamListeners(connection: Http2Connection) {
-  // Each is a boundary (see Connection.fault): what throws in one stays in its connection.
-  return {
-    data(this: ServerHttp2Stream, chunk: Buffer): void {
-      try {
-        const stream = connection.find(this);
-        if (stream !== undefined) connection.bodyData(stream, chunk);
-      } catch (error) {
-        connection.fault(error);
-      }
-    },
-    end(this: ServerHttp2Stream): void {
-      try {
-        const stream = connection.find(this);
-        if (stream !== undefined) connection.bodyEnd(stream);
-      } catch (error) {
-        connection.fault(error);
-      }
-    },
-    trailers(this: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]): void {
-      const stream = connection.find(this);
-      if (stream !== undefined) stream.trailers = raw;
-    },
-    drain(this: ServerHttp2Stream): void {
-      try {
-        const stream = connection.find(this);
-        if (stream !== undefined) connection.drained(stream);
-      } catch (error) {
-        connection.fault(error);
-      }
-    },
-    close(this: ServerHttp2Stream): void {
-      try {
-        const stream = connection.find(this);
-        if (stream !== undefined) connection.closed(stream);
-      } catch (error) {
-        connection.fault(error);
-      }
-    },
-  };
+// The listeners on a connection's node streams, shared by every stream of every connection:
+// each finds its connection on the node stream (`kOwner`), rather than closures made per
+// session (five of them, about 300 bytes an idle session kept). Each is a boundary (see
+// Connection.fault): what throws in one stays in its connection.
+const kOwner = Symbol('rxgi.owner');
+type OwnedStream = ServerHttp2Stream & { [kOwner]?: Http2Connection };
+
+/** Run `act` on the open stream `h2` carries, if any; what throws faults its connection. */
+function withStream(
+  h2: OwnedStream,
+  act: (connection: Http2Connection, stream: H2Stream) => void,
+): void {
+  const connection = h2[kOwner];
+  if (connection === undefined) return;
+  try {
+    const stream = connection.find(h2);
+    if (stream !== undefined) act(connection, stream);
+  } catch (error) {
+    connection.fault(error);
+  }
+}
+const bodyEnded = (connection: Http2Connection, stream: H2Stream) => connection.bodyEnd(stream);
+const drained = (connection: Http2Connection, stream: H2Stream) => connection.drained(stream);
+const closed = (connection: Http2Connection, stream: H2Stream) => connection.closed(stream);
+
+// Per chunk: written out, with no closure for `withStream`.
+function onData(this: OwnedStream, chunk: Buffer): void {
+  const connection = this[kOwner];
+  if (connection === undefined) return;
+  try {
+    const stream = connection.find(this);
+    if (stream !== undefined) connection.bodyData(stream, chunk);
+  } catch (error) {
+    connection.fault(error);
+  }
+}
+function onEnd(this: OwnedStream): void {
+  withStream(this, bodyEnded);
+}
+function onTrailers(this: OwnedStream, _headers: unknown, _flags: number, raw: string[]): void {
+  const stream = this[kOwner]?.find(this);
+  if (stream !== undefined) stream.trailers = raw;
+}
+function onDrain(this: OwnedStream): void {
+  withStream(this, drained);
+}
+function onClose(this: OwnedStream): void {
+  withStream(this, closed);
 }
 
 /** The stream can take no more frames: the client reset it, or it ended and closed. */
