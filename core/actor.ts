@@ -18,6 +18,10 @@ import { logger } from './log.js';
 import { type SlowState, StreamState } from './stream-state.js';
 import { StreamTable } from './table.js';
 
+const ENDED = 1;
+/** The first bit of `ActorConnection.flags` a subclass may use. */
+export const CONNECTION_FREE_BIT = 2;
+
 const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false, websocket: false };
 
 /**
@@ -30,12 +34,23 @@ const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false,
 export abstract class ActorConnection<S extends StreamState> implements Mailbox {
   protected readonly streams = new StreamTable<S>();
   protected hub: Hub | null = null;
-  /** The connection has ended: nothing is delivered any more. */
-  protected ended = false;
+  /**
+   * The connection's booleans as bits, as a stream's are (`StreamState.flags`): bit 0 is
+   * `ended`, subclasses take theirs from `CONNECTION_FREE_BIT`.
+   */
+  protected flags = 0;
   /** Stream 0, the connection itself, as an actor: its credit, mail and groups. */
   private root: StreamState | null = null;
 
   constructor(readonly info: ConnectionInfo) {}
+
+  /** The connection has ended: nothing is delivered any more. */
+  protected get ended(): boolean {
+    return (this.flags & ENDED) !== 0;
+  }
+  protected set ended(on: boolean) {
+    this.flags = on ? this.flags | ENDED : this.flags & ~ENDED;
+  }
 
   /** One inbound event, for the app. */
   protected abstract tell(event: InboundEvent): void;

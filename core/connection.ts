@@ -1,6 +1,6 @@
 import type { Observer } from 'rxjs';
 import { AccessEntry, logConnection } from './access-log.js';
-import { ActorConnection } from './actor.js';
+import { ActorConnection, CONNECTION_FREE_BIT } from './actor.js';
 import { type App, type AppRun, runApp } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { ERR, RxgiError } from './errors.js';
@@ -30,6 +30,12 @@ import type { StreamState } from './stream-state.js';
 // Its home is events.ts (a Chunk's wire length); drivers and adapters import it from here too.
 export { chunkLength } from './events.js';
 
+const APP_DONE = CONNECTION_FREE_BIT;
+const FAULTED = CONNECTION_FREE_BIT << 1;
+const ACCESS_LOG = CONNECTION_FREE_BIT << 2;
+/** The first bit of `flags` a driver's connection may use. */
+export const DRIVER_FREE_BIT = CONNECTION_FREE_BIT << 3;
+
 /** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §4.1). */
 function finalStatus(status: number): boolean {
   return Number.isInteger(status) && status >= 200 && status <= 599;
@@ -57,13 +63,28 @@ export abstract class Connection<S extends StreamState>
    * are a cost every event would pay twice), else its Observable (`runApp`).
    */
   private run: AppRun | null = null;
-  private appDone = false;
-  private faulted = false;
+  private get appDone(): boolean {
+    return (this.flags & APP_DONE) !== 0;
+  }
+  private set appDone(on: boolean) {
+    this.flags = on ? this.flags | APP_DONE : this.flags & ~APP_DONE;
+  }
+  private get faulted(): boolean {
+    return (this.flags & FAULTED) !== 0;
+  }
+  private set faulted(on: boolean) {
+    this.flags = on ? this.flags | FAULTED : this.flags & ~FAULTED;
+  }
   /**
    * Log each exchange at info level and the connection's open and close at debug level
    * (docs/server.md). Set by the driver before `start`; off, it costs a flag check.
    */
-  protected accessLog = false;
+  protected get accessLog(): boolean {
+    return (this.flags & ACCESS_LOG) !== 0;
+  }
+  protected set accessLog(on: boolean) {
+    this.flags = on ? this.flags | ACCESS_LOG : this.flags & ~ACCESS_LOG;
+  }
   /** When the connection opened, for its close line (only read when `accessLog`). */
   private opened = 0;
 

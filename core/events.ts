@@ -23,7 +23,16 @@ export function chunkLength(chunk: Chunk): number {
   return typeof chunk === 'string' ? utf8Length(chunk) : chunk.byteLength;
 }
 
+/**
+ * The last string measured and its length: a message is measured where it is received, where
+ * the app's reply is counted and where the driver sends it, and an echo or a fan-out measures
+ * the same string each time. Only short strings are kept, so that what stays pinned is small.
+ */
+let lastText = '';
+let lastBytes = 0;
+
 function utf8Length(text: string): number {
+  if (text === lastText) return lastBytes;
   // ASCII fast path; exact count otherwise (surrogate pairs are 4 bytes).
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
@@ -35,6 +44,10 @@ function utf8Length(text: string): number {
       i++;
       bytes += 2;
     } else bytes += 2; // three bytes, a lone surrogate (sent as U+FFFD) included
+  }
+  if (text.length <= 16_384) {
+    lastText = text;
+    lastBytes = bytes;
   }
   return bytes;
 }

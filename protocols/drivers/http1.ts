@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logRefusal } from '../../core/access-log.js';
 import type { App, ConnectionInfo } from '../../core/app.js';
-import { chunkLength } from '../../core/connection.js';
+import { chunkLength, DRIVER_FREE_BIT } from '../../core/connection.js';
 import type {
   Capabilities,
   Chunk,
@@ -49,10 +49,13 @@ export interface Http1Options extends HeadLimits {
 
 const kConnection = Symbol('rxgi.connection');
 const kStream = Symbol('rxgi.stream');
-const kHttp1 = Symbol('rxgi.http1');
 
-type TaggedSocket = Socket & { [kConnection]?: Http1Connection; [kHttp1]?: boolean };
+/** A socket of this driver carries its connection, null until its first request. */
+type TaggedSocket = Socket & { [kConnection]?: Http1Connection | null };
 type TaggedMessage = (IncomingMessage | ServerResponse) & { [kStream]?: Http1Stream };
+
+const DRAINING = DRIVER_FREE_BIT;
+const UPGRADED = DRIVER_FREE_BIT << 1;
 
 /** One HTTP/1.1 exchange or WebSocket session. */
 class Http1Stream extends NodeStream {
@@ -75,16 +78,29 @@ class Http1Stream extends NodeStream {
 }
 
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
-export class Http1Connection extends NodeConnection<Http1Stream> implements OutputClock {
+export class Http1Connection
+  extends NodeConnection<Http1Stream, Http1Options>
+  implements OutputClock
+{
   private nextId = 1;
   // The socket's send clock (send-clock.ts): responses go out on it one at a time, and one
   // forgotten once complete may still wait there for a client that stopped reading.
   sendAt = 0;
   sendLow = 0;
   /** Set once the server is shutting down: responses close the connection. */
-  draining = false;
+  get draining(): boolean {
+    return (this.flags & DRAINING) !== 0;
+  }
+  set draining(on: boolean) {
+    this.flags = on ? this.flags | DRAINING : this.flags & ~DRAINING;
+  }
   /** The socket was handed to a WebSocket session. */
-  upgraded = false;
+  get upgraded(): boolean {
+    return (this.flags & UPGRADED) !== 0;
+  }
+  set upgraded(on: boolean) {
+    this.flags = on ? this.flags | UPGRADED : this.flags & ~UPGRADED;
+  }
   /** The driver's roster of connections, while this one is in it. */
   roster: IndexedRoster<Http1Connection> | null = null;
   /** Its place in `roster` (see `IndexedRoster`). */
@@ -93,7 +109,7 @@ export class Http1Connection extends NodeConnection<Http1Stream> implements Outp
   constructor(
     info: ConnectionInfo,
     readonly socket: Socket,
-    private readonly options: Http1Options,
+    options: Http1Options,
   ) {
     super(info, options);
   }
@@ -487,7 +503,7 @@ export function attachHttp1(
 
   const connectionOf = (socket: TaggedSocket): Http1Connection => {
     let connection = socket[kConnection];
-    if (connection !== undefined) return connection;
+    if (connection !== undefined && connection !== null) return connection;
     const info = socketInfo('h1', 'http/1.1', socket, secure);
     connection = new Http1Connection(info, socket, options);
     socket[kConnection] = connection;
@@ -512,7 +528,7 @@ export function attachHttp1(
     connection.sweep(now, elapsed, limits),
   );
   server.on('connection', (socket: TaggedSocket) => {
-    socket[kHttp1] = true;
+    socket[kConnection] = null;
     // Upgraded and refused-upgrade sockets are node:http's no more, and are paused: a client
     // that left after our end went unseen (linger.ts).
     lingerAfterEnd(socket);
@@ -545,12 +561,13 @@ export function attachHttp1(
     connections: live,
     closeIdle(sockets) {
       for (const socket of sockets as Iterable<TaggedSocket>) {
-        if (socket[kHttp1] !== true) continue;
         const connection = socket[kConnection];
-        if (connection === undefined && socket.bytesRead === 0) socket.destroy();
+        // Not this driver's socket.
+        if (connection === undefined) continue;
+        if (connection === null && socket.bytesRead === 0) socket.destroy();
         // end() flushes a response that was just written before it closes.
         else if (
-          connection === undefined ||
+          connection === null ||
           (connection.openStreams === 0 && !connection.upgraded)
         ) {
           socket.end();

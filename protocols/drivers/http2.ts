@@ -112,7 +112,7 @@ class H2Stream extends NodeStream implements HeldStream {
 }
 
 /** An HTTP/2 connection: all its concurrent streams multiplexed into one event stream. */
-export class Http2Connection extends NodeConnection<H2Stream> {
+export class Http2Connection extends NodeConnection<H2Stream, Http2Options> {
   /** What the session holds in JS, against `maxSessionMemory` (spec/http2.md §1). */
   private readonly memory: SessionMemory;
   protected override get resetOnTimeout(): boolean {
@@ -129,7 +129,7 @@ export class Http2Connection extends NodeConnection<H2Stream> {
   constructor(
     info: ConnectionInfo,
     readonly session: ServerHttp2Session,
-    private readonly options: Http2Options,
+    options: Http2Options,
     /** The session's socket (TLS or TCP), kept: node's session may lose hold of it. */
     private readonly socket: Socket,
   ) {

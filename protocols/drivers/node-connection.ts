@@ -12,7 +12,7 @@ import { Connection, chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import { type Address, type Chunk, H2_CODE, WS_CODE } from '../../core/events.js';
 import { logger } from '../../core/log.js';
-import { StreamState } from '../../core/stream-state.js';
+import { FIRST_FREE_BIT, StreamState } from '../../core/stream-state.js';
 import { type InputClock, inputTimedOut } from './body-clock.js';
 import type { TimeLimits } from './clock.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
@@ -26,34 +26,63 @@ export interface StreamLimits {
   accessLog?: boolean;
 }
 
+const READING = FIRST_FREE_BIT;
+const DRAINING = FIRST_FREE_BIT << 1;
+const DRAIN_LISTENER = FIRST_FREE_BIT << 2;
+const IDLE_INPUT = FIRST_FREE_BIT << 3;
+
 /** A stream of a node driver: its body reading and its writes waiting for `'drain'`. */
 export class NodeStream extends StreamState implements WebSocketStream, InputClock, OutputClock {
   ws: WebSocket | null = null;
-  /** The body listeners are on (the app granted credit once). */
-  reading = false;
-  /** Bytes wait for the sink's `'drain'`. */
-  draining = false;
-  /**
-   * The `'drain'` listener is on the sink: put there at the first write it did not take, and
-   * left there, since a bulk body meets a full buffer at nearly every chunk (`once` would
-   * allocate a wrapper and remove it each time).
-   */
-  drainListener = false;
   /** Body bytes received so far, for the size limit. */
   received = 0;
   /** Bytes written while the buffer was full, granted back on drain. */
   pending = 0;
-  /**
-   * The input may rest for good without the peer being slow (a CONNECT tunnel): no body clock.
-   * Its output keeps its send clock.
-   */
-  idleInput = false;
   // The body and send clocks (body-clock.ts, send-clock.ts), read by the sweep alone.
   inputAt = 0;
   inputSeen = 0;
   inputRun = 0;
   sendAt = 0;
   sendLow = 0;
+
+  /** The body listeners are on (the app granted credit once). */
+  get reading(): boolean {
+    return (this.flags & READING) !== 0;
+  }
+  set reading(on: boolean) {
+    this.flags = on ? this.flags | READING : this.flags & ~READING;
+  }
+
+  /** Bytes wait for the sink's `'drain'`. */
+  get draining(): boolean {
+    return (this.flags & DRAINING) !== 0;
+  }
+  set draining(on: boolean) {
+    this.flags = on ? this.flags | DRAINING : this.flags & ~DRAINING;
+  }
+
+  /**
+   * The `'drain'` listener is on the sink: put there at the first write it did not take, and
+   * left there, since a bulk body meets a full buffer at nearly every chunk (`once` would
+   * allocate a wrapper and remove it each time).
+   */
+  get drainListener(): boolean {
+    return (this.flags & DRAIN_LISTENER) !== 0;
+  }
+  set drainListener(on: boolean) {
+    this.flags = on ? this.flags | DRAIN_LISTENER : this.flags & ~DRAIN_LISTENER;
+  }
+
+  /**
+   * The input may rest for good without the peer being slow (a CONNECT tunnel): no body clock.
+   * Its output keeps its send clock.
+   */
+  get idleInput(): boolean {
+    return (this.flags & IDLE_INPUT) !== 0;
+  }
+  set idleInput(on: boolean) {
+    this.flags = on ? this.flags | IDLE_INPUT : this.flags & ~IDLE_INPUT;
+  }
 }
 
 const counters = new Map<string, number>();
@@ -95,7 +124,9 @@ function dropAddressCache(socket: Socket): void {
 
 /**
  * A socket's local address when its listener knows it without asking the kernel: a listener
- * bound to one address (not a wildcard) accepts every connection at that address and port.
+ * bound to one address (not a wildcard) accepts every connection at that address and port. It
+ * is put on the server a socket names as `socket.server` (the listener, or the TLS server of a
+ * TLS socket), one field for all its connections.
  */
 export const kLocalAddress = Symbol('rxgi.localAddress');
 
@@ -106,8 +137,10 @@ let lastServer: Address | null = null;
  * The local end of `socket` as an address: the one its listener put on it, else the same
  * object as the last one when equal (`localAddress` costs a `getsockname` per connection).
  */
-function serverAddress(socket: Socket & { [kLocalAddress]?: Address }): Address | null {
-  const known = socket[kLocalAddress];
+function serverAddress(
+  socket: Socket & { server?: { [kLocalAddress]?: Address } },
+): Address | null {
+  const known = socket.server?.[kLocalAddress];
   if (known !== undefined) return known;
   const host = socket.localAddress;
   const port = socket.localPort;
@@ -134,16 +167,17 @@ function address(host: string | undefined, port: number | undefined): Address | 
 }
 
 /** A connection whose streams live on node's objects: the HTTP/1.1 and HTTP/2 drivers. */
-export abstract class NodeConnection<S extends NodeStream>
+export abstract class NodeConnection<S extends NodeStream, O extends StreamLimits = StreamLimits>
   extends Connection<S>
   implements WebSocketHost<S>
 {
   constructor(
     info: ConnectionInfo,
-    private readonly limits: StreamLimits,
+    /** The driver's options, its limits among them: one object every connection shares. */
+    protected readonly options: O,
   ) {
     super(info);
-    this.accessLog = limits.accessLog === true;
+    this.accessLog = options.accessLog === true;
   }
 
   /** The driver answered a request itself, before any app saw it: its access line. */
@@ -189,7 +223,7 @@ export abstract class NodeConnection<S extends NodeStream>
   /** @internal A body chunk: counted against the size limit and delivered against the credit. */
   bodyData(stream: S, chunk: Buffer): void {
     stream.received += chunk.byteLength;
-    const limit = this.limits.maxBodySize;
+    const limit = this.options.maxBodySize;
     if (stream.received > limit) {
       this.input(stream).pause();
       const message = `the request body is larger than ${limit} bytes`;
@@ -205,7 +239,7 @@ export abstract class NodeConnection<S extends NodeStream>
    * `drained`. Past the write buffer limit the write fails (§5.3).
    */
   protected writeCounted(stream: S, sink: Writable, chunk: Chunk, onDrain: () => void): void {
-    const limit = this.limits.writeBufferLimit;
+    const limit = this.options.writeBufferLimit;
     if (sink.writableLength > limit) {
       const message = `the app wrote past the ${limit}-byte write buffer limit`;
       throw new RxgiError(ERR.WRITE_BUFFER_FULL, message);

@@ -36,13 +36,15 @@ const PLAIN_ON_TLS = Buffer.from(
   `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_ON_TLS_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_ON_TLS_BODY}`,
 );
 
-const kArrived = Symbol('rxgi.arrived');
+/** A socket that belongs to neither server yet, and when it arrived (for the head clock). */
+interface Held {
+  readonly socket: Socket;
+  readonly arrived: number;
+}
+
 const kHeld = Symbol('rxgi.held');
-type Arriving = Socket & {
-  [kArrived]?: number;
-  [kHeld]?: RosterEntry<Socket>;
-  [kLocalAddress]?: Address;
-};
+/** A socket carries one field of this roster, its entry, undefined once handed over. */
+type Arriving = Socket & { [kHeld]?: RosterEntry<Held> };
 
 /**
  * The address every connection of `server` arrives at, when it is bound to one (not `0.0.0.0`
@@ -115,20 +117,23 @@ export function createListener(
   accessLog = false,
 ): Listener {
   // Sockets that belong to neither server yet: nobody else would close them on shutdown.
-  const unassigned = new Roster<Socket>();
+  const unassigned = new Roster<Held>();
   // One listener for every socket, taken off at the hand-over (`release`): a socket that lives
   // on keeps nothing of this roster.
   function closed(this: Arriving): void {
     const entry = this[kHeld];
     if (entry !== undefined) unassigned.delete(entry);
   }
-  // Known at the first connection, when the server listens: saves a `getsockname` each.
+  // Known at the first connection, when the server listens: saves a `getsockname` each. It
+  // goes on the servers the sockets name (`socket.server`), not on every socket.
   let local: Address | null | undefined;
-  const hold = (socket: Arriving): RosterEntry<Socket> => {
-    socket[kArrived] = performance.now();
-    local ??= boundAddress((socket as Arriving & { server: Server }).server);
-    if (local !== null) socket[kLocalAddress] = local;
-    const entry = unassigned.add(socket);
+  const servers: (Server & { [kLocalAddress]?: Address })[] = [];
+  const hold = (socket: Arriving): RosterEntry<Held> => {
+    if (local === undefined) {
+      local = boundAddress((socket as Arriving & { server: Server }).server);
+      if (local !== null) for (const server of servers) server[kLocalAddress] = local;
+    }
+    const entry = unassigned.add({ socket, arrived: performance.now() });
     socket[kHeld] = entry;
     socket.on('close', closed);
     return entry;
@@ -142,26 +147,26 @@ export function createListener(
   };
   clock.onTick((now, _elapsed, { headersTimeout }) => {
     if (headersTimeout <= 0) return;
-    for (const socket of unassigned as Roster<Arriving>) {
-      if (now - (socket[kArrived] ?? now) >= headersTimeout) socket.destroy();
+    for (const held of unassigned) {
+      if (now - held.arrived >= headersTimeout) held.socket.destroy();
     }
   });
   const closeUnassigned = () => {
-    for (const socket of unassigned) socket.destroy();
+    for (const held of unassigned) held.socket.destroy();
   };
   if (tls !== undefined) {
     const secure = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+    servers.push(secure);
     // Raw sockets in their handshake, by peer: a TLS socket finds its own at once, where a search
     // of every unassigned socket made each handshake cost as many steps as there were pending.
-    const handshaking = new Map<string, RosterEntry<Socket>>();
+    const handshaking = new Map<string, RosterEntry<Held>>();
     secure.on('secureConnection', (socket: TLSSocket) => {
       // The raw socket under this TLS socket is handed over with it.
       const key = peer(socket);
       const held = handshaking.get(key);
       if (held !== undefined) {
         handshaking.delete(key);
-        release(held.value);
-        (socket as Arriving)[kLocalAddress] = (held.value as Arriving)[kLocalAddress];
+        release(held.value.socket);
       }
       // A client that reset the connection right after its handshake: nothing to hand over.
       if (socket.destroyed) return;
@@ -188,6 +193,7 @@ export function createListener(
         }
       });
     });
+    servers.push(server);
     return { server, closeUnassigned };
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
@@ -215,5 +221,6 @@ export function createListener(
     };
     socket.on('data', sniff);
   });
+  servers.push(server);
   return { server, closeUnassigned };
 }
