@@ -15,7 +15,7 @@ import {
 } from './events.js';
 import { type Delivery, Hub, type Mailbox } from './hub.js';
 import { logger } from './log.js';
-import { type SlowState, StreamState } from './stream-state.js';
+import { type SlowState, StreamState, withBit } from './stream-state.js';
 import { StreamTable } from './table.js';
 
 const ENDED = 1;
@@ -49,7 +49,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
     return (this.flags & ENDED) !== 0;
   }
   protected set ended(on: boolean) {
-    this.flags = on ? this.flags | ENDED : this.flags & ~ENDED;
+    this.flags = withBit(this.flags, ENDED, on);
   }
 
   /** One inbound event, for the app. */

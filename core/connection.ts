@@ -25,7 +25,7 @@ import {
 import { hasField, repeatedSingleton } from './headers.js';
 import { defaultHub, type Hub } from './hub.js';
 import { jsonLogger, logger } from './log.js';
-import type { StreamState } from './stream-state.js';
+import { type StreamState, withBit } from './stream-state.js';
 
 // Its home is events.ts (a Chunk's wire length); drivers and adapters import it from here too.
 export { chunkLength } from './events.js';
@@ -67,13 +67,13 @@ export abstract class Connection<S extends StreamState>
     return (this.flags & APP_DONE) !== 0;
   }
   private set appDone(on: boolean) {
-    this.flags = on ? this.flags | APP_DONE : this.flags & ~APP_DONE;
+    this.flags = withBit(this.flags, APP_DONE, on);
   }
   private get faulted(): boolean {
     return (this.flags & FAULTED) !== 0;
   }
   private set faulted(on: boolean) {
-    this.flags = on ? this.flags | FAULTED : this.flags & ~FAULTED;
+    this.flags = withBit(this.flags, FAULTED, on);
   }
   /**
    * Log each exchange at info level and the connection's open and close at debug level
@@ -83,7 +83,7 @@ export abstract class Connection<S extends StreamState>
     return (this.flags & ACCESS_LOG) !== 0;
   }
   protected set accessLog(on: boolean) {
-    this.flags = on ? this.flags | ACCESS_LOG : this.flags & ~ACCESS_LOG;
+    this.flags = withBit(this.flags, ACCESS_LOG, on);
   }
   /** When the connection opened, for its close line (only read when `accessLog`). */
   private opened = 0;

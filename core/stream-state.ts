@@ -38,6 +38,11 @@ const WEBSOCKET = 16;
 /** The first bit of `flags` a subclass may use for its own booleans. */
 export const FIRST_FREE_BIT = 32;
 
+/** `flags` with `bit` set when `on`, else cleared. */
+export function withBit(flags: number, bit: number, on: boolean): number {
+  return on ? flags | bit : flags & ~bit;
+}
+
 /**
  * The state every driver keeps for one stream. Drivers extend it with their wire objects.
  * Fields are public so drivers can read them; only the connection changes them.
@@ -120,7 +125,7 @@ export class StreamState {
     return (this.flags & HEAD_SENT) !== 0;
   }
   set headSent(on: boolean) {
-    this.flags = on ? this.flags | HEAD_SENT : this.flags & ~HEAD_SENT;
+    this.flags = withBit(this.flags, HEAD_SENT, on);
   }
 
   /** The WebSocket session is open (after `ws-accept`). */
@@ -128,7 +133,7 @@ export class StreamState {
     return (this.flags & WS_OPEN) !== 0;
   }
   set wsOpen(on: boolean) {
-    this.flags = on ? this.flags | WS_OPEN : this.flags & ~WS_OPEN;
+    this.flags = withBit(this.flags, WS_OPEN, on);
   }
 
   /** The request body has been delivered to its end. */
@@ -136,7 +141,7 @@ export class StreamState {
     return (this.flags & IN_ENDED) !== 0;
   }
   set inEnded(on: boolean) {
-    this.flags = on ? this.flags | IN_ENDED : this.flags & ~IN_ENDED;
+    this.flags = withBit(this.flags, IN_ENDED, on);
   }
 
   /** The request expects `100 Continue` and has had none yet (set by the driver). */
@@ -144,6 +149,6 @@ export class StreamState {
     return (this.flags & EXPECT_CONTINUE) !== 0;
   }
   set expectContinue(on: boolean) {
-    this.flags = on ? this.flags | EXPECT_CONTINUE : this.flags & ~EXPECT_CONTINUE;
+    this.flags = withBit(this.flags, EXPECT_CONTINUE, on);
   }
 }

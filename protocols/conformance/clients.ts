@@ -8,7 +8,7 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http';
-import { type ClientHttp2Session, connect as h2connect } from 'node:http2';
+import { type ClientHttp2Session, type ClientHttp2Stream, connect as h2connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -150,19 +150,30 @@ export function h2(
     stream.on('error', () => {});
     stream.on('close', () => {
       clearTimeout(timer);
-      resolve({
-        status: Number(head[':status'] ?? 0),
-        headers: plain(head),
-        informational,
-        body: Buffer.concat(chunks),
-        trailers: plain(tail),
-        aborted: stream.rstCode !== 0,
-        rstCode: stream.rstCode,
-      });
+      resolve(h2Seen(stream, head, chunks, informational, tail));
     });
     session.once('error', reject);
     stream.once('close', () => session.off('error', reject));
   });
+}
+
+/** What an HTTP/2 client saw of a stream that has closed. */
+function h2Seen(
+  stream: ClientHttp2Stream,
+  head: IncomingHttpHeaders,
+  chunks: Buffer[],
+  informational: Seen['informational'],
+  tail: IncomingHttpHeaders,
+): Seen {
+  return {
+    status: Number(head[':status'] ?? 0),
+    headers: plain(head),
+    informational,
+    body: Buffer.concat(chunks),
+    trailers: plain(tail),
+    aborted: stream.rstCode !== 0,
+    rstCode: stream.rstCode,
+  };
 }
 
 /**
@@ -187,15 +198,7 @@ export async function h2LateWindow(url: string, path: string): Promise<Seen> {
       stream.on('error', () => {});
       stream.on('close', () => {
         clearTimeout(timer);
-        resolve({
-          status: Number(head[':status'] ?? 0),
-          headers: plain(head),
-          informational: [],
-          body: Buffer.concat(chunks),
-          trailers: {},
-          aborted: stream.rstCode !== 0,
-          rstCode: stream.rstCode,
-        });
+        resolve(h2Seen(stream, head, chunks, [], {}));
       });
     });
   } finally {

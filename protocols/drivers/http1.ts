@@ -20,6 +20,7 @@ import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../.
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
+import { withBit } from '../../core/stream-state.js';
 import { IndexedRoster } from '../../core/table.js';
 import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
@@ -92,14 +93,14 @@ export class Http1Connection
     return (this.flags & DRAINING) !== 0;
   }
   set draining(on: boolean) {
-    this.flags = on ? this.flags | DRAINING : this.flags & ~DRAINING;
+    this.flags = withBit(this.flags, DRAINING, on);
   }
   /** The socket was handed to a WebSocket session. */
   get upgraded(): boolean {
     return (this.flags & UPGRADED) !== 0;
   }
   set upgraded(on: boolean) {
-    this.flags = on ? this.flags | UPGRADED : this.flags & ~UPGRADED;
+    this.flags = withBit(this.flags, UPGRADED, on);
   }
   /** The driver's roster of connections, while this one is in it. */
   roster: IndexedRoster<Http1Connection> | null = null;
@@ -566,10 +567,7 @@ export function attachHttp1(
         if (connection === undefined) continue;
         if (connection === null && socket.bytesRead === 0) socket.destroy();
         // end() flushes a response that was just written before it closes.
-        else if (
-          connection === null ||
-          (connection.openStreams === 0 && !connection.upgraded)
-        ) {
+        else if (connection === null || (connection.openStreams === 0 && !connection.upgraded)) {
           socket.end();
         }
       }

@@ -116,7 +116,8 @@ export class SessionMemory {
  * the acknowledged `SETTINGS_MAX_CONCURRENT_STREAMS`) by destroying the session with GOAWAY
  * INTERNAL_ERROR, as if the server had failed. nghttp2 treats these as connection errors of
  * type PROTOCOL_ERROR (RFC 9113 §5.4.1 lets it), and so does the session here: same GOAWAY and
- * close, with the code that says whose error it was.
+ * close, with the code that says whose error it was. A client's GOAWAY with an error code is
+ * answered by closing the session at once and destroying it after the read that carried it.
  */
 export function keepProtocolErrors(session: ServerHttp2Session): void {
   nodeDestroy ??= session.destroy;
@@ -125,11 +126,29 @@ export function keepProtocolErrors(session: ServerHttp2Session): void {
 
 let nodeDestroy: ServerHttp2Session['destroy'] | null = null;
 
+/** Sessions whose destroy waits for the end of the read that brought the client's GOAWAY. */
+const deferred = new WeakSet<ServerHttp2Session>();
+
 function destroyKeepingProtocolErrors(
   this: ServerHttp2Session,
   error?: Error,
   code?: number,
 ): void {
+  if (deferred.has(this)) return;
+  if ((error as { code?: unknown } | undefined)?.code === 'ERR_HTTP2_SESSION_ERROR') {
+    // node destroys a session whose client sent GOAWAY with an error code at once, from inside
+    // the frame parser; on node 22 a HEADERS and DATA that follow in the same read then reach a
+    // stream node never set up, and the process aborts (`onread->IsFunction()`). The session is
+    // closed instead (the streams the rest of the read opens are refused) and destroyed, with
+    // node's error, once that read is done.
+    deferred.add(this);
+    this.close();
+    setImmediate(() => {
+      deferred.delete(this);
+      nodeDestroy!.call(this, error, code);
+    });
+    return;
+  }
   const proto =
     code === undefined && (error as { errno?: unknown } | undefined)?.errno === ERR_PROTO;
   nodeDestroy!.call(this, error, proto ? constants.NGHTTP2_PROTOCOL_ERROR : code);

@@ -12,7 +12,7 @@ import { Connection, chunkLength } from '../../core/connection.js';
 import { ERR, RxgiError } from '../../core/errors.js';
 import { type Address, type Chunk, H2_CODE, WS_CODE } from '../../core/events.js';
 import { logger } from '../../core/log.js';
-import { FIRST_FREE_BIT, StreamState } from '../../core/stream-state.js';
+import { FIRST_FREE_BIT, StreamState, withBit } from '../../core/stream-state.js';
 import { type InputClock, inputTimedOut } from './body-clock.js';
 import type { TimeLimits } from './clock.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
@@ -50,7 +50,7 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
     return (this.flags & READING) !== 0;
   }
   set reading(on: boolean) {
-    this.flags = on ? this.flags | READING : this.flags & ~READING;
+    this.flags = withBit(this.flags, READING, on);
   }
 
   /** Bytes wait for the sink's `'drain'`. */
@@ -58,7 +58,7 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
     return (this.flags & DRAINING) !== 0;
   }
   set draining(on: boolean) {
-    this.flags = on ? this.flags | DRAINING : this.flags & ~DRAINING;
+    this.flags = withBit(this.flags, DRAINING, on);
   }
 
   /**
@@ -70,7 +70,7 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
     return (this.flags & DRAIN_LISTENER) !== 0;
   }
   set drainListener(on: boolean) {
-    this.flags = on ? this.flags | DRAIN_LISTENER : this.flags & ~DRAIN_LISTENER;
+    this.flags = withBit(this.flags, DRAIN_LISTENER, on);
   }
 
   /**
@@ -81,7 +81,7 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
     return (this.flags & IDLE_INPUT) !== 0;
   }
   set idleInput(on: boolean) {
-    this.flags = on ? this.flags | IDLE_INPUT : this.flags & ~IDLE_INPUT;
+    this.flags = withBit(this.flags, IDLE_INPUT, on);
   }
 }
 

@@ -10,6 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { exchange, session } from '../../h2client.js';
 import {
   blast,
+  data,
+  goaway,
   headers,
   readFrames,
   request,
@@ -125,6 +127,26 @@ describe('HTTP/2 protocol errors', () => {
       windowUpdate(3, 0),
     ]);
     expect(code).toBe(constants.NGHTTP2_PROTOCOL_ERROR);
+  });
+
+  it("survives a client's GOAWAY with an error code followed in the same write by a new stream's HEADERS and DATA, refusing that stream", async () => {
+    // node 22 destroyed the session inside the frame parser and then aborted the process on
+    // the DATA (`Assertion failed: onread->IsFunction()`): every connection gone at once.
+    const server = await start(echo);
+    const reply = await blast(server.port, false, [
+      headers(1, request('POST', '/'), false),
+      data(1, 'first'),
+      goaway(0, constants.NGHTTP2_INTERNAL_ERROR),
+      headers(3, request('POST', '/'), false),
+      data(3, 'x'.repeat(100)),
+    ]);
+    const frames = readFrames(reply);
+    // The stream opened after the GOAWAY is refused (or the session is gone before it is).
+    expect(frames.some((f) => f.type === TYPE.HEADERS && f.stream === 3)).toBe(false);
+    // The server serves others as before.
+    const other = await session(server.url);
+    expect((await exchange(other, { ':path': '/' })).status).toBe(200);
+    other.close();
   });
 
   it('answers a stream past the acknowledged maxConcurrentStreams with GOAWAY PROTOCOL_ERROR', async () => {
