@@ -124,15 +124,7 @@ export function createListener(
     const entry = this[kHeld];
     if (entry !== undefined) unassigned.delete(entry);
   }
-  // Known at the first connection, when the server listens: saves a `getsockname` each. It
-  // goes on the servers the sockets name (`socket.server`), not on every socket.
-  let local: Address | null | undefined;
-  const servers: (Server & { [kLocalAddress]?: Address })[] = [];
   const hold = (socket: Arriving): RosterEntry<Held> => {
-    if (local === undefined) {
-      local = boundAddress((socket as Arriving & { server: Server }).server);
-      if (local !== null) for (const server of servers) server[kLocalAddress] = local;
-    }
     const entry = unassigned.add({ socket, arrived: performance.now() });
     socket[kHeld] = entry;
     socket.on('close', closed);
@@ -156,7 +148,6 @@ export function createListener(
   };
   if (tls !== undefined) {
     const secure = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
-    servers.push(secure);
     // Raw sockets in their handshake, by peer: a TLS socket finds its own at once, where a search
     // of every unassigned socket made each handshake cost as many steps as there were pending.
     const handshaking = new Map<string, RosterEntry<Held>>();
@@ -193,7 +184,7 @@ export function createListener(
         }
       });
     });
-    servers.push(server);
+    knowLocalAddress(server, secure);
     return { server, closeUnassigned };
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
@@ -221,6 +212,21 @@ export function createListener(
     };
     socket.on('data', sniff);
   });
-  servers.push(server);
+  knowLocalAddress(server);
   return { server, closeUnassigned };
+}
+
+/**
+ * Once `listener` listens on one address, put it on the servers its sockets name
+ * (`socket.server`: the listener, or the TLS server of a TLS socket), where each connection's
+ * info finds it: a `getsockname` saved per connection, and no field on every socket.
+ */
+function knowLocalAddress(listener: Server, ...others: Server[]): void {
+  listener.on('listening', () => {
+    const local = boundAddress(listener);
+    if (local === null) return;
+    for (const server of [listener, ...others]) {
+      (server as Server & { [kLocalAddress]?: Address })[kLocalAddress] = local;
+    }
+  });
 }
