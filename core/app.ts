@@ -80,6 +80,11 @@ export function sessionApp(create: SessionFactory): App {
   return Object.assign(app, { [SESSIONS]: create });
 }
 
+/** @internal The session factory of an app `sessionApp` made, else undefined. */
+export function sessionFactoryOf(app: App): SessionFactory | undefined {
+  return (app as { [SESSIONS]?: SessionFactory })[SESSIONS];
+}
+
 /**
  * @internal A `sessionApp` session run against `out` directly, by the rules the Observable
  * path follows: nothing reaches `out` after its `error` or `complete`; inbound events stop, and
@@ -97,7 +102,7 @@ export class SessionRun implements SessionOutput, AppRun {
 
   /** Run `app` on `out` directly when `sessionApp` made it; null otherwise. */
   static start(app: App, out: SessionOutput, connection: ConnectionInfo): SessionRun | null {
-    const create = (app as { [SESSIONS]?: SessionFactory })[SESSIONS];
+    const create = sessionFactoryOf(app);
     if (create === undefined) return null;
     const run = new SessionRun(out);
     const session = create(run, connection);
@@ -112,7 +117,7 @@ export class SessionRun implements SessionOutput, AppRun {
   }
 
   /** The connection is gone. */
-  end(): void {
+  teardown(): void {
     if (this.ended) return;
     this.ended = true;
     this.live = false;
@@ -127,14 +132,14 @@ export class SessionRun implements SessionOutput, AppRun {
     if (!this.live) return;
     this.live = false;
     this.out.error(error);
-    this.end();
+    this.teardown();
   }
 
   complete(): void {
     if (!this.live) return;
     this.live = false;
     this.out.complete();
-    this.end();
+    this.teardown();
   }
 }
 
@@ -143,7 +148,7 @@ export interface AppRun {
   /** One inbound event, for the app. */
   receive(event: InboundEvent): void;
   /** The host is gone: the app hears no more, and its output is let go. */
-  end(): void;
+  teardown(): void;
 }
 
 /**
@@ -155,8 +160,8 @@ export function runApp(app: App, out: SessionOutput, connection: ConnectionInfo)
   return SessionRun.start(app, out, connection) ?? new ObservableRun(app, out, connection);
 }
 
-/** An app that is not a `sessionApp`, run through its Observable. */
-class ObservableRun implements AppRun {
+/** @internal An app that is not a `sessionApp`, run through its Observable. */
+export class ObservableRun implements AppRun {
   private readonly events = new Multicast<InboundEvent>();
   private readonly subscription: Subscription;
 
@@ -168,7 +173,7 @@ class ObservableRun implements AppRun {
     this.events.next(event);
   }
 
-  end(): void {
+  teardown(): void {
     // As a connection ends: the inbound events complete, then the output is unsubscribed.
     this.events.complete();
     this.subscription.unsubscribe();

@@ -1,7 +1,7 @@
 import type { Observer } from 'rxjs';
 import { AccessEntry, logConnection } from './access-log.js';
 import { ActorConnection, CONNECTION_FREE_BIT } from './actor.js';
-import { type App, type AppRun, runApp } from './app.js';
+import { type App, type AppSession, ObservableRun, sessionFactoryOf } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -33,8 +33,10 @@ export { chunkLength } from './events.js';
 const APP_DONE = CONNECTION_FREE_BIT;
 const FAULTED = CONNECTION_FREE_BIT << 1;
 const ACCESS_LOG = CONNECTION_FREE_BIT << 2;
+const SESSION_ENDED = CONNECTION_FREE_BIT << 3;
+const DIRECT = CONNECTION_FREE_BIT << 4;
 /** The first bit of `flags` a driver's connection may use. */
-export const DRIVER_FREE_BIT = CONNECTION_FREE_BIT << 3;
+export const DRIVER_FREE_BIT = CONNECTION_FREE_BIT << 5;
 
 /** A final status (RFC 9110 §15): three digits, not informational (SPEC.md §4.1). */
 function finalStatus(status: number): boolean {
@@ -59,10 +61,22 @@ export abstract class Connection<S extends StreamState>
   implements Observer<OutboundEvent>
 {
   /**
-   * The app's run: its session directly when `sessionApp` made it (rxjs's subscriber layers
-   * are a cost every event would pay twice), else its Observable (`runApp`).
+   * The app's run: its session, run with this connection as its output, when `sessionApp` made
+   * the app (rxjs's subscriber layers are a cost every event would pay twice, and a run object
+   * between them 56 bytes for as long as the connection is open); else its Observable's run.
+   * The rules are those of `SessionRun`: nothing of the app's reaches the wire after its
+   * `error` or `complete`, and the session hears nothing more, and is torn down, once either
+   * side has ended.
    */
-  private run: AppRun | null = null;
+  private appSession: AppSession | null = null;
+  /** The session was torn down (or will be, once made). */
+  private get sessionEnded(): boolean {
+    return (this.flags & SESSION_ENDED) !== 0;
+  }
+  /** The session is a `sessionApp`'s, run directly: it ends as soon as its output does. */
+  private get direct(): boolean {
+    return (this.flags & DIRECT) !== 0;
+  }
   private get appDone(): boolean {
     return (this.flags & APP_DONE) !== 0;
   }
@@ -100,12 +114,24 @@ export abstract class Connection<S extends StreamState>
     this.hub = hub;
     this.info.address = hub.register(this.info.id, this);
     try {
-      this.run = runApp(app, this, this.info);
-      // The app may have ended the connection while it started.
-      if (this.ended) this.run.end();
+      const create = sessionFactoryOf(app);
+      if (create === undefined) this.appSession = new ObservableRun(app, this, this.info);
+      else {
+        this.flags |= DIRECT;
+        this.appSession = create(this, this.info);
+      }
+      // The app may have ended its output, or the connection, while it started.
+      if (this.sessionEnded) this.appSession.teardown();
     } catch (error) {
       this.error(error);
     }
+  }
+
+  /** The session hears no more and is torn down; idempotent. */
+  private endSession(): void {
+    if (this.sessionEnded) return;
+    this.flags |= SESSION_ENDED;
+    this.appSession?.teardown();
   }
 
   /** The number of open streams. */
@@ -123,7 +149,7 @@ export abstract class Connection<S extends StreamState>
 
   /** One inbound event, for the app. */
   protected tell(event: InboundEvent): void {
-    this.run?.receive(event);
+    if (!this.sessionEnded) this.appSession?.receive(event);
   }
 
   /** Register a stream and tell the app about its request. */
@@ -228,7 +254,7 @@ export abstract class Connection<S extends StreamState>
     }
     this.leaveHub();
     // An Observable app's inbound events complete, then its output is unsubscribed.
-    this.run?.end();
+    this.endSession();
   }
 
   /** The stream is gone: its access line is written (when the log is on). */
@@ -246,6 +272,7 @@ export abstract class Connection<S extends StreamState>
 
   /** One outbound event from the app. */
   next(event: OutboundEvent): void {
+    if ((this.flags & (APP_DONE | SESSION_ENDED)) !== 0) return;
     const stream = this.streams.get(event.stream);
     if (stream === undefined) {
       if (event.stream === CONNECTION_STREAM && !this.ended) this.connectionEvent(event);
@@ -267,6 +294,7 @@ export abstract class Connection<S extends StreamState>
 
   /** The app's output failed: every open stream fails and the connection closes. */
   error(error: unknown): void {
+    if ((this.flags & (APP_DONE | SESSION_ENDED)) !== 0) return;
     this.appDone = true;
     try {
       logger().error('app failed; closing the connection', { connection: this.info.id, error });
@@ -276,10 +304,12 @@ export abstract class Connection<S extends StreamState>
       this.fault(again);
     }
     this.closeWhenIdle();
+    if (this.direct) this.endSession();
   }
 
   /** The app's output completed: streams still waiting get a 500, WebSockets close 1000. */
   complete(): void {
+    if ((this.flags & (APP_DONE | SESSION_ENDED)) !== 0) return;
     this.appDone = true;
     if (this.ended) return;
     try {
@@ -294,6 +324,7 @@ export abstract class Connection<S extends StreamState>
       this.fault(again);
     }
     this.closeWhenIdle();
+    if (this.direct) this.endSession();
   }
 
   /** Events for stream 0 that concern the connection as a whole. */

@@ -76,6 +76,10 @@ class Http1Stream extends NodeStream {
   ) {
     super(id, caps, websocket, inEnded);
   }
+
+  get host(): Http1Connection {
+    return this.connection;
+  }
 }
 
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */

@@ -109,6 +109,11 @@ class H2Stream extends NodeStream implements HeldStream {
   ) {
     super(id, caps, websocket, inEnded);
   }
+
+  /** The connection, which put itself on the node stream as it opened this one. */
+  get host(): Http2Connection {
+    return (this.h2 as OwnedStream)[kOwner]!;
+  }
 }
 
 /** An HTTP/2 connection: all its concurrent streams multiplexed into one event stream. */

@@ -30,10 +30,22 @@ const READING = FIRST_FREE_BIT;
 const DRAINING = FIRST_FREE_BIT << 1;
 const DRAIN_LISTENER = FIRST_FREE_BIT << 2;
 const IDLE_INPUT = FIRST_FREE_BIT << 3;
+const WS_ALIVE = FIRST_FREE_BIT << 4;
+const WS_DRAIN_LISTENER = FIRST_FREE_BIT << 5;
 
-/** A stream of a node driver: its body reading and its writes waiting for `'drain'`. */
-export class NodeStream extends StreamState implements WebSocketStream, InputClock, OutputClock {
+/**
+ * A stream of a node driver: its body reading, its writes waiting for `'drain'`, and the
+ * WebSocket session it may carry.
+ */
+export abstract class NodeStream
+  extends StreamState
+  implements WebSocketStream, InputClock, OutputClock
+{
   ws: WebSocket | null = null;
+  /** Its place in the WebSocket driver's roster while it carries a session. */
+  wsIndex = -1;
+  /** Bytes of WebSocket messages waiting in the socket's buffer (websocket.ts). */
+  wsPending = 0;
   /** Body bytes received so far, for the size limit. */
   received = 0;
   /** Bytes written while the buffer was full, granted back on drain. */
@@ -83,6 +95,25 @@ export class NodeStream extends StreamState implements WebSocketStream, InputClo
   set idleInput(on: boolean) {
     this.flags = withBit(this.flags, IDLE_INPUT, on);
   }
+
+  /** Its WebSocket session answered the last ping (websocket.ts). */
+  get wsAlive(): boolean {
+    return (this.flags & WS_ALIVE) !== 0;
+  }
+  set wsAlive(on: boolean) {
+    this.flags = withBit(this.flags, WS_ALIVE, on);
+  }
+
+  /** Its WebSocket session's socket has its `'drain'` listener (websocket.ts). */
+  get wsDrainListener(): boolean {
+    return (this.flags & WS_DRAIN_LISTENER) !== 0;
+  }
+  set wsDrainListener(on: boolean) {
+    this.flags = withBit(this.flags, WS_DRAIN_LISTENER, on);
+  }
+
+  /** The connection the stream is on. */
+  abstract get host(): WebSocketHost<WebSocketStream>;
 }
 
 const counters = new Map<string, number>();

@@ -46,32 +46,23 @@ const kHeaders = Symbol('rxgi.headers');
 const kSession = Symbol('rxgi.session');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
-type TrackedSocket = WebSocket & { [kSession]?: Session };
+const kRoster = Symbol('rxgi.roster');
 
 /**
- * What a session's listeners need: one object per session, read by listeners shared by every
- * session (closures per session cost about 300 bytes for as long as it is open). It is also
- * the session's member of the driver's roster, for pings.
+ * A session's WebSocket, with the stream it runs on once attached, and its driver's roster of
+ * sessions: on the prototype of the driver's own `SessionSocket` class, so no session holds it.
  */
-class Session {
-  /** The error ws closed the session for, if any. */
-  failure: { code: number; reason: string } | null = null;
-  /** A pong came since the last ping. */
-  alive = true;
-  /** Its place in `sessions` (see `IndexedRoster`). */
-  index = -1;
-  /** Bytes of messages written while the socket's buffer was full, granted back on drain. */
-  pending = 0;
-  /** The socket's `'drain'` listener, put there at the first write it buffered. */
-  onDrain: (() => void) | null = null;
+type TrackedSocket = WebSocket & {
+  [kSession]?: WebSocketStream;
+  [kRoster]?: IndexedRoster<WebSocketStream>;
+};
 
-  constructor(
-    readonly host: WebSocketHost<WebSocketStream>,
-    readonly stream: WebSocketStream,
-    readonly ws: WebSocket,
-    readonly sessions: IndexedRoster<Session>,
-  ) {}
-}
+/**
+ * Why ws closed a session itself (a protocol error, RFC 6455 §7.4.1), until its 'close' comes:
+ * rare, so kept here rather than in every session.
+ */
+const failures = new WeakMap<WebSocket, { code: number; reason: string }>();
+
 /**
  * The WebSocket of every session: ws's own, whose events go straight to the listeners every
  * session shares, by `emit` on the prototype. Listeners put on each session with `on` would
@@ -115,9 +106,24 @@ type SetSocket = (
   },
 ) => void;
 
-/** The state a WebSocket stream keeps on top of the common stream state. */
+/**
+ * The state a WebSocket stream keeps on top of the common stream state. The stream is its
+ * session's record: the listeners every session shares reach it from the WebSocket, and it is
+ * the member of the driver's roster (a record of its own per session cost 96 bytes for as long
+ * as the session is open).
+ */
 export interface WebSocketStream extends StreamState {
   ws: WebSocket | null;
+  /** The connection the stream is on: it hears of the session's messages and its close. */
+  readonly host: WebSocketHost<WebSocketStream>;
+  /** Its place in the driver's roster of sessions (see `IndexedRoster`). */
+  wsIndex: number;
+  /** A pong came since the last ping. */
+  wsAlive: boolean;
+  /** Bytes of messages written while the socket's buffer was full, granted back on drain. */
+  wsPending: number;
+  /** The socket's `'drain'` listener is on, put there at the first write it buffered. */
+  wsDrainListener: boolean;
 }
 
 /** The close code ws sends for each of its protocol errors (RFC 6455 §7.4.1). */
@@ -219,16 +225,20 @@ export class WebSocketDriver {
   private readonly server: WebSocketServer;
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
-  private readonly sessions = new IndexedRoster<Session>('index');
+  private readonly sessions = new IndexedRoster<WebSocketStream>('wsIndex');
   /** Which pages may open sessions. */
   readonly origins: OriginPolicy;
   /** ws's receiver can be taken over: fragments are held by bytes (websocket-fragments.ts). */
   private readonly byBytes: boolean;
+  /** The class of this driver's sessions: a `SessionSocket` whose prototype has `sessions`. */
+  private readonly Socket: typeof SessionSocket;
 
   constructor(readonly options: WebSocketOptions) {
     this.origins = new OriginPolicy(options.allowedOrigins);
     const missing = missingWsInternals();
     this.byBytes = missing === null;
+    this.Socket = class extends SessionSocket {};
+    Object.defineProperty(this.Socket.prototype, kRoster, { value: this.sessions });
     if (missing !== null && !warnedFragments) {
       warnedFragments = true;
       logger().warn(
@@ -242,7 +252,7 @@ export class WebSocketDriver {
       // Messages are limited by bytes, however split: websocket-fragments.ts holds the fragments.
       maxFragments: 0,
       perMessageDeflate: false,
-      WebSocket: SessionSocket,
+      WebSocket: this.Socket,
       handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
     });
     this.server.on('headers', (lines: string[], request: UpgradeRequest) => {
@@ -276,7 +286,7 @@ export class WebSocketDriver {
    */
   adopt<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, duplex: Duplex): void {
     // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
-    const ws = new (SessionSocket as unknown as ServerSession)(null, undefined, {
+    const ws = new (this.Socket as unknown as ServerSession)(null, undefined, {
       maxPayload: this.options.maxMessageSize,
       // What ws's own server passes: pongs answered, and a close handshake given 30 s
       // (without it ws cuts the stream about 1 ms after its close frame, RFC 6455 §7.1.1).
@@ -297,13 +307,14 @@ export class WebSocketDriver {
   attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
     if (this.byBytes) assembleFragments(ws);
     stream.ws = ws;
-    const session = new Session(host as WebSocketHost<WebSocketStream>, stream, ws, this.sessions);
-    (ws as TrackedSocket)[kSession] = session;
-    this.sessions.add(session);
+    stream.wsAlive = true;
+    (ws as TrackedSocket)[kSession] = stream;
+    this.sessions.add(stream);
     ws.binaryType = 'nodebuffer';
     // A SessionSocket hands its events to the shared listeners itself; another WebSocket gets
     // them as listeners.
     if (!(ws instanceof SessionSocket)) {
+      (ws as TrackedSocket)[kRoster] = this.sessions;
       ws.on('message', onMessage);
       ws.on('pong', onPong);
       ws.on('error', onError);
@@ -325,7 +336,7 @@ export class WebSocketDriver {
     // Credit as SPEC.md §5.2 counts it: a write the socket took without buffering is gone now,
     // one it buffered at the socket's next 'drain' (no callback per message).
     if (taken === true) host.wsFlushed(stream, size);
-    else if (taken === false) this.owe((ws as TrackedSocket)[kSession]!, size);
+    else if (taken === false) this.owe(stream, size);
     else {
       ws.send(data, { binary: typeof data !== 'string' }, (error) => {
         if (error !== undefined && error !== null) return;
@@ -340,20 +351,21 @@ export class WebSocketDriver {
   }
 
   /** `size` bytes wait in the session's socket buffer: grant them back at its next 'drain'. */
-  private owe(session: Session, size: number): void {
-    session.pending += size;
-    if (session.onDrain !== null) return;
-    session.onDrain = () => {
-      const bytes = session.pending;
-      session.pending = 0;
-      if (bytes === 0 || session.stream.ws === null) return;
+  private owe(stream: WebSocketStream, size: number): void {
+    stream.wsPending += size;
+    if (stream.wsDrainListener || stream.ws === null) return;
+    stream.wsDrainListener = true;
+    const ws = stream.ws as unknown as { _socket: Duplex };
+    ws._socket.on('drain', () => {
+      const bytes = stream.wsPending;
+      stream.wsPending = 0;
+      if (bytes === 0 || stream.ws === null) return;
       try {
-        session.host.wsFlushed(session.stream, bytes);
+        stream.host.wsFlushed(stream, bytes);
       } catch (failure) {
-        session.host.fault(failure);
+        stream.host.fault(failure);
       }
-    };
-    (session.stream.ws as unknown as { _socket: Duplex })._socket.on('drain', session.onDrain);
+    });
   }
 
   /** Close a session with a close frame; an invalid code becomes 1011, a long reason is cut. */
@@ -375,14 +387,15 @@ export class WebSocketDriver {
   private ping(): void {
     for (const session of this.sessions) {
       const ws = session.ws;
+      if (ws === null) continue;
       // A timer's callback: a throw here would end the process and every session's pings. The
       // session is cut; its connection hears of it by the session's 'close'.
       try {
-        if (!session.alive) {
+        if (!session.wsAlive) {
           ws.terminate();
           continue;
         }
-        session.alive = false;
+        session.wsAlive = false;
         ws.ping();
       } catch (error) {
         logger().error('internal error; closing the WebSocket session', {
@@ -395,9 +408,10 @@ export class WebSocketDriver {
   }
 }
 
-// The listeners of every session, `this` its WebSocket (see `Session`).
+// The listeners of every session, `this` its WebSocket (see `WebSocketStream`).
 function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
-  const { host, stream } = this[kSession]!;
+  const stream = this[kSession]!;
+  const host = stream.host;
   const message = isBinary ? data : data.toString('utf8');
   try {
     if (!host.wsMessage(stream, message, data.byteLength)) this.pause();
@@ -406,20 +420,20 @@ function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
   }
 }
 function onPong(this: TrackedSocket): void {
-  this[kSession]!.alive = true;
+  this[kSession]!.wsAlive = true;
 }
 function onError(this: TrackedSocket, error: Error & { code?: string }): void {
-  const session = this[kSession]!;
   // ws closes the session itself (1002, 1007, 1009) and stops reading, so the peer's close
   // frame is never seen: the app is told the code ws closed with.
-  session.failure = { code: ERROR_CLOSE_CODES[error.code ?? ''] ?? 1002, reason: error.message };
-  logger().debug('websocket protocol error', { stream: session.stream.id, error: error.message });
+  failures.set(this, { code: ERROR_CLOSE_CODES[error.code ?? ''] ?? 1002, reason: error.message });
+  logger().debug('websocket protocol error', { stream: this[kSession]!.id, error: error.message });
 }
 function onClose(this: TrackedSocket, code: number, reason: Buffer): void {
-  const session = this[kSession]!;
-  const { host, stream, failure } = session;
+  const stream = this[kSession]!;
+  const host = stream.host;
+  const failure = failures.get(this) ?? null;
   stream.ws = null;
-  session.sessions.delete(session);
+  this[kRoster]!.delete(stream);
   try {
     if (failure !== null && code === WS_CODE.ABNORMAL)
       host.wsClosed(stream, failure.code, failure.reason);

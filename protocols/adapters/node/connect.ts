@@ -107,7 +107,7 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
 
   override teardown(): void {
     this.shim.teardown();
-    this.inner.end();
+    this.inner.teardown();
     super.teardown();
   }
 
