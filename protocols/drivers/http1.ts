@@ -360,13 +360,13 @@ export class Http1Connection
     // three keeps the room for nineteen.
     socket.removeListener('error', onUpgradeError);
     socket.removeListener('end', onUpgradeEnd);
-    driver.accept(this, stream, stream.req!, socket, stream.head!, event);
+    driver.accept(stream, stream.req!, socket, stream.head!, event);
     stream.req = null;
     stream.head = null;
   }
 
   protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {
-    if (!this.options.websocket!.send(this, stream, event.data)) {
+    if (!this.options.websocket!.send(stream, event.data)) {
       this.serverClose(stream, 1008, 'write buffer full');
     }
   }

@@ -483,11 +483,11 @@ export class Http2Connection extends NodeConnection<H2Stream, Http2Options> {
     if (gone(stream.h2)) return;
     // RFC 8441 §5: a 2xx answer to the extended CONNECT opens the tunnel; no accept key.
     stream.h2.respond(headers);
-    this.options.websocket.adopt(this, stream, stream.h2);
+    this.options.websocket.adopt(stream, stream.h2);
   }
 
   protected sendMessage(stream: H2Stream, event: WsMessageOutEvent): void {
-    if (!this.options.websocket.send(this, stream, event.data)) {
+    if (!this.options.websocket.send(stream, event.data)) {
       this.serverClose(stream, 1008, 'write buffer full');
     }
   }

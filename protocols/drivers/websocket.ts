@@ -266,9 +266,8 @@ export class WebSocketDriver {
   }
 
   /** Complete the handshake of `request` as the app's `ws-accept` says. */
-  accept<S extends WebSocketStream>(
-    host: WebSocketHost<S>,
-    stream: S,
+  accept(
+    stream: WebSocketStream,
     request: IncomingMessage,
     socket: Duplex,
     head: Buffer,
@@ -277,14 +276,14 @@ export class WebSocketDriver {
     const upgrade = request as UpgradeRequest;
     upgrade[kSubprotocol] = event.subprotocol;
     upgrade[kHeaders] = event.headers;
-    this.server.handleUpgrade(request, socket, head, (ws) => this.attach(host, stream, ws));
+    this.server.handleUpgrade(request, socket, head, (ws) => this.attach(stream, ws));
   }
 
   /**
    * Run a session on a stream that already carries WebSocket frames: an HTTP/2 stream after an
    * extended CONNECT (RFC 8441 §5), which has no HTTP/1.1 handshake for `ws` to complete.
    */
-  adopt<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, duplex: Duplex): void {
+  adopt(stream: WebSocketStream, duplex: Duplex): void {
     // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
     const ws = new (this.Socket as unknown as ServerSession)(null, undefined, {
       maxPayload: this.options.maxMessageSize,
@@ -300,11 +299,11 @@ export class WebSocketDriver {
       skipUTF8Validation: false,
       allowSynchronousEvents: true,
     });
-    this.attach(host, stream, ws);
+    this.attach(stream, ws);
   }
 
   /** Run a session on an open `ws` WebSocket. */
-  attach<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, ws: WebSocket): void {
+  attach(stream: WebSocketStream, ws: WebSocket): void {
     if (this.byBytes) assembleFragments(ws);
     stream.ws = ws;
     stream.wsAlive = true;
@@ -324,7 +323,7 @@ export class WebSocketDriver {
   }
 
   /** Send one message; closes the session with 1008 when the client does not keep up. */
-  send<S extends WebSocketStream>(host: WebSocketHost<S>, stream: S, data: Uint8Array | string) {
+  send(stream: WebSocketStream, data: Uint8Array | string) {
     const ws = stream.ws;
     if (ws === null || ws.readyState !== ws.OPEN) return true;
     if (ws.bufferedAmount > this.options.writeBufferLimit) {
@@ -335,15 +334,15 @@ export class WebSocketDriver {
     const taken = sendWhole(ws, data, size);
     // Credit as SPEC.md §5.2 counts it: a write the socket took without buffering is gone now,
     // one it buffered at the socket's next 'drain' (no callback per message).
-    if (taken === true) host.wsFlushed(stream, size);
+    if (taken === true) stream.host.wsFlushed(stream, size);
     else if (taken === false) this.owe(stream, size);
     else {
       ws.send(data, { binary: typeof data !== 'string' }, (error) => {
         if (error !== undefined && error !== null) return;
         try {
-          host.wsFlushed(stream, size);
+          stream.host.wsFlushed(stream, size);
         } catch (failure) {
-          host.fault(failure);
+          stream.host.fault(failure);
         }
       });
     }

@@ -21,7 +21,6 @@ import { writeRawResponse } from '../../drivers/http1-response.js';
 import { socketInfo } from '../../drivers/node-connection.js';
 import {
   WebSocketDriver,
-  type WebSocketHost,
   type WebSocketStream,
 } from '../../drivers/websocket.js';
 import { DEFAULTS } from '../../server/serve.js';
@@ -293,13 +292,9 @@ function onUpgradeError(this: Socket, error: Error): void {
 class SessionDriver extends WebSocketDriver {
   readonly hosts = new WeakSet<object>();
 
-  override attach<S extends WebSocketStream>(
-    host: WebSocketHost<S>,
-    stream: S,
-    ws: WebSocket,
-  ): void {
-    this.hosts.add(host);
-    super.attach(host, stream, ws);
+  override attach(stream: WebSocketStream, ws: WebSocket): void {
+    this.hosts.add(stream.host);
+    super.attach(stream, ws);
   }
 }
 
