@@ -18,6 +18,8 @@ export interface SlowState {
 
 /** The part of a stream's state that few streams use, kept apart (see `StreamState.rare`). */
 interface RareState {
+  offered: string[];
+  access: AccessEntry | null;
   links: string[] | null;
   mail: MessageEvent[] | null;
   mailBytes: number;
@@ -54,12 +56,11 @@ export class StreamState {
   credit = 0;
   /** Outbound bytes flushed to the wire and not yet granted back to the app. */
   owed = 0;
-  /** Subprotocols a WebSocket client offered. */
-  offered: string[] = NO_PROTOCOLS;
-  /** What few streams use (`links`, the actor state): made when first set. */
+  /**
+   * What few streams use (offered subprotocols, the access log's entry, `links`, the actor
+   * state): made when first set.
+   */
   private rare: RareState | null = null;
-  /** What the access log counts for this exchange; null when the log is off (docs/server.md). */
-  access: AccessEntry | null = null;
 
   constructor(
     readonly id: number,
@@ -68,6 +69,22 @@ export class StreamState {
     inEnded: boolean,
   ) {
     this.flags = (websocket ? WEBSOCKET : 0) | (inEnded ? IN_ENDED : 0);
+  }
+
+  /** Subprotocols a WebSocket client offered. */
+  get offered(): string[] {
+    return this.rare?.offered ?? NO_PROTOCOLS;
+  }
+  set offered(offered: string[]) {
+    if (offered !== NO_PROTOCOLS || this.rare !== null) this.rareState().offered = offered;
+  }
+
+  /** What the access log counts for this exchange; null when the log is off (docs/server.md). */
+  get access(): AccessEntry | null {
+    return this.rare?.access ?? null;
+  }
+  set access(access: AccessEntry | null) {
+    if (access !== null || this.rare !== null) this.rareState().access = access;
   }
 
   /** Link values from pushes that degraded to a `Link` header (SPEC.md §6). */
@@ -111,7 +128,15 @@ export class StreamState {
   }
 
   private rareState(): RareState {
-    this.rare ??= { links: null, mail: null, mailBytes: 0, groups: null, slow: null };
+    this.rare ??= {
+      offered: NO_PROTOCOLS,
+      access: null,
+      links: null,
+      mail: null,
+      mailBytes: 0,
+      groups: null,
+      slow: null,
+    };
     return this.rare;
   }
 

@@ -8,8 +8,6 @@
 export class StreamTable<S extends { readonly id: number }> {
   private first: S | null = null;
   private slots: (S | null)[] | null = null;
-  /** 32 minus log2 of the array's length: {@link slotOf} keeps the hash's top bits. */
-  private shift = 32;
   private count = 0;
 
   get size(): number {
@@ -22,7 +20,7 @@ export class StreamTable<S extends { readonly id: number }> {
     const slots = this.slots;
     if (slots === null) return undefined;
     const mask = slots.length - 1;
-    for (let i = slotOf(id, this.shift); ; i = (i + 1) & mask) {
+    for (let i = slotOf(id, slots.length); ; i = (i + 1) & mask) {
       const entry = slots[i];
       if (entry === null) return undefined;
       if (entry.id === id) return entry;
@@ -44,7 +42,7 @@ export class StreamTable<S extends { readonly id: number }> {
       slots = this.resize(slots === null ? MIN_CAPACITY : slots.length * 2);
     }
     const mask = slots.length - 1;
-    let i = slotOf(value.id, this.shift);
+    let i = slotOf(value.id, slots.length);
     for (let entry = slots[i]; entry !== null; entry = slots[i]) {
       if (entry.id === value.id) {
         slots[i] = value;
@@ -78,7 +76,7 @@ export class StreamTable<S extends { readonly id: number }> {
     const slots = this.slots;
     if (slots === null) return false;
     const mask = slots.length - 1;
-    let hole = slotOf(id, this.shift);
+    let hole = slotOf(id, slots.length);
     for (let entry = slots[hole]; ; entry = slots[hole]) {
       if (entry === null) return false;
       if (entry.id === id) break;
@@ -89,7 +87,7 @@ export class StreamTable<S extends { readonly id: number }> {
     for (let i = (hole + 1) & mask; ; i = (i + 1) & mask) {
       const entry = slots[i];
       if (entry === null) break;
-      const home = slotOf(entry.id, this.shift);
+      const home = slotOf(entry.id, slots.length);
       // The entry may move to the hole unless its home lies cyclically in (hole, i].
       if (hole <= i ? home <= hole || home > i : home <= hole && home > i) {
         slots[hole] = entry;
@@ -108,12 +106,11 @@ export class StreamTable<S extends { readonly id: number }> {
     const old = this.slots;
     const slots = new Array<S | null>(capacity).fill(null);
     this.slots = slots;
-    this.shift = 32 - Math.log2(capacity);
     if (old !== null) {
       const mask = capacity - 1;
       for (const entry of old) {
         if (entry === null) continue;
-        let i = slotOf(entry.id, this.shift);
+        let i = slotOf(entry.id, capacity);
         while (slots[i] !== null) i = (i + 1) & mask;
         slots[i] = entry;
       }
@@ -125,9 +122,13 @@ export class StreamTable<S extends { readonly id: number }> {
 /** The smallest array the table makes; a power of two, as every capacity is. */
 const MIN_CAPACITY = 16;
 
-/** Fibonacci hashing: ids that step by 1 or 2 (HTTP/2's odd and even ids) spread evenly. */
-function slotOf(id: number, shift: number): number {
-  return Math.imul(id, 0x9e3779b1) >>> shift;
+/**
+ * Fibonacci hashing: ids that step by 1 or 2 (HTTP/2's odd and even ids) spread evenly. The
+ * slot is the hash's top log2(`capacity`) bits (a power of two: `clz32` gives 32 minus its log2,
+ * less one), so the table keeps no shift of its own.
+ */
+function slotOf(id: number, capacity: number): number {
+  return Math.imul(id, 0x9e3779b1) >>> (Math.clz32(capacity) + 1);
 }
 
 /** A member's place in a {@link Roster}: what `add` returns and `delete` takes. */

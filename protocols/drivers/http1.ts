@@ -49,6 +49,9 @@ export interface Http1Options extends HeadLimits {
 }
 
 const kConnection = Symbol('rxgi.connection');
+/** The bytes that came after an upgrade request's head, kept on it until the handshake is answered. */
+const kHead = Symbol('rxgi.head');
+type UpgradeRequest = IncomingMessage & { [kHead]?: Buffer };
 const kStream = Symbol('rxgi.stream');
 
 /** A socket of this driver carries its connection, null until its first request. */
@@ -66,13 +69,13 @@ class Http1Stream extends NodeStream {
     websocket: boolean,
     inEnded: boolean,
     readonly connection: Http1Connection,
-    /** Let go once a WebSocket session runs: what it holds is no use to the session. */
+    /**
+     * Let go once a WebSocket session runs: what it holds is no use to the session. An upgrade
+     * request carries the bytes after its head (`kHead`) until then.
+     */
     public req: IncomingMessage | null,
-    /** Null for an upgrade request: the socket is written raw. */
+    /** Null for an upgrade request: the connection's socket is written raw. */
     readonly res: ServerResponse | null,
-    readonly socket: Duplex | null = null,
-    /** The bytes after an upgrade request's head; let go as `req` is. */
-    public head: Buffer | null = null,
   ) {
     super(id, caps, websocket, inEnded);
   }
@@ -189,7 +192,8 @@ export class Http1Connection
     event.websocket = true;
     event.subprotocols = parseSubprotocols(getHeader(event.headers, 'sec-websocket-protocol'));
     internFields(event.headers);
-    const stream = new Http1Stream(id, event.caps, true, true, this, req, null, socket, head);
+    (req as UpgradeRequest)[kHead] = head;
+    const stream = new Http1Stream(id, event.caps, true, true, this, req, null);
     stream.offered = event.subprotocols;
     this.open(stream, event);
   }
@@ -272,7 +276,7 @@ export class Http1Connection
     const res = stream.res;
     if (res === null) {
       // A denied WebSocket handshake: the response goes raw on the socket.
-      writeRawResponse(stream.socket!, event.status, event.headers, event.body, event.end);
+      writeRawResponse(this.socket, event.status, event.headers, event.body, event.end);
       return;
     }
     if (this.draining || this.appFinished) res.shouldKeepAlive = false;
@@ -311,7 +315,7 @@ export class Http1Connection
   protected writeData(stream: Http1Stream, event: DataOutEvent): void {
     const res = stream.res;
     if (res === null) {
-      const socket = stream.socket!;
+      const socket = this.socket;
       if (chunkLength(event.chunk) > 0) socket.write(event.chunk);
       if (event.end) socket.end();
       return;
@@ -355,14 +359,16 @@ export class Http1Connection
     // From here the socket belongs to the session; its end is the connection's end.
     this.socket.removeListener('close', onSocketClose);
     this.upgraded = true;
-    const socket = stream.socket!;
+    const socket = this.socket;
     // Off before ws puts its own on (at once, in `accept`): a listener list that once held
     // three keeps the room for nineteen.
     socket.removeListener('error', onUpgradeError);
     socket.removeListener('end', onUpgradeEnd);
-    driver.accept(stream, stream.req!, socket, stream.head!, event);
+    const req = stream.req as UpgradeRequest;
+    const head = req[kHead]!;
+    req[kHead] = undefined;
     stream.req = null;
-    stream.head = null;
+    driver.accept(stream, req, socket, head, event);
   }
 
   protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {
@@ -379,7 +385,7 @@ export class Http1Connection
     const res = stream.res;
     if (res === null) {
       writeRawResponse(
-        stream.socket!,
+        this.socket,
         status,
         ['content-type', 'text/plain; charset=utf-8'],
         errorBody(status),
@@ -397,7 +403,7 @@ export class Http1Connection
   protected abort(stream: Http1Stream): void {
     // HTTP/1.1 has no way to end one exchange early but to close the connection.
     if (stream.res !== null) stream.res.destroy();
-    else stream.socket?.destroy();
+    else this.socket.destroy();
   }
 
   protected input(stream: Http1Stream): IncomingMessage {

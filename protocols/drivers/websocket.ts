@@ -237,7 +237,7 @@ export class WebSocketDriver {
     this.origins = new OriginPolicy(options.allowedOrigins);
     const missing = missingWsInternals();
     this.byBytes = missing === null;
-    this.Socket = class extends SessionSocket {};
+    this.Socket = class DriverSocket extends SessionSocket {};
     Object.defineProperty(this.Socket.prototype, kRoster, { value: this.sessions });
     if (missing !== null && !warnedFragments) {
       warnedFragments = true;

@@ -40,11 +40,9 @@ const PLAIN_ON_TLS = Buffer.from(
 interface Held {
   readonly socket: Socket;
   readonly arrived: number;
+  /** Its 'close' listener, which takes it off the roster. */
+  closed: () => void;
 }
-
-const kHeld = Symbol('rxgi.held');
-/** A socket carries one field of this roster, its entry, undefined once handed over. */
-type Arriving = Socket & { [kHeld]?: RosterEntry<Held> };
 
 /**
  * The address every connection of `server` arrives at, when it is bound to one (not `0.0.0.0`
@@ -116,26 +114,21 @@ export function createListener(
   clock: Clock,
   accessLog = false,
 ): Listener {
-  // Sockets that belong to neither server yet: nobody else would close them on shutdown.
+  // Sockets that belong to neither server yet: nobody else would close them on shutdown. Each
+  // has a 'close' listener of its own while it waits, taken off at the hand-over (`release`): a
+  // socket that lives on keeps nothing of this roster, not even a field.
   const unassigned = new Roster<Held>();
-  // One listener for every socket, taken off at the hand-over (`release`): a socket that lives
-  // on keeps nothing of this roster.
-  function closed(this: Arriving): void {
-    const entry = this[kHeld];
-    if (entry !== undefined) unassigned.delete(entry);
-  }
-  const hold = (socket: Arriving): RosterEntry<Held> => {
-    const entry = unassigned.add({ socket, arrived: performance.now() });
-    socket[kHeld] = entry;
-    socket.on('close', closed);
+  const hold = (socket: Socket): RosterEntry<Held> => {
+    const held: Held = { socket, arrived: performance.now(), closed: () => {} };
+    const entry = unassigned.add(held);
+    held.closed = () => unassigned.delete(entry);
+    socket.on('close', held.closed);
     return entry;
   };
-  const release = (socket: Arriving): void => {
-    const entry = socket[kHeld];
-    if (entry === undefined) return;
-    socket[kHeld] = undefined;
+  const release = (entry: RosterEntry<Held>): void => {
+    if (entry.index < 0) return;
     unassigned.delete(entry);
-    socket.removeListener('close', closed);
+    entry.value.socket.removeListener('close', entry.value.closed);
   };
   clock.onTick((now, _elapsed, { headersTimeout }) => {
     if (headersTimeout <= 0) return;
@@ -157,7 +150,7 @@ export function createListener(
       const held = handshaking.get(key);
       if (held !== undefined) {
         handshaking.delete(key);
-        release(held.value.socket);
+        release(held);
       }
       // A client that reset the connection right after its handshake: nothing to hand over.
       if (socket.destroyed) return;
@@ -188,7 +181,7 @@ export function createListener(
     return { server, closeUnassigned };
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
-    hold(socket);
+    const held = hold(socket);
     // Bytes are gathered until they either leave the preface or hold all of it: a request
     // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
     let seen: Buffer | null = null;
@@ -197,7 +190,7 @@ export function createListener(
       const h2 = startsLikePreface(seen);
       if (h2 && seen.byteLength < PREFACE.byteLength) return;
       socket.off('data', sniff);
-      release(socket);
+      release(held);
       socket.pause();
       if (h2) {
         // node:http2 reads what is already buffered on the socket when its session starts.

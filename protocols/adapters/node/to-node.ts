@@ -19,10 +19,7 @@ import { Http1Connection } from '../../drivers/http1.js';
 import { HOST_HEAD_LIMITS } from '../../drivers/http1-head.js';
 import { writeRawResponse } from '../../drivers/http1-response.js';
 import { socketInfo } from '../../drivers/node-connection.js';
-import {
-  WebSocketDriver,
-  type WebSocketStream,
-} from '../../drivers/websocket.js';
+import { WebSocketDriver, type WebSocketStream } from '../../drivers/websocket.js';
 import { DEFAULTS } from '../../server/serve.js';
 
 /**
