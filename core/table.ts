@@ -1,11 +1,76 @@
 /**
- * The open streams of one connection, by id: the first in a slot of its own (HTTP/1.1 has one
- * open at a time), the others in an open-addressed array (linear probing, deletion by backward
- * shift), not a `Map`, which V8 would chain into promoting every stream (docs/internals.md,
- * "Stream tables"). Its length stays under eight times the number of open streams (and at
- * least {@link MIN_CAPACITY}), which the drivers bound.
+ * The open streams of one connection, by id: a lone stream kept as it is (HTTP/1.1 has one open
+ * at a time), and from the second on a {@link Streams}. One field: a table every connection
+ * and every router keeps for its whole life (an idle WebSocket holds two) costs its header and
+ * that field alone.
  */
 export class StreamTable<S extends { readonly id: number }> {
+  private entries: S | Streams<S> | null = null;
+
+  get size(): number {
+    const entries = this.entries;
+    if (entries === null) return 0;
+    return entries instanceof Streams ? entries.size : 1;
+  }
+
+  get(id: number): S | undefined {
+    const entries = this.entries;
+    if (entries === null) return undefined;
+    // A `Streams` has no id (NaN), so one comparison finds a lone stream.
+    if (entries.id === id) return entries as S;
+    return entries instanceof Streams ? entries.get(id) : undefined;
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  set(value: S): void {
+    const entries = this.entries;
+    if (entries === null || entries.id === value.id) {
+      this.entries = value;
+      return;
+    }
+    if (entries instanceof Streams) {
+      entries.set(value);
+      return;
+    }
+    // A second stream: the table grows its array, and keeps it (HTTP/2 opens and closes many).
+    const streams = new Streams<S>();
+    streams.set(entries);
+    streams.set(value);
+    this.entries = streams;
+  }
+
+  /** Removes the stream with `id`; says whether there was one. */
+  delete(id: number): boolean {
+    const entries = this.entries;
+    if (entries === null) return false;
+    if (entries.id === id) {
+      this.entries = null;
+      return true;
+    }
+    return entries instanceof Streams ? entries.delete(id) : false;
+  }
+
+  /** A snapshot of the open streams, safe to iterate while they close. */
+  values(): S[] {
+    const entries = this.entries;
+    if (entries === null) return [];
+    return entries instanceof Streams ? entries.values() : [entries];
+  }
+}
+
+/**
+ * The streams of a table that has had more than one: the first in a slot of its own, the others
+ * in an open-addressed array (linear probing, deletion by backward shift), not a `Map`, which V8
+ * would chain into promoting every stream (docs/internals.md, "Stream tables"). Its length
+ * stays under eight times the number of open streams (and at least {@link MIN_CAPACITY}), which
+ * the drivers bound.
+ */
+class Streams<S extends { readonly id: number }> {
+  /** Never a stream's: `StreamTable` tells this object from a stream by it. */
+  readonly id = Number.NaN;
   private first: S | null = null;
   private slots: (S | null)[] | null = null;
   private count = 0;

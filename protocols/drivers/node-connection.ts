@@ -185,12 +185,33 @@ function serverAddress(
 /** The last peer host seen: behind a proxy every connection comes from one, shared then. */
 let lastPeerHost = '';
 
-/** The peer of `socket` as an address, or null once node no longer knows it. */
+/** What `peerOf` asks of a socket's handle: node:net's own `getpeername`. */
+interface PeerHandle {
+  getpeername?(out: { address?: string; port?: number }): number;
+}
+
+/**
+ * The peer of `socket` as an address, or null once node no longer knows it. Asked of the
+ * socket's handle where it can be, as node:net's `remoteAddress` does, but without the copy
+ * node would keep on the socket (`_peername`, a field a long-lived socket holds for good).
+ */
 export function peerOf(socket: Socket): Address | null {
-  let host = socket.remoteAddress;
+  const handle = (socket as Socket & { _handle?: PeerHandle | null })._handle;
+  let host: string | undefined;
+  let port: number | undefined;
+  if (typeof handle?.getpeername === 'function' && !socket.connecting) {
+    const out: { address?: string; port?: number } = {};
+    if (handle.getpeername(out) === 0) {
+      host = out.address;
+      port = out.port;
+    }
+  } else {
+    host = socket.remoteAddress;
+    port = socket.remotePort;
+  }
   if (host === lastPeerHost) host = lastPeerHost;
   else if (host !== undefined) lastPeerHost = host;
-  return address(host, socket.remotePort);
+  return address(host, port);
 }
 
 function address(host: string | undefined, port: number | undefined): Address | null {

@@ -305,6 +305,7 @@ export class WebSocketDriver {
   /** Run a session on an open `ws` WebSocket. */
   attach(stream: WebSocketStream, ws: WebSocket): void {
     if (this.byBytes) assembleFragments(ws);
+    shareNoExtensions(ws);
     stream.ws = ws;
     stream.wsAlive = true;
     (ws as TrackedSocket)[kSession] = stream;
@@ -405,6 +406,35 @@ export class WebSocketDriver {
       }
     }
   }
+}
+
+/** The extensions of every session that negotiated none: the driver offers none. */
+const NO_EXTENSIONS = Object.freeze({});
+
+/** What `shareNoExtensions` reads of ws's session (ws 8's `WebSocket`, `Receiver`, `Sender`). */
+interface ExtensionTables {
+  _extensions?: object;
+  _receiver?: { _extensions?: object } | null;
+  _sender?: { _extensions?: object } | null;
+}
+
+/**
+ * ws gives each session an empty table of its negotiated extensions, shared by its receiver
+ * and sender, which only read it once the handshake is done: 56 bytes an idle session holds.
+ * With none negotiated they all read one frozen empty table instead. Where ws's fields are not
+ * what they were, the session keeps its own.
+ */
+function shareNoExtensions(ws: WebSocket): void {
+  const session = ws as unknown as ExtensionTables;
+  const own = session._extensions;
+  const receiver = session._receiver;
+  const sender = session._sender;
+  if (own === undefined || receiver == null || sender == null) return;
+  if (receiver._extensions !== own || sender._extensions !== own) return;
+  if (Object.keys(own).length > 0) return;
+  session._extensions = NO_EXTENSIONS;
+  receiver._extensions = NO_EXTENSIONS;
+  sender._extensions = NO_EXTENSIONS;
 }
 
 // The listeners of every session, `this` its WebSocket (see `WebSocketStream`).
