@@ -1,4 +1,11 @@
-import { isObservable, type Observable, Subscriber, type Subscription } from 'rxjs';
+import {
+  isObservable,
+  type Observable,
+  type Subscription,
+  type TeardownLogic,
+  type Unsubscribable,
+  UnsubscriptionError,
+} from 'rxjs';
 import { type App, type SessionOutput, sessionApp } from './app.js';
 import { EMPTY_BYTES } from './body.js';
 import { chunkLength } from './connection.js';
@@ -480,21 +487,36 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
   }
 }
 
+/** The bits of `HandleSession.flags`. */
+const STOPPED = 1;
+const CLOSED = 2;
+const FINISHED = 4;
+
 /**
  * A WebSocket session of `handle`, once its handshake is accepted: the stream's route, and the
  * subscriber of the session's output. One object per session, where an observer literal would
  * cost rxjs's wrapper, its observer and three closures (about 370 bytes held for as long as the
- * session is open), and the exchange with its request event another 450. What its hooks throw
- * reaches the producer, as with any Subscriber; the router's own hooks do not throw.
+ * session is open), and the exchange with its request event another 450.
+ *
+ * It is a subscriber by rxjs's own test (an observer that is also a subscription: `next`,
+ * `error`, `complete`, `closed`, `add`, `remove`, `unsubscribe`), which rxjs uses as it is,
+ * with a Subscriber's rules: nothing is heard after `error` or `complete`, each of which ends
+ * in `unsubscribe`; `unsubscribe` runs what was added once, and what is added after it runs at
+ * once. rxjs's `Subscriber` would keep six fields for it where this keeps two (`flags`, and
+ * `finalizers`), for as long as the session is open. What its hooks throw reaches the
+ * producer, as with any Subscriber; the router's own hooks do not throw.
  */
-class HandleSession extends Subscriber<Chunk> {
+class HandleSession {
+  /** STOPPED, CLOSED and FINISHED. */
+  private flags = 0;
+  /** What `unsubscribe` runs: one finalizer, a list of them, or none. */
+  private finalizers: Finalizer | Finalizer[] | null = null;
   /** The stream id, the key of the router's table. */
   readonly id: number;
   /** Output credit left (SPEC.md §5). */
   window: number;
   /** Input credit withheld while the output is backed up. */
   owed: number;
-  finished = false;
   /** The client's messages, for the session's code. */
   readonly messages = new Multicast<Uint8Array | string>();
   /**
@@ -507,17 +529,31 @@ class HandleSession extends Subscriber<Chunk> {
     private readonly router: HandleRouter,
     exchange: HandleExchange,
   ) {
-    super();
     this.id = exchange.id;
     this.window = exchange.window;
     this.owed = exchange.owed;
   }
 
-  protected override _next(data: Chunk): void {
-    this.router.sendMessage(this, data);
+  /** The route is over (the router's). */
+  get finished(): boolean {
+    return (this.flags & FINISHED) !== 0;
+  }
+  set finished(on: boolean) {
+    this.flags = on ? this.flags | FINISHED : this.flags & ~FINISHED;
   }
 
-  protected override _error(error: unknown): void {
+  /** Unsubscribed: what was added has run. */
+  get closed(): boolean {
+    return (this.flags & CLOSED) !== 0;
+  }
+
+  next(data: Chunk): void {
+    if ((this.flags & STOPPED) === 0) this.router.sendMessage(this, data);
+  }
+
+  error(error: unknown): void {
+    if ((this.flags & STOPPED) !== 0) return;
+    this.flags |= STOPPED;
     try {
       this.router.fail(this, error);
     } finally {
@@ -525,13 +561,66 @@ class HandleSession extends Subscriber<Chunk> {
     }
   }
 
-  protected override _complete(): void {
+  complete(): void {
+    if ((this.flags & STOPPED) !== 0) return;
+    this.flags |= STOPPED;
     try {
       this.router.endSession(this);
     } finally {
       this.unsubscribe();
     }
   }
+
+  add(finalizer: TeardownLogic): void {
+    if (finalizer === null || finalizer === undefined || finalizer === this) return;
+    if (this.closed) {
+      runFinalizer(finalizer as Finalizer);
+      return;
+    }
+    const current = this.finalizers;
+    if (current === null) this.finalizers = finalizer as Finalizer;
+    else if (Array.isArray(current)) current.push(finalizer as Finalizer);
+    else this.finalizers = [current, finalizer as Finalizer];
+  }
+
+  remove(finalizer: TeardownLogic): void {
+    const current = this.finalizers;
+    if (current === finalizer) this.finalizers = null;
+    else if (Array.isArray(current)) {
+      const at = current.indexOf(finalizer as Finalizer);
+      if (at >= 0) current.splice(at, 1);
+    }
+  }
+
+  unsubscribe(): void {
+    if (this.closed) return;
+    this.flags |= STOPPED | CLOSED;
+    const current = this.finalizers;
+    this.finalizers = null;
+    if (current === null) return;
+    if (!Array.isArray(current)) {
+      runFinalizer(current);
+      return;
+    }
+    // As rxjs does: every finalizer runs, and what they threw is thrown together after.
+    const errors: unknown[] = [];
+    for (const finalizer of current) {
+      try {
+        runFinalizer(finalizer);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw new UnsubscriptionError(errors);
+  }
+}
+
+/** What a subscriber's `add` keeps: a teardown function or a subscription. */
+type Finalizer = Unsubscribable | (() => void);
+
+function runFinalizer(finalizer: Finalizer): void {
+  if (typeof finalizer === 'function') finalizer();
+  else finalizer.unsubscribe();
 }
 
 /** The request a route's stream events reach, if it keeps any state they concern. */

@@ -268,6 +268,76 @@ describe('handle: WebSockets on the memory driver', () => {
     await conn.close();
   });
 
+  it("keeps a Subscriber's rules on the session's output: complete, error, teardown, late values", async () => {
+    const torn: string[] = [];
+    let late: ((value: string) => void) | null = null;
+    const app = handle((req) =>
+      upgrade((messages) => {
+        switch (req.path) {
+          // Completes after two messages: closed with 1000, and the inner teardown runs.
+          case '/two':
+            return messages.pipe(
+              take(2),
+              map((m) => `got ${String(m)}`),
+            );
+          // Fails at the first message: closed with 1011.
+          case '/fail':
+            return messages.pipe(
+              map(() => {
+                throw new Error('boom');
+              }),
+            );
+          // Throws as it is subscribed: closed with 1011 too.
+          case '/throws':
+            return new Observable<string>(() => {
+              throw new Error('at subscribe');
+            });
+          // A producer that keeps its subscriber: what it sends after complete is dropped.
+          default:
+            return new Observable<string>((out) => {
+              late = (value) => out.next(value);
+              out.next('hello');
+              const inner = messages.subscribe(() => out.complete());
+              return () => {
+                torn.push('producer');
+                inner.unsubscribe();
+              };
+            });
+        }
+      }),
+    );
+    const conn = await connect(app);
+
+    const two = await conn.websocket('/two');
+    await two.send('a');
+    expect(await two.next()).toBe('got a');
+    await two.send('b');
+    expect(await two.next()).toBe('got b');
+    expect(await two.closed).toEqual({ code: 1000, reason: '' });
+
+    const fail = await conn.websocket('/fail');
+    await fail.send('x');
+    expect((await fail.closed).code).toBe(1011);
+
+    const throws = await conn.websocket('/throws');
+    expect((await throws.closed).code).toBe(1011);
+
+    const kept = await conn.websocket('/kept');
+    expect(await kept.next()).toBe('hello');
+    await kept.send('done');
+    expect(await kept.closed).toEqual({ code: 1000, reason: '' });
+    expect(torn).toEqual(['producer']);
+    late!('too late');
+
+    // The client leaving tears the producer down as well.
+    const leaving = await conn.websocket('/leaving');
+    expect(await leaving.next()).toBe('hello');
+    await leaving.close(1000, 'bye');
+    await leaving.closed;
+    expect(torn).toEqual(['producer', 'producer']);
+    await conn.close();
+  });
+
   it('denies a handshake with the response the handler gives', async () => {
     const app = handle(() => status(403));
     const connection = memoryConnection(app);
