@@ -170,12 +170,12 @@ export class ObservableRun implements AppRun {
   }
 
   receive(event: InboundEvent): void {
-    this.events.next(event);
+    this.events.deliver(event);
   }
 
   teardown(): void {
     // As a connection ends: the inbound events complete, then the output is unsubscribed.
-    this.events.complete();
+    this.events.end();
     this.subscription.unsubscribe();
   }
 }

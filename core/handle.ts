@@ -131,7 +131,7 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
 
   protected override wsMessage(route: HandleRoute, data: Uint8Array | string): void {
     if (route instanceof HandleExchange) return;
-    route.messages.next(data);
+    route.deliver(data);
     this.consumed(route, chunkLength(data));
   }
 
@@ -382,7 +382,7 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
     });
     this.next({ type: 'window', stream, bytes: INITIAL_WINDOW });
     if (session.finished) return;
-    const output = this.call(session, answer.websocket, session.messages, exchange);
+    const output = this.call(session, answer.websocket, session.observable, exchange);
     if (output === FAILED) return;
     (output as Observable<Chunk>).subscribe(session);
   }
@@ -434,7 +434,7 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
   protected close(route: HandleRoute, code: number, reason: string): void {
     if (route.finished) return;
     requestOf(route)?.abandon(code, reason);
-    if (!(route instanceof HandleExchange)) route.messages.complete();
+    if (!(route instanceof HandleExchange)) route.end();
     this.finish(route);
   }
 
@@ -493,7 +493,8 @@ const CLOSED = 2;
 const FINISHED = 4;
 
 /**
- * A WebSocket session of `handle`, once its handshake is accepted: the stream's route, and the
+ * A WebSocket session of `handle`, once its handshake is accepted: the stream's route, the
+ * Observable of the client's messages (a `Multicast`, given to the session's code), and the
  * subscriber of the session's output. One object per session, where an observer literal would
  * cost rxjs's wrapper, its observer and three closures (about 370 bytes held for as long as the
  * session is open), and the exchange with its request event another 450.
@@ -506,7 +507,7 @@ const FINISHED = 4;
  * `finalizers`), for as long as the session is open. What its hooks throw reaches the
  * producer, as with any Subscriber; the router's own hooks do not throw.
  */
-class HandleSession {
+class HandleSession extends Multicast<Uint8Array | string> {
   /** STOPPED, CLOSED and FINISHED. */
   private flags = 0;
   /** What `unsubscribe` runs: one finalizer, a list of them, or none. */
@@ -517,8 +518,6 @@ class HandleSession {
   window: number;
   /** Input credit withheld while the output is backed up. */
   owed: number;
-  /** The client's messages, for the session's code. */
-  readonly messages = new Multicast<Uint8Array | string>();
   /**
    * The handshake's request, while it keeps state the stream's events reach (its inbox, its
    * signals); the request sets it when it first does (`HandleExchange.held`).
@@ -529,6 +528,7 @@ class HandleSession {
     private readonly router: HandleRouter,
     exchange: HandleExchange,
   ) {
+    super();
     this.id = exchange.id;
     this.window = exchange.window;
     this.owed = exchange.owed;

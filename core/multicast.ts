@@ -1,36 +1,38 @@
 import { Observable, type Subscriber } from 'rxjs';
 
+/** `Multicast.subscribers` once it has ended. */
+const ENDED = Symbol('rxgi.ended');
+
 /**
  * A hot stream of values for any number of subscribers, as rxjs's `Subject` is, made for what
  * every connection and every WebSocket session keeps: it is its own Observable, holds a lone
  * subscriber without an array, and makes nothing per subscriber (a `Subject` keeps two arrays
  * and a teardown Subscription with its closure, about 450 bytes per session held for as long as
- * it is open). `next` makes nothing either (rxjs's `Subject.next` allocates a closure and an
- * iterator per value, a cost measured on the HTTP/2 hello world). A subscriber that unsubscribes
- * is dropped at the next value, the next subscription or `complete`, whichever comes first.
- * Subscribing after `complete` completes at once.
+ * it is open). `deliver` makes nothing either (rxjs's `Subject.next` allocates a closure and an
+ * iterator per value, a cost measured on the HTTP/2 hello world). It keeps one field, so that a
+ * class may extend it for the price of that field (`handle`'s WebSocket session is the
+ * Multicast of its messages). A subscriber that unsubscribes is dropped at the next value, the
+ * next subscription or `end`, whichever comes first. Subscribing after `end` completes at once.
  */
 export class Multicast<T> extends Observable<T> {
   /** One subscriber, or a list replaced (never changed in place) when there are more. */
-  private subscribers: Subscriber<T> | readonly Subscriber<T>[] | null = null;
-  private done = false;
-
-  constructor() {
-    super(attach);
-  }
+  private subscribers: Subscriber<T> | readonly Subscriber<T>[] | typeof ENDED | null = null;
 
   /** The values, for subscribers: the Multicast itself. */
   get observable(): Observable<T> {
     return this;
   }
 
-  /** @internal Add a subscriber (the Observable's subscribe function). */
-  add$(subscriber: Subscriber<T>): void {
-    if (this.done) {
+  /**
+   * @internal rxjs's subscribe function, on the prototype: one given to the constructor would
+   * be a field of every instance.
+   */
+  protected _subscribe(subscriber: Subscriber<T>): void {
+    const current = this.subscribers;
+    if (current === ENDED) {
       subscriber.complete();
       return;
     }
-    const current = this.subscribers;
     if (current === null || (!Array.isArray(current) && (current as Subscriber<T>).closed)) {
       this.subscribers = subscriber;
       return;
@@ -40,9 +42,10 @@ export class Multicast<T> extends Observable<T> {
     this.subscribers = list;
   }
 
-  next(value: T): void {
+  /** Give `value` to every subscriber. */
+  deliver(value: T): void {
     const current = this.subscribers;
-    if (current === null) return;
+    if (current === null || current === ENDED) return;
     if (!Array.isArray(current)) {
       const subscriber = current as Subscriber<T>;
       if (subscriber.closed) this.subscribers = null;
@@ -62,20 +65,15 @@ export class Multicast<T> extends Observable<T> {
     }
   }
 
-  complete(): void {
-    if (this.done) return;
-    this.done = true;
+  /** Complete every subscriber, and any later one at once. */
+  end(): void {
     const current = this.subscribers;
-    this.subscribers = null;
+    if (current === ENDED) return;
+    this.subscribers = ENDED;
     if (current === null) return;
     if (!Array.isArray(current)) (current as Subscriber<T>).complete();
     else for (const subscriber of current) subscriber.complete();
   }
-}
-
-/** Shared by every Multicast: rxjs calls an Observable's subscribe function with it as `this`. */
-function attach<T>(this: Observable<T>, subscriber: Subscriber<T>): void {
-  (this as Multicast<T>).add$(subscriber);
 }
 
 function open<T>(subscriber: Subscriber<T>): boolean {

@@ -8,9 +8,9 @@ describe('Multicast', () => {
     const a: number[] = [];
     const b: number[] = [];
     source.observable.subscribe((v) => a.push(v));
-    source.next(1);
+    source.deliver(1);
     source.observable.subscribe((v) => b.push(v));
-    source.next(2);
+    source.deliver(2);
     expect(a).toEqual([1, 2]);
     expect(b).toEqual([2]);
   });
@@ -23,8 +23,8 @@ describe('Multicast', () => {
       seen.push(`always ${v}`);
       if (v === 1) source.observable.subscribe((w) => seen.push(`late ${w}`));
     });
-    source.next(1);
-    source.next(2);
+    source.deliver(1);
+    source.deliver(2);
     expect(seen).toEqual(['once 1', 'always 1', 'always 2', 'late 2']);
   });
 
@@ -32,9 +32,9 @@ describe('Multicast', () => {
     const source = new Multicast<number>();
     let completed = 0;
     source.observable.subscribe({ complete: () => completed++ });
-    source.complete();
-    source.complete();
-    source.next(3);
+    source.end();
+    source.end();
+    source.deliver(3);
     source.observable.subscribe({ complete: () => completed++ });
     expect(completed).toBe(2);
   });
@@ -43,9 +43,9 @@ describe('Multicast', () => {
     const source = new Multicast<number>();
     const seen: number[] = [];
     const subscription = source.observable.subscribe((v) => seen.push(v));
-    source.next(1);
+    source.deliver(1);
     subscription.unsubscribe();
-    source.next(2);
+    source.deliver(2);
     expect(seen).toEqual([1]);
   });
 });
