@@ -16,7 +16,7 @@ import {
 import { type Delivery, Hub, type Mailbox } from './hub.js';
 import { logger } from './log.js';
 import { type SlowState, StreamState, withBit } from './stream-state.js';
-import { StreamTable } from './table.js';
+import { StreamSlots } from './table.js';
 
 const ENDED = 1;
 /** The first bit of `ActorConnection.flags` a subclass may use. */
@@ -31,8 +31,10 @@ const NO_CAPS: Capabilities = { push: false, trailers: false, earlyHints: false,
  * the hub; a stream that ends leaves its groups and sends its farewells. `Connection` builds
  * the protocol half on top.
  */
-export abstract class ActorConnection<S extends StreamState> implements Mailbox {
-  protected readonly streams = new StreamTable<S>();
+export abstract class ActorConnection<S extends StreamState>
+  extends StreamSlots<S>
+  implements Mailbox
+{
   protected hub: Hub | null = null;
   /**
    * The connection's booleans as bits, as a stream's are (`StreamState.flags`): bit 0 is
@@ -42,7 +44,9 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
   /** Stream 0, the connection itself, as an actor: its credit, mail and groups. */
   private root: StreamState | null = null;
 
-  constructor(readonly info: ConnectionInfo) {}
+  constructor(readonly info: ConnectionInfo) {
+    super();
+  }
 
   /** The connection has ended: nothing is delivered any more. */
   protected get ended(): boolean {
@@ -57,7 +61,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
 
   /** A stream is gone: it leaves its groups and its mail is dropped (at most once). */
   protected forget(stream: S): void {
-    this.streams.delete(stream.id);
+    this.dropStream(stream.id);
     if (stream.groups !== null) this.leaveAll(stream);
     stream.mail = null;
     stream.mailBytes = 0;
@@ -185,8 +189,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
     const count = slow.dropped - slow.told;
     if (count <= 0) return;
     slow.told = slow.dropped;
-    const open =
-      state.id === CONNECTION_STREAM ? !this.ended : this.streams.get(state.id) === state;
+    const open = state.id === CONNECTION_STREAM ? !this.ended : this.streamOf(state.id) === state;
     if (open) this.tell({ type: 'dropped', stream: state.id, count });
   }
 
@@ -204,7 +207,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
 
   /** @internal Mailbox: a message for one of this connection's streams. */
   deliver(stream: number, from: string, group: string | null, data: Value, size: number): Delivery {
-    const state = stream === CONNECTION_STREAM ? this.root : this.streams.get(stream);
+    const state = stream === CONNECTION_STREAM ? this.root : this.streamOf(stream);
     if (this.ended || state === null || state === undefined) {
       // Stream 0 exists as long as the connection; it has no credit until the app grants some.
       if (this.ended || stream !== CONNECTION_STREAM) return 'gone';
@@ -231,7 +234,7 @@ export abstract class ActorConnection<S extends StreamState> implements Mailbox 
 
   /** @internal Mailbox: a message a stream sent was refused. */
   undelivered(stream: number, to: string, reason: Undelivered): void {
-    const open = stream === CONNECTION_STREAM ? !this.ended : this.streams.has(stream);
+    const open = stream === CONNECTION_STREAM ? !this.ended : this.hasStream(stream);
     if (open) this.tell({ type: 'undelivered', stream, to, reason });
   }
 

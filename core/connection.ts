@@ -136,7 +136,7 @@ export abstract class Connection<S extends StreamState>
 
   /** The number of open streams. */
   get openStreams(): number {
-    return this.streams.size;
+    return this.streamCount;
   }
 
   /** True once the app's output has ended: the connection can serve nothing new. */
@@ -154,7 +154,7 @@ export abstract class Connection<S extends StreamState>
 
   /** Register a stream and tell the app about its request. */
   protected open(stream: S, event: InboundEvent): void {
-    this.streams.set(stream);
+    this.addStream(stream);
     if (this.accessLog) stream.access = new AccessEntry(event as RequestEvent);
     if (this.appDone) {
       this.failStream(stream, new RxgiError(ERR.NO_RESPONSE, 'the app has finished'));
@@ -191,7 +191,7 @@ export abstract class Connection<S extends StreamState>
   /** Count bytes that left the driver's buffer; grants them back to the app in batches. */
   protected flushed(stream: S, bytes: number, now = false): void {
     stream.owed += bytes;
-    if (stream.owed > 0 && (now || stream.owed >= GRANT_BATCH) && this.streams.has(stream.id)) {
+    if (stream.owed > 0 && (now || stream.owed >= GRANT_BATCH) && this.hasStream(stream.id)) {
       const grant = stream.owed;
       stream.owed = 0;
       this.tell({ type: 'window', stream: stream.id, bytes: grant });
@@ -200,7 +200,7 @@ export abstract class Connection<S extends StreamState>
 
   /** The peer ended the stream: tell the app and forget the stream. */
   protected peerClosed(stream: S, code: number, reason: string): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     // A WebSocket session's close (1000, 1001…) is how it ends, not an abort.
     const access = stream.access;
     if (access !== null && !access.complete && !stream.wsOpen) access.aborted = code;
@@ -248,7 +248,7 @@ export abstract class Connection<S extends StreamState>
     if (this.ended) return;
     this.ended = true;
     if (this.accessLog) logConnection(this.info, performance.now() - this.opened);
-    for (const stream of this.streams.values()) {
+    for (const stream of this.streamList()) {
       const code = stream.wsOpen ? WS_CODE.ABNORMAL : H2_CODE.CANCEL;
       this.peerClosed(stream, code, reason);
     }
@@ -273,7 +273,7 @@ export abstract class Connection<S extends StreamState>
   /** One outbound event from the app. */
   next(event: OutboundEvent): void {
     if ((this.flags & (APP_DONE | SESSION_ENDED)) !== 0) return;
-    const stream = this.streams.get(event.stream);
+    const stream = this.streamOf(event.stream);
     if (stream === undefined) {
       if (event.stream === CONNECTION_STREAM && !this.ended) this.connectionEvent(event);
       // Otherwise send-after-close (SPEC.md §8): the stream is gone, the event is dropped.
@@ -299,7 +299,7 @@ export abstract class Connection<S extends StreamState>
     try {
       logger().error('app failed; closing the connection', { connection: this.info.id, error });
       const failure = new RxgiError(ERR.APP_ERROR, 'the app failed', 500, { cause: error });
-      for (const stream of this.streams.values()) this.failStream(stream, failure, false);
+      for (const stream of this.streamList()) this.failStream(stream, failure, false);
     } catch (again) {
       this.fault(again);
     }
@@ -313,7 +313,7 @@ export abstract class Connection<S extends StreamState>
     this.appDone = true;
     if (this.ended) return;
     try {
-      for (const stream of this.streams.values()) {
+      for (const stream of this.streamList()) {
         if (stream.wsOpen) this.closeStream(stream, WS_CODE.NORMAL, '');
         else {
           const failure = new RxgiError(ERR.NO_RESPONSE, 'the app completed before responding');
@@ -346,7 +346,7 @@ export abstract class Connection<S extends StreamState>
   private closeWhenIdle(): void {
     // A driver may open the stream that made it start the app right after `start`: let it.
     queueMicrotask(() => {
-      if (this.streams.size === 0) this.closeConnection();
+      if (this.streamCount === 0) this.closeConnection();
     });
   }
 
@@ -494,7 +494,7 @@ export abstract class Connection<S extends StreamState>
   }
 
   private outputEnded(stream: S): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     if (stream.access !== null) stream.access.complete = true;
     if (!stream.inEnded) {
       // The response is complete before the body was read: the rest is discarded.
@@ -503,19 +503,19 @@ export abstract class Connection<S extends StreamState>
     } else {
       this.forget(stream);
     }
-    if (this.appDone && this.streams.size === 0) this.closeConnection();
+    if (this.appDone && this.streamCount === 0) this.closeConnection();
   }
 
   /** Close a WebSocket session from the server side and forget it. */
   protected closeStream(stream: S, code: number, reason: string): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     this.forget(stream);
     this.closeWebSocket(stream, code, reason);
   }
 
   /** Close a WebSocket session from the server side and tell the app. */
   protected serverClose(stream: S, code: number, reason: string): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     this.closeStream(stream, code, reason);
     this.tell({ type: 'close', stream: stream.id, code, reason });
   }
@@ -525,7 +525,7 @@ export abstract class Connection<S extends StreamState>
    * exchange gets 503 before its head and is aborted (CANCEL) after it; the app gets `close`.
    */
   protected evictSlow(stream: S, group: string, dropped: number): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     const reason = `slow consumer: ${dropped} messages of group ${group} dropped`;
     logger().warn('closing a slow group member', {
       connection: this.info.id,
@@ -549,7 +549,7 @@ export abstract class Connection<S extends StreamState>
     log = true,
     code: number = H2_CODE.INTERNAL_ERROR,
   ): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     const rxgi = error instanceof RxgiError ? error : null;
     if (log) {
       logger().error(rxgi?.message ?? 'stream failed', {
@@ -586,7 +586,7 @@ export abstract class Connection<S extends StreamState>
       code: ws ? WS_CODE.INTERNAL_ERROR : code,
       reason,
     });
-    if (this.appDone && this.streams.size === 0) this.closeConnection();
+    if (this.appDone && this.streamCount === 0) this.closeConnection();
   }
 
   // -------------------------------------------------------------------------------------------

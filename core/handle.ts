@@ -111,7 +111,7 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
 
   protected override shutdown(): void {
     this.stopped = true;
-    for (const route of this.routes.values()) {
+    for (const route of this.streamList()) {
       if (route instanceof HandleExchange) route.stop();
       else route.request?.stop();
     }
@@ -373,7 +373,7 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
     exchange.session = session;
     exchange.finished = true;
     if (exchange.holdsState) session.request = exchange;
-    this.routes.set(session);
+    this.addStream(session);
     this.next({
       type: 'ws-accept',
       stream,
@@ -467,7 +467,7 @@ class HandleRouter extends HandlerRouter<HandleRoute> implements EventSink {
   private finish(route: HandleRoute): void {
     if (route.finished) return;
     route.finished = true;
-    this.routes.delete(route.id);
+    this.dropStream(route.id);
     if (!(route instanceof HandleExchange)) {
       route.request?.finish();
       route.request = null;

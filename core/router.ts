@@ -14,7 +14,7 @@ import type {
   ShutdownEvent,
   UndeliveredEvent,
 } from './events.js';
-import { StreamTable } from './table.js';
+import { StreamSlots } from './table.js';
 
 /** An inbound event that belongs to one stream: every type but `request` and `shutdown`. */
 export type StreamEvent = Exclude<InboundEvent, RequestEvent | ShutdownEvent>;
@@ -32,16 +32,15 @@ export const FAILED: unique symbol = Symbol('rxgi.failed');
  * open stream. A `request` opens a route (`open`), `shutdown` is the connection's, and every
  * other event goes to the route of its stream (`route`), or to `unrouted` when the stream has
  * none (stream 0, the connection itself; a stream the router has let go). When the connection
- * ends, each route still open is cancelled.
+ * ends, each route still open is cancelled. It is the table of its routes (`StreamSlots`).
  */
-export abstract class StreamRouter<R extends Route> implements AppSession {
-  /** The open routes, by stream id. */
-  protected readonly routes = new StreamTable<R>();
-
+export abstract class StreamRouter<R extends Route> extends StreamSlots<R> implements AppSession {
   constructor(
     /** The app's output. */
     protected readonly out: SessionOutput,
-  ) {}
+  ) {
+    super();
+  }
 
   /** One inbound event from the driver. */
   receive(event: InboundEvent): void {
@@ -53,14 +52,14 @@ export abstract class StreamRouter<R extends Route> implements AppSession {
       this.shutdown(event);
       return;
     }
-    const route = this.routes.get(event.stream);
+    const route = this.streamOf(event.stream);
     if (route === undefined) this.unrouted(event);
     else this.route(route, event);
   }
 
   /** The connection ended, or the app's output was unsubscribed; may be called twice. */
   teardown(): void {
-    for (const route of this.routes.values()) this.cancel(route);
+    for (const route of this.streamList()) this.cancel(route);
   }
 
   /** A new stream: make its route (and put it in the table, if it is to get events). */
@@ -90,7 +89,7 @@ export abstract class HandlerRouter<R extends Route> extends StreamRouter<R> {
   /** A new stream: its route is made and tabled, then its user code is started, guarded. */
   protected open(event: RequestEvent): void {
     const route = this.create(event);
-    this.routes.set(route);
+    this.addStream(route);
     let result: unknown;
     try {
       result = this.start(route);

@@ -1,19 +1,23 @@
 /**
  * The open streams of one connection, by id: a lone stream kept as it is (HTTP/1.1 has one open
- * at a time), and from the second on a {@link Streams}. One field: a table every connection
- * and every router keeps for its whole life (an idle WebSocket holds two) costs its header and
- * that field alone.
+ * at a time), and from the second on a {@link Streams}, in one field. A class that keeps one
+ * table for its whole life (a connection, a router: an idle WebSocket holds one of each)
+ * extends this one and uses its protected methods, so the table costs it that field alone,
+ * not an object of its own and a field pointing to it; {@link StreamTable} is the same table
+ * as an object.
  */
-export class StreamTable<S extends { readonly id: number }> {
+export abstract class StreamSlots<S extends { readonly id: number }> {
   private entries: S | Streams<S> | null = null;
 
-  get size(): number {
+  /** The number of open streams. */
+  protected get streamCount(): number {
     const entries = this.entries;
     if (entries === null) return 0;
     return entries instanceof Streams ? entries.size : 1;
   }
 
-  get(id: number): S | undefined {
+  /** The stream with `id`, if open. */
+  protected streamOf(id: number): S | undefined {
     const entries = this.entries;
     if (entries === null) return undefined;
     // A `Streams` has no id (NaN), so one comparison finds a lone stream.
@@ -21,11 +25,13 @@ export class StreamTable<S extends { readonly id: number }> {
     return entries instanceof Streams ? entries.get(id) : undefined;
   }
 
-  has(id: number): boolean {
-    return this.get(id) !== undefined;
+  /** Whether a stream with `id` is open. */
+  protected hasStream(id: number): boolean {
+    return this.streamOf(id) !== undefined;
   }
 
-  set(value: S): void {
+  /** Adds `value`, or replaces the stream with its id. */
+  protected addStream(value: S): void {
     const entries = this.entries;
     if (entries === null || entries.id === value.id) {
       this.entries = value;
@@ -43,7 +49,7 @@ export class StreamTable<S extends { readonly id: number }> {
   }
 
   /** Removes the stream with `id`; says whether there was one. */
-  delete(id: number): boolean {
+  protected dropStream(id: number): boolean {
     const entries = this.entries;
     if (entries === null) return false;
     if (entries.id === id) {
@@ -54,10 +60,39 @@ export class StreamTable<S extends { readonly id: number }> {
   }
 
   /** A snapshot of the open streams, safe to iterate while they close. */
-  values(): S[] {
+  protected streamList(): S[] {
     const entries = this.entries;
     if (entries === null) return [];
     return entries instanceof Streams ? entries.values() : [entries];
+  }
+}
+
+/** A {@link StreamSlots} table as an object of its own. */
+export class StreamTable<S extends { readonly id: number }> extends StreamSlots<S> {
+  get size(): number {
+    return this.streamCount;
+  }
+
+  get(id: number): S | undefined {
+    return this.streamOf(id);
+  }
+
+  has(id: number): boolean {
+    return this.hasStream(id);
+  }
+
+  set(value: S): void {
+    this.addStream(value);
+  }
+
+  /** Removes the stream with `id`; says whether there was one. */
+  delete(id: number): boolean {
+    return this.dropStream(id);
+  }
+
+  /** A snapshot of the open streams, safe to iterate while they close. */
+  values(): S[] {
+    return this.streamList();
   }
 }
 

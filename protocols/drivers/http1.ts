@@ -242,7 +242,7 @@ export class Http1Connection
     const socket = this.socket;
     if (!this.upgraded && outputStalled(this, socket.writableLength, now, limits.sendTimeout)) {
       const why = `the client read nothing for ${limits.sendTimeout} ms`;
-      for (const stream of this.streams.values()) this.timedOut(stream, why);
+      for (const stream of this.streamList()) this.timedOut(stream, why);
       socket.destroy();
       return;
     }
@@ -265,7 +265,7 @@ export class Http1Connection
 
   /** The server is going away: every WebSocket session closes with 1001 (or `code`). */
   goAway(code = 1001, reason = 'server shutting down'): void {
-    for (const stream of this.streams.values()) {
+    for (const stream of this.streamList()) {
       if (stream.wsOpen) this.serverClose(stream, code, reason);
     }
   }

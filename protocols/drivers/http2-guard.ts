@@ -33,12 +33,6 @@ export interface HeldStream {
   pending: number;
 }
 
-/** A session's open streams, as the connection keeps them. */
-export interface OpenStreams {
-  readonly size: number;
-  values(): Iterable<HeldStream>;
-}
-
 /**
  * The bytes one session holds in JS: per stream, the body the app was given and has not
  * returned (its input window in use), the unread DATA in node's stream buffer (up to the
@@ -94,16 +88,17 @@ export class SessionMemory {
   }
 
   /**
-   * Whether the session holds more than the limit. `streams` are its open streams (listed only
-   * when the sums come near the limit) and `allowance` what node's buffer of one stream may
-   * hold besides `pending`.
+   * Whether the session may hold more than the limit, from the sums alone: `count` open
+   * streams, and `allowance` what node's buffer of one stream may hold besides `pending`.
    */
-  over(streams: OpenStreams, allowance: number): boolean {
-    if (this.held + this.pending + streams.size * (RECEIVE_WINDOW + allowance) <= this.limit) {
-      return false;
-    }
+  near(count: number, allowance: number): boolean {
+    return this.held + this.pending + count * (RECEIVE_WINDOW + allowance) > this.limit;
+  }
+
+  /** Whether the session holds more than the limit, counted over its open `streams`. */
+  over(streams: Iterable<HeldStream>): boolean {
     let total = 0;
-    for (const stream of streams.values()) {
+    for (const stream of streams) {
       total += Math.min(stream.held, HELD_CAP);
       total += stream.h2.readableLength + stream.h2.writableLength;
     }

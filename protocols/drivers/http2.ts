@@ -302,7 +302,7 @@ export class Http2Connection extends NodeConnection<H2Stream, Http2Options> {
    * full during the app's first turn (most are) is done with, and needs no listener.
    */
   private track(stream: H2Stream): void {
-    if (this.streams.get(stream.id) !== stream) return;
+    if (this.streamOf(stream.id) !== stream) return;
     const h2 = stream.h2;
     h2.on('close', onClose);
     if (!stream.inEnded) h2.on('trailers', onTrailers);
@@ -310,13 +310,13 @@ export class Http2Connection extends NodeConnection<H2Stream, Http2Options> {
 
   /** @internal The open stream a node stream carries, if it is still open. */
   find(h2: ServerHttp2Stream): H2Stream | undefined {
-    const stream = this.streams.get(h2.id as number);
+    const stream = this.streamOf(h2.id as number);
     return stream?.h2 === h2 ? stream : undefined;
   }
 
   /** Shutting down: WebSockets close with 1001 (or `code`), GOAWAY lets in-flight streams finish. */
   goAway(code = 1001, reason = 'server shutting down'): void {
-    for (const stream of this.streams.values()) {
+    for (const stream of this.streamList()) {
       if (stream.wsOpen) this.serverClose(stream, code, reason);
     }
     if (!this.session.closed) this.session.close();
@@ -367,7 +367,8 @@ export class Http2Connection extends NodeConnection<H2Stream, Http2Options> {
 
   /** The session holds more in JS than `maxSessionMemory`; `allowance` is node's buffer per stream. */
   private overMemory(allowance: number): boolean {
-    return this.memory.over(this.streams, allowance);
+    const memory = this.memory;
+    return memory.near(this.streamCount, allowance) && memory.over(this.streamList());
   }
 
   override bodyData(stream: H2Stream, chunk: Buffer): void {

@@ -325,8 +325,8 @@ export abstract class NodeConnection<S extends NodeStream, O extends StreamLimit
    * client is too slow to send its body or a message, or to read our output, is cut.
    */
   sweepStreams(now: number, elapsed: number, limits: TimeLimits): void {
-    if (this.streams.size === 0) return;
-    for (const stream of this.streams.values()) {
+    if (this.streamCount === 0) return;
+    for (const stream of this.streamList()) {
       const ws = stream.ws;
       let why: string | null;
       if (ws !== null) {

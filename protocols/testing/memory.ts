@@ -174,7 +174,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
         }
       },
       reset: (code) => {
-        if (this.streams.get(stream.id) !== stream) return;
+        if (this.streamOf(stream.id) !== stream) return;
         this.peerClosed(stream, code, 'stream reset');
         this.discardInput(stream);
         sink.onReset(code);
@@ -319,7 +319,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
   }
 
   protected closeConnection(): void {
-    for (const stream of this.streams.values()) {
+    for (const stream of this.streamList()) {
       if (stream.wsOpen) this.sessionClosed(stream, 1006, 'connection closed');
       else {
         stream.sink?.onReset(8);
@@ -337,7 +337,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
         const result = await stream.input.next();
         // The stream ended while the body was read (an answer that did not wait for it): the
         // rest is not delivered, as no event follows a stream's close (SPEC.md §3.2).
-        if (this.streams.get(stream.id) !== stream) break;
+        if (this.streamOf(stream.id) !== stream) break;
         if (result.done) {
           this.deliverEnd(stream, stream.trailersIn);
           break;

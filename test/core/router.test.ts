@@ -58,12 +58,12 @@ class LogRouter extends HandlerRouter<Stream> {
 
   protected close(stream: Stream, code: number): void {
     this.log.push(`close ${stream.target} ${code}`);
-    this.routes.delete(stream.id);
+    this.dropStream(stream.id);
   }
 
   protected cancel(stream: Stream): void {
     this.log.push(`cancel ${stream.target}`);
-    this.routes.delete(stream.id);
+    this.dropStream(stream.id);
   }
 
   protected fail(stream: Stream, error: unknown): void {
@@ -72,7 +72,7 @@ class LogRouter extends HandlerRouter<Stream> {
   }
 
   answer(stream: Stream, status: number, body: string): void {
-    this.routes.delete(stream.id);
+    this.dropStream(stream.id);
     this.out.next({ type: 'response', stream: stream.id, status, headers: [], body, end: true });
   }
 }

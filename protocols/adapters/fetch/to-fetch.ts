@@ -318,7 +318,7 @@ class FetchConnection extends Connection<FetchStream> {
   }
 
   private isOpen(stream: FetchStream): boolean {
-    return this.streams.get(stream.id) === stream;
+    return this.streamOf(stream.id) === stream;
   }
 
   // --- Response body -------------------------------------------------------------------------

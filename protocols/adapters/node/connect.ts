@@ -112,7 +112,7 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
   }
 
   protected open(event: RequestEvent): void {
-    this.routes.set(new ConnectRoute(event.stream, event.end));
+    this.addStream(new ConnectRoute(event.stream, event.end));
     this.shim.receive(event);
   }
 
@@ -135,33 +135,33 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
       if (event.type === 'close') {
         route.inputDone = true;
         this.retire(route);
-      } else if (route.inputDone && route.retired) this.routes.delete(route.id);
+      } else if (route.inputDone && route.retired) this.dropStream(route.id);
       return;
     }
     if (route.held !== null && event.type !== 'window') route.held.push(event);
     this.shim.receive(event);
-    if (event.type === 'close') this.routes.delete(route.id);
+    if (event.type === 'close') this.dropStream(route.id);
   }
 
   protected cancel(route: ConnectRoute): void {
-    this.routes.delete(route.id);
+    this.dropStream(route.id);
   }
 
   /** An event of the shim's (the middleware answering, or the shim's credit). */
   fromMiddleware(event: OutboundEvent): void {
-    const route = this.routes.get(event.stream);
+    const route = this.streamOf(event.stream);
     if (route !== undefined) {
       if (route.passed !== null) return; // the shim's leftovers (credit) for a passed stream
       // The middleware answered: nothing is handed over, no body needs to be kept.
       if (event.type === 'response' || event.type === 'close') route.held = null;
-      if (event.type === 'close' || isEnd(event)) this.routes.delete(event.stream);
+      if (event.type === 'close' || isEnd(event)) this.dropStream(event.stream);
     }
     this.out.next(event);
   }
 
   /** An event of the inner app's: a passed stream's response gets the middleware's fields. */
   fromInner(event: OutboundEvent): void {
-    const route = this.routes.get(event.stream);
+    const route = this.streamOf(event.stream);
     if (route === undefined || route.passed === null) {
       this.out.next(event);
       return;
@@ -193,7 +193,7 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
 
   /** `next()`: the inner app gets the request as the middleware left it, and the held body. */
   private handOver(event: RequestEvent, req: IncomingMessage, res: ServerResponse): void {
-    const route = this.routes.get(event.stream);
+    const route = this.streamOf(event.stream);
     if (route === undefined || route.passed !== null || res.headersSent || res.writableEnded) {
       return;
     }
@@ -210,7 +210,7 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
 
   /** The inner app's response ended: the shim's exchange lets go of its node objects. */
   private retire(route: ConnectRoute): void {
-    if (route.inputDone) this.routes.delete(route.id);
+    if (route.inputDone) this.dropStream(route.id);
     if (route.retired) return;
     route.retired = true;
     // The shim's exchange aborts its objects: `res` hears 'close' (on-finished, morgan).

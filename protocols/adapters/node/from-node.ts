@@ -102,7 +102,7 @@ export class NodeRouter extends HandlerRouter<NodeExchange> {
 
   /** The exchange awaits no more events: it leaves the table (a later event is dropped). */
   forget(exchange: NodeExchange): void {
-    if (this.routes.get(exchange.id) === exchange) this.routes.delete(exchange.id);
+    if (this.streamOf(exchange.id) === exchange) this.dropStream(exchange.id);
   }
 
   protected create(event: RequestEvent): NodeExchange {
