@@ -46,6 +46,11 @@ export interface Http1Options extends HeadLimits {
   mount?: (req: IncomingMessage, event: RequestEvent) => void;
   /** The clock of the body and send time limits (spec/server.md §2); none without it. */
   clock?: Clock;
+  /**
+   * @internal The driver's roster of its connections, on the options every connection of the
+   * driver shares (`attachHttp1` sets it): a connection leaves it as it ends.
+   */
+  roster?: IndexedRoster<Http1Connection>;
 }
 
 const kConnection = Symbol('rxgi.connection');
@@ -109,9 +114,7 @@ export class Http1Connection
   set upgraded(on: boolean) {
     this.flags = withBit(this.flags, UPGRADED, on);
   }
-  /** The driver's roster of connections, while this one is in it. */
-  roster: IndexedRoster<Http1Connection> | null = null;
-  /** Its place in `roster` (see `IndexedRoster`). */
+  /** Its place in the driver's roster (`Http1Options.roster`, see `IndexedRoster`). */
   rosterIndex = -1;
 
   constructor(
@@ -257,10 +260,7 @@ export class Http1Connection
 
   override end(reason?: string): void {
     super.end(reason);
-    if (this.roster !== null) {
-      this.roster.delete(this);
-      this.roster = null;
-    }
+    this.options.roster?.delete(this);
   }
 
   /** The server is going away: every WebSocket session closes with 1001 (or `code`). */
@@ -508,6 +508,7 @@ export function attachHttp1(
   secure = false,
 ): Http1Driver {
   const live = new IndexedRoster<Http1Connection>('rosterIndex');
+  const shared: Http1Options = { ...options, roster: live };
   // node:http drops the fields past its count silently; one more than the limit lets the driver
   // see that a head had too many, and answer 431 (spec/http1.md).
   server.maxHeadersCount = options.maxHeaderFields + 1;
@@ -516,11 +517,10 @@ export function attachHttp1(
     let connection = socket[kConnection];
     if (connection !== undefined && connection !== null) return connection;
     const info = socketInfo('h1', 'http/1.1', socket, secure);
-    connection = new Http1Connection(info, socket, options);
+    connection = new Http1Connection(info, socket, shared);
     socket[kConnection] = connection;
     // The connection leaves the roster when it ends (`end`), which its socket's close or its
     // WebSocket session's brings: no listener of its own.
-    connection.roster = live;
     live.add(connection);
     socket.on('close', onSocketClose);
     connection.start(app, options.hub);
