@@ -47,6 +47,12 @@ const kSession = Symbol('rxgi.session');
 
 type UpgradeRequest = IncomingMessage & { [kSubprotocol]?: string | null; [kHeaders]?: string[] };
 const kRoster = Symbol('rxgi.roster');
+const kPongSent = Symbol('rxgi.pongSent');
+
+/** What ws's own callback does when an automatic pong has been sent: one fewer pending. */
+function pongSent(ws: WebSocket): void {
+  (ws as unknown as { _pendingAutoPongs: number })._pendingAutoPongs--;
+}
 
 /**
  * A session's WebSocket, with the stream it runs on once attached, and its driver's roster of
@@ -69,8 +75,21 @@ const failures = new WeakMap<WebSocket, { code: number; reason: string }>();
  * cost its event table a dictionary entry each (about 100 bytes for the four, for as long as
  * the session is open). Events that come before the session is attached, and any other event,
  * take ws's usual way.
+ *
+ * ws also makes each session a callback for the pongs it sends on its own
+ * (`_autoPongComplete`, a closure and its context: 96 bytes an idle session holds); here it is
+ * made at the first ping, where the session first needs it (see `pongSent`).
  */
 class SessionSocket extends WebSocket {
+  /** The callback of ws's automatic pongs (ws 8.18+: it counts those not yet sent). */
+  get _autoPongComplete(): () => void {
+    const self = this as SessionSocket & { [kPongSent]?: () => void };
+    self[kPongSent] ??= () => pongSent(self);
+    return self[kPongSent];
+  }
+  /** ws's constructor gives it one made for this session: it is not kept. */
+  set _autoPongComplete(_made: () => void) {}
+
   override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
     const self = this as TrackedSocket;
     // ws emits at most two arguments with any event.

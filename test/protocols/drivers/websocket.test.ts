@@ -65,6 +65,22 @@ describe('WebSocket driver', () => {
     for (const ws of members) ws.close();
   });
 
+  it("answers every ping with a pong, past ws's cap of pending automatic pongs", async () => {
+    // ws terminates a session once 60 automatic pongs are pending; each is counted back when
+    // sent, by a callback the driver makes at the first ping (not per session, up front).
+    const server = await start(echo);
+    const ws = await open(server.url);
+    for (let i = 0; i < 150; i++) {
+      const pong = new Promise<Buffer>((resolve) => ws.once('pong', resolve));
+      ws.ping(String(i));
+      expect((await pong).toString()).toBe(String(i));
+    }
+    const reply = nextMessage(ws);
+    ws.send('still here');
+    expect((await reply).data.toString()).toBe('still here');
+    ws.close();
+  });
+
   it('delivers a fragmented message as one ws-message', async () => {
     const server = await start(echo);
     const ws = await open(server.url);
