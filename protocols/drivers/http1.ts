@@ -90,6 +90,44 @@ class Http1Stream extends NodeStream {
   }
 }
 
+/** Pairs of 'close' listeners made one (`oneCloseListener`), by their first and second. */
+const closePairs = new WeakMap<Listener, WeakMap<Listener, Listener>>();
+type Listener = (...args: unknown[]) => void;
+
+/**
+ * An upgraded socket's 'close' listeners, when they are two plain ones (the host's, such as
+ * `serve`'s roster, and ws's), become one function that calls both in turn: an event with two
+ * listeners keeps them in an array (64 bytes for as long as the session is open), one is kept
+ * bare. The function is made once for each pair and shared by every socket that has it; the
+ * listeners run as before, in order, once. A `once` listener, or any other count, is left as
+ * it is.
+ */
+function oneCloseListener(socket: Socket): void {
+  const listeners = socket.rawListeners('close') as (Listener & { listener?: unknown })[];
+  if (listeners.length !== 2) return;
+  const [first, second] = listeners as [
+    Listener & { listener?: unknown },
+    Listener & { listener?: unknown },
+  ];
+  if (first.listener !== undefined || second.listener !== undefined) return;
+  let bySecond = closePairs.get(first);
+  if (bySecond === undefined) {
+    bySecond = new WeakMap();
+    closePairs.set(first, bySecond);
+  }
+  let both = bySecond.get(second);
+  if (both === undefined) {
+    both = function (this: unknown, ...args: unknown[]) {
+      first.apply(this, args);
+      second.apply(this, args);
+    };
+    bySecond.set(second, both);
+  }
+  socket.removeListener('close', first);
+  socket.removeListener('close', second);
+  socket.on('close', both);
+}
+
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
 export class Http1Connection
   extends NodeConnection<Http1Stream, Http1Options>
@@ -369,6 +407,7 @@ export class Http1Connection
     req[kHead] = undefined;
     stream.req = null;
     driver.accept(stream, req, socket, head, event);
+    oneCloseListener(socket);
   }
 
   protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {

@@ -81,6 +81,35 @@ describe('WebSocket driver', () => {
     ws.close();
   });
 
+  it("counts an upgraded socket until it closes, and tells the app of its session's end, however it ends", async () => {
+    // serve's roster and ws each listen for the socket's 'close' (one function calls both).
+    const ends: number[] = [];
+    const app = handle((req) =>
+      upgrade(
+        (messages) =>
+          new Observable<string>((out) => {
+            const inner = messages.subscribe(out);
+            return () => {
+              ends.push(req.stream);
+              inner.unsubscribe();
+            };
+          }),
+      ),
+    );
+    const server = await start(app);
+    const polite = await open(server.url);
+    const abrupt = await open(server.url);
+    const third = await open(server.url);
+    expect(server.connections).toBe(3);
+    const closing = closed(polite);
+    polite.close(1000, 'bye');
+    await closing;
+    abrupt.terminate();
+    await until(() => server.connections === 1 && ends.length === 2);
+    third.close();
+    await until(() => server.connections === 0 && ends.length === 3);
+  });
+
   it('delivers a fragmented message as one ws-message', async () => {
     const server = await start(echo);
     const ws = await open(server.url);
