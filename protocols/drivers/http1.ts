@@ -99,10 +99,12 @@ type Listener = (...args: unknown[]) => void;
  * `serve`'s roster, and ws's), become one function that calls both in turn: an event with two
  * listeners keeps them in an array (64 bytes for as long as the session is open), one is kept
  * bare. The function is made once for each pair and shared by every socket that has it; the
- * listeners run as before, in order, once. A `once` listener, or any other count, is left as
- * it is.
+ * listeners run as before, in order, once. A `once` listener, any other count, or a TLS socket
+ * is left as it is.
  */
 function oneCloseListener(socket: Socket): void {
+  // node:tls keeps its own 'close' listener on a TLS socket and looks for it by name.
+  if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return;
   const listeners = socket.rawListeners('close') as (Listener & { listener?: unknown })[];
   if (listeners.length !== 2) return;
   const [first, second] = listeners as [

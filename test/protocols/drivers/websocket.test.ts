@@ -87,7 +87,7 @@ describe('WebSocket driver', () => {
     const app = handle((req) =>
       upgrade(
         (messages) =>
-          new Observable<string>((out) => {
+          new Observable<string | Uint8Array>((out) => {
             const inner = messages.subscribe(out);
             return () => {
               ends.push(req.stream);
