@@ -127,10 +127,6 @@ class Streams<S extends { readonly id: number }> {
     }
   }
 
-  has(id: number): boolean {
-    return this.get(id) !== undefined;
-  }
-
   set(value: S): void {
     if (this.first === null || this.first.id === value.id) {
       if (this.first === null && this.count > 0) this.remove(value.id);

@@ -249,7 +249,7 @@ export class WebSocketDriver {
   readonly origins: OriginPolicy;
   /** ws's receiver can be taken over: fragments are held by bytes (websocket-fragments.ts). */
   private readonly byBytes: boolean;
-  /** The class of this driver's sessions: a `SessionSocket` whose prototype has `sessions`. */
+  /** The class of this driver's sessions: a `SessionSocket` whose prototype holds `sessions` (`kRoster`). */
   private readonly Socket: typeof SessionSocket;
 
   constructor(readonly options: WebSocketOptions) {
