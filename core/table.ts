@@ -227,11 +227,19 @@ function slotOf(id: number, capacity: number): number {
   return Math.imul(id, 0x9e3779b1) >>> (Math.clz32(capacity) + 1);
 }
 
-/** A member's place in a {@link Roster}: what `add` returns and `delete` takes. */
-export interface RosterEntry<T> {
-  readonly value: T;
-  /** Where it is in the roster's array; -1 once deleted. */
-  index: number;
+/**
+ * A member's place in a {@link Roster}: what `add` returns and `delete` takes. A class, not an
+ * object literal: V8 may allocate a literal's objects straight in the old generation once they
+ * are seen to outlive a minor collection (allocation-site pretenuring), and an old entry holds
+ * its member, and all the member holds, through every minor collection until a mark-compact.
+ * docs/internals.md, "Per-connection objects are class instances".
+ */
+export class RosterEntry<T> {
+  constructor(
+    readonly value: T,
+    /** Where it is in the roster's array; -1 once deleted. */
+    public index: number,
+  ) {}
 }
 
 /**
@@ -249,7 +257,7 @@ export class Roster<T> {
   }
 
   add(value: T): RosterEntry<T> {
-    const entry = { value, index: this.entries.length };
+    const entry = new RosterEntry(value, this.entries.length);
     this.entries.push(entry);
     return entry;
   }

@@ -22,7 +22,14 @@ export function lingerAfterEnd(socket: Socket): void {
 // timer would hold its socket for the whole second even after a prompt close, which with a
 // connection per request kept thousands of sockets alive and promoted them.
 const kEnded = Symbol('rxgi.ended');
-type Ending = Socket & { [kEnded]?: { entry: RosterEntry<Socket>; at: number } };
+/** A lingering socket's place in the roster and since when (a class: see `RosterEntry`). */
+class Lingering {
+  constructor(
+    readonly entry: RosterEntry<Socket>,
+    readonly at: number,
+  ) {}
+}
+type Ending = Socket & { [kEnded]?: Lingering };
 const ending = new Roster<Socket>();
 let sweeper: NodeJS.Timeout | null = null;
 
@@ -40,7 +47,7 @@ function linger(): void {
   const at = Date.now();
   for (const socket of finished) {
     if (socket.destroyed || socket[kEnded] !== undefined) continue;
-    socket[kEnded] = { entry: ending.add(socket), at };
+    socket[kEnded] = new Lingering(ending.add(socket), at);
     socket.on('close', closed);
     sweeper ??= setInterval(sweep, LINGER / 4).unref();
   }

@@ -36,13 +36,18 @@ const PLAIN_ON_TLS = Buffer.from(
   `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_ON_TLS_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_ON_TLS_BODY}`,
 );
 
-/** A socket that belongs to neither server yet, and when it arrived (for the head clock). */
-interface Held {
-  readonly socket: Socket;
-  readonly arrived: number;
+/**
+ * A socket that belongs to neither server yet, and when it arrived (for the head clock). A class,
+ * as every per-connection object that holds a socket: see `RosterEntry`.
+ */
+class Held {
+  readonly arrived = performance.now();
   /** Its 'close' listener, which takes it off the roster. */
-  closed: () => void;
+  closed: () => void = noop;
+  constructor(readonly socket: Socket) {}
 }
+
+function noop(): void {}
 
 /**
  * The address every connection of `server` arrives at, when it is bound to one (not `0.0.0.0`
@@ -119,7 +124,7 @@ export function createListener(
   // socket that lives on keeps nothing of this roster, not even a field.
   const unassigned = new Roster<Held>();
   const hold = (socket: Socket): RosterEntry<Held> => {
-    const held: Held = { socket, arrived: performance.now(), closed: () => {} };
+    const held = new Held(socket);
     const entry = unassigned.add(held);
     held.closed = () => unassigned.delete(entry);
     socket.on('close', held.closed);
@@ -177,7 +182,7 @@ export function createListener(
         }
       });
     });
-    knowLocalAddress(server, secure);
+    knowLocalAddress(server, secure, http1, http2);
     return { server, closeUnassigned };
   }
   const server = createServer({ noDelay: true }, (socket: Socket) => {
@@ -205,21 +210,26 @@ export function createListener(
     };
     socket.on('data', sniff);
   });
-  knowLocalAddress(server);
+  knowLocalAddress(server, http1, http2);
   return { server, closeUnassigned };
 }
 
 /**
  * Once `listener` listens on one address, put it on the servers its sockets name
- * (`socket.server`: the listener, or the TLS server of a TLS socket), where each connection's
- * info finds it: a `getsockname` saved per connection, and no field on every socket.
+ * (`socket.server`: the listener, the TLS server of a TLS socket, and after the hand-over the
+ * HTTP/1.1 or HTTP/2 server, which node names there), where each connection's info finds it: a
+ * `getsockname` saved per connection, and no field on every socket. The HTTP servers take
+ * sockets from this listener alone.
  */
-function knowLocalAddress(listener: Server, ...others: Server[]): void {
+function knowLocalAddress(
+  listener: Server,
+  ...others: (Server | HttpServer | Http2Server)[]
+): void {
   listener.on('listening', () => {
     const local = boundAddress(listener);
     if (local === null) return;
     for (const server of [listener, ...others]) {
-      (server as Server & { [kLocalAddress]?: Address })[kLocalAddress] = local;
+      (server as { [kLocalAddress]?: Address })[kLocalAddress] = local;
     }
   });
 }
