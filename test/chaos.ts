@@ -495,7 +495,26 @@ const h1Node: Action = async (target, rng, bag) => {
   req.destroy();
 };
 
-const ACTIONS: Record<string, Action> = { h2Raw, h1Raw, h2Node, wsClient, h1Node };
+/**
+ * A TCP reset (RST) at a random point of the bytes that open a connection: the HTTP/2 preface,
+ * a request head or a TLS ClientHello's record header, cut anywhere, so the server is reading
+ * when the reset arrives, before or while it tells the protocols apart.
+ */
+const earlyReset: Action = async (target, rng, bag) => {
+  const socket = bag.socket(netConnect(target.port, '127.0.0.1'));
+  socket.on('error', noop);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const opening = rng.pick([
+    PREFACE,
+    Buffer.from('GET / HTTP/1.1\r\nhost: chaos\r\n\r\n'),
+    Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]),
+  ]);
+  socket.write(opening.subarray(0, rng.int(0, opening.length)));
+  await sleep(rng.int(0, 5));
+  socket.resetAndDestroy();
+};
+
+const ACTIONS: Record<string, Action> = { h2Raw, h1Raw, h2Node, wsClient, h1Node, earlyReset };
 const NAMES = Object.keys(ACTIONS);
 /** The longest one action may take; whatever it opened is then destroyed. */
 const ACTION_CAP = 3_000;

@@ -50,6 +50,15 @@ class Held {
 function noop(): void {}
 
 /**
+ * A held socket's 'error' listener: a client may reset its connection before it has chosen a
+ * protocol, and an 'error' event with no listener ends the process. The socket is already
+ * destroyed; its 'close' takes it off the roster.
+ */
+function heldFailed(error: Error): void {
+  logger().debug('connection failed before it chose a protocol', { error: error.message });
+}
+
+/**
  * The address every connection of `server` arrives at, when it is bound to one (not `0.0.0.0`
  * or `::`, where each connection's depends on the interface it came in by), else null.
  */
@@ -120,20 +129,24 @@ export function createListener(
   accessLog = false,
 ): Listener {
   // Sockets that belong to neither server yet: nobody else would close them on shutdown. Each
-  // has a 'close' listener of its own while it waits, taken off at the hand-over (`release`): a
-  // socket that lives on keeps nothing of this roster, not even a field.
+  // has a 'close' listener of its own and the shared 'error' one while it waits, both taken off
+  // at the hand-over (`release`): a socket that lives on keeps nothing of this roster, not even
+  // a field.
   const unassigned = new Roster<Held>();
   const hold = (socket: Socket): RosterEntry<Held> => {
     const held = new Held(socket);
     const entry = unassigned.add(held);
     held.closed = () => unassigned.delete(entry);
     socket.on('close', held.closed);
+    socket.on('error', heldFailed);
     return entry;
   };
   const release = (entry: RosterEntry<Held>): void => {
     if (entry.index < 0) return;
     unassigned.delete(entry);
     entry.value.socket.removeListener('close', entry.value.closed);
+    // The server it goes to listens for its errors from here on.
+    entry.value.socket.removeListener('error', heldFailed);
   };
   clock.onTick((now, _elapsed, { headersTimeout }) => {
     if (headersTimeout <= 0) return;

@@ -1,10 +1,11 @@
 import http2 from 'node:http2';
+import { connect } from 'node:net';
 import type { App, InboundEvent, Lifespan, LifespanEvent } from 'rxgi';
 import { handle, serve, text, upgrade } from 'rxgi';
 import { concatMap, NEVER, Observable, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { closeServers, sleep, start, until } from '../../helpers.js';
+import { alive, type Child, cli, closeServers, sleep, start, until } from '../../helpers.js';
 
 afterEach(closeServers);
 
@@ -185,4 +186,68 @@ describe('serve and graceful shutdown', () => {
     await until(() => server.connections === 0);
     expect(await (await fetch(server.url)).text()).toBe('ok');
   });
+});
+
+/**
+ * Open a connection, send `bytes`, and reset it (a TCP RST) `after` ms later: the server is then
+ * reading and gets ECONNRESET, as from a client that crashed or a middlebox that gave up.
+ */
+function resetAfter(port: number, bytes: string, after: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.on('close', () => resolve());
+    socket.on('connect', () => {
+      if (bytes !== '') socket.write(bytes);
+      setTimeout(() => socket.resetAndDestroy(), after);
+    });
+  });
+}
+
+describe('the listener, against clients that reset before choosing a protocol', () => {
+  let child: Child | null = null;
+  afterEach(() => {
+    child?.kill('SIGKILL');
+    child = null;
+  });
+
+  // Each prefix stops short of what chooses the protocol: nothing yet, a letter that may begin
+  // "PUT" or the HTTP/2 preface, most of that preface, part of a TLS ClientHello (which
+  // opens with a handshake record, 0x16).
+  const prefixes = ['', 'P', 'PRI * HTTP/2.0\r\n\r\nSM', '\x16\x03\x01\x00'];
+
+  for (const secure of [false, true]) {
+    it(`loses neither the process nor another connection${secure ? ' (TLS port)' : ''}`, async () => {
+      child = await cli('apps/echo.ts', ...(secure ? ['--tls-self-signed'] : []));
+      const { port, server } = child;
+      const resets: Promise<void>[] = [];
+      for (let round = 0; round < 25; round++) {
+        for (const bytes of prefixes) {
+          resets.push(resetAfter(port, bytes, 0), resetAfter(port, bytes, 2));
+        }
+      }
+      await Promise.all(resets);
+      await sleep(200);
+      const log = child.stderr();
+      expect(log).not.toMatch(/Unhandled 'error' event|died/);
+      expect(alive(server)).toBe(true);
+      // The same process still answers.
+      const ok = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1');
+        let answer = '';
+        socket.on('data', (chunk) => {
+          answer += chunk.toString();
+        });
+        socket.on('end', () => resolve(answer));
+        socket.on('error', reject);
+        socket.write(
+          secure
+            ? 'GET / HTTP/1.1\r\nhost: x\r\n\r\n'
+            : 'GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+        );
+      });
+      // The TLS port answers a cleartext request with its own 400; cleartext, the app's 200.
+      expect(ok).toMatch(secure ? /^HTTP\/1.1 400 / : /^HTTP\/1.1 200 /);
+    });
+  }
 });
