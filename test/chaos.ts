@@ -29,6 +29,7 @@ import {
   TYPE,
   windowUpdate,
 } from './h2frames.js';
+import { wsFrame } from './ws-client.js';
 
 /** A server under chaos. `app` says which routes it has (apps/demo.ts or apps/echo.ts). */
 export interface ChaosTarget {
@@ -155,19 +156,6 @@ function rawSocket(target: ChaosTarget, alpn: string): Promise<Socket> {
     socket.once(target.tls ? 'secureConnect' : 'connect', () => resolve(socket));
     socket.once('error', reject);
   });
-}
-
-/** A masked client WebSocket frame (RFC 6455 §5.2). */
-export function wsFrame(opcode: number, payload: Buffer, fin = true): Buffer {
-  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
-  const length = payload.length;
-  const head =
-    length < 126
-      ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | length])
-      : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, length >> 8, length & 0xff]);
-  const masked = Buffer.from(payload);
-  for (let i = 0; i < masked.length; i++) masked[i] ^= mask[i % 4];
-  return Buffer.concat([head, mask, masked]);
 }
 
 /** A WebSocket frame a client might send: a chat line, a ping, a close, or nonsense. */

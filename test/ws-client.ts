@@ -26,3 +26,16 @@ export function closed(ws: WebSocket) {
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
 }
+
+/** A masked client WebSocket frame (RFC 6455 §5.2). */
+export function wsFrame(opcode: number, payload: Buffer, fin = true): Buffer {
+  const mask = Buffer.from([0x12, 0x34, 0x56, 0x78]);
+  const length = payload.length;
+  const head =
+    length < 126
+      ? Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | length])
+      : Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | 126, length >> 8, length & 0xff]);
+  const masked = Buffer.from(payload);
+  for (let i = 0; i < masked.length; i++) masked[i] ^= mask[i % 4];
+  return Buffer.concat([head, mask, masked]);
+}

@@ -883,6 +883,40 @@ export const CHECKS: Check[] = [
       same(await code, 4000, "the code of the host's close frame");
     },
   },
+  {
+    id: 'ws-close-own',
+    level: 'MUST',
+    title:
+      "a host's own WebSocket close ends the session as soon as the peer answers, though the app granted no credit",
+    needs: ['websocket'],
+    async run(target) {
+      const key = randomBytes(16).toString('base64');
+      const head = `GET /ws?close HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: ${key}\r\n\r\n`;
+      // The head in two writes (no first read to lean on), then the client's answering close
+      // (1000, masked); a host that reads nothing without credit would wait its 30 s.
+      const close = Buffer.from([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2]);
+      const seen = await rawExchange(target.url, [head.slice(0, 24), head.slice(24), close], {
+        every: 300,
+        quiet: 5_000,
+        wait: 5_000,
+      });
+      const answer = seen.answer;
+      const frames = answer.subarray(answer.indexOf('\r\n\r\n') + 4);
+      expect(
+        /^HTTP\/1\.1 101 /.test(answer.toString('latin1')) && frames[0] === 0x88,
+        `expected 101 and a close frame, got ${JSON.stringify(answer.toString('latin1').slice(0, 40))}`,
+      );
+      same(
+        frames.length >= 4 ? frames.readUInt16BE(2) : 0,
+        4001,
+        "the code of the host's close frame",
+      );
+      expect(
+        seen.closed,
+        "the host did not end the connection within 5 s of the peer's close frame",
+      );
+    },
+  },
   // spec/server.md
   {
     id: 'tls-alpn',

@@ -34,7 +34,7 @@ interface Exchange {
  * The fixture app. Routes by path (SPEC.md §3.2 fields are reported as JSON by `/info`):
  * `/info`, `/echo`, `/status/N`, `/fields`, `/hints`, `/nolink-hints`, `/unknown-event`, `/stream-zero`,
  * `/x-event`, `/abort?code=N`, `/fail-after-head`, `/trailers`, `/hold?token=T`,
- * `/seen?token=T`, `/download?bytes=N`, `/slow?ms=N`, `/connection-fields`, `/ws`.
+ * `/seen?token=T`, `/download?bytes=N`, `/slow?ms=N`, `/connection-fields`, `/ws` (`/ws?close`: the app closes at once, granting no credit).
  */
 export function conformanceFixture(): App {
   return (events, connection) =>
@@ -173,7 +173,10 @@ function route(
       subprotocol: request.subprotocols[0] ?? null,
       headers: [],
     });
-    out.next({ type: 'window', stream, bytes: GRANT });
+    // `?close`: the app closes at once and never grants credit (SPEC.md [ws-close]).
+    if (request.query === 'close')
+      out.next({ type: 'close', stream, code: 4001, reason: 'app closes' });
+    else out.next({ type: 'window', stream, bytes: GRANT });
     return;
   }
   const path = request.path;

@@ -396,6 +396,9 @@ export class WebSocketDriver {
     } catch {
       ws.close(WS_CODE.INTERNAL_ERROR, 'invalid close code');
     }
+    // The peer's close frame is read whatever credit the app left (spec/websocket.md
+    // [ws-close]); the messages before it go nowhere (`onMessage`).
+    ws.resume();
   }
 
   /** Stop pinging; open sessions are closed by their connections. */
@@ -458,6 +461,8 @@ function shareNoExtensions(ws: WebSocket): void {
 
 // The listeners of every session, `this` its WebSocket (see `WebSocketStream`).
 function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
+  // A session the server closed reads on only for the peer's close frame.
+  if (this.readyState !== WebSocket.OPEN) return;
   const stream = this[kSession]!;
   const host = stream.host;
   const message = isBinary ? data : data.toString('utf8');

@@ -76,6 +76,7 @@ describe('the conformance suite against a host written from the spec alone', () 
       'ws-utf8',
       'ws-ping',
       'ws-close',
+      'ws-close-own',
       'tls-alpn',
       'tls-cleartext-400',
       'timeout-head',

@@ -4,8 +4,8 @@ import { handle, status, text, upgrade } from 'rxgi';
 import { filter, ignoreElements, map, merge, mergeMap, NEVER, Observable, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { closeServers, raw, start, statusOf, until } from '../../helpers.js';
-import { closed, nextMessage, openWebSocket as open } from '../../ws-client.js';
+import { closeServers, raw, sleep, start, statusOf, until } from '../../helpers.js';
+import { closed, nextMessage, openWebSocket as open, wsFrame } from '../../ws-client.js';
 
 afterEach(closeServers);
 
@@ -318,6 +318,46 @@ describe('WebSocket driver', () => {
     expect([short.code, short.reason]).toEqual([4000, 'short']);
     const cut = await closed(new WebSocket(`${server.url.replace('http', 'ws')}/long`));
     expect([cut.code, cut.reason]).toEqual([4000, 'é'.repeat(61)]);
+  });
+
+  it("reads the client's answer to its own close with no credit granted; later messages go nowhere", async () => {
+    // The app grants no input credit, so the session does not read messages; after its close
+    // it still reads, for the client's close frame (spec/websocket.md [ws-close]).
+    const seen: InboundEvent[] = [];
+    const app: App = (events) =>
+      events.pipe(
+        tap((event) => seen.push(event)),
+        filter((event) => event.type === 'request'),
+        mergeMap((event): OutboundEvent[] => [
+          { type: 'ws-accept', stream: event.stream, subprotocol: null, headers: [] },
+          { type: 'close', stream: event.stream, code: 4000, reason: 'bye' },
+        ]),
+      );
+    const server = await start(app);
+    const socket = connect(server.port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+    });
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    // The head in two reads: the second is node:http's own, as on any keep-alive connection.
+    socket.write('GET / HTTP/1.1\r\nhost: x\r\n');
+    await sleep(30);
+    socket.write(
+      'upgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    // The server's close frame: unmasked, 4000 and "bye".
+    const close = Buffer.from([0x88, 5, 0x0f, 0xa0, ...Buffer.from('bye')]);
+    await until(() => received.includes(close));
+    expect(received.toString('latin1')).toMatch(/^HTTP\/1.1 101 /);
+    const started = Date.now();
+    socket.write(
+      Buffer.concat([wsFrame(1, Buffer.from('too late')), wsFrame(8, close.subarray(2))]),
+    );
+    await ended;
+    // Well inside the 30 s the server waits for a close frame it cannot read.
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(seen.filter((event) => event.type !== 'request')).toEqual([]);
   });
 
   it('tells the app when the client closes, with its code and reason', async () => {
