@@ -18,6 +18,13 @@ export const DEFAULT_BODY_LIMIT = 1_048_576;
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 
+/** @internal Where a body in push mode (`BodyReader.flow`) sends what arrives. */
+export interface BodySink {
+  chunk(chunk: Uint8Array): void;
+  end(): void;
+  fail(error: unknown): void;
+}
+
 /**
  * A request body as a pull stream. It asks the driver for input (a `window` grant) only when
  * its consumer pulls, so at most one window of bytes is ever queued (SPEC.md §5.4). A chunk the
@@ -42,6 +49,10 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
     resolve: (result: IteratorResult<Uint8Array>) => void;
     reject: (error: unknown) => void;
   } | null = null;
+  /** Push mode (`flow`): where chunks go as they arrive, null while pulled. */
+  private sink: BodySink | null = null;
+  /** Push mode: the sink cannot take more; chunks wait in `queue`, grants in `owed`. */
+  private paused = false;
 
   constructor(
     private readonly grant: (bytes: number) => void,
@@ -53,6 +64,11 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
   /** A chunk arrived from the driver. */
   push(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
+    if (this.sink !== null) {
+      if (this.paused) this.queue.push(chunk);
+      else this.pass(chunk);
+      return;
+    }
     const waiter = this.waiter;
     if (waiter !== null) {
       this.waiter = null;
@@ -78,6 +94,14 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
   }
 
   private settle(): void {
+    const sink = this.sink;
+    if (sink !== null) {
+      if (this.paused && this.queue.length > 0) return;
+      this.sink = null;
+      if (this.failure !== null) sink.fail(this.failure);
+      else sink.end();
+      return;
+    }
     const waiter = this.waiter;
     if (waiter === null || this.queue.length > 0) return;
     this.waiter = null;
@@ -98,6 +122,74 @@ export class BodyReader implements AsyncIterable<Uint8Array> {
         return Promise.resolve(DONE);
       },
     };
+  }
+
+  /**
+   * @internal Push mode, for a body sent on as it arrives (`handle`'s echo of `req.body`): each
+   * chunk goes to `sink` in the driver's own call, with no promise per chunk. What the sink
+   * has `room` for, up to {@link BODY_WINDOW}, is granted at once, and each chunk's bytes are
+   * granted again once the sink has taken it, unless it paused the reader meanwhile (its
+   * output is backed up): then what still arrives waits, and is granted back on `resume`. So
+   * no more is read ahead than the sink could send on. Like iterating, it can be done once.
+   */
+  flow(sink: BodySink, room: number): void {
+    if (this.started) {
+      throw new RxgiError(ERR.BODY_CONSUMED, 'the request body was already read');
+    }
+    this.started = true;
+    this.sink = sink;
+    if (this.ended || this.failure !== null) {
+      this.settle();
+      return;
+    }
+    const bytes = Math.min(room, BODY_WINDOW);
+    if (bytes > 0) {
+      this.owed = 0;
+      this.grant(bytes);
+    } else {
+      this.paused = true;
+      this.owed = BODY_WINDOW_START;
+    }
+  }
+
+  /** @internal Push mode: the sink can take no more for now (see `flow`). */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** @internal Push mode: the sink can take more; what waited goes to it, then the grants. */
+  resume(): void {
+    if (this.sink === null || !this.paused) return;
+    this.paused = false;
+    while (!this.paused) {
+      const chunk = this.queue.shift();
+      if (chunk === undefined) break;
+      this.pass(chunk);
+      if (this.sink === null) return;
+    }
+    if (this.paused) return;
+    if (this.ended || this.failure !== null) {
+      this.settle();
+      return;
+    }
+    const owed = this.owed;
+    this.owed = 0;
+    if (owed > 0) this.grant(owed);
+  }
+
+  /** @internal Push mode: the sink is gone; nothing more is granted or passed on. */
+  stop(): void {
+    this.sink = null;
+    this.paused = false;
+    this.queue.length = 0;
+  }
+
+  private pass(chunk: Uint8Array): void {
+    const sink = this.sink as BodySink;
+    sink.chunk(chunk);
+    if (this.sink === null || this.ended) return;
+    if (this.paused) this.owed += chunk.byteLength;
+    else this.grant(chunk.byteLength);
   }
 
   /**

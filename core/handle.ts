@@ -7,7 +7,7 @@ import {
   UnsubscriptionError,
 } from 'rxjs';
 import { type App, type SessionOutput, sessionApp } from './app.js';
-import { EMPTY_BYTES } from './body.js';
+import { BodyReader, EMPTY_BYTES } from './body.js';
 import { chunkLength } from './connection.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -247,6 +247,7 @@ abstract class HandleRouter extends HandlerRouter<HandleRoute> implements EventS
     });
     // The driver may have failed the stream while writing the head (a bad header, say).
     if (exchange.finished) discard(body);
+    else if (body instanceof BodyReader) this.pipeBody(exchange, body, trailers);
     else if (isObservable(body)) this.pushBody(exchange, body, trailers);
     else if (isNodeReadable(body)) this.flowBody(exchange, body, trailers);
     else if (isWebStream(body)) void this.pullBody(exchange, readerOf(body), trailers);
@@ -263,6 +264,43 @@ abstract class HandleRouter extends HandlerRouter<HandleRoute> implements EventS
       error: (error) => this.fail(exchange, error),
       complete: () => void this.endBody(exchange, trailers),
     });
+  }
+
+  /**
+   * A request body sent on as it arrives (an echo, a proxy's upload): the reader pushes each
+   * chunk in the driver's own call, no promise per chunk, and is paused while the exchange has
+   * no output credit, so what is read stays within its window (`BodyReader.flow`).
+   */
+  private pipeBody(exchange: HandleExchange, body: BodyReader, trailers: Reply['trailers']): void {
+    const resume = () => {
+      if (!exchange.finished) body.resume();
+    };
+    // Stands for the reader in `finish`, which stops a body the exchange no longer wants.
+    exchange.iterator = {
+      next: () => Promise.resolve(DONE),
+      return: () => {
+        body.stop();
+        return Promise.resolve(DONE);
+      },
+    };
+    body.flow(
+      {
+        chunk: (chunk) => {
+          this.send(exchange, chunk);
+          if (exchange.window <= 0 && !exchange.finished) {
+            body.pause();
+            exchange.wakeup = resume;
+          }
+        },
+        end: () => {
+          exchange.iterator = null;
+          void this.endBody(exchange, trailers);
+        },
+        fail: (error) => this.fail(exchange, error),
+      },
+      exchange.window,
+    );
+    if (exchange.window <= 0 && !exchange.finished) exchange.wakeup = resume;
   }
 
   /**
