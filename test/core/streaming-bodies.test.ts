@@ -182,6 +182,68 @@ describe('handle: request bodies read as a stream of every kind', () => {
     'a node Readable (Readable.from)': (req) => Readable.from(req.body, { objectMode: false }),
     'a web ReadableStream (body.stream())': (req) => req.body.stream(),
   };
+  it('pipes the body reader itself: the chunks go out as they came, and a client that reads nothing is read at most one window ahead', async () => {
+    const came = new Set<unknown>();
+    const sent: unknown[] = [];
+    let delivered = 0;
+    let out = 0;
+    const echo = handle((req) => ({ status: 200, body: req.body }));
+    const app: App = (events, connection) =>
+      echo(
+        events.pipe(
+          tap((event) => {
+            if (event.type !== 'data') return;
+            came.add(event.chunk);
+            delivered += event.chunk.byteLength;
+          }),
+        ),
+        connection,
+      ).pipe(
+        tap((event: OutboundEvent) => {
+          if (event.type !== 'data' || event.chunk.length === 0) return;
+          sent.push(event.chunk);
+          out += (event.chunk as Uint8Array).byteLength;
+        }),
+      );
+    const server = await start(app);
+    const upload = Buffer.concat(chunks(256)); // 16 MiB: more than the kernel's buffers hold
+    const socket = connect(server.port, '127.0.0.1');
+    socket.write(
+      `POST / HTTP/1.1\r\nHost: x\r\ncontent-length: ${upload.length}\r\nconnection: close\r\n\r\n`,
+    );
+    socket.write(upload);
+    socket.pause();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(out).toBeGreaterThan(0);
+    expect(out).toBeLessThan(upload.length);
+    // Read ahead of what went out: at most the body window (BODY_WINDOW).
+    expect(delivered - out).toBeLessThanOrEqual(65_536);
+    const stalled = delivered;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(delivered).toBe(stalled);
+    const answer: Buffer[] = [];
+    socket.on('data', (part: Buffer) => answer.push(part));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.resume();
+    await closed;
+    const whole = Buffer.concat(answer);
+    const head = whole.indexOf('\r\n\r\n') + 4;
+    expect(whole.subarray(0, 15).toString()).toBe('HTTP/1.1 200 OK');
+    // Chunked: the body is the upload once the chunk framing is taken out.
+    let body = whole.subarray(head);
+    const parts: Buffer[] = [];
+    for (;;) {
+      const line = body.indexOf('\r\n');
+      const size = Number.parseInt(body.subarray(0, line).toString(), 16);
+      if (size === 0) break;
+      parts.push(body.subarray(line + 2, line + 2 + size));
+      body = body.subarray(line + 4 + size);
+    }
+    expect(Buffer.concat(parts).equals(upload)).toBe(true);
+    expect(delivered).toBe(upload.length);
+    for (const chunk of sent) expect(came.has(chunk)).toBe(true);
+  });
+
   for (const [name, read] of Object.entries(READERS)) {
     it(`echoes 2 MiB read as ${name} over HTTP/1.1 and h2c`, async () => {
       const upload = Buffer.concat(chunks(32));
