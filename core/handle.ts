@@ -296,7 +296,10 @@ abstract class HandleRouter extends HandlerRouter<HandleRoute> implements EventS
           exchange.iterator = null;
           void this.endBody(exchange, trailers);
         },
-        fail: (error) => this.fail(exchange, error),
+        // The body fails only when its stream closes: for this exchange's own body, in the
+        // middle of `close`, which finishes the exchange right after (nothing to answer, nothing
+        // to log); for another exchange's, this one is aborted. Either way, after the close.
+        fail: (error) => queueMicrotask(() => this.fail(exchange, error)),
       },
       exchange.window,
     );

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import type { App, OutboundEvent, Reply } from 'rxgi';
-import { handle } from 'rxgi';
+import { handle, logger, setLogger } from 'rxgi';
 import { from, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange, session } from '../h2client.js';
@@ -242,6 +242,34 @@ describe('handle: request bodies read as a stream of every kind', () => {
     expect(Buffer.concat(parts).equals(upload)).toBe(true);
     expect(delivered).toBe(upload.length);
     for (const chunk of sent) expect(came.has(chunk)).toBe(true);
+  });
+
+  it('logs nothing when the client of an echo leaves mid-body, over HTTP/1.1 and h2c, and serves the next', async () => {
+    const errors: string[] = [];
+    const previous = logger();
+    setLogger({ ...previous, error: (message) => errors.push(message) });
+    try {
+      const server = await start(handle((req) => ({ status: 200, body: req.body })));
+      const socket = connect(server.port, '127.0.0.1');
+      socket.write('POST / HTTP/1.1\r\nHost: x\r\ncontent-length: 1000000\r\n\r\n');
+      socket.write(Buffer.alloc(CHUNK, 1));
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.destroy();
+      const client = await session(`http://127.0.0.1:${server.port}`);
+      const stream = client.request({ ':path': '/', ':method': 'POST' });
+      stream.write(Buffer.alloc(CHUNK, 2));
+      await new Promise((resolve) => stream.once('response', resolve));
+      stream.close(8);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const upload = Buffer.concat(chunks(4));
+      const response = await exchange(client, { ':path': '/', ':method': 'POST' }, upload);
+      expect(response.body.equals(upload)).toBe(true);
+      client.close();
+      expect((await post(server.port, '/', upload)).equals(upload)).toBe(true);
+    } finally {
+      setLogger(previous);
+    }
+    expect(errors).toEqual([]);
   });
 
   for (const [name, read] of Object.entries(READERS)) {
