@@ -397,7 +397,7 @@ export class WebSocketDriver {
       ws.close(WS_CODE.INTERNAL_ERROR, 'invalid close code');
     }
     // The peer's close frame is read whatever credit the app left (spec/websocket.md
-    // [ws-close]); the messages before it go nowhere (`onMessage`).
+    // [ws-close-own]); the messages before it go nowhere (`onMessage`).
     ws.resume();
   }
 

@@ -322,7 +322,7 @@ describe('WebSocket driver', () => {
 
   it("reads the client's answer to its own close with no credit granted; later messages go nowhere", async () => {
     // The app grants no input credit, so the session does not read messages; after its close
-    // it still reads, for the client's close frame (spec/websocket.md [ws-close]).
+    // it still reads, for the client's close frame (spec/websocket.md [ws-close-own]).
     const seen: InboundEvent[] = [];
     const app: App = (events) =>
       events.pipe(
