@@ -24,8 +24,9 @@ import { withBit } from '../../core/stream-state.js';
 import { IndexedRoster } from '../../core/table.js';
 import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
+import { isPreface, releasePreface } from './http1-preface.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
-import { lingerAfterEnd } from './linger.js';
+import { lingerAfterEnd, lingering } from './linger.js';
 import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
@@ -51,6 +52,12 @@ export interface Http1Options extends HeadLimits {
    * driver shares (`attachHttp1` sets it): a connection leaves it as it ends.
    */
   roster?: IndexedRoster<Http1Connection>;
+  /**
+   * @internal Where a cleartext connection that opened with the HTTP/2 preface goes (`serve`'s
+   * one port): the socket, released by node:http, and the bytes it sent, preface included.
+   * Without it, such a connection is answered 400 as node:http answers it.
+   */
+  preface?: (socket: Socket, bytes: Buffer) => void;
 }
 
 const kConnection = Symbol('rxgi.connection');
@@ -606,7 +613,19 @@ export function attachHttp1(
   server.on('connect', (req: IncomingMessage, socket: Duplex) =>
     refuseConnect(socket, refused(socket, req.method, req.url)),
   );
+  const preface = options.preface;
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (preface !== undefined && isPreface(error)) {
+      const bytes = releasePreface(socket as Socket, error);
+      if (bytes !== null) {
+        // No longer this driver's socket: shutdown's `closeIdle` leaves it to HTTP/2's driver,
+        // which gives it its own bounded close.
+        (socket as TaggedSocket)[kConnection] = undefined;
+        socket.removeListener('finish', lingering);
+        preface(socket as Socket, bytes);
+        return;
+      }
+    }
     clientError(error, socket, refused(socket, undefined, undefined));
   });
   return {
@@ -707,6 +726,12 @@ function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused)
     return;
   }
   if (!socket.writable || inFlight) {
+    socket.destroy();
+    return;
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && (socket as Socket).bytesRead === 0) {
+    // A connection that sent nothing within the head time: closed with no answer, as a
+    // connection that has not chosen its protocol yet (spec/server.md §2).
     socket.destroy();
     return;
   }

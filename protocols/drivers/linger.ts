@@ -18,6 +18,9 @@ export function lingerAfterEnd(socket: Socket): void {
   socket.on('finish', ended);
 }
 
+/** The `'finish'` listener `lingerAfterEnd` adds, for a driver that hands its socket on. */
+export const lingering: (this: Socket) => void = ended;
+
 // Ended sockets wait in one roster that a single timer sweeps, rather than a timer each: a
 // timer would hold its socket for the whole second even after a prompt close, which with a
 // connection per request kept thousands of sockets alive and promoted them.

@@ -23,10 +23,6 @@ export interface Listener {
   closeUnassigned(): void;
 }
 
-// RFC 9113 §3.4: every HTTP/2 connection with prior knowledge starts with this preface; no
-// HTTP/1.x request can ("PRI" is reserved so that it never will).
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-
 // RFC 8446 §5.1: a TLS connection opens with a handshake record (content type 22); a plain
 // HTTP request opens with a method's letter.
 const TLS_HANDSHAKE = 0x16;
@@ -84,11 +80,6 @@ function peer(socket: Socket): string {
   return `${socket.remoteAddress} ${socket.remotePort}`;
 }
 
-function startsLikePreface(chunk: Buffer): boolean {
-  const length = Math.min(chunk.byteLength, PREFACE.byteLength);
-  return chunk.compare(PREFACE, 0, length, 0, length) === 0;
-}
-
 /**
  * Give a socket to the HTTP/1.1 or HTTP/2 server, whose listeners (node's and the driver's) run
  * at once. A boundary: it runs in a socket's 'data' or the TLS server's 'secureConnection'
@@ -111,15 +102,28 @@ function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
 }
 
 /**
+ * Give node:http2 a cleartext connection that opened with the HTTP/2 preface, which node:http
+ * read: `bytes` are all the socket sent so far (the preface included), which the session reads
+ * first. For `Http1Options.preface`.
+ */
+export function startH2c(http2: Http2Server, socket: Socket, bytes: Buffer): void {
+  // node:http2 reads what is already buffered on the socket when its session starts.
+  socket.unshift(bytes);
+  handOver(http2, socket);
+}
+
+/**
  * The one port: accepts connections and hands each to the HTTP/1.1 or the HTTP/2 server, which
- * never listen themselves. With TLS, ALPN decides (`h2` or `http/1.1`, RFC 7301); in cleartext,
- * the first bytes do (the HTTP/2 preface means h2c with prior knowledge).
+ * never listen themselves. In cleartext every connection goes to node:http at once, which gives
+ * one that opens with the HTTP/2 preface back (h2c with prior knowledge, `startH2c`); node:http's
+ * head time watches them all from their acceptance. With TLS, ALPN decides (`h2` or
+ * `http/1.1`, RFC 7301).
  *
- * Neither server watches a socket before it is handed over: the head clock does (spec/server.md §2). A socket still unassigned `headersTimeout` ms after it was accepted (still sending
- * the bytes that choose a protocol, or in its TLS handshake) is destroyed, however its bytes
- * trickle in; it is found by `clock`'s sweep.
- * With `accessLog`, the 400 a plain request on the TLS port gets is logged as the drivers
- * log their own answers.
+ * Neither server watches a TLS socket before it is handed over: the head clock does
+ * (spec/server.md §2). A socket still unassigned `headersTimeout` ms after it was accepted (in
+ * its TLS handshake, however its bytes trickle in) is destroyed; it is found by `clock`'s
+ * sweep. With `accessLog`, the 400 a plain request on the TLS port gets is logged as the
+ * drivers log their own answers.
  */
 export function createListener(
   http1: HttpServer,
@@ -128,6 +132,13 @@ export function createListener(
   clock: Clock,
   accessLog = false,
 ): Listener {
+  if (tls === undefined) {
+    const server = createServer({ noDelay: true }, (socket: Socket) => {
+      handOver(http1, socket);
+    });
+    knowLocalAddress(server, http1, http2);
+    return { server, closeUnassigned: noop };
+  }
   // Sockets that belong to neither server yet: nobody else would close them on shutdown. Each
   // has a 'close' listener of its own and the shared 'error' one while it waits, both taken off
   // at the hand-over (`release`): a socket that lives on keeps nothing of this roster, not even
@@ -157,73 +168,44 @@ export function createListener(
   const closeUnassigned = () => {
     for (const held of unassigned) held.socket.destroy();
   };
-  if (tls !== undefined) {
-    const secure = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
-    // Raw sockets in their handshake, by peer: a TLS socket finds its own at once, where a search
-    // of every unassigned socket made each handshake cost as many steps as there were pending.
-    const handshaking = new Map<string, RosterEntry<Held>>();
-    secure.on('secureConnection', (socket: TLSSocket) => {
-      // The raw socket under this TLS socket is handed over with it.
-      const key = peer(socket);
-      const held = handshaking.get(key);
-      if (held !== undefined) {
-        handshaking.delete(key);
-        release(held);
-      }
-      // A client that reset the connection right after its handshake: nothing to hand over.
-      if (socket.destroyed) return;
-      handOver(socket.alpnProtocol === 'h2' ? http2 : http1, socket);
-    });
-    secure.on('tlsClientError', (error) => {
-      logger().debug('TLS handshake failed', { error: error.message });
-    });
-    const server = createServer({ noDelay: true }, (socket: Socket) => {
-      const held = hold(socket);
-      socket.once('data', (chunk: Buffer) => {
-        if (chunk[0] === TLS_HANDSHAKE) {
-          const key = peer(socket);
-          handshaking.set(key, held);
-          socket.once('close', () => {
-            if (handshaking.get(key) === held) handshaking.delete(key);
-          });
-          // The TLS socket reads what is already buffered on the raw one when it starts.
-          socket.pause();
-          socket.unshift(chunk);
-          secure.emit('connection', socket);
-        } else {
-          plainOnTlsPort(socket, accessLog);
-        }
-      });
-    });
-    knowLocalAddress(server, secure, http1, http2);
-    return { server, closeUnassigned };
-  }
+  const secure = createTlsServer({ ...tls, ALPNProtocols: ['h2', 'http/1.1'] });
+  // Raw sockets in their handshake, by peer: a TLS socket finds its own at once, where a search
+  // of every unassigned socket made each handshake cost as many steps as there were pending.
+  const handshaking = new Map<string, RosterEntry<Held>>();
+  secure.on('secureConnection', (socket: TLSSocket) => {
+    // The raw socket under this TLS socket is handed over with it.
+    const key = peer(socket);
+    const held = handshaking.get(key);
+    if (held !== undefined) {
+      handshaking.delete(key);
+      release(held);
+    }
+    // A client that reset the connection right after its handshake: nothing to hand over.
+    if (socket.destroyed) return;
+    handOver(socket.alpnProtocol === 'h2' ? http2 : http1, socket);
+  });
+  secure.on('tlsClientError', (error) => {
+    logger().debug('TLS handshake failed', { error: error.message });
+  });
   const server = createServer({ noDelay: true }, (socket: Socket) => {
     const held = hold(socket);
-    // Bytes are gathered until they either leave the preface or hold all of it: a request
-    // may arrive one byte at a time, and "P" alone could be "PUT" or the preface.
-    let seen: Buffer | null = null;
-    const sniff = (chunk: Buffer) => {
-      seen = seen === null ? chunk : Buffer.concat([seen, chunk]);
-      const h2 = startsLikePreface(seen);
-      if (h2 && seen.byteLength < PREFACE.byteLength) return;
-      socket.off('data', sniff);
-      release(held);
-      socket.pause();
-      if (h2) {
-        // node:http2 reads what is already buffered on the socket when its session starts.
-        socket.unshift(seen);
-        handOver(http2, socket);
-        return;
+    socket.once('data', (chunk: Buffer) => {
+      if (chunk[0] === TLS_HANDSHAKE) {
+        const key = peer(socket);
+        handshaking.set(key, held);
+        socket.once('close', () => {
+          if (handshaking.get(key) === held) handshaking.delete(key);
+        });
+        // The TLS socket reads what is already buffered on the raw one when it starts.
+        socket.pause();
+        socket.unshift(chunk);
+        secure.emit('connection', socket);
+      } else {
+        plainOnTlsPort(socket, accessLog);
       }
-      if (!handOver(http1, socket)) return;
-      // node:http's parser now owns the socket; the bytes already read are handed to it.
-      socket.emit('data', seen);
-      socket.resume();
-    };
-    socket.on('data', sniff);
+    });
   });
-  knowLocalAddress(server, http1, http2);
+  knowLocalAddress(server, secure, http1, http2);
   return { server, closeUnassigned };
 }
 

@@ -11,7 +11,7 @@ import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
 import { WebSocketDriver } from '../drivers/websocket.js';
 import { LifespanRunner } from './lifespan.js';
-import { createListener, type TlsOptions } from './listen.js';
+import { createListener, startH2c, type TlsOptions } from './listen.js';
 
 /** Options of `serve`; every limit has a secure default (docs/server.md). */
 export interface ServeOptions {
@@ -151,7 +151,6 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     // How often node:http checks headersTimeout (its default, 30 s, is coarser than the limit).
     connectionsCheckingInterval: Math.min(1_000, settings.headersTimeout || 1_000),
   });
-  const http1 = attachHttp1(h1, app, { ...settings, websocket, clock }, options.tls !== undefined);
   const h2 = createHttp2Server({
     maxSessionMemory: settings.maxSessionMemory,
     // Room for the pseudo-fields (at most five: RFC 8441 §4) beside the regular fields, and
@@ -165,6 +164,18 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     },
   });
   const http2 = attachHttp2(h2, app, { ...settings, websocket, clock });
+  // In cleartext, a connection that opens with the HTTP/2 preface goes from node:http to
+  // node:http2 (listen.ts).
+  const preface =
+    options.tls === undefined
+      ? (socket: Socket, bytes: Buffer) => startH2c(h2, socket, bytes)
+      : undefined;
+  const http1 = attachHttp1(
+    h1,
+    app,
+    { ...settings, websocket, clock, preface },
+    options.tls !== undefined,
+  );
   const { server: listener, closeUnassigned } = createListener(
     h1,
     h2,

@@ -6,6 +6,7 @@ import { concatMap, NEVER, Observable, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { alive, type Child, cli, closeServers, sleep, start, until } from '../../helpers.js';
+import { headers, open, PREFACE, readFrames, request, settings, TYPE } from '../../h2frames.js';
 
 afterEach(closeServers);
 
@@ -28,6 +29,79 @@ function watching(seen: InboundEvent[], inner: App): App {
     return inner(events, info);
   };
 }
+
+/** One GET over a client session, its body. */
+function get(session: http2.ClientHttp2Session, path = '/'): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const stream = session.request({ ':path': path });
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    stream.on('end', () => resolve(body));
+    stream.on('error', reject);
+  });
+}
+
+describe('one cleartext port: h2c with prior knowledge, from node:http to node:http2', () => {
+  it('takes a preface that comes in pieces, and the frames read with its last piece', async () => {
+    const server = await start(app);
+    const socket = await open(server.port);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    // "P" could begin "PUT"; the cut inside "\r\n\r\n" leaves the head unfinished.
+    const pieces = [
+      PREFACE.subarray(0, 1),
+      PREFACE.subarray(1, 17),
+      Buffer.concat([PREFACE.subarray(17), settings(), headers(1, request('GET', '/'), true)]),
+    ];
+    for (const piece of pieces) {
+      socket.write(piece);
+      await sleep(30);
+    }
+    await until(() => readFrames(Buffer.concat(received)).some((f) => f.type === TYPE.DATA));
+    const frames = readFrames(Buffer.concat(received));
+    expect(frames[0].type).toBe(TYPE.SETTINGS);
+    expect(frames.some((f) => f.type === TYPE.HEADERS && f.stream === 1)).toBe(true);
+    expect(Buffer.concat(received).includes('ok')).toBe(true);
+    expect(Buffer.concat(received).includes('HTTP/1.1')).toBe(false);
+    socket.destroy();
+  });
+
+  it("leaves an h2c session to HTTP/2's limits once node:http gave it up", async () => {
+    // node:http's head time (300 ms) would answer 408 on a socket it still watched, which
+    // would break the session.
+    const server = await start(app, { headersTimeout: 300 });
+    const session = http2.connect(server.url);
+    const failed: unknown[] = [];
+    session.on('error', (error) => failed.push(error));
+    expect(await get(session)).toBe('ok');
+    await sleep(1_500);
+    expect(await get(session)).toBe('ok');
+    expect(session.closed || session.destroyed).toBe(false);
+    expect(failed).toEqual([]);
+    session.close();
+  });
+
+  it('answers HTTP/1.1 requests that begin like the preface', async () => {
+    const server = await start(app);
+    for (const head of [
+      'PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
+      'PRI / HTTP/1.1\r\nHost: x\r\n\r\n',
+    ]) {
+      const socket = await open(server.port);
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const closed = new Promise((resolve) => socket.on('close', resolve));
+      socket.end(head);
+      await closed;
+      expect(Buffer.concat(received).toString('latin1'), head).toMatch(
+        /^HTTP\/1\.1 (200|400|405|501) /,
+      );
+    }
+  });
+});
 
 describe('serve and graceful shutdown', () => {
   it('listens on a free port and reports its URL', async () => {
