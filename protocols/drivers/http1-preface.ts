@@ -43,10 +43,11 @@ const freeParser = ((): ((parser: unknown, req: null, socket: Socket) => void) |
 /**
  * The listeners node:http puts on a socket it serves (`connectionListenerInternal`, and the
  * parser's consume of the handle), by event: what is left after its `socketOnError` ran. net's
- * own `'end'` listener and the server's and drivers' listeners stay.
+ * own `'end'` listener and the server's and drivers' listeners stay. `onConnectionClose` is
+ * Deno's.
  */
 const NODE_HTTP_LISTENERS: Record<string, readonly string[]> = {
-  close: ['bound socketOnClose'],
+  close: ['bound socketOnClose', 'onConnectionClose'],
   error: ['noop', 'socketOnError'],
   drain: ['bound socketOnDrain'],
   data: ['bound socketOnData'],
@@ -55,6 +56,17 @@ const NODE_HTTP_LISTENERS: Record<string, readonly string[]> = {
   resume: ['onSocketResume'],
   pause: ['onSocketPause'],
 };
+
+/** Deno's `server[kConnections]`: a list of sockets, not of parsers as node's is. */
+function forgetConnection(socket: Socket): void {
+  const server = (socket as Socket & { server?: object }).server;
+  if (server === undefined || server === null) return;
+  for (const key of Object.getOwnPropertySymbols(server)) {
+    if (key.description !== 'http.server.connections') continue;
+    const list = (server as Record<symbol, { remove?: (socket: Socket) => void }>)[key];
+    list?.remove?.(socket);
+  }
+}
 
 /** True when `error` is node:http's report of the HTTP/2 preface on this socket. */
 export function isPreface(error: PrefaceError): boolean {
@@ -71,12 +83,20 @@ export function isPreface(error: PrefaceError): boolean {
 export function releasePreface(socket: Socket, error: PrefaceError): Buffer | null {
   const parser = (socket as HttpSocket).parser;
   const raw = error.rawPacket;
-  if (freeParser === null || parser == null || raw === undefined) return null;
-  try {
-    freeParser(parser, null, socket);
-  } catch (failure) {
-    logger().debug('could not release an h2c socket from node:http', { error: failure });
-    return null;
+  if (raw === undefined) return null;
+  if (parser != null) {
+    if (freeParser === null) return null;
+    try {
+      freeParser(parser, null, socket);
+    } catch (failure) {
+      logger().debug('could not release an h2c socket from node:http', { error: failure });
+      return null;
+    }
+  } else {
+    // Deno's node:http has freed the parser before it reports the error, and keeps the socket
+    // itself in the server's list of connections, whose head-time check would destroy it: it
+    // is taken out, as Deno's own upgrade path does. (node's list holds parsers, freed above.)
+    forgetConnection(socket);
   }
   for (const [event, names] of Object.entries(NODE_HTTP_LISTENERS)) {
     for (const listener of socket.listeners(event) as ((...args: unknown[]) => void)[]) {
