@@ -5,8 +5,8 @@ import { handle, serve, text, upgrade } from 'rxgi';
 import { concatMap, NEVER, Observable, of, throwError } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { alive, type Child, cli, closeServers, sleep, start, until } from '../../helpers.js';
 import { headers, open, PREFACE, readFrames, request, settings, TYPE } from '../../h2frames.js';
+import { alive, type Child, cli, closeServers, sleep, start, until } from '../../helpers.js';
 
 afterEach(closeServers);
 
