@@ -275,14 +275,7 @@ abstract class HandleRouter extends HandlerRouter<HandleRoute> implements EventS
     const resume = () => {
       if (!exchange.finished) body.resume();
     };
-    // Stands for the reader in `finish`, which stops a body the exchange no longer wants.
-    exchange.iterator = {
-      next: () => Promise.resolve(DONE),
-      return: () => {
-        body.stop();
-        return Promise.resolve(DONE);
-      },
-    };
+    exchange.iterator = standIn(() => body.stop());
     body.flow(
       {
         chunk: (chunk) => {
@@ -332,15 +325,10 @@ abstract class HandleRouter extends HandlerRouter<HandleRoute> implements EventS
       body.off('data', onData);
       void this.endBody(exchange, trailers);
     };
-    // Stands for the stream in `finish`, which ends a body the exchange no longer wants.
-    exchange.iterator = {
-      next: () => Promise.resolve(DONE),
-      return: () => {
-        body.off('data', onData);
-        body.destroy();
-        return Promise.resolve(DONE);
-      },
-    };
+    exchange.iterator = standIn(() => {
+      body.off('data', onData);
+      body.destroy();
+    });
     body.once('error', onError);
     body.once('end', onEnd);
     body.on('data', onData);
@@ -688,6 +676,20 @@ function discard(body: Body): void {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/**
+ * What stands for a pushed body (a piped request body, a flowing Readable) in `finish`, which
+ * ends a body the exchange no longer wants: `stop` is its `return`.
+ */
+function standIn(stop: () => void): AsyncIterator<Chunk> {
+  return {
+    next: () => Promise.resolve(DONE),
+    return: () => {
+      stop();
+      return Promise.resolve(DONE);
+    },
+  };
+}
 
 /** What `handle` uses of a node Readable (core does not import node:stream). */
 interface NodeReadable {
