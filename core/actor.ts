@@ -118,10 +118,11 @@ export abstract class ActorConnection<S extends StreamState>
             ERR.INVALID_EVENT,
             `invalid join event on stream ${event.stream}: group name ${JSON.stringify(event.group)} is not valid`,
           );
+        checkForward(state, event);
         state.groups ??= new Map();
         state.groups.set(event.group, event.farewell);
         this.slowPolicy(state, event);
-        hub.join(event.group, address, this, state.id);
+        hub.join(event.group, address, this, state.id, event.forward === true);
         return;
       case 'leave':
         state.slow?.closeAfter?.delete(event.group);
@@ -199,6 +200,14 @@ export abstract class ActorConnection<S extends StreamState>
    */
   protected abstract evictSlow(stream: S, group: string, dropped: number): void;
 
+  /**
+   * Send a group's message out on the stream's WebSocket for the app (a `join` with `forward`,
+   * spec/actors.md §4): true when sent, false when the session's unsent output is past the
+   * limit (the message is dropped for this member), null when the stream is not an open
+   * WebSocket (the message goes to its inbox instead).
+   */
+  protected abstract sendForwarded(stream: S, data: Uint8Array | string): boolean | null;
+
   /** Report a message refused at once, after the app's current event (no re-entry). */
   private refused(state: StreamState, to: string, reason: Undelivered | null): void {
     if (reason === null) return;
@@ -232,6 +241,17 @@ export abstract class ActorConnection<S extends StreamState>
     return 'ok';
   }
 
+  /** @internal Mailbox: a group message for a stream that joined with `forward`. */
+  forward(stream: number, group: string, data: Uint8Array | string): Delivery | null {
+    const state = this.ended ? undefined : this.streamOf(stream);
+    if (state === undefined) return 'gone';
+    const sent = this.sendForwarded(state, data);
+    if (sent === null) return null;
+    if (sent) return 'ok';
+    this.overflow(state, group);
+    return 'full';
+  }
+
   /** @internal Mailbox: a message a stream sent was refused. */
   undelivered(stream: number, to: string, reason: Undelivered): void {
     const open = stream === CONNECTION_STREAM ? !this.ended : this.hasStream(stream);
@@ -263,4 +283,14 @@ export abstract class ActorConnection<S extends StreamState>
 function slowState(state: StreamState): SlowState {
   state.slow ??= { dropped: 0, told: 0, due: false, closeAfter: null };
   return state.slow;
+}
+
+/** A join's `forward` must be a boolean, and true only on a WebSocket stream (RXGI_ERR_INVALID_EVENT). */
+function checkForward(state: StreamState, event: JoinEvent): void {
+  const { forward } = event;
+  if (forward === undefined || forward === false || (forward === true && state.websocket)) return;
+  throw new RxgiError(
+    ERR.INVALID_EVENT,
+    `invalid join event on stream ${event.stream}: forward must be a boolean, and true only on a WebSocket stream (got ${JSON.stringify(forward)})`,
+  );
 }

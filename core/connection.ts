@@ -327,6 +327,14 @@ export abstract class Connection<S extends StreamState>
     if (this.direct) this.endSession();
   }
 
+  /** A forwarded group message (spec/actors.md §4): bounded by the hub's `inboxBytes`. */
+  protected sendForwarded(stream: S, data: Uint8Array | string): boolean | null {
+    if (!stream.wsOpen || this.hub === null) return null;
+    if (!this.forwardMessage(stream, data, this.hub.inboxBytes)) return false;
+    stream.access?.sent(data);
+    return true;
+  }
+
   /** Events for stream 0 that concern the connection as a whole. */
   private connectionEvent(event: OutboundEvent): void {
     switch (event.type) {
@@ -606,6 +614,12 @@ export abstract class Connection<S extends StreamState>
   protected abstract acceptWebSocket(stream: S, event: WsAcceptEvent): void;
   /** Send a WebSocket message. */
   protected abstract sendMessage(stream: S, event: WsMessageOutEvent): void;
+  /**
+   * Send a forwarded group message on an open WebSocket, without counting it as the app's
+   * output (no `window` comes back for it); false, having sent nothing, when more than `limit`
+   * bytes of the session's output wait unsent.
+   */
+  protected abstract forwardMessage(stream: S, data: Uint8Array | string, limit: number): boolean;
   /** Close a WebSocket session with a close frame. */
   protected abstract closeWebSocket(stream: S, code: number, reason: string): void;
   /** Answer with a bare error response of `status` before any head was sent. */

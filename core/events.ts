@@ -341,6 +341,12 @@ export interface JoinEvent {
   slow?: 'drop' | 'close';
   /** With `slow: 'close'`: drops tolerated before the stream is closed. Default 0. */
   maxDropped?: number;
+  /**
+   * On a WebSocket stream: the host sends the group's string and byte messages out on the
+   * WebSocket itself, as text and binary messages, instead of giving them to the app
+   * (spec/actors.md §4, `[actor-forward]`): a broadcast costs no trip through the app per member.
+   */
+  forward?: boolean;
 }
 
 /** Stop this stream's membership of `group`. */

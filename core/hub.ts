@@ -17,6 +17,11 @@ export interface Mailbox {
   deliver(stream: number, from: string, group: string | null, data: Value, size: number): Delivery;
   /** A message `stream` sent was refused by its destination. */
   undelivered(stream: number, to: string, reason: Undelivered): void;
+  /**
+   * Send a group message out for `stream`, a member that joined with `forward`
+   * (spec/actors.md §4): as `deliver` says, or null when it must be delivered instead.
+   */
+  forward?(stream: number, group: string, data: Uint8Array | string): Delivery | null;
 }
 
 export type Delivery = 'ok' | 'full' | 'gone';
@@ -79,6 +84,8 @@ const GROUP_NAME = /^[A-Za-z0-9_:-]{1,100}$/;
 interface Member {
   mailbox: Mailbox;
   stream: number;
+  /** Joined with `forward`: string and byte messages go to `mailbox.forward`. */
+  forward: boolean;
 }
 
 interface Group {
@@ -146,8 +153,8 @@ export class Hub {
     return typeof group === 'string' && GROUP_NAME.test(group);
   }
 
-  /** Add the stream at `address` to `group`. */
-  join(group: string, address: string, mailbox: Mailbox, stream: number): void {
+  /** Add the stream at `address` to `group`, or change how it is a member (`forward`). */
+  join(group: string, address: string, mailbox: Mailbox, stream: number, forward = false): void {
     let entry = this.groups.get(group);
     if (entry === undefined) {
       const subject = `${this.prefix}.group.${group}`;
@@ -155,7 +162,7 @@ export class Hub {
       entry = { members: new Map(), unsubscribe };
       this.groups.set(group, entry);
     }
-    entry.members.set(address, { mailbox, stream });
+    entry.members.set(address, { mailbox, stream, forward });
   }
 
   /** Remove the stream at `address` from `group`. */
@@ -254,14 +261,14 @@ export class Hub {
     if (envelope.kind === ENVELOPE_KIND.GROUP) {
       const entry = this.groups.get(envelope.to);
       if (entry === undefined) return;
+      const data = envelope.data;
+      const forwardable = typeof data === 'string' || data instanceof Uint8Array;
       for (const member of entry.members.values()) {
-        const result = member.mailbox.deliver(
-          member.stream,
-          envelope.from,
-          envelope.to,
-          envelope.data,
-          size,
-        );
+        const result =
+          (forwardable && member.forward
+            ? member.mailbox.forward?.(member.stream, envelope.to, data)
+            : null) ??
+          member.mailbox.deliver(member.stream, envelope.from, envelope.to, data, size);
         if (result === 'ok') this.stats.delivered++;
         else if (result === 'full') this.drop('full', { group: envelope.to });
       }

@@ -1,4 +1,4 @@
-import { type Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { BodyReader, DEFAULT_BODY_LIMIT, readAll } from './body.js';
 import { ERR, RxgiError } from './errors.js';
 import {
@@ -14,6 +14,7 @@ import {
   type Value,
 } from './events.js';
 import { getHeader } from './headers.js';
+import { Multicast } from './multicast.js';
 
 /** Where a request sends the events it makes (pushes, hints, window grants, messages). */
 export interface EventSink {
@@ -35,7 +36,7 @@ export class HttpRequest {
   private reader: BodyReader | null = null;
   private controller: AbortController | null = null;
   private stopping: AbortController | null = null;
-  private mailbox: Subject<Mail> | null = null;
+  private mailbox: Multicast<Mail> | null = null;
 
   constructor(
     /** The request event this object reads from. */
@@ -179,13 +180,18 @@ export class HttpRequest {
    * to the group on this exchange's behalf. `slow` says what happens when the group's messages
    * find the inbox full: `drop` (default; `dropped` reports arrive in `inbox`) or `close` the
    * exchange once more than `maxDropped` (default 0) were dropped (spec/actors.md §4).
+   * `forward` (a WebSocket only) has the server send the group's string and byte messages
+   * straight to the client as text and binary messages, without `inbox`: a broadcast then costs
+   * no trip through the app per member; `slow` applies once the session's unsent output passes
+   * the hub's `inboxBytes`.
    *
    * @example req.join('chat', { kind: 'bye' }, { slow: 'close', maxDropped: 10 });
+   * @example req.join('ticker', undefined, { forward: true });
    */
   join(
     group: string,
     farewell?: Value,
-    options?: { slow?: 'drop' | 'close'; maxDropped?: number },
+    options?: { slow?: 'drop' | 'close'; maxDropped?: number; forward?: boolean },
   ): void {
     this.sink.next({ type: 'join', stream: this.event.stream, group, farewell, ...options });
   }
@@ -212,17 +218,17 @@ export class HttpRequest {
    */
   get inbox(): Observable<Mail> {
     if (this.mailbox === null) {
-      this.mailbox = new Subject();
+      this.mailbox = new Multicast();
       this.held();
       // A WebSocket gets its credit when accepted; a plain exchange gets it here.
       if (!this.event.websocket) this.grant(INITIAL_WINDOW);
     }
-    return this.mailbox.asObservable();
+    return this.mailbox;
   }
 
   /** @internal Mail from the driver; false when nobody reads the inbox. */
   mail(event: Mail): boolean {
-    this.mailbox?.next(event);
+    this.mailbox?.deliver(event);
     return this.mailbox !== null;
   }
 
@@ -236,7 +242,7 @@ export class HttpRequest {
 
   /** @internal The exchange is over: the inbox completes. */
   finish(): void {
-    this.mailbox?.complete();
+    this.mailbox?.end();
   }
 
   /**

@@ -425,6 +425,10 @@ export class Http1Connection
     }
   }
 
+  protected forwardMessage(stream: Http1Stream, data: Uint8Array | string, limit: number): boolean {
+    return this.options.websocket!.forward(stream, data, limit);
+  }
+
   protected closeWebSocket(stream: Http1Stream, code: number, reason: string): void {
     this.options.websocket?.close(stream, code, reason);
   }

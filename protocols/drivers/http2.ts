@@ -495,6 +495,10 @@ export class Http2Connection extends NodeConnection<H2Stream, Http2Options> {
     }
   }
 
+  protected forwardMessage(stream: H2Stream, data: Uint8Array | string, limit: number): boolean {
+    return this.options.websocket.forward(stream, data, limit);
+  }
+
   protected closeWebSocket(stream: H2Stream, code: number, reason: string): void {
     this.options.websocket.close(stream, code, reason);
   }

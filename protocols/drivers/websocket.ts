@@ -369,6 +369,21 @@ export class WebSocketDriver {
     return true;
   }
 
+  /**
+   * Send a group's message on the app's behalf (a `join` with `forward`): counted as nobody's
+   * output, so no credit comes back for it. False, having sent nothing, while more than `limit`
+   * bytes wait unsent; a session that is closing loses it, as it would lose its inbox.
+   */
+  forward(stream: WebSocketStream, data: Uint8Array | string, limit: number): boolean {
+    const ws = stream.ws;
+    if (ws === null || ws.readyState !== ws.OPEN) return true;
+    if (ws.bufferedAmount > limit) return false;
+    if (sendWhole(ws, data, chunkLength(data)) === null) {
+      ws.send(data, { binary: typeof data !== 'string' });
+    }
+    return true;
+  }
+
   /** `size` bytes wait in the session's socket buffer: grant them back at its next 'drain'. */
   private owe(stream: WebSocketStream, size: number): void {
     stream.wsPending += size;

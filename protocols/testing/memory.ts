@@ -294,6 +294,24 @@ export class MemoryConnection extends Connection<MemoryStream> {
     this.flushed(stream, chunkLength(event.data));
   }
 
+  /** A forwarded group message: the client's unread messages count against `limit`. */
+  protected forwardMessage(
+    stream: MemoryStream,
+    data: Uint8Array | string,
+    limit: number,
+  ): boolean {
+    const receiver = stream.receivers.shift();
+    if (receiver !== undefined) {
+      receiver.resolve(data);
+      return true;
+    }
+    let unread = 0;
+    for (const message of stream.outbox) unread += chunkLength(message);
+    if (unread > limit) return false;
+    stream.outbox.push(data);
+    return true;
+  }
+
   protected closeWebSocket(stream: MemoryStream, code: number, reason: string): void {
     this.sessionClosed(stream, code, reason);
   }

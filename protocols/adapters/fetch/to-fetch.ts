@@ -240,6 +240,10 @@ class FetchConnection extends Connection<FetchStream> {
 
   protected sendMessage(): void {}
 
+  protected forwardMessage(): boolean {
+    return true; // never called: no stream here is a WebSocket
+  }
+
   protected closeWebSocket(): void {}
 
   protected writeError(stream: FetchStream, status: number): void {
