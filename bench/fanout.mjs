@@ -3,7 +3,12 @@
 //   - rxgi on its embedded multi-process bus (`rxgi serve --workers 2`, relayed by the primary),
 //   - rxgi on Redis (`--bus redis://…`),
 //   - rxgi on NATS (`--bus nats://…`),
-//   - Socket.IO with @socket.io/redis-adapter (bench/fanout-socketio.mjs), as the peer.
+//   - Socket.IO with @socket.io/redis-adapter (bench/fanout-socketio.mjs), as the peer,
+// and two systems that are not judged, for scale:
+//   - rxgi on its embedded bus with every message taken through the app (`req.inbox` mapped to
+//     the client's message) instead of sent by the server (`join` with `forward`),
+//   - raw `ws` in node:cluster, one frame written to every socket (bench/fanout-raw.mjs): the
+//     floor, what node and the kernel cost per delivery.
 // The rxgi app is bench/fanout-app.ts.
 //
 // Run it with `node bench/fanout.mjs` (after `npm run build`), or as the `fanout` scenario of
@@ -28,7 +33,8 @@
 //                          deliveries/s, which takes half to two thirds of the server CPU of a
 //                          2-CPU machine; rxgi's limit there is ~30 msg/s)
 //   BENCH_FANOUT_GRACE     seconds to wait for late deliveries after the last send (default 3)
-//   BENCH_FANOUT_SYSTEMS   comma-separated subset of: cluster, redis, nats, socket.io
+//   BENCH_FANOUT_SYSTEMS   comma-separated subset of: cluster, redis, nats, cluster-inbox, raw,
+//                          socket.io
 //
 // Internal modes of this file: `fanout.mjs loadgen <json>` is the load generator, and
 // `fanout.mjs guard <command> <args…>` runs a command and kills it when its own stdin ends, so
@@ -117,10 +123,11 @@ function guard([command, ...args]) {
 // It exits when done, or when its stdin ends.
 
 async function loadgen(options) {
-  const { url, kind, clients, rate, warmup, duration, grace } = options;
+  const { url, path: target, kind, clients, rate, warmup, duration, grace } = options;
   stopOnStdinEnd(() => process.exit(1), []);
   const say = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
-  const connect = kind === 'socket.io' ? await socketIoClient(url) : await wsClient(url);
+  const connect =
+    kind === 'socket.io' ? await socketIoClient(url) : await wsClient(`${url}${target}`);
 
   const expectedMessages = Math.max(1, Math.round(rate * duration));
   const expected = expectedMessages * clients;
@@ -233,10 +240,10 @@ async function loadgen(options) {
   process.exit(0);
 }
 
-/** Raw WebSocket clients (ws) on `/fan`: each says `pid <n>` first, then the group's strings. */
+/** Raw WebSocket clients (ws) on `url`: each says `pid <n>` first, then the group's strings. */
 async function wsClient(url) {
   const { WebSocket } = await import('ws');
-  const target = `${url.replace(/^http/, 'ws')}/fan`;
+  const target = url.replace(/^http/, 'ws');
   return (onMessage) =>
     new Promise((resolve, reject) => {
       const ws = new WebSocket(target, { perMessageDeflate: false });
@@ -286,12 +293,33 @@ async function socketIoClient(url) {
 // ---------------------------------------------------------------------------------------------
 // Runner
 
+// `path`: where the clients connect; `script`: a server of bench/ other than `rxgi serve`.
 const SYSTEMS = [
   { name: 'cluster', label: 'rxgi', bus: 'embedded (cluster primary)', broker: null },
   { name: 'redis', label: 'rxgi', bus: 'Redis pub/sub', broker: 'redis' },
   { name: 'nats', label: 'rxgi', bus: 'NATS', broker: 'nats' },
-  { name: 'socket.io', label: 'Socket.IO', bus: '@socket.io/redis-adapter', broker: 'redis' },
+  {
+    name: 'cluster-inbox',
+    label: 'rxgi',
+    bus: 'embedded, through the app',
+    broker: null,
+    path: '/fan?via=inbox',
+  },
+  { name: 'raw', label: 'raw ws', bus: 'cluster IPC', broker: null, script: 'fanout-raw.mjs' },
+  {
+    name: 'socket.io',
+    label: 'Socket.IO',
+    bus: '@socket.io/redis-adapter',
+    broker: 'redis',
+    script: 'fanout-socketio.mjs',
+  },
 ];
+
+/** A system as the per-run lines name it. */
+function runName(system) {
+  if (system.name === 'socket.io') return 'Socket.IO redis';
+  return system.name === 'raw' ? 'raw ws' : `rxgi ${system.name}`;
+}
 
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
@@ -366,9 +394,14 @@ async function startServer(system, brokers) {
   let child;
   let said;
   const announced = new Promise((resolve, reject) => {
-    if (system.name === 'socket.io') {
-      child = guarded(SERVER_CPU, process.execPath, [path.join(here, 'fanout-socketio.mjs')], {
-        env: { ...process.env, PORT: '0', WORKERS: String(WORKERS), REDIS_URL: brokers.redis },
+    if (system.script !== undefined) {
+      child = guarded(SERVER_CPU, process.execPath, [path.join(here, system.script)], {
+        env: {
+          ...process.env,
+          PORT: '0',
+          WORKERS: String(WORKERS),
+          REDIS_URL: brokers.redis ?? '',
+        },
       });
       said = tail(child.stderr);
       createInterface({ input: child.stdout }).on('line', (line) => {
@@ -511,7 +544,11 @@ async function runOnce(system, brokers, settings) {
   try {
     const brokerChild = system.broker === null ? null : brokers.children[system.broker];
     const brokerPids = brokerChild === null ? [] : processTree(brokerChild.pid);
-    const options = { url: server.url, kind: system.name === 'socket.io' ? 'socket.io' : 'ws' };
+    const options = {
+      url: server.url,
+      path: system.path ?? '/fan',
+      kind: system.name === 'socket.io' ? 'socket.io' : 'ws',
+    };
     load = spawnPinned(
       LOAD_CPU,
       process.execPath,
@@ -700,7 +737,7 @@ async function runner() {
     for (let round = 1; round <= rounds; round++) {
       const order = systems.map((_, i) => systems[(i + round - 1) % systems.length]);
       for (const system of order) {
-        const name = `${system.label} ${system.name === 'socket.io' ? 'redis' : system.name}`;
+        const name = runName(system);
         if (performance.now() - began > budget) {
           failures.push(`${name}, round ${round}: skipped, over the time budget`);
           continue;

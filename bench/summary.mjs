@@ -107,7 +107,13 @@ function memoryRow({ scenario, memory }) {
   ];
 }
 
-const BUSES = { cluster: 'embedded bus', redis: 'Redis', nats: 'NATS' };
+const BUSES = {
+  cluster: 'embedded bus',
+  redis: 'Redis',
+  nats: 'NATS',
+  'cluster-inbox': 'embedded bus, through the app',
+  raw: 'cluster IPC',
+};
 
 /** A delivered share as a percentage with one decimal (99.96% is not 100%). */
 const share = (fraction) => (Number.isFinite(fraction) ? `${fixed(100 * fraction, 1)}%` : 'n/a');
@@ -125,7 +131,7 @@ function fanoutRows({ scenario, fanout }) {
       const status = verdict(ratio, judged ? scenario.ceiling : null, false);
       const lost = s.runs > 0 && number(s.delivered) < 1;
       return [
-        `fanout (rxgi, ${BUSES[s.name] ?? s.bus})`,
+        `fanout (${s.label}, ${BUSES[s.name] ?? s.bus})`,
         peer === undefined ? 'ws' : 'ws, socket.io-client',
         'cpu µs/delivery',
         fixed(number(peer?.usPerDelivery ?? null), 1),

@@ -5,8 +5,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { App, Logger } from 'rxgi';
-import { handle, logger, setLogger, text } from 'rxgi';
-import { MemoryBus } from 'rxgi/bus';
+import { handle, logger, setLogger, text, upgrade } from 'rxgi';
+import { Hub, MemoryBus } from 'rxgi/bus';
+import { map, tap } from 'rxjs';
 import { Client, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -116,6 +117,36 @@ describe('remote workers on a memory bus', () => {
     const done = closed(ws);
     ws.close(1000, 'bye');
     expect((await done).code).toBe(1000);
+  });
+
+  it("sends a forwarding member's group messages from the server: none reach the worker", async () => {
+    const bus = new MemoryBus();
+    const hub = new Hub({ bus });
+    const app = remote(bus);
+    const mailed: unknown[] = [];
+    await worker(
+      handle((req) =>
+        upgrade(() => {
+          req.join('feed', undefined, { forward: true });
+          return req.inbox.pipe(
+            tap((mail) => mailed.push(mail)),
+            map(() => 'mail'),
+          );
+        }),
+      ),
+      bus,
+    );
+    await until(() => app.workers === 1);
+    const server = await start(app, { hub });
+    const ws = await openWebSocket(server.url);
+    await until(() => hub.members('feed') === 1);
+    const got: string[] = [];
+    ws.on('message', (data: Buffer) => got.push(data.toString()));
+    for (let i = 0; i < 20; i++) hub.groupSend('elsewhere/1/1', 'feed', `tick ${i}`);
+    await until(() => got.length === 20);
+    expect(got).toEqual(Array.from({ length: 20 }, (_, i) => `tick ${i}`));
+    expect(mailed).toEqual([]);
+    ws.close();
   });
 
   it('answers 503 without a worker, and drops malformed frames with one log line each', async () => {
