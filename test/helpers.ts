@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import type { App, RxgiServer, ServeOptions } from 'rxgi';
-import { serve } from 'rxgi';
+import { logger, serve, setLogger } from 'rxgi';
 
 const servers: RxgiServer[] = [];
 
@@ -152,4 +152,29 @@ export function runCli(
     });
     exited.then((code) => reject(new Error(`cli exited with ${code}:\n${log}`)));
   });
+}
+
+/** A line rxgi logged during `withLogs`: its level, message and code (its own, or its error's). */
+export interface LogLine {
+  level: 'error' | 'warn' | 'info' | 'debug';
+  message: string;
+  code: unknown;
+}
+
+/** Run `test` with rxgi's log lines captured in `lines`; the logger before is put back after. */
+export async function withLogs<T>(test: (lines: LogLine[]) => Promise<T> | T): Promise<T> {
+  const lines: LogLine[] = [];
+  const previous = logger();
+  const at =
+    (level: LogLine['level']) =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      const code = fields?.code ?? (fields?.error as { code?: unknown } | undefined)?.code;
+      lines.push({ level, message, code });
+    };
+  setLogger({ error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') });
+  try {
+    return await test(lines);
+  } finally {
+    setLogger(previous);
+  }
 }

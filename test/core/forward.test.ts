@@ -4,16 +4,7 @@
  * and HTTP/2 (RFC 8441), without `message` events, without the app's output credit, and
  * bounded by the hub's `inboxBytes` of unsent output like an inbox.
  */
-import {
-  type App,
-  handle,
-  type InboundEvent,
-  type Logger,
-  type OutboundEvent,
-  setLogger,
-  text,
-  upgrade,
-} from 'rxgi';
+import { type App, handle, type InboundEvent, type OutboundEvent, text, upgrade } from 'rxgi';
 import { Hub } from 'rxgi/bus';
 import { memoryConnection } from 'rxgi/testing';
 import { filter, map, mergeMap, tap } from 'rxjs';
@@ -21,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { on } from '../actors.js';
 import { h2WebSocket } from '../h2client.js';
-import { closeServers, start, until } from '../helpers.js';
+import { closeServers, start, until, withLogs } from '../helpers.js';
 import { openWebSocket } from '../ws-client.js';
 
 afterEach(closeServers);
@@ -104,15 +95,7 @@ describe('join with forward', () => {
   });
 
   it("drops for a client that does not read past inboxBytes unsent, and closes a slow: 'close' one with 1008", async () => {
-    const warnings: string[] = [];
-    const capture: Logger = {
-      error: () => {},
-      warn: (message) => warnings.push(message),
-      info: () => {},
-      debug: () => {},
-    };
-    setLogger(capture);
-    try {
+    await withLogs(async (lines) => {
       const hub = new Hub({ inboxBytes: 64 * 1024 });
       const closes: InboundEvent[] = [];
       const dropped: InboundEvent[] = [];
@@ -150,12 +133,10 @@ describe('join with forward', () => {
       expect(hub.members('g')).toBe(1);
       await until(() => dropped.length > 0);
       expect(hub.stats.dropped.full).toBeGreaterThan(0);
-      expect(warnings).toContain('closing a slow group member');
+      expect(lines.map((line) => line.message)).toContain('closing a slow group member');
       keeper.terminate();
       quitter.terminate();
-    } finally {
-      setLogger((await import('rxgi')).jsonLogger);
-    }
+    });
   });
 
   it('is ended by a join without forward, then messages reach the inbox; leave ends the membership', async () => {
@@ -198,21 +179,14 @@ describe('join with forward', () => {
   });
 
   it('refuses forward on stream 0 and on a plain exchange (RXGI_ERR_INVALID_EVENT)', async () => {
-    const errors: unknown[] = [];
-    setLogger({
-      error: (message, fields) =>
-        errors.push([message, (fields?.error as { code?: string })?.code]),
-      warn: () => {},
-      info: () => {},
-      debug: () => {},
-    });
-    try {
+    await withLogs(async (lines) => {
       const hub = new Hub();
       const [member] = on(hub);
       member.out.next({ type: 'join', stream: 0, group: 'g', forward: true });
       member.out.next({ type: 'join', stream: 0, group: 'h', forward: 'yes' as never });
       expect(hub.members('g') + hub.members('h')).toBe(0);
-      expect(errors).toEqual([
+      const errors = () => lines.filter((line) => line.level === 'error');
+      expect(errors().map((line) => [line.message, line.code])).toEqual([
         ['invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
         ['invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
       ]);
@@ -226,8 +200,6 @@ describe('join with forward', () => {
       const response = await fetch(server.url);
       expect(response.status).toBe(500);
       expect(hub.members('g')).toBe(0);
-    } finally {
-      setLogger((await import('rxgi')).jsonLogger);
-    }
+    });
   });
 });

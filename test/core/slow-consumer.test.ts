@@ -4,12 +4,12 @@
  * events, and a member that joined with `slow: 'close'` is closed (WebSocket 1008) once more
  * than `maxDropped` were dropped for it.
  */
-import { type App, type InboundEvent, type Logger, type OutboundEvent, setLogger } from 'rxgi';
+import type { App, InboundEvent, OutboundEvent } from 'rxgi';
 import { Hub } from 'rxgi/bus';
 import { filter, mergeMap, tap } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { on } from '../actors.js';
-import { closeServers, start, until } from '../helpers.js';
+import { closeServers, start, until, withLogs } from '../helpers.js';
 import { closed, openWebSocket } from '../ws-client.js';
 
 afterEach(closeServers);
@@ -44,15 +44,7 @@ describe('slow group members', () => {
   });
 
   it("close a member that joined with slow: 'close' past maxDropped, with 1008 and RXGI_ERR_SLOW_CONSUMER", async () => {
-    const warnings: { message: string; code: unknown }[] = [];
-    const capture: Logger = {
-      error: () => {},
-      warn: (message, fields) => warnings.push({ message, code: fields?.code }),
-      info: () => {},
-      debug: () => {},
-    };
-    setLogger(capture);
-    try {
+    await withLogs(async (lines) => {
       const hub = new Hub({ inboxCapacity: 2 });
       const closes: InboundEvent[] = [];
       // A member that never grants credit for messages: its inbox fills and stays full.
@@ -77,13 +69,12 @@ describe('slow group members', () => {
       await until(() => closes.length === 1);
       expect(closes[0]).toMatchObject({ type: 'close', code: 1008 });
       expect(hub.members('room')).toBe(0);
-      expect(warnings).toContainEqual({
+      expect(lines).toContainEqual({
+        level: 'warn',
         message: 'closing a slow group member',
         code: 'RXGI_ERR_SLOW_CONSUMER',
       });
-    } finally {
-      setLogger((await import('rxgi')).jsonLogger);
-    }
+    });
   });
 
   it("keeps a slow: 'close' member open while it drops no more than maxDropped", async () => {
@@ -98,28 +89,18 @@ describe('slow group members', () => {
   });
 
   it('refuses a join with an invalid slow or maxDropped (RXGI_ERR_INVALID_EVENT)', async () => {
-    const errors: unknown[] = [];
-    setLogger({
-      error: (message, fields) =>
-        errors.push([message, (fields?.error as { code?: string })?.code]),
-      warn: () => {},
-      info: () => {},
-      debug: () => {},
-    });
-    try {
+    await withLogs((lines) => {
       const hub = new Hub();
       const [member] = on(hub);
       member.out.next({ type: 'join', stream: 0, group: 'g', slow: 'later' as never });
       member.out.next({ type: 'join', stream: 0, group: 'h', slow: 'close', maxDropped: -1 });
       member.out.next({ type: 'join', stream: 0, group: 'i', maxDropped: 2 });
       expect(hub.members('g') + hub.members('h') + hub.members('i')).toBe(0);
-      expect(errors).toEqual([
-        ['invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
-        ['invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
-        ['invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
+      expect(lines.map((line) => [line.level, line.message, line.code])).toEqual([
+        ['error', 'invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
+        ['error', 'invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
+        ['error', 'invalid event on stream 0', 'RXGI_ERR_INVALID_EVENT'],
       ]);
-    } finally {
-      setLogger((await import('rxgi')).jsonLogger);
-    }
+    });
   });
 });
