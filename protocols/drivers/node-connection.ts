@@ -32,6 +32,7 @@ const DRAIN_LISTENER = FIRST_FREE_BIT << 2;
 const IDLE_INPUT = FIRST_FREE_BIT << 3;
 const WS_ALIVE = FIRST_FREE_BIT << 4;
 const WS_DRAIN_LISTENER = FIRST_FREE_BIT << 5;
+const WS_PLAIN = FIRST_FREE_BIT << 6;
 
 /**
  * A stream of a node driver: its body reading, its writes waiting for `'drain'`, and the
@@ -110,6 +111,14 @@ export abstract class NodeStream
   }
   set wsDrainListener(on: boolean) {
     this.flags = withBit(this.flags, WS_DRAIN_LISTENER, on);
+  }
+
+  /** Its session's frames go straight to its socket (websocket-frame.ts, `plainSession`). */
+  get wsPlain(): boolean {
+    return (this.flags & WS_PLAIN) !== 0;
+  }
+  set wsPlain(on: boolean) {
+    this.flags = withBit(this.flags, WS_PLAIN, on);
   }
 
   /** The connection the stream is on. */

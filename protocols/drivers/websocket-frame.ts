@@ -61,21 +61,42 @@ function textFrame(data: string, size: number): Buffer {
  * busy compressing or mid-fragment, or a runtime whose `ws` has no such sender (Bun).
  */
 export function sendWhole(ws: WebSocket, data: Uint8Array | string, size: number): boolean | null {
-  if (size > MAX_COPIED) return null;
+  if (size > MAX_COPIED || !plainSession(ws)) return null;
+  const sender = (ws as unknown as { _sender: Sender })._sender;
+  if (sender._state !== 0 || sender._firstFragment !== true) return null;
+  return writeWhole(sender._socket, data, size);
+}
+
+/**
+ * Whether `ws` writes every frame to its socket as it is sent: `ws`'s own sender (Bun's ws has
+ * `_sender` null) with no extension negotiated. Its sender then queues nothing, as long as it is
+ * given whole messages of strings and bytes (no `fin: false`, no `Blob`), which is all the
+ * driver sends: a frame written straight to the socket keeps its place among the sender's.
+ * Fixed for the session's life, so the driver asks once.
+ */
+export function plainSession(ws: WebSocket): boolean {
   const sender = (ws as unknown as { _sender?: Sender | null })._sender;
-  if (
-    // Bun's ws has `_sender` null.
-    sender === undefined ||
-    sender === null ||
-    typeof sender.sendFrame !== 'function' ||
-    sender._state !== 0 ||
-    sender._firstFragment !== true ||
+  return (
+    sender !== undefined &&
+    sender !== null &&
+    typeof sender.sendFrame === 'function' &&
     (ws as unknown as { _extensions?: Record<string, unknown> })._extensions?.[
       'permessage-deflate'
-    ] !== undefined
-  ) {
-    return null;
-  }
+    ] === undefined
+  );
+}
+
+/**
+ * Write `data` (`size` bytes) to the socket of a plain session (`plainSession`) as one frame in
+ * one write: the socket's answer (false when it buffered the frame), or null, having written
+ * nothing, when the payload is too large to copy (`ws` sends it).
+ */
+export function writeWhole(
+  socket: Duplex,
+  data: Uint8Array | string,
+  size: number,
+): boolean | null {
+  if (size > MAX_COPIED) return null;
   let out: Buffer;
   if (typeof data === 'string') out = textFrame(data, size);
   else {
@@ -83,5 +104,5 @@ export function sendWhole(ws: WebSocket, data: Uint8Array | string, size: number
     out = built.frame;
     out.set(data, built.offset);
   }
-  return sender._socket.write(out);
+  return socket.write(out);
 }

@@ -8,7 +8,12 @@ import { logger } from '../../core/log.js';
 import { NO_PROTOCOLS, type StreamState } from '../../core/stream-state.js';
 import { IndexedRoster } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
-import { sendWhole } from './websocket-frame.js';
+import { plainSession, sendWhole, writeWhole } from './websocket-frame.js';
+
+/** A `ws` session's socket, written to directly when the session is plain (`plainSession`). */
+interface PlainSocket {
+  _socket: Duplex;
+}
 
 /** Said once per process: this runtime's ws cannot hold fragments by bytes. */
 let warnedFragments = false;
@@ -143,6 +148,8 @@ export interface WebSocketStream extends StreamState {
   wsPending: number;
   /** The socket's `'drain'` listener is on, put there at the first write it buffered. */
   wsDrainListener: boolean;
+  /** Its session's frames may be written straight to its socket (`plainSession`). */
+  wsPlain: boolean;
 }
 
 /** The close code ws sends for each of its protocol errors (RFC 6455 §7.4.1). */
@@ -327,6 +334,7 @@ export class WebSocketDriver {
     shareNoExtensions(ws);
     stream.ws = ws;
     stream.wsAlive = true;
+    stream.wsPlain = plainSession(ws);
     (ws as TrackedSocket)[kSession] = stream;
     this.sessions.add(stream);
     ws.binaryType = 'nodebuffer';
@@ -351,7 +359,9 @@ export class WebSocketDriver {
       return false;
     }
     const size = chunkLength(data);
-    const taken = sendWhole(ws, data, size);
+    const taken = stream.wsPlain
+      ? writeWhole((ws as unknown as PlainSocket)._socket, data, size)
+      : sendWhole(ws, data, size);
     // Credit as SPEC.md §5.2 counts it: a write the socket took without buffering is gone now,
     // one it buffered at the socket's next 'drain' (no callback per message).
     if (taken === true) stream.host.wsFlushed(stream, size);
@@ -377,10 +387,17 @@ export class WebSocketDriver {
   forward(stream: WebSocketStream, data: Uint8Array | string, limit: number): boolean {
     const ws = stream.ws;
     if (ws === null || ws.readyState !== ws.OPEN) return true;
-    if (ws.bufferedAmount > limit) return false;
-    if (sendWhole(ws, data, chunkLength(data)) === null) {
-      ws.send(data, { binary: typeof data !== 'string' });
+    const size = chunkLength(data);
+    if (stream.wsPlain) {
+      // A plain session's sender holds nothing: what is unsent is in its socket.
+      const socket = (ws as unknown as PlainSocket)._socket;
+      if (socket.writableLength > limit) return false;
+      if (writeWhole(socket, data, size) !== null) return true;
+    } else {
+      if (ws.bufferedAmount > limit) return false;
+      if (sendWhole(ws, data, size) !== null) return true;
     }
+    ws.send(data, { binary: typeof data !== 'string' });
     return true;
   }
 
