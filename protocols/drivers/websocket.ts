@@ -15,6 +15,23 @@ interface PlainSocket {
   _socket: Duplex;
 }
 
+/** Bytes of the session's output not yet written: a plain session's sender holds none. */
+function unsent(stream: WebSocketStream, ws: WebSocket): number {
+  return stream.wsPlain ? (ws as unknown as PlainSocket)._socket.writableLength : ws.bufferedAmount;
+}
+
+/** A message as one frame in one write, as `writeWhole` answers; null where `ws` must send it. */
+function writeFrame(
+  stream: WebSocketStream,
+  ws: WebSocket,
+  data: Uint8Array | string,
+  size: number,
+): boolean | null {
+  return stream.wsPlain
+    ? writeWhole((ws as unknown as PlainSocket)._socket, data, size)
+    : sendWhole(ws, data, size);
+}
+
 /** Said once per process: this runtime's ws cannot hold fragments by bytes. */
 let warnedFragments = false;
 
@@ -354,14 +371,12 @@ export class WebSocketDriver {
   send(stream: WebSocketStream, data: Uint8Array | string) {
     const ws = stream.ws;
     if (ws === null || ws.readyState !== ws.OPEN) return true;
-    if (ws.bufferedAmount > this.options.writeBufferLimit) {
+    if (unsent(stream, ws) > this.options.writeBufferLimit) {
       logger().warn('websocket write buffer full; closing the session', { stream: stream.id });
       return false;
     }
     const size = chunkLength(data);
-    const taken = stream.wsPlain
-      ? writeWhole((ws as unknown as PlainSocket)._socket, data, size)
-      : sendWhole(ws, data, size);
+    const taken = writeFrame(stream, ws, data, size);
     // Credit as SPEC.md §5.2 counts it: a write the socket took without buffering is gone now,
     // one it buffered at the socket's next 'drain' (no callback per message).
     if (taken === true) stream.host.wsFlushed(stream, size);
@@ -387,17 +402,10 @@ export class WebSocketDriver {
   forward(stream: WebSocketStream, data: Uint8Array | string, limit: number): boolean {
     const ws = stream.ws;
     if (ws === null || ws.readyState !== ws.OPEN) return true;
-    const size = chunkLength(data);
-    if (stream.wsPlain) {
-      // A plain session's sender holds nothing: what is unsent is in its socket.
-      const socket = (ws as unknown as PlainSocket)._socket;
-      if (socket.writableLength > limit) return false;
-      if (writeWhole(socket, data, size) !== null) return true;
-    } else {
-      if (ws.bufferedAmount > limit) return false;
-      if (sendWhole(ws, data, size) !== null) return true;
+    if (unsent(stream, ws) > limit) return false;
+    if (writeFrame(stream, ws, data, chunkLength(data)) === null) {
+      ws.send(data, { binary: typeof data !== 'string' });
     }
-    ws.send(data, { binary: typeof data !== 'string' });
     return true;
   }
 
