@@ -1,5 +1,5 @@
 #!/bin/bash
-# The window curve (docs/internals.md, "HTTP/2 session memory"): server CPU ms and wall time per
+# The window curve (docs/server.md, "Flow-control windows"): server CPU ms and wall time per
 # 60 MB h2c echo with curl, raw node:http2 `stream.pipe(stream)` against `rxgi serve
 # apps/echo.ts` with INITIAL_WINDOW and BODY_WINDOW patched to 16, 32, 64 and 128 KiB in copies
 # of dist/. Server on cpu 0, curl on cpu 1; the kinds alternate within each round.
