@@ -247,9 +247,16 @@ export abstract class ActorConnection<S extends StreamState>
     if (state === undefined) return 'gone';
     const sent = this.sendForwarded(state, data);
     if (sent === null) return null;
-    if (sent) return 'ok';
-    this.overflow(state, group);
-    return 'full';
+    if (!sent) {
+      this.overflow(state, group);
+      return 'full';
+    }
+    // Sent with nothing waiting: the member keeps up again, told after the fan-out.
+    const mail = state.mail;
+    if ((state.slow?.dropped ?? 0) > 0 && (mail === null || mail.length === 0)) {
+      queueMicrotask(() => this.caughtUp(state));
+    }
+    return 'ok';
   }
 
   /** @internal Mailbox: a message a stream sent was refused. */
@@ -270,13 +277,19 @@ export abstract class ActorConnection<S extends StreamState>
       this.tell(event);
     }
     if (state.mail === mail) mail.splice(0, taken);
-    // The inbox is empty again: drops since the first report are told, and counting restarts.
+    if (mail.length === 0) this.caughtUp(state);
+  }
+
+  /**
+   * The stream keeps up again (its inbox is empty, or a forwarded message went out with none
+   * waiting): drops since the first report are told, and counting restarts.
+   */
+  private caughtUp(state: StreamState): void {
     const slow = state.slow;
-    if (slow !== null && slow.dropped > 0 && mail.length === 0) {
-      this.tellDropped(state);
-      slow.dropped = 0;
-      slow.told = 0;
-    }
+    if (slow === null || slow.dropped === 0) return;
+    this.tellDropped(state);
+    slow.dropped = 0;
+    slow.told = 0;
   }
 }
 
