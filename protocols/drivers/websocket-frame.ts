@@ -15,11 +15,7 @@ const MAX_COPIED = 16 * 1024;
 
 /** `ws`'s sender, as far as this module uses it (ws 8). */
 interface Sender {
-  _state?: number;
-  _firstFragment?: boolean;
   sendFrame?: (list: Buffer[], cb?: (error?: Error | null) => void) => void;
-  /** The socket `sendFrame` writes a one-buffer frame to, with one `write`. */
-  _socket: Duplex;
 }
 
 /** The last text message framed, and its frame: fan-out sends the same string many times. */
@@ -51,20 +47,6 @@ function textFrame(data: string, size: number): Buffer {
   lastText = data;
   lastTextFrame = out;
   return out;
-}
-
-/**
- * Send `data` (`size` bytes) on `ws` as one frame in one write, as ws's sender writes a frame of
- * one buffer. Returns the socket's answer to the write: true when it took the frame without
- * buffering, false when the frame waits in its buffer (it leaves by the socket's `'drain'`).
- * Returns null, having sent nothing, where `ws` must send it itself: a large payload, a sender
- * busy compressing or mid-fragment, or a runtime whose `ws` has no such sender (Bun).
- */
-export function sendWhole(ws: WebSocket, data: Uint8Array | string, size: number): boolean | null {
-  if (size > MAX_COPIED || !plainSession(ws)) return null;
-  const sender = (ws as unknown as { _sender: Sender })._sender;
-  if (sender._state !== 0 || sender._firstFragment !== true) return null;
-  return writeWhole(sender._socket, data, size);
 }
 
 /**

@@ -8,7 +8,7 @@ import { logger } from '../../core/log.js';
 import { NO_PROTOCOLS, type StreamState } from '../../core/stream-state.js';
 import { IndexedRoster } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
-import { plainSession, sendWhole, writeWhole } from './websocket-frame.js';
+import { plainSession, writeWhole } from './websocket-frame.js';
 
 /** A `ws` session's socket, written to directly when the session is plain (`plainSession`). */
 interface PlainSocket {
@@ -20,16 +20,17 @@ function unsent(stream: WebSocketStream, ws: WebSocket): number {
   return stream.wsPlain ? (ws as unknown as PlainSocket)._socket.writableLength : ws.bufferedAmount;
 }
 
-/** A message as one frame in one write, as `writeWhole` answers; null where `ws` must send it. */
+/**
+ * A message as one frame in one write, as `writeWhole` answers; null where `ws` must send it
+ * (a large payload, or a session that is not plain: Bun's ws).
+ */
 function writeFrame(
   stream: WebSocketStream,
   ws: WebSocket,
   data: Uint8Array | string,
   size: number,
 ): boolean | null {
-  return stream.wsPlain
-    ? writeWhole((ws as unknown as PlainSocket)._socket, data, size)
-    : sendWhole(ws, data, size);
+  return stream.wsPlain ? writeWhole((ws as unknown as PlainSocket)._socket, data, size) : null;
 }
 
 /** Said once per process: this runtime's ws cannot hold fragments by bytes. */

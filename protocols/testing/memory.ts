@@ -288,9 +288,7 @@ export class MemoryConnection extends Connection<MemoryStream> {
   }
 
   protected sendMessage(stream: MemoryStream, event: WsMessageOutEvent): void {
-    const receiver = stream.receivers.shift();
-    if (receiver !== undefined) receiver.resolve(event.data);
-    else stream.outbox.push(event.data);
+    toClient(stream, event.data);
     this.flushed(stream, chunkLength(event.data));
   }
 
@@ -300,15 +298,12 @@ export class MemoryConnection extends Connection<MemoryStream> {
     data: Uint8Array | string,
     limit: number,
   ): boolean {
-    const receiver = stream.receivers.shift();
-    if (receiver !== undefined) {
-      receiver.resolve(data);
-      return true;
+    if (stream.receivers.length === 0) {
+      let unread = 0;
+      for (const message of stream.outbox) unread += chunkLength(message);
+      if (unread > limit) return false;
     }
-    let unread = 0;
-    for (const message of stream.outbox) unread += chunkLength(message);
-    if (unread > limit) return false;
-    stream.outbox.push(data);
+    toClient(stream, data);
     return true;
   }
 
@@ -454,4 +449,11 @@ function toIterator(
   }
   if (Symbol.asyncIterator in body) return body[Symbol.asyncIterator]();
   return body[Symbol.iterator]();
+}
+
+/** A message for the client: to the oldest `receive()` waiting, else kept until one comes. */
+function toClient(stream: MemoryStream, data: Uint8Array | string): void {
+  const receiver = stream.receivers.shift();
+  if (receiver !== undefined) receiver.resolve(data);
+  else stream.outbox.push(data);
 }
