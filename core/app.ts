@@ -1,6 +1,7 @@
-import { Observable, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { Address, InboundEvent, OutboundEvent } from './events.js';
 import { Multicast } from './multicast.js';
+import { Observable } from './rx.js';
 
 /** What an app may know of its connection; plain data, like the events. */
 export interface ConnectionInfo {

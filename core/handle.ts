@@ -1,11 +1,4 @@
-import {
-  isObservable,
-  type Observable,
-  type Subscription,
-  type TeardownLogic,
-  type Unsubscribable,
-  UnsubscriptionError,
-} from 'rxjs';
+import type { Observable, Subscription, TeardownLogic, Unsubscribable } from 'rxjs';
 import { type App, type SessionOutput, sessionApp } from './app.js';
 import { BodyReader, EMPTY_BYTES } from './body.js';
 import { chunkLength } from './connection.js';
@@ -36,6 +29,7 @@ import {
 } from './reply.js';
 import { type EventSink, HttpRequest } from './request.js';
 import { FAILED, HandlerRouter, isPromise } from './router.js';
+import { isObservable, UnsubscriptionError } from './rx.js';
 
 /** What a handler may answer: a reply, a WebSocket acceptance, or a string (200 text). */
 export type Answer = Reply | WebSocketReply | string;

@@ -1,4 +1,5 @@
-import { Observable, type Subscriber } from 'rxjs';
+import type { Subscriber } from 'rxjs';
+import { Observable } from './rx.js';
 
 /** `Multicast.subscribers` once it has ended. */
 const ENDED = Symbol('rxgi.ended');

@@ -3,9 +3,10 @@
  * nothing but the contract of SPEC.md. A host under test serves it; the checks (checks.ts)
  * speak to that host over the wire and judge what comes back.
  */
-import { Observable, type Subscriber } from 'rxjs';
+import type { Subscriber } from 'rxjs';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import type { InboundEvent, OutboundEvent, RequestEvent } from '../../core/events.js';
+import { Observable } from '../../core/rx.js';
 
 /** What the fixture learnt about streams that ended, by the `token` in their query. */
 const seen = new Map<string, string>();

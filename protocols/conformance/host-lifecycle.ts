@@ -5,10 +5,10 @@
  * and watches the app and the handler from inside (SPEC.md §7).
  */
 import { request as httpRequest } from 'node:http';
-import { Observable, Subject } from 'rxjs';
 import type { App } from '../../core/app.js';
 import type { InboundEvent, OutboundEvent } from '../../core/events.js';
 import type { Lifespan, LifespanEvent, LifespanReply } from '../../core/lifespan.js';
+import { Observable, Subject } from '../../core/rx.js';
 import type { MiddlewareCheck } from './middleware.js';
 import type { Report, Result } from './run.js';
 

@@ -2,8 +2,9 @@
  * The lifespan side of conformance: `checkLifespan` plays a host's part to a lifespan handler in
  * process (`startup`, then `shutdown`) and checks the replies SPEC.md §7.1 asks of it, by id.
  */
-import { Subject, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { Lifespan, LifespanReply } from '../../core/lifespan.js';
+import { Subject } from '../../core/rx.js';
 import type { MiddlewareCheck } from './middleware.js';
 import type { Report, Result } from './run.js';
 

@@ -3,9 +3,10 @@
  * process, feeds it inbound events as a driver would, and checks the rules SPEC.md sets for apps
  * and middleware, by id. No wire: what is judged is the middleware's own event handling.
  */
-import { Observable, Subject, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { App, ConnectionInfo, Middleware } from '../../core/app.js';
 import type { InboundEvent, OutboundEvent, RequestEvent } from '../../core/events.js';
+import { Observable, Subject } from '../../core/rx.js';
 import type { Report, Result } from './run.js';
 
 /** One rule checked on the app side, as `checkMiddleware` reports it. */

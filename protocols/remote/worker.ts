@@ -5,7 +5,7 @@
  * server it came from. The worker announces itself and its load every `heartbeat` ms.
  */
 import { randomBytes } from 'node:crypto';
-import { Subject, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { App, ConnectionInfo } from '../../core/app.js';
 import type { Bus } from '../../core/bus.js';
 import {
@@ -16,6 +16,7 @@ import {
   WS_CODE,
 } from '../../core/events.js';
 import { logger } from '../../core/log.js';
+import { Subject } from '../../core/rx.js';
 import {
   decodeFrame,
   encodeEventFrame,

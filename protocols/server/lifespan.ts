@@ -1,6 +1,6 @@
-import { Subject } from 'rxjs';
 import type { Lifespan, LifespanEvent, LifespanReply } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
+import { Subject } from '../../core/rx.js';
 
 /** Runs an app's lifespan handler (SPEC.md §7): startup before listening, shutdown after. */
 export class LifespanRunner {

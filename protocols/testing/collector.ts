@@ -1,6 +1,7 @@
-import { type Observable, ReplaySubject } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { concatBytes } from '../../core/body.js';
 import type { HeaderList } from '../../core/events.js';
+import { ReplaySubject } from '../../core/rx.js';
 
 /** The `code` of every error a script raises (a step the wire cannot do, a deadline). */
 export const SCRIPT_ERROR = 'RXGI_ERR_SCRIPT';
