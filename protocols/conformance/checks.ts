@@ -641,6 +641,27 @@ export const CHECKS: Check[] = [
     },
   },
   {
+    id: 'h1-body-invalid',
+    level: 'MUST',
+    title:
+      'an HTTP/1.1 body with broken chunked framing is answered 400 before its response began, the connection closed; the app told close 8',
+    needs: ['h1'],
+    async run(target) {
+      const token = tokenOf('f');
+      const head = `POST /count?token=${token} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n`;
+      answeredAndClosed(
+        await rawExchange(target.url, [`${head}3\r\nabc\r\nzz\r\n`]),
+        400,
+        'a chunk size that is not hexadecimal',
+      );
+      same(
+        text(await h1(target.url, { path: `/seen?token=${token}` })),
+        'close 8',
+        'what the app was told',
+      );
+    },
+  },
+  {
     id: 'h1-head-limit',
     level: 'MUST',
     title:

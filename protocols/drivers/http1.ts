@@ -729,7 +729,13 @@ function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused)
     // and its response goes out whole; the connection closes after it.
     return;
   }
-  if (!socket.writable || inFlight) {
+  if (inFlight && !bodyUnanswered(inFlight)) {
+    // A response has begun, or the bad bytes follow a complete request: nothing can be said
+    // that the client would not take as part of that exchange.
+    socket.destroy();
+    return;
+  }
+  if (!socket.writable) {
     socket.destroy();
     return;
   }
@@ -747,5 +753,16 @@ function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused)
         : 400;
   const body = errorBody(status);
   writeRawResponse(socket, status, ['content-type', 'text/plain; charset=utf-8'], body);
-  log?.(status, body);
+  // An exchange in flight logs its own line when it ends (aborted).
+  if (!inFlight) log?.(status, body);
+}
+
+/**
+ * The request in flight broke its own body (bad chunked framing, trailers over the limit):
+ * its response has not begun and its body was not complete. It is answered like a malformed
+ * head (spec/http1.md §3), and the connection closes; the app's stream gets `close` 8 with it.
+ */
+function bodyUnanswered(inFlight: unknown): boolean {
+  const res = inFlight as { headersSent?: boolean; req?: { complete?: boolean } };
+  return res.headersSent === false && res.req?.complete === false;
 }

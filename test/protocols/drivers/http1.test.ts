@@ -376,6 +376,47 @@ describe('HTTP/1.1 errors and bad input', () => {
     expect(statusOf(response)).toBe(400);
   });
 
+  it('answers 400 to a body that breaks its chunked framing before the answer began', async () => {
+    const seen: string[] = [];
+    const reader = handle(async (req) => {
+      try {
+        await req.text();
+      } catch (error) {
+        seen.push((error as { code?: string }).code ?? String(error));
+        throw error;
+      }
+      return text('read');
+    });
+    const server = await start(reader);
+    const broken = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n';
+    const response = await raw(server.port, broken);
+    expect(statusOf(response)).toBe(400);
+    expect(response).toMatch(/\r\nconnection: close\r\n/i);
+    await until(() => seen.length === 1);
+    expect(seen).toEqual(['RXGI_ERR_STREAM_CLOSED']);
+    // An answer already under way cannot be followed by a 400: that connection just closes.
+    const echoing = await start(echo);
+    const cut = await raw(echoing.port, broken);
+    expect(statusOf(cut)).toBe(200);
+    expect(cut).not.toContain('400');
+    // Bytes that break a request after a complete one are not that request's to answer.
+    const slow = await start(
+      handle(async () => {
+        await sleep(100);
+        return text('first');
+      }),
+    );
+    const pipelined = await raw(
+      slow.port,
+      'GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+    );
+    expect(pipelined).not.toContain('400');
+    // Every server still serves.
+    for (const each of [server, echoing, slow]) {
+      expect((await fetch(`${each.url}/`, { method: 'POST', body: 'ok' })).status).toBe(200);
+    }
+  });
+
   it('answers 431 to a request head over the limit', async () => {
     const server = await start(hello, { maxHeaderSize: 1024 });
     const response = await raw(
