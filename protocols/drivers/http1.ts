@@ -729,13 +729,9 @@ function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused)
     // and its response goes out whole; the connection closes after it.
     return;
   }
-  if (inFlight && !bodyUnanswered(inFlight)) {
-    // A response has begun, or the bad bytes follow a complete request: nothing can be said
-    // that the client would not take as part of that exchange.
-    socket.destroy();
-    return;
-  }
-  if (!socket.writable) {
+  // With a response begun, or bad bytes after a complete request, nothing can be said that
+  // the client would not take as part of that exchange.
+  if (!socket.writable || (inFlight && !bodyUnanswered(inFlight))) {
     socket.destroy();
     return;
   }
@@ -760,7 +756,8 @@ function clientError(error: NodeJS.ErrnoException, socket: Duplex, log: Refused)
 /**
  * The request in flight broke its own body (bad chunked framing, trailers over the limit):
  * its response has not begun and its body was not complete. It is answered like a malformed
- * head (spec/http1.md §3), and the connection closes; the app's stream gets `close` 8 with it.
+ * head (spec/http1.md [h1-body-invalid]), and the connection closes; the app's stream gets
+ * `close` 8 with it.
  */
 function bodyUnanswered(inFlight: unknown): boolean {
   const res = inFlight as { headersSent?: boolean; req?: { complete?: boolean } };
