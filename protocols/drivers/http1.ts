@@ -1,4 +1,4 @@
-import { type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import { IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { logRefusal } from '../../core/access-log.js';
@@ -65,6 +65,24 @@ const kConnection = Symbol('rxgi.connection');
 const kHead = Symbol('rxgi.head');
 type UpgradeRequest = IncomingMessage & { [kHead]?: Buffer };
 const kStream = Symbol('rxgi.stream');
+
+/**
+ * node:http's request and response with the driver's field declared, for the servers the
+ * driver is given (`serve` makes them with {@link HTTP1_MESSAGES}): setting the field then
+ * changes no object's shape, where adding it to node's own took a map transition and a property
+ * store of its own for each request and response, and showed node's code two shapes of each.
+ */
+class Http1Request extends IncomingMessage {
+  [kStream]: Http1Stream | undefined = undefined;
+}
+class Http1Response<R extends IncomingMessage = IncomingMessage> extends ServerResponse<R> {
+  [kStream]: Http1Stream | undefined = undefined;
+}
+/** `http.createServer` options: the request and response classes of the driver's servers. */
+export const HTTP1_MESSAGES: {
+  IncomingMessage: typeof IncomingMessage;
+  ServerResponse: typeof ServerResponse;
+} = { IncomingMessage: Http1Request, ServerResponse: Http1Response };
 
 /** A socket of this driver carries its connection, null until its first request. */
 type TaggedSocket = Socket & { [kConnection]?: Http1Connection | null };

@@ -7,7 +7,7 @@ import type { Lifespan } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
 import { IndexedRoster } from '../../core/table.js';
 import { Clock } from '../drivers/clock.js';
-import { attachHttp1, type Http1Driver } from '../drivers/http1.js';
+import { attachHttp1, HTTP1_MESSAGES, type Http1Driver } from '../drivers/http1.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
 import { WebSocketDriver } from '../drivers/websocket.js';
 import { LifespanRunner } from './lifespan.js';
@@ -144,6 +144,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   // One clock for every time limit of every connection (spec/server.md §2).
   const clock = new Clock(settings);
   const h1 = createHttp1Server({
+    ...HTTP1_MESSAGES,
     maxHeaderSize: settings.maxHeaderSize,
     keepAliveTimeout: settings.keepAliveTimeout,
     headersTimeout: settings.headersTimeout,

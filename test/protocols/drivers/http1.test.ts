@@ -157,6 +157,20 @@ describe('HTTP/1.1 driver', () => {
     expect(log.filter((event) => (event as RequestEvent).path !== '/next')).toEqual([]);
   });
 
+  it('checks each Host value, whichever valid ones came before', async () => {
+    // The driver remembers the last valid Host: a value that differs is checked again.
+    const server = await start(handle((req) => text(req.authority)));
+    const answers: string[] = [];
+    for (const host of ['a.test', 'a.test', 'b.test:81', 'a.test b']) {
+      answers.push(
+        await raw(server.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+      );
+    }
+    expect(answers.map(statusOf)).toEqual([200, 200, 200, 400]);
+    expect(answers[2]).toMatch(/\r\n\r\nb\.test:81$/);
+    expect(answers[3]).toContain('the Host field is not valid');
+  });
+
   it('takes the authority and path from an absolute-form target (RFC 9112 §3.2.2)', async () => {
     const log: InboundEvent[] = [];
     const server = await start(recorder(log));
