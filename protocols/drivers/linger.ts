@@ -36,25 +36,32 @@ type Ending = Socket & { [kEnded]?: Lingering };
 const ending = new Roster<Socket>();
 let sweeper: NodeJS.Timeout | null = null;
 
-// Sockets whose write side ended in this turn of the event loop. Most are destroyed in the same
-// turn (node:http destroys a socket as its `connection: close` answer finishes, after this
-// listener ran): looked at once the turn is over, those cost a push and nothing more.
-const finished: Ending[] = [];
+// Sockets whose write side ended in this turn of the event loop, the first `count` of
+// `finished`. Most are destroyed in the same turn (node:http destroys a socket as its
+// `connection: close` answer finishes, after this listener ran): looked at once the turn is
+// over, those cost a store and nothing more. The array keeps its room (as many slots as
+// sockets ever ended in one turn), its slots emptied: `length = 0` is a call into V8's runtime
+// that gave the room back, to be made again in the next turn.
+const finished: (Ending | undefined)[] = [];
+let count = 0;
 
 function ended(this: Ending): void {
   if (this.destroyed) return;
-  if (finished.push(this) === 1) setImmediate(linger);
+  finished[count++] = this;
+  if (count === 1) setImmediate(linger);
 }
 
 function linger(): void {
   const at = Date.now();
-  for (const socket of finished) {
+  for (let i = 0; i < count; i++) {
+    const socket = finished[i] as Ending;
+    finished[i] = undefined;
     if (socket.destroyed || socket[kEnded] !== undefined) continue;
     socket[kEnded] = new Lingering(ending.add(socket), at);
     socket.on('close', closed);
     sweeper ??= setInterval(sweep, LINGER / 4).unref();
   }
-  finished.length = 0;
+  count = 0;
 }
 
 function closed(this: Ending): void {

@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Hub } from 'rxgi/bus';
 import { afterEach, describe, expect, it } from 'vitest';
 import demo from '../../../apps/demo.js';
@@ -32,5 +32,32 @@ describe('an HTTP/1.1 socket the server ended', () => {
     await until(() => server.connections === 0 && hub.connections === 0, 3_000);
     expect(Date.now() - ended).toBeLessThan(2_000);
     socket.destroy();
+  });
+
+  it('goes a second after, for each of several ended in one turn and in the turns after', async () => {
+    const hub = new Hub();
+    const server = await start(demo, { hub, shutdownTimeout: 8_000 });
+    const sockets: Socket[] = [];
+    for (let round = 0; round < 3; round++) {
+      const answers = Array.from({ length: 4 }, () => {
+        const socket = connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+        sockets.push(socket);
+        let answer = '';
+        socket.on('data', (chunk: Buffer) => {
+          answer += chunk.toString('latin1');
+        });
+        socket.write(
+          'GET /health HTTP/1.1\r\nhost: localhost\r\nupgrade: websocket\r\n' +
+            'connection: upgrade\r\nsec-websocket-version: 13\r\n' +
+            'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        );
+        return () => answer;
+      });
+      await until(() => answers.every((answer) => answer().includes('{"ok":true}')));
+    }
+    const ended = Date.now();
+    await until(() => server.connections === 0 && hub.connections === 0, 3_000);
+    expect(Date.now() - ended).toBeLessThan(2_000);
+    for (const socket of sockets) socket.destroy();
   });
 });
