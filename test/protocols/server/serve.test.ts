@@ -135,6 +135,30 @@ describe('serve and graceful shutdown', () => {
     }
   });
 
+  it('gives each connection its own client address, however many are open', async () => {
+    const server = await start(handle((req) => text(JSON.stringify(req.client))));
+    // Three connections open at once, each asking once: each answer names its own port.
+    const ask = () =>
+      new Promise<[unknown, number]>((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1');
+        let port = 0;
+        let answer = '';
+        socket.setEncoding('latin1');
+        socket.on('connect', () => {
+          port = socket.localPort ?? 0;
+          socket.write('GET / HTTP/1.1\r\nhost: a.test\r\nconnection: close\r\n\r\n');
+        });
+        socket.on('data', (chunk: string) => {
+          answer += chunk;
+        });
+        socket.on('end', () => resolve([JSON.parse(answer.split('\r\n\r\n')[1]), port]));
+        socket.on('error', reject);
+      });
+    const answers = await Promise.all([ask(), ask(), ask()]);
+    for (const [client, port] of answers) expect(client).toEqual(['127.0.0.1', port]);
+    expect(new Set(answers.map(([, port]) => port)).size).toBe(3);
+  });
+
   it('rejects when the port is taken', async () => {
     const first = await start(app);
     await expect(serve(app, { port: first.port })).rejects.toThrow(/EADDRINUSE/);
