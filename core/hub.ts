@@ -107,6 +107,8 @@ export class Hub {
   readonly inboxCapacity: number;
   readonly inboxBytes: number;
   private readonly prefix: string;
+  /** `node/`: the start of every local address. */
+  private readonly addressPrefix: string;
   private readonly maxMessageSize: number;
   private readonly mailboxes = new Map<string, Mailbox>();
   private readonly groups = new Map<string, Group>();
@@ -127,6 +129,7 @@ export class Hub {
     this.inboxCapacity = options.inboxCapacity ?? HUB_DEFAULTS.inboxCapacity;
     this.inboxBytes = options.inboxBytes ?? HUB_DEFAULTS.inboxBytes;
     this.node = randomId();
+    this.addressPrefix = `${this.node}/`;
     this.unsubscribe = this.bus.subscribe(`${this.prefix}.node.${this.node}`, (payload) =>
       this.arrive(payload),
     );
@@ -138,9 +141,11 @@ export class Hub {
   /** Give a connection its address; its streams are `${address}/${stream}`. */
   register(id: string, mailbox: Mailbox): string {
     this.mailboxes.set(id, mailbox);
-    // `join` makes one flat string; a template literal this long makes two cons strings (64
-    // bytes, not 40), which a connection would hold for as long as it is open.
-    return [this.node, id].join('/');
+    // One cons string (32 bytes) of two parts kept anyway: `node/`, shared by every address,
+    // and the id, which the connection's info holds. A template literal of three parts made
+    // two (64 bytes); `[node, id].join('/')` one flat string (40 bytes), for ~650 more
+    // instructions a connection than this one allocation (callgrind).
+    return this.addressPrefix + id;
   }
 
   /** The connection is gone; the caller has already left its groups. */
