@@ -1,0 +1,144 @@
+// Instructions per connection, raw node:http against rxgi, with a connection per request:
+// `npm run bench:instructions` (needs valgrind). Not part of `npm run bench`.
+//
+// On these machines two identical servers differ by ±2-3 % in CPU time per request, so a change
+// that saves 1 % cannot be shown by timing it. callgrind counts instructions instead, which are
+// the same from run to run: each server runs under `valgrind --tool=callgrind` with node's
+// `--single-threaded --predictable` (no compiler or GC threads whose timing would vary), the
+// client opens its connections one at a time (so each turn of the event loop sees the same
+// work), and a server run that serves WARM connections is subtracted from one that serves
+// WARM + CONNECTIONS, so start-up and warm-up cancel out. Raw node's mutator count then repeats
+// within 0.1 %; with 20 connections at a time it moved by 3 % between runs.
+//
+// Instructions are not time: cache misses, the kernel and system calls are not in them. What
+// they show is whether a change does less work, and where. V8's compiler and parser and its
+// garbage collector are counted apart: a tier-up or a major collection lands in the counted
+// window or not by chance, and moves a total by thousands of instructions a connection; the
+// "mutator" column (everything else: JIT code, V8's builtins and runtime, node's C++, libc)
+// is the one to compare between builds.
+//
+// Environment: BENCH_INSTR_CONNECTIONS (counted connections, default 3000), BENCH_INSTR_WARM
+// (warm-up connections, default 6000), BENCH_INSTR_CONCURRENCY (connections open at once,
+// default 1).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CONNECTIONS = Number(process.env.BENCH_INSTR_CONNECTIONS ?? 3000);
+const WARM = Number(process.env.BENCH_INSTR_WARM ?? 6000);
+const CONCURRENCY = Number(process.env.BENCH_INSTR_CONCURRENCY ?? 1);
+const SERVERS = [
+  { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
+  { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
+];
+// What V8 compiles and parses with, and what its collector runs: counted apart.
+const COMPILE = /compiler::|Scanner|Parser|maglev|interpreter::|Compiler|Bytecode/;
+const GC =
+  /Scaveng|Marking|MarkCompact|Sweep|Evacuat|Pretenur|OnMoveEvent|LiveObject|IteratePointers|RecordMigrated|heap::base|Heap::|ConcurrentMarking|MemoryAllocator|MinorMC|ArrayBufferSweeper/;
+
+if (spawnSync('valgrind', ['--version']).status !== 0) {
+  console.error('bench/instructions.mjs needs valgrind (apt-get install valgrind)');
+  process.exit(1);
+}
+const pinned = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
+const work = mkdtempSync(path.join(os.tmpdir(), 'rxgi-instructions-'));
+
+/** Run a client that opens `count` connections to `port`; resolves once all have closed. */
+function client(port, count) {
+  const args = [path.join(here, 'loadgen/close-client.mjs'), port, count, CONCURRENCY];
+  const [command, argv] = pinned
+    ? ['taskset', ['-c', '1', process.execPath, ...args]]
+    : [process.execPath, args];
+  return new Promise((resolve, reject) => {
+    spawn(command, argv.map(String), { stdio: 'inherit' }).on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`the client failed (exit ${code})`)),
+    );
+  });
+}
+
+/** Instructions of one server run that serves `warm` and then `counted` connections, by kind. */
+async function run(script, tag, counted) {
+  const out = path.join(work, `${tag}.out`);
+  const server = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${out}`,
+      process.execPath,
+      '--single-threaded',
+      '--predictable',
+      path.join(here, script),
+    ],
+    { env: { ...process.env, PORT: '0' }, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  const port = await new Promise((resolve, reject) => {
+    let seen = '';
+    server.stdout.on('data', (chunk) => {
+      seen += chunk;
+      const match = /LISTENING (\d+)/.exec(seen);
+      if (match) resolve(Number(match[1]));
+    });
+    server.on('exit', (code) => reject(new Error(`${script} exited (${code}) before listening`)));
+  });
+  await client(port, WARM);
+  if (counted > 0) await client(port, counted);
+  // The servers exit when their stdin ends (servers/common.mjs); callgrind then writes its file.
+  const exited = new Promise((resolve) => server.on('exit', resolve));
+  server.stdin.end();
+  await exited;
+  const files = readdirSync(work)
+    .filter((name) => name.startsWith(`${tag}.out`))
+    .map((name) => path.join(work, name));
+  const annotated = spawnSync('callgrind_annotate', ['--threshold=100', ...files], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  }).stdout;
+  const kinds = { total: 0, compile: 0, gc: 0 };
+  for (const line of annotated.split('\n')) {
+    const match = /^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(.*)$/.exec(line);
+    if (match === null || match[2].startsWith('PROGRAM TOTALS') || match[2].startsWith('file:')) {
+      continue;
+    }
+    const count = Number(match[1].replaceAll(',', ''));
+    kinds.total += count;
+    if (COMPILE.test(match[2])) kinds.compile += count;
+    else if (GC.test(match[2])) kinds.gc += count;
+  }
+  return kinds;
+}
+
+const results = [];
+for (const { label, script } of SERVERS) {
+  const tag = path.basename(script, '.mjs');
+  // The two runs of a server side by side: valgrind runs a process on one core.
+  const [base, full] = await Promise.all([
+    run(script, `${tag}-warm`, 0),
+    run(script, `${tag}-full`, CONNECTIONS),
+  ]);
+  const per = (kind) => (full[kind] - base[kind]) / CONNECTIONS;
+  const row = { label, total: per('total'), compile: per('compile'), gc: per('gc') };
+  row.mutator = row.total - row.compile - row.gc;
+  results.push(row);
+}
+rmSync(work, { recursive: true, force: true });
+
+const fmt = (n) => Math.round(n).toLocaleString('en-US').padStart(9);
+console.log(
+  `instructions per connection (connection per request; ${CONNECTIONS} counted after ${WARM}, ${CONCURRENCY} at a time)`,
+);
+console.log(
+  `${'server'.padEnd(15)}${'mutator'.padStart(9)}${'compile'.padStart(9)}${'GC'.padStart(9)}${'total'.padStart(9)}`,
+);
+for (const row of results) {
+  console.log(
+    `${row.label.padEnd(15)}${fmt(row.mutator)}${fmt(row.compile)}${fmt(row.gc)}${fmt(row.total)}`,
+  );
+}
+const [raw, rxgi] = results;
+console.log(
+  `raw / rxgi: mutator ${(raw.mutator / rxgi.mutator).toFixed(3)}, total ${(raw.total / rxgi.total).toFixed(3)}`,
+);
