@@ -25,11 +25,21 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  detectPinning,
+  lineReader,
+  numberEnv,
+  spawnPinned,
+  stopChildrenOnExit,
+  table,
+  track,
+  which,
+} from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CONNECTIONS = Number(process.env.BENCH_INSTR_CONNECTIONS ?? 3000);
-const WARM = Number(process.env.BENCH_INSTR_WARM ?? 6000);
-const CONCURRENCY = Number(process.env.BENCH_INSTR_CONCURRENCY ?? 1);
+const CONNECTIONS = numberEnv('BENCH_INSTR_CONNECTIONS', 3000, 1);
+const WARM = numberEnv('BENCH_INSTR_WARM', 6000, 0);
+const CONCURRENCY = numberEnv('BENCH_INSTR_CONCURRENCY', 1, 1);
 const SERVERS = [
   { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
   { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
@@ -39,55 +49,49 @@ const COMPILE = /compiler::|Scanner|Parser|maglev|interpreter::|Compiler|Bytecod
 const GC =
   /Scaveng|Marking|MarkCompact|Sweep|Evacuat|Pretenur|OnMoveEvent|LiveObject|IteratePointers|RecordMigrated|heap::base|Heap::|ConcurrentMarking|MemoryAllocator|MinorMC|ArrayBufferSweeper/;
 
-if (spawnSync('valgrind', ['--version']).status !== 0) {
+if (which('valgrind') === null || which('callgrind_annotate') === null) {
   console.error('bench/instructions.mjs needs valgrind (apt-get install valgrind)');
   process.exit(1);
 }
-const pinned = spawnSync('taskset', ['-c', '1', 'true']).status === 0;
+stopChildrenOnExit({ endStdin: true });
+// The client on CPU 1 where taskset works; the two valgrind runs of a server take a core each.
+detectPinning(['1']);
 const work = mkdtempSync(path.join(os.tmpdir(), 'rxgi-instructions-'));
 
 /** Run a client that opens `count` connections to `port`; resolves once all have closed. */
 function client(port, count) {
   const args = [path.join(here, 'loadgen/close-client.mjs'), port, count, CONCURRENCY];
-  const [command, argv] = pinned
-    ? ['taskset', ['-c', '1', process.execPath, ...args]]
-    : [process.execPath, args];
+  const child = spawnPinned('1', process.execPath, args.map(String), { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
-    spawn(command, argv.map(String), { stdio: 'inherit' }).on('exit', (code) =>
+    child.on('exit', (code) =>
       code === 0 ? resolve() : reject(new Error(`the client failed (exit ${code})`)),
     );
   });
 }
 
-/** Instructions of one server run that serves `warm` and then `counted` connections, by kind. */
+/** Instructions of one server run that serves WARM and then `counted` connections, by kind. */
 async function run(script, tag, counted) {
   const out = path.join(work, `${tag}.out`);
-  const server = spawn(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--smc-check=all-non-file',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      '--single-threaded',
-      '--predictable',
-      path.join(here, script),
-    ],
-    { env: { ...process.env, PORT: '0' }, stdio: ['pipe', 'pipe', 'pipe'] },
+  const args = [
+    '--tool=callgrind',
+    '--smc-check=all-non-file',
+    `--callgrind-out-file=${out}`,
+    process.execPath,
+    '--single-threaded',
+    '--predictable',
+    path.join(here, script),
+  ];
+  const server = track(
+    spawn('valgrind', args, {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
   );
-  const port = await new Promise((resolve, reject) => {
-    let seen = '';
-    server.stdout.on('data', (chunk) => {
-      seen += chunk;
-      const match = /LISTENING (\d+)/.exec(seen);
-      if (match) resolve(Number(match[1]));
-    });
-    server.on('exit', (code) => reject(new Error(`${script} exited (${code}) before listening`)));
-  });
+  const [, port] = await lineReader(server, script)(/^LISTENING (\d+)$/);
   await client(port, WARM);
   if (counted > 0) await client(port, counted);
   // The servers exit when their stdin ends (servers/common.mjs); callgrind then writes its file.
-  const exited = new Promise((resolve) => server.on('exit', resolve));
+  const exited = new Promise((resolve) => server.once('exit', resolve));
   server.stdin.end();
   await exited;
   const files = readdirSync(work)
@@ -111,7 +115,8 @@ async function run(script, tag, counted) {
   return kinds;
 }
 
-const results = [];
+const rows = [];
+const mutators = [];
 for (const { label, script } of SERVERS) {
   const tag = path.basename(script, '.mjs');
   // The two runs of a server side by side: valgrind runs a process on one core.
@@ -120,25 +125,15 @@ for (const { label, script } of SERVERS) {
     run(script, `${tag}-full`, CONNECTIONS),
   ]);
   const per = (kind) => (full[kind] - base[kind]) / CONNECTIONS;
-  const row = { label, total: per('total'), compile: per('compile'), gc: per('gc') };
-  row.mutator = row.total - row.compile - row.gc;
-  results.push(row);
+  const mutator = per('total') - per('compile') - per('gc');
+  mutators.push(mutator);
+  const count = (n) => Math.round(n).toLocaleString('en-US');
+  rows.push([label, count(mutator), count(per('compile')), count(per('gc')), count(per('total'))]);
 }
 rmSync(work, { recursive: true, force: true });
 
-const fmt = (n) => Math.round(n).toLocaleString('en-US').padStart(9);
 console.log(
-  `instructions per connection (connection per request; ${CONNECTIONS} counted after ${WARM}, ${CONCURRENCY} at a time)`,
+  `instructions per connection (a connection per request; ${CONNECTIONS} counted after ${WARM}, ${CONCURRENCY} at a time)`,
 );
-console.log(
-  `${'server'.padEnd(15)}${'mutator'.padStart(9)}${'compile'.padStart(9)}${'GC'.padStart(9)}${'total'.padStart(9)}`,
-);
-for (const row of results) {
-  console.log(
-    `${row.label.padEnd(15)}${fmt(row.mutator)}${fmt(row.compile)}${fmt(row.gc)}${fmt(row.total)}`,
-  );
-}
-const [raw, rxgi] = results;
-console.log(
-  `raw / rxgi: mutator ${(raw.mutator / rxgi.mutator).toFixed(3)}, total ${(raw.total / rxgi.total).toFixed(3)}`,
-);
+console.log(table(['server', 'mutator', 'compile', 'GC', 'total'], rows));
+console.log(`raw / rxgi, mutator: ${(mutators[0] / mutators[1]).toFixed(3)}`);
