@@ -1,25 +1,28 @@
-// Instructions per connection, raw node:http against rxgi, with a connection per request:
-// `npm run bench:instructions` (needs valgrind). Not part of `npm run bench`.
+// Instructions per request, raw node against rxgi: `npm run bench:instructions` (needs
+// valgrind). Not part of `npm run bench`. Scenarios (BENCH_INSTR_SCENARIO, default all three):
+// `close`, hello world with a connection per request; `keep-alive`, hello world with 100
+// requests a connection; `express`, the Express hello world natively and through
+// fromNodeHandler, 100 requests a connection.
 //
 // On these machines two identical servers differ by ±2-3 % in CPU time per request, so a change
 // that saves 1 % cannot be shown by timing it. callgrind counts instructions instead, which are
 // the same from run to run: each server runs under `valgrind --tool=callgrind` with node's
 // `--single-threaded --predictable` (no compiler or GC threads whose timing would vary), the
-// client opens its connections one at a time (so each turn of the event loop sees the same
-// work), and a server run that serves WARM connections is subtracted from one that serves
-// WARM + CONNECTIONS, so start-up and warm-up cancel out. Raw node's mutator count then repeats
+// client sends its requests one at a time (so each turn of the event loop sees the same work),
+// and a server run that serves WARM requests is subtracted from one that serves WARM + REQUESTS,
+// so start-up and warm-up cancel out. Raw node's mutator count then repeats
 // within 0.1 %; with 20 connections at a time it moved by 3 % between runs.
 //
 // Instructions are not time: cache misses, the kernel and system calls are not in them. What
 // they show is whether a change does less work, and where. V8's compiler and parser and its
 // garbage collector are counted apart: a tier-up or a major collection lands in the counted
-// window or not by chance, and moves a total by thousands of instructions a connection; the
+// window or not by chance, and moves a total by thousands of instructions a request; the
 // "mutator" column (everything else: JIT code, V8's builtins and runtime, node's C++, libc)
 // is the one to compare between builds.
 //
-// Environment: BENCH_INSTR_CONNECTIONS (counted connections, default 3000), BENCH_INSTR_WARM
-// (warm-up connections, default 6000), BENCH_INSTR_CONCURRENCY (connections open at once,
-// default 1).
+// Environment: BENCH_INSTR_SCENARIO (close, keep-alive or express; all when unset),
+// BENCH_INSTR_REQUESTS (counted requests, default 3000), BENCH_INSTR_WARM (warm-up requests,
+// default 6000), BENCH_INSTR_CONCURRENCY (connections open at once, default 1).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -37,13 +40,34 @@ import {
 } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CONNECTIONS = numberEnv('BENCH_INSTR_CONNECTIONS', 3000, 1);
+const REQUESTS = numberEnv('BENCH_INSTR_REQUESTS', 3000, 1);
 const WARM = numberEnv('BENCH_INSTR_WARM', 6000, 0);
 const CONCURRENCY = numberEnv('BENCH_INSTR_CONCURRENCY', 1, 1);
-const SERVERS = [
+const HELLO = [
   { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
   { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
 ];
+const SCENARIOS = {
+  close: { title: 'a connection per request', perConnection: 1, servers: HELLO },
+  'keep-alive': {
+    title: 'keep-alive, 100 requests a connection',
+    perConnection: 100,
+    servers: HELLO,
+  },
+  express: {
+    title: 'Express, keep-alive, 100 requests a connection',
+    perConnection: 100,
+    servers: [
+      { label: 'Express on node:http', script: 'servers/express-native.mjs' },
+      { label: 'Express in rxgi', script: 'servers/rxgi-express.mjs' },
+    ],
+  },
+};
+const chosen = process.env.BENCH_INSTR_SCENARIO;
+if (chosen !== undefined && !(chosen in SCENARIOS)) {
+  console.error(`BENCH_INSTR_SCENARIO is one of ${Object.keys(SCENARIOS).join(', ')}`);
+  process.exit(1);
+}
 // What V8 compiles and parses with, and what its collector runs: counted apart.
 const COMPILE = /compiler::|Scanner|Parser|maglev|interpreter::|Compiler|Bytecode/;
 const GC =
@@ -58,9 +82,16 @@ stopChildrenOnExit({ endStdin: true });
 detectPinning(['1']);
 const work = mkdtempSync(path.join(os.tmpdir(), 'rxgi-instructions-'));
 
-/** Run a client that opens `count` connections to `port`; resolves once all have closed. */
-function client(port, count) {
-  const args = [path.join(here, 'loadgen/close-client.mjs'), port, count, CONCURRENCY];
+/** Run a client that sends `requests` requests to `port`; resolves once all are answered. */
+function client(port, requests, perConnection) {
+  const connections = Math.ceil(requests / perConnection);
+  const args = [
+    path.join(here, 'loadgen/sequential-client.mjs'),
+    port,
+    connections,
+    CONCURRENCY,
+    perConnection,
+  ];
   const child = spawnPinned('1', process.execPath, args.map(String), { stdio: 'inherit' });
   return new Promise((resolve, reject) => {
     child.on('exit', (code) =>
@@ -69,8 +100,8 @@ function client(port, count) {
   });
 }
 
-/** Instructions of one server run that serves WARM and then `counted` connections, by kind. */
-async function run(script, tag, counted) {
+/** Instructions of one server run that serves WARM and then `counted` requests, by kind. */
+async function run(script, tag, counted, perConnection) {
   const out = path.join(work, `${tag}.out`);
   const args = [
     '--tool=callgrind',
@@ -88,8 +119,8 @@ async function run(script, tag, counted) {
     }),
   );
   const [, port] = await lineReader(server, script)(/^LISTENING (\d+)$/);
-  await client(port, WARM);
-  if (counted > 0) await client(port, counted);
+  await client(port, WARM, perConnection);
+  if (counted > 0) await client(port, counted, perConnection);
   // The servers exit when their stdin ends (servers/common.mjs); callgrind then writes its file.
   const exited = new Promise((resolve) => server.once('exit', resolve));
   server.stdin.end();
@@ -115,25 +146,33 @@ async function run(script, tag, counted) {
   return kinds;
 }
 
-const rows = [];
-const mutators = [];
-for (const { label, script } of SERVERS) {
-  const tag = path.basename(script, '.mjs');
-  // The two runs of a server side by side: valgrind runs a process on one core.
-  const [base, full] = await Promise.all([
-    run(script, `${tag}-warm`, 0),
-    run(script, `${tag}-full`, CONNECTIONS),
-  ]);
-  const per = (kind) => (full[kind] - base[kind]) / CONNECTIONS;
-  const mutator = per('total') - per('compile') - per('gc');
-  mutators.push(mutator);
-  const count = (n) => Math.round(n).toLocaleString('en-US');
-  rows.push([label, count(mutator), count(per('compile')), count(per('gc')), count(per('total'))]);
+for (const [name, scenario] of Object.entries(SCENARIOS)) {
+  if (chosen !== undefined && chosen !== name) continue;
+  const rows = [];
+  const mutators = [];
+  for (const { label, script } of scenario.servers) {
+    const tag = path.basename(script, '.mjs');
+    // The two runs of a server side by side: valgrind runs a process on one core.
+    const [base, full] = await Promise.all([
+      run(script, `${tag}-warm`, 0, scenario.perConnection),
+      run(script, `${tag}-full`, REQUESTS, scenario.perConnection),
+    ]);
+    const per = (kind) => (full[kind] - base[kind]) / REQUESTS;
+    const mutator = per('total') - per('compile') - per('gc');
+    mutators.push(mutator);
+    const count = (n) => Math.round(n).toLocaleString('en-US');
+    rows.push([
+      label,
+      count(mutator),
+      count(per('compile')),
+      count(per('gc')),
+      count(per('total')),
+    ]);
+  }
+  console.log(
+    `\ninstructions per request, ${scenario.title} (${REQUESTS} counted after ${WARM}, ${CONCURRENCY} connection${CONCURRENCY === 1 ? '' : 's'} at a time)`,
+  );
+  console.log(table(['server', 'mutator', 'compile', 'GC', 'total'], rows));
+  console.log(`raw / rxgi, mutator: ${(mutators[0] / mutators[1]).toFixed(3)}`);
 }
 rmSync(work, { recursive: true, force: true });
-
-console.log(
-  `instructions per connection (a connection per request; ${CONNECTIONS} counted after ${WARM}, ${CONCURRENCY} at a time)`,
-);
-console.log(table(['server', 'mutator', 'compile', 'GC', 'total'], rows));
-console.log(`raw / rxgi, mutator: ${(mutators[0] / mutators[1]).toFixed(3)}`);
