@@ -9,22 +9,25 @@
 // the same from run to run: each server runs under `valgrind --tool=callgrind` with node's
 // `--single-threaded --predictable` (no compiler or GC threads whose timing would vary), the
 // client sends its requests one at a time (so each turn of the event loop sees the same work),
-// and a server run that serves WARM requests is subtracted from one that serves WARM + REQUESTS,
-// so start-up and warm-up cancel out. Raw node's mutator count then repeats
-// within 0.1 %; with 20 connections at a time it moved by 3 % between runs.
+// and callgrind counts nothing until the warm-up requests are served (`--instr-atstart=no`,
+// then `callgrind_control -i on`), so start-up and warm-up are left out. Raw node's mutator
+// count then repeats within 0.1 %; with 20 connections at a time it moved by 3 % between runs.
 //
 // Instructions are not time: cache misses, the kernel and system calls are not in them. What
-// they show is whether a change does less work, and where. V8's compiler and parser and its
-// garbage collector are counted apart: a tier-up or a major collection lands in the counted
-// window or not by chance, and moves a total by thousands of instructions a request; the
-// "mutator" column (everything else: JIT code, V8's builtins and runtime, node's C++, libc)
-// is the one to compare between builds.
+// they show is whether a change does less work, and where (`callgrind_annotate` on the files a
+// run with BENCH_INSTR_KEEP=dir leaves there). V8's compiler and parser and its garbage
+// collector are counted apart: a tier-up or a major collection lands in the counted window or
+// not by chance, and moves a total by thousands of instructions a request; the "mutator" column
+// (everything else: JIT code, V8's builtins and runtime, node's C++, libc) is the one to
+// compare between builds.
 //
 // Environment: BENCH_INSTR_SCENARIO (close, keep-alive or express; all when unset),
-// BENCH_INSTR_REQUESTS (counted requests, default 3000), BENCH_INSTR_WARM (warm-up requests,
-// default 6000), BENCH_INSTR_CONCURRENCY (connections open at once, default 1).
+// BENCH_INSTR_REQUESTS (counted requests, default 3000 with a connection per request, else
+// 10000), BENCH_INSTR_WARM (warm-up requests, default 6000 with a connection per request, else
+// 20000: fewer leave some of the code unoptimized), BENCH_INSTR_CONCURRENCY (connections open
+// at once, default 1), BENCH_INSTR_KEEP (a directory to keep callgrind's files in).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,23 +43,31 @@ import {
 } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const REQUESTS = numberEnv('BENCH_INSTR_REQUESTS', 3000, 1);
-const WARM = numberEnv('BENCH_INSTR_WARM', 6000, 0);
 const CONCURRENCY = numberEnv('BENCH_INSTR_CONCURRENCY', 1, 1);
 const HELLO = [
   { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
   { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
 ];
 const SCENARIOS = {
-  close: { title: 'a connection per request', perConnection: 1, servers: HELLO },
+  close: {
+    title: 'a connection per request',
+    perConnection: 1,
+    warm: 6000,
+    requests: 3000,
+    servers: HELLO,
+  },
   'keep-alive': {
     title: 'keep-alive, 100 requests a connection',
     perConnection: 100,
+    warm: 20000,
+    requests: 10000,
     servers: HELLO,
   },
   express: {
     title: 'Express, keep-alive, 100 requests a connection',
     perConnection: 100,
+    warm: 20000,
+    requests: 10000,
     servers: [
       { label: 'Express on node:http', script: 'servers/express-native.mjs' },
       { label: 'Express in rxgi', script: 'servers/rxgi-express.mjs' },
@@ -73,14 +84,16 @@ const COMPILE = /compiler::|Scanner|Parser|maglev|interpreter::|Compiler|Bytecod
 const GC =
   /Scaveng|Marking|MarkCompact|Sweep|Evacuat|Pretenur|OnMoveEvent|LiveObject|IteratePointers|RecordMigrated|heap::base|Heap::|ConcurrentMarking|MemoryAllocator|MinorMC|ArrayBufferSweeper/;
 
-if (which('valgrind') === null || which('callgrind_annotate') === null) {
+if (['valgrind', 'callgrind_annotate', 'callgrind_control'].some((tool) => which(tool) === null)) {
   console.error('bench/instructions.mjs needs valgrind (apt-get install valgrind)');
   process.exit(1);
 }
 stopChildrenOnExit({ endStdin: true });
-// The client on CPU 1 where taskset works; the two valgrind runs of a server take a core each.
+// The client on CPU 1 where taskset works.
 detectPinning(['1']);
-const work = mkdtempSync(path.join(os.tmpdir(), 'rxgi-instructions-'));
+const keep = process.env.BENCH_INSTR_KEEP;
+const work = keep ?? mkdtempSync(path.join(os.tmpdir(), 'rxgi-instructions-'));
+if (keep !== undefined) mkdirSync(keep, { recursive: true });
 
 /** Run a client that sends `requests` requests to `port`; resolves once all are answered. */
 function client(port, requests, perConnection) {
@@ -100,11 +113,23 @@ function client(port, requests, perConnection) {
   });
 }
 
-/** Instructions of one server run that serves WARM and then `counted` requests, by kind. */
-async function run(script, tag, counted, perConnection) {
+/** Switch callgrind's counting in the process `pid` on or off. */
+function instrument(pid, on) {
+  const done = spawnSync('callgrind_control', ['-i', on ? 'on' : 'off', String(pid)], {
+    encoding: 'utf8',
+  });
+  if (done.status !== 0) throw new Error(`callgrind_control failed: ${done.stderr}`);
+}
+
+/**
+ * Instructions, by kind, of the `requests` requests a server serves after `warm` uncounted
+ * ones, `perConnection` a connection.
+ */
+async function run(script, tag, { warm, requests, perConnection }) {
   const out = path.join(work, `${tag}.out`);
   const args = [
     '--tool=callgrind',
+    '--instr-atstart=no',
     '--smc-check=all-non-file',
     `--callgrind-out-file=${out}`,
     process.execPath,
@@ -119,8 +144,10 @@ async function run(script, tag, counted, perConnection) {
     }),
   );
   const [, port] = await lineReader(server, script)(/^LISTENING (\d+)$/);
-  await client(port, WARM, perConnection);
-  if (counted > 0) await client(port, counted, perConnection);
+  await client(port, warm, perConnection);
+  instrument(server.pid, true);
+  await client(port, requests, perConnection);
+  instrument(server.pid, false);
   // The servers exit when their stdin ends (servers/common.mjs); callgrind then writes its file.
   const exited = new Promise((resolve) => server.once('exit', resolve));
   server.stdin.end();
@@ -148,16 +175,18 @@ async function run(script, tag, counted, perConnection) {
 
 for (const [name, scenario] of Object.entries(SCENARIOS)) {
   if (chosen !== undefined && chosen !== name) continue;
+  const warm = numberEnv('BENCH_INSTR_WARM', scenario.warm, 0);
+  const requests = numberEnv('BENCH_INSTR_REQUESTS', scenario.requests, 1);
   const rows = [];
   const mutators = [];
-  for (const { label, script } of scenario.servers) {
-    const tag = path.basename(script, '.mjs');
-    // The two runs of a server side by side: valgrind runs a process on one core.
-    const [base, full] = await Promise.all([
-      run(script, `${tag}-warm`, 0, scenario.perConnection),
-      run(script, `${tag}-full`, REQUESTS, scenario.perConnection),
-    ]);
-    const per = (kind) => (full[kind] - base[kind]) / REQUESTS;
+  // The two servers side by side: valgrind runs a process on one core.
+  const counted = await Promise.all(
+    scenario.servers.map(({ script }) =>
+      run(script, `${name}-${path.basename(script, '.mjs')}`, { ...scenario, warm, requests }),
+    ),
+  );
+  for (const [i, { label }] of scenario.servers.entries()) {
+    const per = (kind) => counted[i][kind] / requests;
     const mutator = per('total') - per('compile') - per('gc');
     mutators.push(mutator);
     const count = (n) => Math.round(n).toLocaleString('en-US');
@@ -169,10 +198,11 @@ for (const [name, scenario] of Object.entries(SCENARIOS)) {
       count(per('total')),
     ]);
   }
+  const connections = CONCURRENCY === 1 ? 'one connection' : `${CONCURRENCY} connections`;
   console.log(
-    `\ninstructions per request, ${scenario.title} (${REQUESTS} counted after ${WARM}, ${CONCURRENCY} connection${CONCURRENCY === 1 ? '' : 's'} at a time)`,
+    `\ninstructions per request, ${scenario.title} (${requests} counted after ${warm}, ${connections} at a time)`,
   );
   console.log(table(['server', 'mutator', 'compile', 'GC', 'total'], rows));
   console.log(`raw / rxgi, mutator: ${(mutators[0] / mutators[1]).toFixed(3)}`);
 }
-rmSync(work, { recursive: true, force: true });
+if (keep === undefined) rmSync(work, { recursive: true, force: true });

@@ -38,9 +38,17 @@ export function hasToken(value: string | undefined, token: string): boolean {
   return false;
 }
 
+/**
+ * True when field name `field` is `name` (lower case) in any case. Names nearly always differ in
+ * length or are already lower case: only a same-length name in other case is lowered.
+ */
+function sameName(field: string, name: string): boolean {
+  return field === name || (field.length === name.length && field.toLowerCase() === name);
+}
+
 /** True when `headers` has a field `name` (lower case), whatever the case of its name there. */
 export function hasField(headers: HeaderList, name: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i].toLowerCase() === name) return true;
+  for (let i = 0; i < headers.length; i += 2) if (sameName(headers[i], name)) return true;
   return false;
 }
 
@@ -55,7 +63,7 @@ export function assertPairs(list: HeaderList): void {
 export function withoutField(headers: HeaderList, name: string): HeaderList {
   const kept: string[] = [];
   for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].toLowerCase() !== name) kept.push(headers[i], headers[i + 1]);
+    if (!sameName(headers[i], name)) kept.push(headers[i], headers[i + 1]);
   }
   return kept;
 }
@@ -90,13 +98,19 @@ const SINGLETONS = new Set([
   'location',
   'retry-after',
 ]);
+/** The lengths of those names: a name of another length is none of them, in any case. */
+const SINGLETON_LENGTHS = new Set([...SINGLETONS].map((name) => name.length));
 
 /** The first name in `headers` that repeats a single-value field (SPEC.md §8.2), or null. */
 export function repeatedSingleton(headers: HeaderList): string | null {
   let seen: string[] | null = null;
   for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i].toLowerCase();
-    if (!SINGLETONS.has(name)) continue;
+    let name = headers[i];
+    if (!SINGLETONS.has(name)) {
+      if (!SINGLETON_LENGTHS.has(name.length)) continue;
+      name = name.toLowerCase();
+      if (!SINGLETONS.has(name)) continue;
+    }
     if (seen === null) seen = [name];
     else if (seen.includes(name)) return name;
     else seen.push(name);
