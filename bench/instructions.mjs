@@ -22,10 +22,10 @@
 // compare between builds.
 //
 // Environment: BENCH_INSTR_SCENARIO (close, keep-alive or express; all when unset),
-// BENCH_INSTR_REQUESTS (counted requests, default 3000 with a connection per request, else
-// 10000), BENCH_INSTR_WARM (warm-up requests, default 6000 with a connection per request, else
-// 20000: fewer leave some of the code unoptimized), BENCH_INSTR_CONCURRENCY (connections open
-// at once, default 1), BENCH_INSTR_KEEP (a directory to keep callgrind's files in).
+// BENCH_INSTR_REQUESTS (counted requests, default 5000 with a connection per request, else
+// 10000), BENCH_INSTR_WARM (warm-up requests, default 20000: after 6000 connections some of
+// rxgi's functions still ran unoptimized), BENCH_INSTR_CONCURRENCY (connections open at once,
+// default 1), BENCH_INSTR_KEEP (a directory to keep callgrind's files in).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -52,8 +52,8 @@ const SCENARIOS = {
   close: {
     title: 'a connection per request',
     perConnection: 1,
-    warm: 6000,
-    requests: 3000,
+    warm: 20000,
+    requests: 5000,
     servers: HELLO,
   },
   'keep-alive': {
