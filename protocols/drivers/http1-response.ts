@@ -4,12 +4,15 @@
  * is invalid, a request node:http could not parse).
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorBody, statusText } from '../../core/status.js';
+import { endLingering } from './linger.js';
 
 /**
  * Write a complete HTTP/1.1 response straight to a socket that node:http no longer owns (an
- * upgrade request the app denied, or a handshake that is invalid), then close it.
+ * upgrade request the app denied, or a handshake that is invalid), then end it (lingering, as
+ * `endLingering` does).
  */
 export function writeRawResponse(
   socket: Duplex,
@@ -30,7 +33,7 @@ export function writeRawResponse(
   // Field text is one character per byte (SPEC.md §3.1).
   socket.write(`${head}\r\n`, 'latin1');
   if (size > 0) socket.write(body);
-  if (end) socket.end();
+  if (end) endLingering(socket as Socket);
 }
 
 /** A complete `text/plain` answer of `status` on node's response, with the status text as body. */

@@ -26,7 +26,7 @@ import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { isPreface, releasePreface } from './http1-preface.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
-import { lingerAfterEnd, lingering } from './linger.js';
+import { endLingering, lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
@@ -287,7 +287,7 @@ export class Http1Connection
     res.assignSocket(socket);
     res.once('finish', () => {
       res.detachSocket(socket);
-      socket.end();
+      endLingering(socket);
     });
     this.request(req, res, false);
   }
@@ -382,7 +382,7 @@ export class Http1Connection
     if (res === null) {
       const socket = this.socket;
       if (chunkLength(event.chunk) > 0) socket.write(event.chunk);
-      if (event.end) socket.end();
+      if (event.end) endLingering(socket as Socket);
       return;
     }
     if (chunkLength(event.chunk) > 0) this.write(stream, res, event.chunk);
@@ -429,6 +429,9 @@ export class Http1Connection
     // three keeps the room for nineteen.
     socket.removeListener('error', onUpgradeError);
     socket.removeListener('end', onUpgradeEnd);
+    // ws ends the socket after the closing handshake: a client that then keeps its side open
+    // has the bounded close of any socket the driver ends.
+    lingerAfterEnd(socket);
     const req = stream.req as UpgradeRequest;
     const head = req[kHead]!;
     req[kHead] = undefined;
@@ -492,7 +495,7 @@ export class Http1Connection
   }
 
   protected closeConnection(): void {
-    if (!this.socket.destroyed) this.socket.end();
+    if (!this.socket.destroyed) endLingering(this.socket);
   }
 
   protected override teardown(): void {
@@ -544,7 +547,7 @@ function onUpgradeError(this: Socket, error: Error): void {
   this.destroy();
 }
 function onUpgradeEnd(this: TaggedSocket): void {
-  if (this[kConnection]?.upgraded !== true) this.end();
+  if (this[kConnection]?.upgraded !== true) endLingering(this);
 }
 function onSocketClose(this: TaggedSocket): void {
   const connection = this[kConnection];
@@ -608,11 +611,11 @@ export function attachHttp1(
   options.clock?.onEachTick(live, (connection, now, elapsed, limits) =>
     connection.sweep(now, elapsed, limits),
   );
+  // The driver's own ends of a socket linger (`endLingering`): upgraded and refused-upgrade
+  // sockets are node:http's no more, and are paused, so a client that left after our end went
+  // unseen (linger.ts). Where node:http ends a socket, it destroys it as it finishes.
   server.on('connection', (socket: TaggedSocket) => {
     socket[kConnection] = null;
-    // Upgraded and refused-upgrade sockets are node:http's no more, and are paused: a client
-    // that left after our end went unseen (linger.ts).
-    lingerAfterEnd(socket);
   });
   server.on('request', onRequest(false));
   server.on('checkContinue', onRequest(true));
@@ -643,7 +646,6 @@ export function attachHttp1(
         // No longer this driver's socket: shutdown's `closeIdle` leaves it to HTTP/2's driver,
         // which gives it its own bounded close.
         (socket as TaggedSocket)[kConnection] = undefined;
-        socket.removeListener('finish', lingering);
         preface(socket as Socket, bytes);
         return;
       }
@@ -660,7 +662,7 @@ export function attachHttp1(
         if (connection === null && socket.bytesRead === 0) socket.destroy();
         // end() flushes a response that was just written before it closes.
         else if (connection === null || (connection.openStreams === 0 && !connection.upgraded)) {
-          socket.end();
+          endLingering(socket);
         }
       }
     },

@@ -18,8 +18,18 @@ export function lingerAfterEnd(socket: Socket): void {
   socket.on('finish', ended);
 }
 
-/** The `'finish'` listener `lingerAfterEnd` adds, for a driver that hands its socket on. */
-export const lingering: (this: Socket) => void = ended;
+/**
+ * End `socket`'s write side (once) with the bounded close of `lingerAfterEnd`: for a driver
+ * whose sockets node ends on some paths and itself on others. node:http destroys the socket
+ * itself where it ends one (a `connection: close` answer, a timeout), so only the driver's own
+ * ends need the listener; put on every socket, it cost each connection a listener node wraps,
+ * and a call as each finished.
+ */
+export function endLingering(socket: Socket): void {
+  if (socket.writableEnded) return;
+  socket.on('finish', ended);
+  socket.end();
+}
 
 // Ended sockets wait in one roster that a single timer sweeps, rather than a timer each: a
 // timer would hold its socket for the whole second even after a prompt close, which with a

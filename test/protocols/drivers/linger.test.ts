@@ -34,6 +34,29 @@ describe('an HTTP/1.1 socket the server ended', () => {
     socket.destroy();
   });
 
+  it('goes a second after shutdown ends it idle, though the client keeps its side open', async () => {
+    const hub = new Hub();
+    const server = await start(demo, { hub, shutdownTimeout: 8_000 });
+    const socket = connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    let ended = false;
+    socket.on('end', () => {
+      ended = true;
+    });
+    socket.write('GET /health HTTP/1.1\r\nhost: localhost\r\n\r\n');
+    await until(() => answer.includes('{"ok":true}'));
+    // The connection is idle and kept alive: shutdown ends it, and its client never answers.
+    const closing = Date.now();
+    await server.close();
+    expect(ended).toBe(true);
+    expect(Date.now() - closing).toBeLessThan(3_000);
+    expect(hub.connections).toBe(0);
+    socket.destroy();
+  });
+
   it('goes a second after, for each of several ended in one turn and in the turns after', async () => {
     const hub = new Hub();
     const server = await start(demo, { hub, shutdownTimeout: 8_000 });
