@@ -82,7 +82,7 @@ if (chosen !== undefined && !(chosen in SCENARIOS)) {
 // What V8 compiles and parses with, and what its collector runs: counted apart.
 const COMPILE = /compiler::|Scanner|Parser|maglev|interpreter::|Compiler|Bytecode/;
 const GC =
-  /Scaveng|Marking|MarkCompact|Sweep|Evacuat|Pretenur|OnMoveEvent|LiveObject|IteratePointers|RecordMigrated|heap::base|Heap::|ConcurrentMarking|MemoryAllocator|MinorMC|ArrayBufferSweeper/;
+  /Scaveng|Marking|MarkCompact|MarkBit|Sweep|Evacuat|Pretenur|OnMoveEvent|LiveObject|IteratePointers|RecordMigrated|heap::base|Heap::|ConcurrentMarking|MemoryAllocator|MinorMC|ArrayBufferSweeper|RelocIterator|VisitRelocInfo|ObjectCache|StringTableCleaner|PointersUpdating|RememberedSet|FlushedBytecode|ShouldFlushCode/;
 
 if (['valgrind', 'callgrind_annotate', 'callgrind_control'].some((tool) => which(tool) === null)) {
   console.error('bench/instructions.mjs needs valgrind (apt-get install valgrind)');
