@@ -46,15 +46,14 @@ type Ending = Socket & { [kEnded]?: Lingering };
 const ending = new Roster<Socket>();
 let sweeper: NodeJS.Timeout | null = null;
 
-// Sockets whose write side ended since the last look, the first `count` of `finished`. Most
-// are destroyed at once (node:http destroys a socket as its `connection: close` answer
-// finishes, in a 'finish' listener after this one): looked at on the next tick, those cost a
-// store and nothing more. A tick, not `setImmediate`: an immediate is a call from the event
-// loop into JavaScript of its own, which with a connection per request was 2.4 % of a
-// connection's instructions (~4,600, callgrind); a socket destroyed later than the tick only
-// takes a roster entry it leaves as it closes. The array keeps its room (as many slots as
-// sockets ever ended at once), its slots emptied: `length = 0` is a call into V8's runtime
-// that gave the room back, to be made again the next time.
+// Sockets whose write side ended since the last look, the first `count` of `finished`. One
+// destroyed by then (by a 'finish' listener after this one, or its client's close) costs a
+// store and nothing more. Looked at on the next tick, not in an immediate: an immediate is a
+// call from the event loop into JavaScript of its own (~1,900 instructions a socket,
+// callgrind); a socket destroyed after the tick only takes a roster entry it leaves as it
+// closes. The array keeps its room (as many slots as sockets ever ended at once), its slots
+// emptied: `length = 0` is a call into V8's runtime that gave the room back, to be made again
+// the next time.
 const finished: (Ending | undefined)[] = [];
 let count = 0;
 
