@@ -27,7 +27,7 @@ export function lingerAfterEnd(socket: Socket): void {
  */
 export function endLingering(socket: Socket): void {
   if (socket.writableEnded) return;
-  socket.on('finish', ended);
+  lingerAfterEnd(socket);
   socket.end();
 }
 
@@ -64,13 +64,11 @@ function ended(this: Ending): void {
 }
 
 function linger(): void {
-  // The clock is read for the first socket still open: most often there is none.
-  let at = -1;
+  const at = Date.now();
   for (let i = 0; i < count; i++) {
     const socket = finished[i] as Ending;
     finished[i] = undefined;
     if (socket.destroyed || socket[kEnded] !== undefined) continue;
-    if (at < 0) at = Date.now();
     socket[kEnded] = new Lingering(ending.add(socket), at);
     socket.on('close', closed);
     sweeper ??= setInterval(sweep, LINGER / 4).unref();
