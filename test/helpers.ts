@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
 import type { App, RxgiServer, ServeOptions } from 'rxgi';
 import { logger, serve, setLogger } from 'rxgi';
 
@@ -176,5 +177,44 @@ export async function withLogs<T>(test: (lines: LogLine[]) => Promise<T> | T): P
     return await test(lines);
   } finally {
     setLogger(previous);
+  }
+}
+
+/**
+ * Runs test/fixtures/gc-server.mjs in `mode`, in a process of its own under `--trace-gc-nvp`,
+ * while `load` sends it requests (and resolves to how many it sent); the server collects all
+ * garbage after the `fullGcAt`th, once the young generation has grown to its working size.
+ * Returns the bytes V8 promoted per request in the scavenges after that full GC, and how many
+ * scavenges there were.
+ */
+export async function promotedAfterFullGc(
+  mode: 'rxgi' | 'raw-h1' | 'raw-h2',
+  fullGcAt: number,
+  load: (port: number) => Promise<number>,
+): Promise<{ perRequest: number; scavenges: number }> {
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--trace-gc-nvp', 'test/fixtures/gc-server.mjs', mode, String(fullGcAt)],
+    { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const lines: string[] = [];
+    const port = await new Promise<number>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        lines.push(line);
+        const match = /^LISTENING (\d+)$/.exec(line);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`gc-server exited with ${code}`)));
+    });
+    const requests = await load(port);
+    child.kill('SIGTERM');
+    await exited;
+    const after = lines.slice(lines.indexOf('FULL-GC') + 1).filter((line) => / gc=s /.test(line));
+    const promoted = after.reduce((sum, line) => sum + Number(/ promoted=(\d+)/.exec(line)![1]), 0);
+    return { perRequest: promoted / (requests - fullGcAt), scavenges: after.length };
+  } finally {
+    child.kill('SIGKILL');
   }
 }

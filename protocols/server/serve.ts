@@ -5,6 +5,7 @@ import type { App } from '../../core/app.js';
 import type { Hub } from '../../core/hub.js';
 import type { Lifespan } from '../../core/lifespan.js';
 import { logger } from '../../core/log.js';
+import { Roster } from '../../core/table.js';
 import { Clock } from '../drivers/clock.js';
 import { attachHttp1, HTTP1_MESSAGES, type Http1Driver } from '../drivers/http1.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
@@ -183,20 +184,20 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     clock,
     settings.accessLog,
   );
-  // Every open socket, with one listener shared by all. A Set, not an `IndexedRoster`: that
-  // roster keeps each member's place in a field of the member, and the roster's one store for
-  // sockets, connections and streams alike is megamorphic; adding a field to node's socket
-  // there cost ~1,400 more instructions a connection than the Set (callgrind).
-  const sockets = new Set<Socket>();
+  // Every open socket. A `Roster`, not a `Set`: a Set that takes in and lets go of a socket per
+  // request outgrows its table again and again, and each table it leaves in the old generation
+  // holds the sockets it had until a mark-compact, so every socket, with its connection and all
+  // they hold, is promoted (core/table.ts; docs/internals.md). The entry is in its socket's
+  // listener, not in a field of node's socket, which V8 would add through its runtime.
+  const sockets = new Roster<Socket>();
   /** Resolves `gone()` once the last socket has closed. */
   let emptied: (() => void) | null = null;
-  function closed(this: Socket) {
-    sockets.delete(this);
-    if (sockets.size === 0) emptied?.();
-  }
   listener.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', closed);
+    const entry = sockets.add(socket);
+    socket.on('close', () => {
+      sockets.delete(entry);
+      if (sockets.size === 0) emptied?.();
+    });
   });
   const gone = () =>
     sockets.size === 0
@@ -244,7 +245,7 @@ interface Parts {
   listener: Server;
   closeUnassigned(): void;
   h1: HttpServer;
-  sockets: Set<Socket>;
+  sockets: Roster<Socket>;
   /** Resolves when every socket has closed. */
   gone(): Promise<void>;
   http1: Http1Driver;

@@ -1,11 +1,11 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import http2, { type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StreamMap, unchainStreams } from '../../../protocols/drivers/http2-streams.js';
 import { session as connect, exchange } from '../../h2client.js';
+import { promotedAfterFullGc } from '../../helpers.js';
 
 const run = promisify(execFile);
 const cleanups: (() => void)[] = [];
@@ -100,29 +100,8 @@ describe('unchainStreams on node:http2 sessions', () => {
   });
 });
 
-/**
- * Runs test/fixtures/gc-server.mjs in `mode` under h2load (2 connections, 10 streams each,
- * 60,000 requests; a full GC after the 20,000th, once the young generation has grown to its
- * working size) and returns the bytes V8 promoted per request in
- * the scavenges after that GC, and how many scavenges there were.
- */
-async function promotedAfterFullGc(mode: 'rxgi' | 'raw') {
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--trace-gc-nvp', 'test/fixtures/gc-server.mjs', mode],
-    { cwd: new URL('../../..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  cleanups.push(() => child.kill('SIGKILL'));
-  const lines: string[] = [];
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      lines.push(line);
-      const match = /^LISTENING (\d+)$/.exec(line);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`gc-server exited with ${code}`)));
-  });
+/** 60,000 requests from h2load: 2 connections, 10 streams each. */
+async function h2load(port: number): Promise<number> {
   const requests = 60_000;
   const { stdout } = await run('h2load', [
     '-n',
@@ -132,17 +111,13 @@ async function promotedAfterFullGc(mode: 'rxgi' | 'raw') {
     `http://127.0.0.1:${port}/`,
   ]);
   expect(stdout).toContain(`${requests} succeeded`);
-  child.kill('SIGTERM');
-  await exited;
-  const after = lines.slice(lines.indexOf('FULL-GC') + 1).filter((line) => / gc=s /.test(line));
-  const promoted = after.reduce((sum, line) => sum + Number(/ promoted=(\d+)/.exec(line)![1]), 0);
-  return { perRequest: promoted / (requests - 20_000), scavenges: after.length };
+  return requests;
 }
 
 describe('a long HTTP/2 session after a full GC (the process, measured)', () => {
   it("rxgi's sessions promote nothing per request; bare node:http2's promote each stream", async () => {
-    const raw = await promotedAfterFullGc('raw');
-    const rxgi = await promotedAfterFullGc('rxgi');
+    const raw = await promotedAfterFullGc('raw-h2', 20_000, h2load);
+    const rxgi = await promotedAfterFullGc('rxgi', 20_000, h2load);
     // Enough scavenges that promotion would show; the bare server is the control.
     expect(raw.scavenges).toBeGreaterThanOrEqual(5);
     expect(rxgi.scavenges).toBeGreaterThanOrEqual(5);
