@@ -305,20 +305,19 @@ export class IndexedRoster<T extends object> {
   }
 
   add(value: T): void {
-    (value as Record<PropertyKey, number>)[this.key] = this.members.length;
+    this.place(value, this.members.length);
     this.members.push(value);
   }
 
   /** Removes a member; removing one twice, or one that is not a member, does nothing. */
   delete(value: T): void {
-    const slot = value as Record<PropertyKey, number | undefined>;
-    const index = slot[this.key];
+    const index = this.placeOf(value);
     if (index === undefined || index < 0 || this.members[index] !== value) return;
-    slot[this.key] = -1;
+    this.place(value, -1);
     const last = this.members.pop()!;
     if (last !== value) {
       this.members[index] = last;
-      (last as Record<PropertyKey, number>)[this.key] = index;
+      this.place(last, index);
     }
   }
 
@@ -329,5 +328,18 @@ export class IndexedRoster<T extends object> {
 
   [Symbol.iterator](): Iterator<T> {
     return this.values()[Symbol.iterator]();
+  }
+
+  /**
+   * The member's place, under `key`. A subclass whose members are all of one kind may read and
+   * write its own constant key instead: this store is shared by every roster, so it sees every
+   * kind of member, and V8 handles it generically (megamorphic).
+   */
+  protected placeOf(member: T): number | undefined {
+    return (member as Record<PropertyKey, number | undefined>)[this.key];
+  }
+
+  protected place(member: T, index: number): void {
+    (member as Record<PropertyKey, number>)[this.key] = index;
   }
 }
