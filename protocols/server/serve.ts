@@ -17,10 +17,11 @@ const kServeIndex = Symbol('rxgi.serveIndex');
 type ServedSocket = Socket & { [kServeIndex]?: number };
 
 /**
- * serve's open sockets, each with its place on itself: one field (no entry object, and no
- * listener of its own, which with ws's made each upgraded socket a pair of listeners to
- * combine: ~380 bytes a WebSocket session more, bench:ws-idle). Its store sees sockets alone,
- * where the base roster's is shared by every kind of member and generic.
+ * serve's open sockets, each with its place in a field of its own, written by code that sees
+ * sockets alone (the base roster's store is shared by every kind of member, and generic). An
+ * entry object and a `'close'` listener per socket instead held ~380 bytes more a WebSocket
+ * session (bench:ws-idle): the driver makes an upgraded socket's two plain `'close'` listeners
+ * one function only where both are shared.
  */
 class SocketRoster extends IndexedRoster<ServedSocket> {
   protected override placeOf(socket: ServedSocket): number | undefined {

@@ -138,6 +138,27 @@ describe('Roster', () => {
 });
 
 describe('IndexedRoster', () => {
+  it('lets a subclass keep the place under a key of its own', () => {
+    const kPlace = Symbol('place');
+    type Placed = { name: string; [kPlace]?: number };
+    class Own extends IndexedRoster<Placed> {
+      protected override placeOf(member: Placed): number | undefined {
+        return member[kPlace];
+      }
+      protected override place(member: Placed, index: number): void {
+        member[kPlace] = index;
+      }
+    }
+    const roster = new Own('unused');
+    const [a, b] = ['a', 'b'].map((name): Placed => ({ name }));
+    roster.add(a);
+    roster.add(b);
+    roster.delete(a);
+    expect([a[kPlace], b[kPlace]]).toEqual([-1, 0]);
+    expect(roster.values()).toEqual([b]);
+    expect(Object.keys(b)).toEqual(['name']);
+  });
+
   it("keeps each member's place on the member, under its key; removing twice or a stranger does nothing", () => {
     const kA = Symbol('a');
     const kB = Symbol('b');
