@@ -184,14 +184,14 @@ export async function withLogs<T>(test: (lines: LogLine[]) => Promise<T> | T): P
  * Runs test/fixtures/gc-server.mjs in `mode`, in a process of its own under `--trace-gc-nvp`,
  * while `load` sends it requests (and resolves to how many it sent); the server collects all
  * garbage after the `fullGcAt`th, once the young generation has grown to its working size.
- * Returns the bytes V8 promoted per request in the scavenges after that full GC, and how many
- * scavenges there were.
+ * Returns the bytes V8 promoted in the scavenges after that full GC, per request and per
+ * scavenge, and how many scavenges there were.
  */
 export async function promotedAfterFullGc(
   mode: 'rxgi' | 'raw-h1' | 'raw-h2',
   fullGcAt: number,
   load: (port: number) => Promise<number>,
-): Promise<{ perRequest: number; scavenges: number }> {
+): Promise<{ perRequest: number; perScavenge: number; scavenges: number }> {
   const child = spawn(
     process.execPath,
     ['--expose-gc', '--trace-gc-nvp', 'test/fixtures/gc-server.mjs', mode, String(fullGcAt)],
@@ -213,7 +213,11 @@ export async function promotedAfterFullGc(
     await exited;
     const after = lines.slice(lines.indexOf('FULL-GC') + 1).filter((line) => / gc=s /.test(line));
     const promoted = after.reduce((sum, line) => sum + Number(/ promoted=(\d+)/.exec(line)![1]), 0);
-    return { perRequest: promoted / (requests - fullGcAt), scavenges: after.length };
+    return {
+      perRequest: promoted / (requests - fullGcAt),
+      perScavenge: promoted / after.length,
+      scavenges: after.length,
+    };
   } finally {
     child.kill('SIGKILL');
   }

@@ -312,16 +312,19 @@ function resetAfter(port: number, bytes: string, after: number): Promise<void> {
 }
 
 describe('a connection per request after a full GC (the process, measured)', () => {
-  // A roster of sockets or connections kept in a Set or a Map is a regression this catches: the
-  // tables it outgrows stay in the old generation with the sockets they held, and every socket
-  // with all it holds is promoted (1.3 KB a request, against bare node:http's ~0.6 KB).
-  it('promotes no more per request than bare node:http', async () => {
+  // A roster of sockets kept in a Set is a regression this catches: the tables it outgrows stay
+  // in the old generation with the sockets they held, and every socket with all it holds is
+  // promoted. Per scavenge, not per request: a server that allocates more per request
+  // scavenges more often, and each scavenge promotes whatever is alive and old enough then.
+  // With the Set, node 20 promoted 1.4 MB a scavenge against bare node:http's 0.4 MB, and node
+  // 22 380 KB against 1 KB (node 22 promotes almost nothing from a bare server); node 24
+  // promotes about as much from a bare server, 1.3 MB, either way.
+  it('promotes about as much per scavenge as bare node:http', async () => {
     const raw = await promotedAfterFullGc('raw-h1', 5_000, closingRequests);
     const rxgi = await promotedAfterFullGc('rxgi', 5_000, closingRequests);
     expect(raw.scavenges).toBeGreaterThanOrEqual(4);
     expect(rxgi.scavenges).toBeGreaterThanOrEqual(4);
-    expect(raw.perRequest).toBeGreaterThan(200);
-    expect(rxgi.perRequest).toBeLessThan(raw.perRequest * 1.4);
+    expect(rxgi.perScavenge).toBeLessThan(raw.perScavenge * 1.5 + 100_000);
   }, 60_000);
 });
 
