@@ -24,6 +24,10 @@ type ServedSocket = Socket & { [kServeIndex]?: number };
  * one function only where both are shared.
  */
 class SocketRoster extends IndexedRoster<ServedSocket> {
+  constructor() {
+    super(kServeIndex);
+  }
+
   protected override placeOf(socket: ServedSocket): number | undefined {
     return socket[kServeIndex];
   }
@@ -208,7 +212,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   // lets go of a socket per request outgrows its table again and again, and each table it
   // leaves in the old generation holds the sockets it had until a mark-compact, so every socket,
   // with its connection and all they hold, is promoted (core/table.ts; docs/internals.md).
-  const sockets = new SocketRoster(kServeIndex);
+  const sockets = new SocketRoster();
   /** Resolves `gone()` once the last socket has closed. */
   let emptied: (() => void) | null = null;
   function closed(this: Socket) {
