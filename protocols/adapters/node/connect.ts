@@ -32,6 +32,7 @@ import { logger } from '../../../core/log.js';
 import { type Route, type StreamEvent, StreamRouter } from '../../../core/router.js';
 import { errorBody } from '../../../core/status.js';
 import { type NodeListener, NodeRouter, requestEvent } from './from-node.js';
+import { NodeShapes } from './node-objects.js';
 
 /** A Connect/Express middleware function. `next(error)` fails the exchange. */
 export type ConnectMiddleware = (
@@ -64,8 +65,9 @@ export type ConnectMiddleware = (
  * await serve(compose(fromConnect(auth), fromConnect(cors()))(app), { port: 8000 });
  */
 export function fromConnect(middleware: ConnectMiddleware): Middleware {
+  const shapes = new NodeShapes();
   return (inner) =>
-    sessionApp((out, connection) => new ConnectRouter(middleware, inner, out, connection));
+    sessionApp((out, connection) => new ConnectRouter(middleware, inner, out, connection, shapes));
 }
 
 /** Per stream state of `fromConnect`, for a stream the middleware has seen. */
@@ -99,9 +101,15 @@ class ConnectRouter extends StreamRouter<ConnectRoute> {
   private readonly shim: NodeRouter;
   private readonly inner: AppRun;
 
-  constructor(middleware: ConnectMiddleware, inner: App, out: SessionOutput, info: ConnectionInfo) {
+  constructor(
+    middleware: ConnectMiddleware,
+    inner: App,
+    out: SessionOutput,
+    info: ConnectionInfo,
+    shapes: NodeShapes,
+  ) {
     super(out);
-    this.shim = new NodeRouter(this.listener(middleware), new MiddlewareSide(this));
+    this.shim = new NodeRouter(this.listener(middleware), new MiddlewareSide(this), shapes);
     this.inner = runApp(inner, new InnerSide(this), info);
   }
 

@@ -44,6 +44,7 @@ import {
   makeResponse,
   type NodeReq,
   type NodeRes,
+  NodeShapes,
   nodeError,
   toBuffer,
   toChunk,
@@ -73,7 +74,8 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * await serve(fromNodeHandler(app), { port: 8000 });
  */
 export function fromNodeHandler(listener: NodeListener): App {
-  return sessionApp((out) => new NodeRouter(listener, out));
+  const shapes = new NodeShapes();
+  return sessionApp((out) => new NodeRouter(listener, out, shapes));
 }
 
 /** The rxgi request event behind a request the shim made, or undefined for any other. */
@@ -91,6 +93,8 @@ export class NodeRouter extends HandlerRouter<NodeExchange> {
   constructor(
     private readonly listener: NodeListener,
     out: SessionOutput,
+    /** What the listener adds to its objects, shared by all connections of one app. */
+    readonly shapes: NodeShapes,
   ) {
     super(out);
   }
@@ -182,8 +186,8 @@ export class NodeExchange {
     this.inputDone = event.end;
     this.window = event.window ?? INITIAL_WINDOW;
     this.socket = new ExchangeSocket(this, event);
-    this.req = makeRequest(this, event, this.socket);
-    this.res = makeResponse(this, this.req, this.socket);
+    this.req = makeRequest(this, event, this.socket, router.shapes.request);
+    this.res = makeResponse(this, this.req, this.socket, router.shapes.response);
     if (!event.end) this.reader = new BodyReader((bytes) => this.grant(bytes), false);
   }
 
@@ -428,6 +432,7 @@ export class NodeExchange {
       if ((res.socket as unknown) === socket) res.detachSocket(socket as never);
       res.emit('finish');
     });
+    this.router.shapes.learn(req, res);
     process.nextTick(() => {
       if (res._closed) return;
       res.destroyed = true;

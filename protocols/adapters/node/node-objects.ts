@@ -70,6 +70,99 @@ export interface NodeRes extends ServerResponse {
 const INVALID_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
 // ---------------------------------------------------------------------------------------------
+// Shapes
+
+/** At most this many properties are learned for requests, and as many for responses. */
+const MAX_LEARNED = 64;
+/** Names looked at before learning stops: a listener that adds new names forever is not helped. */
+const MAX_SEEN = 512;
+/** Exchanges learned from first; after them, one in `RELEARN_EVERY`. */
+const FIRST_LESSONS = 64;
+const RELEARN_EVERY = 1024;
+
+/**
+ * The own properties a listener adds to its requests (or its responses), learned from finished
+ * exchanges and made on each later object before the listener sees it.
+ *
+ * Frameworks swap the objects' prototypes (Express: `Object.setPrototypeOf(req, app.request)`).
+ * In the V8 of node 20 and 22, each property added to an object after such a swap gives that
+ * one object a hidden class of its own. Express adds about ten a request (`res.locals`,
+ * `req.params`, node's own `res.statusCode`, ...), each a copy of a descriptor array of some
+ * fifty entries, and every property access after them misses V8's inline caches: natively that
+ * is about half of Express's time a request. Made up front, in the same order every time, the
+ * properties exist before the swap, and every object keeps the one hidden class.
+ *
+ * Only a property that cannot read differently for being made early is learned: an own,
+ * enumerable, writable data property (what an assignment makes), whose name the listener's
+ * prototype chain either lacks or resolves to the same writable data property as node's chain.
+ * It is made with the value the object would otherwise inherit (`undefined` for most), so a
+ * read before the listener's write sees what it saw before. What changes is only that the
+ * name is an own property earlier (`Object.hasOwn`, `in`, `Object.keys`).
+ */
+export class LearnedShape {
+  private readonly keys: PropertyKey[] = [];
+  /** The names of a new object, then every name seen since. */
+  private seen: Set<PropertyKey> | null = null;
+  private lessons = 0;
+
+  /** @param base node's prototype of the objects (`IncomingMessage.prototype`, ...). */
+  constructor(private readonly base: object) {}
+
+  /** Make the learned properties on a new object, after its own set-up. */
+  prepare(target: Record<PropertyKey, unknown>): void {
+    if (this.seen === null) this.seen = new Set(Reflect.ownKeys(target));
+    const keys = this.keys;
+    for (let i = 0; i < keys.length; i++) target[keys[i]] = target[keys[i]];
+  }
+
+  /** Learn from an object its listener is done with. */
+  learn(target: object): void {
+    const lesson = this.lessons++;
+    const seen = this.seen;
+    if (lesson >= FIRST_LESSONS && lesson % RELEARN_EVERY !== 0) return;
+    if (seen === null || seen.size >= MAX_SEEN) return;
+    const prototype: unknown = Object.getPrototypeOf(target);
+    for (const key of Reflect.ownKeys(target)) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (this.keys.length < MAX_LEARNED && this.learnable(target, prototype as object, key)) {
+        this.keys.push(key);
+      }
+    }
+  }
+
+  private learnable(target: object, prototype: object | null, key: PropertyKey): boolean {
+    const own = Object.getOwnPropertyDescriptor(target, key);
+    if (own === undefined || !('value' in own) || !own.writable || !own.enumerable) return false;
+    const holder = holderOf(prototype, key);
+    if (holder !== holderOf(this.base, key)) return false;
+    if (holder === null) return true;
+    const inherited = Object.getOwnPropertyDescriptor(holder, key)!;
+    return 'value' in inherited && inherited.writable === true;
+  }
+}
+
+/** The object of a prototype chain that has `key` as its own property, or null. */
+function holderOf(prototype: object | null, key: PropertyKey): object | null {
+  for (let at = prototype; at !== null; at = Object.getPrototypeOf(at) as object | null) {
+    if (Object.hasOwn(at, key)) return at;
+  }
+  return null;
+}
+
+/** What one listener adds to its requests and to its responses. */
+export class NodeShapes {
+  readonly request = new LearnedShape(IncomingMessage.prototype);
+  readonly response = new LearnedShape(ServerResponse.prototype);
+
+  /** Learn from an exchange's objects once the listener is done with them. */
+  learn(req: NodeReq, res: NodeRes): void {
+    this.request.learn(req);
+    this.response.learn(res);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The socket
 
 /**
@@ -148,6 +241,7 @@ export function makeRequest(
   exchange: NodeExchange,
   event: RequestEvent,
   socket: ExchangeSocket,
+  shape: LearnedShape,
 ): NodeReq {
   const req = new IncomingMessage(socket as never) as NodeReq;
   req[kExchange] = exchange;
@@ -162,6 +256,7 @@ export function makeRequest(
   req.upgrade = false;
   addHeaderLines(req, rawHeaders(event));
   req._read = readBody;
+  shape.prepare(req as never);
   return req;
 }
 
@@ -235,6 +330,7 @@ export function makeResponse(
   exchange: NodeExchange,
   req: NodeReq,
   socket: ExchangeSocket,
+  shape: LearnedShape,
 ): NodeRes {
   const res = new ServerResponse(req) as unknown as NodeRes;
   res[kExchange] = exchange;
@@ -250,6 +346,7 @@ export function makeResponse(
   res.writeEarlyHints = writeEarlyHints;
   Object.defineProperty(res, 'writableFinished', writableFinishedDescriptor);
   Object.defineProperty(res, 'writableNeedDrain', writableNeedDrainDescriptor);
+  shape.prepare(res as never);
   // Attached as node attaches its socket: the socket's 'close' closes the response, and
   // on-finished, Koa and Express find it where they look.
   res.assignSocket(socket as never);
