@@ -72,6 +72,13 @@ const INVALID_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 // ---------------------------------------------------------------------------------------------
 // Shapes
 
+/**
+ * Whether this V8 gives an object a hidden class of its own for each property added after its
+ * prototype was swapped: V8 before 13 (node 20 and 22; seen on 11.3 and 12.4, not on 13.6).
+ * Elsewhere the shapes are shared anyway, and making properties up front only costs time.
+ */
+export const SWAP_SPLITS_SHAPES = Number.parseInt(process.versions.v8, 10) < 13;
+
 /** At most this many properties are learned for requests, and as many for responses. */
 const MAX_LEARNED = 64;
 /** Names looked at before learning stops: a listener that adds new names forever is not helped. */
@@ -97,7 +104,8 @@ const RELEARN_EVERY = 1024;
  * prototype chain either lacks or resolves to the same writable data property as node's chain.
  * It is made with the value the object would otherwise inherit (`undefined` for most), so a
  * read before the listener's write sees what it saw before. What changes is only that the
- * name is an own property earlier (`Object.hasOwn`, `in`, `Object.keys`).
+ * name is an own property earlier (`Object.hasOwn`, `in`, `Object.keys`). Where the V8 shares
+ * the shapes (`SWAP_SPLITS_SHAPES` false), nothing is learned.
  */
 export class LearnedShape {
   private readonly keys: PropertyKey[] = [];
@@ -110,6 +118,7 @@ export class LearnedShape {
 
   /** Make the learned properties on a new object, after its own set-up. */
   prepare(target: Record<PropertyKey, unknown>): void {
+    if (!SWAP_SPLITS_SHAPES) return;
     if (this.seen === null) this.seen = new Set(Reflect.ownKeys(target));
     const keys = this.keys;
     for (let i = 0; i < keys.length; i++) target[keys[i]] = target[keys[i]];

@@ -28,6 +28,7 @@ import {
   type NodeListener,
   requestEvent,
 } from '../../../../protocols/adapters/node/from-node.js';
+import { SWAP_SPLITS_SHAPES } from '../../../../protocols/adapters/node/node-objects.js';
 import { exchange, session } from '../../../h2client.js';
 import { closeServers, raw, sleep, start, until } from '../../../helpers.js';
 
@@ -1369,14 +1370,15 @@ describe('properties the listener adds', () => {
       // `statusCode` (node's own, inherited as the same data property either way) are own
       // properties before the listener runs, with the values a read saw before. `query` (an
       // accessor on the listener's prototype) and `flag` (its own data property) are not.
+      // Where V8 shares the shapes anyway (node 24), nothing is learned.
       expect(await ask('/')).toEqual({
-        ownUser: true,
+        ownUser: SWAP_SPLITS_SHAPES,
         user: null,
         query: 'from the getter',
         flag: 'from the prototype',
-        ownLocals: true,
+        ownLocals: SWAP_SPLITS_SHAPES,
         locals: null,
-        ownStatus: true,
+        ownStatus: SWAP_SPLITS_SHAPES,
         status: 200,
       });
     }
