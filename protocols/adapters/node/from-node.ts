@@ -66,7 +66,9 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
  * The listener sees HTTP/1.1-shaped objects on every protocol (`req.httpVersion` is `'1.1'` on
  * HTTP/2 too, with a `host` header made from `:authority`); `requestEvent(req)` gives the rxgi
  * request event with the real version. An exception or rejected promise from the listener
- * answers 500 (or aborts, after the head) that one exchange only.
+ * answers 500 (or aborts, after the head) that one exchange only. On node 20 and 22, properties
+ * the listener adds to `req` and `res` (Express's `req.params`, `res.locals`, ...) are learned and
+ * made up front on later objects, as `undefined` or the inherited value (docs/compatibility.md).
  *
  * @example
  * const app = express();
