@@ -96,7 +96,7 @@ const RELEARN_EVERY = 1024;
  * one object a hidden class of its own. Express adds about ten a request (`res.locals`,
  * `req.params`, node's own `res.statusCode`, ...), each a copy of a descriptor array of some
  * fifty entries, and every property access after them misses V8's inline caches: natively that
- * is about half of Express's time a request. Made up front, in the same order every time, the
+ * is most of Express's work a request (docs/internals.md). Made up front, in the same order, the
  * properties exist before the swap, and every object keeps the one hidden class.
  *
  * Only a property that cannot read differently for being made early is learned: an own,
