@@ -199,6 +199,17 @@ export function printSummary(results, cpus) {
   if (tools.size > 0) {
     console.log(`load generators: ${[...tools.values()].join('; ')}`);
   }
+  if (
+    Number.parseInt(process.versions.v8, 10) < 13 &&
+    requests.some(({ scenario }) => scenario.name.startsWith('Express'))
+  ) {
+    console.log(
+      `note: on this V8 (${process.versions.v8}; node 20 and 22) Express natively makes a ` +
+        'hidden class per object for each property it adds after swapping the prototypes of ' +
+        'req and res, and fromNodeHandler avoids that: the Express ratio measures it as well ' +
+        `(docs/internals.md, "Express's hidden classes"; on node 24 both share them)`,
+    );
+  }
   if (tools.has('autocannon')) {
     warn(
       'HTTP/1.1 ran on autocannon, which saturates its core before the servers do: req/s ' +
