@@ -59,6 +59,19 @@ export function assertPairs(list: HeaderList): void {
   }
 }
 
+/**
+ * A copy of `headers` with the field `name: value` added at the end, in an array of its exact
+ * size (`slice()` then `push` would grow the copy's store to 19 slots for a 2-field list).
+ */
+export function withField(headers: HeaderList, name: string, value: string): HeaderList {
+  const length = headers.length;
+  const copy: string[] = new Array(length + 2);
+  for (let i = 0; i < length; i++) copy[i] = headers[i];
+  copy[length] = name;
+  copy[length + 1] = value;
+  return copy;
+}
+
 /** A copy of `headers` without the fields named `name` (lower case). */
 export function withoutField(headers: HeaderList, name: string): HeaderList {
   const kept: string[] = [];

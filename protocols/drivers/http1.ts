@@ -16,7 +16,14 @@ import type {
   WsAcceptEvent,
   WsMessageOutEvent,
 } from '../../core/events.js';
-import { assertPairs, getHeader, hasField, lowerNames, withoutField } from '../../core/headers.js';
+import {
+  assertPairs,
+  getHeader,
+  hasField,
+  lowerNames,
+  withField,
+  withoutField,
+} from '../../core/headers.js';
 import type { Hub } from '../../core/hub.js';
 import { logger } from '../../core/log.js';
 import { errorBody } from '../../core/status.js';
@@ -349,17 +356,14 @@ export class Http1Connection
     const body = typeof event.body === 'string' ? latin1Safe(headers, event.body) : event.body;
     if (event.end) {
       if (!hasField(headers, 'content-length') && !hasField(headers, 'transfer-encoding')) {
-        // The app's list is its own: copy before adding (slice and push beat concat here).
+        // The app's list is its own: copy before adding.
         const length =
           body !== undefined
             ? String(chunkLength(body))
             : event.status !== 204 && event.status !== 304 && stream.req?.method !== 'HEAD'
               ? '0'
               : null;
-        if (length !== null) {
-          headers = headers.slice();
-          headers.push('content-length', length);
-        }
+        if (length !== null) headers = withField(headers, 'content-length', length);
       }
       res.writeHead(event.status, headers);
       res.end(body);

@@ -6,6 +6,7 @@ import {
   hasToken,
   headerList,
   repeatedSingleton,
+  withField,
   withoutField,
 } from '../../core/headers.js';
 
@@ -34,6 +35,14 @@ describe('header lists', () => {
       '7',
     ];
     expect(withoutField(headers, 'content-length')).toEqual(['a', '1', 'CONTENT-LENGTHS', '7']);
+  });
+
+  it('adds a field to a copy and leaves the list it copied alone', () => {
+    const headers = ['content-type', 'text/plain'];
+    const added = withField(headers, 'content-length', '14');
+    expect(added).toEqual(['content-type', 'text/plain', 'content-length', '14']);
+    expect(headers).toEqual(['content-type', 'text/plain']);
+    expect(withField([], 'content-length', '0')).toEqual(['content-length', '0']);
   });
 
   it('names the first single-value field that repeats, in any case', () => {
