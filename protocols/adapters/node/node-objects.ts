@@ -127,14 +127,14 @@ export class LearnedShape {
   /** Learn from an object its listener is done with. */
   learn(target: object): void {
     const lesson = this.lessons++;
-    const seen = this.seen;
     if (lesson >= FIRST_LESSONS && lesson % RELEARN_EVERY !== 0) return;
+    const seen = this.seen;
     if (seen === null || seen.size >= MAX_SEEN) return;
-    const prototype: unknown = Object.getPrototypeOf(target);
+    const prototype = Object.getPrototypeOf(target) as object | null;
     for (const key of Reflect.ownKeys(target)) {
       if (seen.has(key)) continue;
       seen.add(key);
-      if (this.keys.length < MAX_LEARNED && this.learnable(target, prototype as object, key)) {
+      if (this.keys.length < MAX_LEARNED && this.learnable(target, prototype, key)) {
         this.keys.push(key);
       }
     }
