@@ -219,7 +219,9 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     sockets.delete(this);
     if (sockets.size === 0) emptied?.();
   }
-  listener.on('connection', (socket: Socket) => {
+  // Before the hand-over: node:http wraps the `on` of every socket it takes (to see 'data'
+  // listeners), and a listener added through the wrapper costs a call more.
+  listener.prependListener('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', closed);
   });
