@@ -25,7 +25,9 @@
 // BENCH_INSTR_REQUESTS (counted requests, default 5000 with a connection per request, else
 // 10000), BENCH_INSTR_WARM (warm-up requests, default 20000: after 6000 connections some of
 // rxgi's functions still ran unoptimized), BENCH_INSTR_CONCURRENCY (connections open at once,
-// default 1), BENCH_INSTR_KEEP (a directory to keep callgrind's files in).
+// default 1), BENCH_INSTR_KEEP (a directory to keep callgrind's files in), BENCH_INSTR_FLOOR=1
+// (hello world gains a first server: node:net and llhttp without node:http, servers/floor-llhttp.mjs,
+// what an HTTP/1.1 driver that owned its wire could cost at least; docs/internals.md).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -47,7 +49,9 @@ const CONCURRENCY = numberEnv('BENCH_INSTR_CONCURRENCY', 1, 1);
 // The last server of a scenario is rxgi's; each other is compared with it. The middle one of
 // hello world is raw node with rxgi loaded (servers/raw-http1-rxgi-loaded.mjs): what of rxgi's
 // gap is node's own code in a process of rxgi's shape rather than rxgi's work per request.
+const FLOOR = process.env.BENCH_INSTR_FLOOR === '1';
 const HELLO = [
+  ...(FLOOR ? [{ label: 'net + llhttp (floor)', script: 'servers/floor-llhttp.mjs' }] : []),
   { label: 'raw node:http', script: 'servers/raw-http1.mjs' },
   { label: 'raw, rxgi loaded', script: 'servers/raw-http1-rxgi-loaded.mjs' },
   { label: 'rxgi', script: 'servers/rxgi-hello.mjs' },
