@@ -220,7 +220,8 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     if (sockets.size === 0) emptied?.();
   }
   // Before the hand-over: node:http wraps the `on` of every socket it takes (to see 'data'
-  // listeners), and a listener added through the wrapper costs a call more.
+  // listeners), and the 'close' listener added through the wrapper cost ~2 k instructions a
+  // connection more (callgrind, 20 connections at a time).
   listener.prependListener('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', closed);
