@@ -7,8 +7,11 @@ import { logger, serve, setLogger } from 'rxgi';
 const servers: RxgiServer[] = [];
 
 /** Serve `app` on a free port; closed by `closeServers`. */
+/** The HTTP/1.1 driver the tests' servers run: `RXGI_TEST_HTTP1` (`net` or `node:http`), else serve's default. */
+const HTTP1 = process.env.RXGI_TEST_HTTP1 as ServeOptions['http1'];
+
 export async function start(app: App, options: ServeOptions = {}): Promise<RxgiServer> {
-  const server = await serve(app, { port: 0, shutdownTimeout: 2_000, ...options });
+  const server = await serve(app, { port: 0, shutdownTimeout: 2_000, http1: HTTP1, ...options });
   servers.push(server);
   return server;
 }

@@ -1,5 +1,4 @@
-/** HTTP/1.x request heads: node's request becomes an rxgi `request` event in one pass. */
-import type { IncomingMessage } from 'node:http';
+/** HTTP/1.x request heads: node's request, or a head llhttp read, becomes an rxgi `request` event in one pass. */
 import type { ConnectionInfo } from '../../core/app.js';
 import type { Capabilities, HeaderList, RequestEvent } from '../../core/events.js';
 import { hasToken } from '../../core/headers.js';
@@ -14,12 +13,28 @@ const CAPS: Record<string, Capabilities> = {
   '1.0': { push: false, trailers: false, earlyHints: false, websocket: false },
 };
 
+/**
+ * A request head as node:http's request carries it (an `IncomingMessage` is one), or as the
+ * driver on node:net keeps it: the method, the target and the fields as they came.
+ */
+export interface RawHead {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  /** Names and values in turn, as received. */
+  readonly rawHeaders: string[];
+  /** `1.1`, `1.0`... */
+  readonly httpVersion: string;
+  readonly httpVersionMajor: number;
+}
+
 export interface ParsedHead {
   event: RequestEvent;
   /** Declared body length, or 0. */
   length: number;
   key: string | undefined;
   version: string | undefined;
+  /** The `Expect` field's value, if any. */
+  expect: string | undefined;
   /** Why the head is refused without calling the app (SPEC.md §8.2), or null. */
   refusal: HeadRefusal | null;
 }
@@ -63,7 +78,7 @@ const SLASH = 47;
  * invalid one (§3.2, 400), a major version other than 1 (505). The later rule wins.
  */
 function headProblem(
-  req: IncomingMessage,
+  req: RawHead,
   authority: string,
   hosts: number,
   absolute: boolean,
@@ -88,7 +103,7 @@ function headProblem(
  * counts the whole head, and sets node's count one above the limit so that a head with too many
  * fields always shows more than the limit here (spec/http1.md).
  */
-function overLimits(req: IncomingMessage, fields: number, size: number, limits: HeadLimits) {
+function overLimits(req: RawHead, fields: number, size: number, limits: HeadLimits) {
   if (fields > limits.maxHeaderFields) {
     return {
       status: 431,
@@ -108,7 +123,7 @@ function overLimits(req: IncomingMessage, fields: number, size: number, limits: 
  * what the driver needs (declared length, WebSocket key and version) on the way.
  */
 export function parseHead(
-  req: IncomingMessage,
+  req: RawHead,
   info: ConnectionInfo,
   websocket: boolean,
   id: number,
@@ -123,6 +138,7 @@ export function parseHead(
   let te = false;
   let key: string | undefined;
   let version: string | undefined;
+  let expect: string | undefined;
   // Each field line is `name: value` and CRLF on the wire (RFC 9112 §5).
   let size = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -150,6 +166,9 @@ export function parseHead(
         break;
       case 'sec-websocket-version':
         version = value;
+        break;
+      case 'expect':
+        expect = value;
         break;
     }
   }
@@ -191,5 +210,5 @@ export function parseHead(
     subprotocols: NO_PROTOCOLS,
     end: !chunked && !(length > 0),
   };
-  return { event, length: chunked ? 0 : length, key, version, refusal };
+  return { event, length: chunked ? 0 : length, key, version, expect, refusal };
 }

@@ -33,6 +33,7 @@ import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { isPreface, releasePreface } from './http1-preface.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
+import { internFields, oneCloseListener } from './http1-upgrade.js';
 import { endLingering, lingerAfterEnd } from './linger.js';
 import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
@@ -120,46 +121,6 @@ class Http1Stream extends NodeStream {
   get host(): Http1Connection {
     return this.connection;
   }
-}
-
-/** Pairs of 'close' listeners made one (`oneCloseListener`), by their first and second. */
-const closePairs = new WeakMap<Listener, WeakMap<Listener, Listener>>();
-type Listener = (...args: unknown[]) => void;
-
-/**
- * An upgraded socket's 'close' listeners, when they are two plain ones (the host's, such as
- * `serve`'s roster, and ws's), become one function that calls both in turn: an event with two
- * listeners keeps them in an array (64 bytes for as long as the session is open), one is kept
- * bare. The function is made once for each pair and shared by every socket that has it; the
- * listeners run as before, in order, once. A `once` listener, any other count, or a TLS socket
- * is left as it is.
- */
-function oneCloseListener(socket: Socket): void {
-  // node:tls keeps its own 'close' listener on a TLS socket and looks for it by name.
-  if ((socket as Socket & { encrypted?: boolean }).encrypted === true) return;
-  const listeners = socket.rawListeners('close') as (Listener & { listener?: unknown })[];
-  if (listeners.length !== 2) return;
-  const [first, second] = listeners as [
-    Listener & { listener?: unknown },
-    Listener & { listener?: unknown },
-  ];
-  if (first.listener !== undefined || second.listener !== undefined) return;
-  let bySecond = closePairs.get(first);
-  if (bySecond === undefined) {
-    bySecond = new WeakMap();
-    closePairs.set(first, bySecond);
-  }
-  let both = bySecond.get(second);
-  if (both === undefined) {
-    both = function (this: unknown, ...args: unknown[]) {
-      first.apply(this, args);
-      second.apply(this, args);
-    };
-    bySecond.set(second, both);
-  }
-  socket.removeListener('close', first);
-  socket.removeListener('close', second);
-  socket.on('close', both);
 }
 
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
@@ -560,6 +521,8 @@ function onUpgradeEnd(this: TaggedSocket): void {
  * watches for those two events; a listener added through it cost ~600 instructions a connection
  * more (callgrind).
  */
+type Listener = (...args: unknown[]) => void;
+
 function addListenerUnwrapped(socket: Socket, event: string, listener: Listener): void {
   const own = Object.getPrototypeOf(socket) as { on: (this: Socket, ...args: unknown[]) => Socket };
   own.on.call(socket, event, listener);
@@ -574,10 +537,18 @@ function onSocketClose(this: TaggedSocket): void {
   }
 }
 
-/** The HTTP/1.1 driver attached to a server. */
+/** A connection of either HTTP/1.1 driver, as `serve` shuts it down. */
+export interface Http1Served {
+  /** Answers close the connection from now on. */
+  draining: boolean;
+  shutdown(deadline: number): void;
+  goAway(code?: number, reason?: string): void;
+}
+
+/** An HTTP/1.1 driver serving a port: node:http's (`attachHttp1`) or rxgi's own (http1-net.ts). */
 export interface Http1Driver {
-  /** Connections that have carried at least one request. */
-  readonly connections: IndexedRoster<Http1Connection>;
+  /** Its connections (node:http's driver: those that have carried at least one request). */
+  readonly connections: Iterable<Http1Served>;
   /**
    * Close every connection of this driver that is idle now, among `sockets` (every socket of
    * the server: the others are left alone): sockets that never sent a request and keep-alive
@@ -683,46 +654,6 @@ export function attachHttp1(
       }
     },
   };
-}
-
-/**
- * The field names a WebSocket handshake usually carries, and the values of its own fields: a
- * session keeps its request's fields for as long as it is open, and the copies node's parser
- * and the lower-casing made would cost each session their bytes again.
- */
-const COMMON_FIELDS = new Map<string, string>(
-  [
-    'host',
-    'connection',
-    'upgrade',
-    'origin',
-    'user-agent',
-    'accept',
-    'accept-encoding',
-    'accept-language',
-    'cache-control',
-    'pragma',
-    'cookie',
-    'sec-websocket-key',
-    'sec-websocket-version',
-    'sec-websocket-extensions',
-    'sec-websocket-protocol',
-    'Upgrade',
-    'upgrade',
-    'websocket',
-    'keep-alive, Upgrade',
-    '13',
-    'no-cache',
-    'permessage-deflate; client_max_window_bits',
-  ].map((text) => [text, text]),
-);
-
-/** Replace the common names and values of `headers` with one shared copy each. */
-function internFields(headers: HeaderList): void {
-  for (let i = 0; i < headers.length; i++) {
-    const shared = COMMON_FIELDS.get(headers[i]);
-    if (shared !== undefined) headers[i] = shared;
-  }
 }
 
 /** Field text outside ASCII: one character per byte (SPEC.md §3.1). */

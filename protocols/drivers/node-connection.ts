@@ -4,7 +4,7 @@
  * node's buffers take it (SPEC.md §5), and host WebSocket sessions.
  */
 import type { Socket } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { logRefusal } from '../../core/access-log.js';
 import type { ConnectionInfo } from '../../core/app.js';
@@ -26,6 +26,12 @@ export interface StreamLimits {
   accessLog?: boolean;
 }
 
+/** Where a request body comes from: a node `Readable`, or what reads it off the wire itself. */
+export interface BodyInput {
+  pause(): unknown;
+  resume(): unknown;
+}
+
 const READING = FIRST_FREE_BIT;
 const DRAINING = FIRST_FREE_BIT << 1;
 const DRAIN_LISTENER = FIRST_FREE_BIT << 2;
@@ -33,6 +39,8 @@ const IDLE_INPUT = FIRST_FREE_BIT << 3;
 const WS_ALIVE = FIRST_FREE_BIT << 4;
 const WS_DRAIN_LISTENER = FIRST_FREE_BIT << 5;
 const WS_PLAIN = FIRST_FREE_BIT << 6;
+/** The first bit of a `NodeStream`'s flags that a driver's stream may use. */
+export const NODE_STREAM_FREE_BIT = FIRST_FREE_BIT << 7;
 
 /**
  * A stream of a node driver: its body reading, its writes waiting for `'drain'`, and the
@@ -274,12 +282,12 @@ export abstract class NodeConnection<S extends NodeStream, O extends StreamLimit
     return false;
   }
 
-  /** The node stream a stream's request body arrives on. */
-  protected abstract input(stream: S): Readable;
+  /** What a stream's request body arrives on: node's stream, or the driver's own reader. */
+  protected abstract input(stream: S): BodyInput;
   /** Response bytes of an HTTP stream waiting for the client, for its send clock; 0: none kept. */
   protected abstract pendingOutput(stream: S): number;
   /** Put the body listeners on `input`, the first time the app grants credit. */
-  protected abstract listen(stream: S, input: Readable): void;
+  protected abstract listen(stream: S, input: BodyInput): void;
 
   protected resumeInput(stream: S): void {
     if (stream.ws !== null) {

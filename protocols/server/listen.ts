@@ -11,6 +11,9 @@ import { Roster, type RosterEntry } from '../../core/table.js';
 import type { Clock } from '../drivers/clock.js';
 import { kLocalAddress, peerOf } from '../drivers/node-connection.js';
 
+/** What takes a connection of its protocol (the HTTP/1.1 driver on node:net). */
+export type Acceptor = (socket: Socket) => void;
+
 /** A certificate and key in PEM, for TLS. */
 export interface TlsOptions {
   cert: string | Buffer;
@@ -86,9 +89,10 @@ function peer(socket: Socket): string {
  * listener, where a throw would end the process. What throws is an internal error: logged, and
  * the socket alone is destroyed. Returns whether the server took the socket.
  */
-function handOver(server: HttpServer | Http2Server, socket: Socket): boolean {
+function handOver(server: HttpServer | Http2Server | Acceptor, socket: Socket): boolean {
   try {
-    server.emit('connection', socket);
+    if (typeof server === 'function') server(socket);
+    else server.emit('connection', socket);
     return true;
   } catch (error) {
     logger().error('internal error; closing the connection', {
@@ -126,7 +130,7 @@ export function startH2c(http2: Http2Server, socket: Socket, bytes: Buffer): voi
  * drivers log their own answers.
  */
 export function createListener(
-  http1: HttpServer,
+  http1: HttpServer | Acceptor,
   http2: Http2Server,
   tls: TlsOptions | undefined,
   clock: Clock,
@@ -218,12 +222,14 @@ export function createListener(
  */
 function knowLocalAddress(
   listener: Server,
-  ...others: (Server | HttpServer | Http2Server)[]
+  ...others: (Server | HttpServer | Http2Server | Acceptor)[]
 ): void {
   listener.on('listening', () => {
     const local = boundAddress(listener);
     if (local === null) return;
     for (const server of [listener, ...others]) {
+      // An acceptor's sockets name the listener (or the TLS server) as theirs.
+      if (typeof server === 'function') continue;
       (server as { [kLocalAddress]?: Address })[kLocalAddress] = local;
     }
   });

@@ -8,7 +8,9 @@ import { logger } from '../../core/log.js';
 import { IndexedRoster } from '../../core/table.js';
 import { Clock } from '../drivers/clock.js';
 import { attachHttp1, HTTP1_MESSAGES, type Http1Driver } from '../drivers/http1.js';
+import { attachHttp1Net } from '../drivers/http1-net.js';
 import { attachHttp2, H2_PSEUDO_FIELDS, type Http2Driver } from '../drivers/http2.js';
+import { parserModule } from '../drivers/llhttp.js';
 import { WebSocketDriver } from '../drivers/websocket.js';
 import { LifespanRunner } from './lifespan.js';
 import { createListener, startH2c, type TlsOptions } from './listen.js';
@@ -107,6 +109,13 @@ export interface ServeOptions {
   lifespan?: Lifespan;
   /** The actor hub connections get their addresses on (spec/actors.md). Default: `defaultHub()`. */
   hub?: Hub;
+  /**
+   * What serves HTTP/1.1: `'net'`, rxgi's own driver on node:net with llhttp (the parser of
+   * node:http, as undici builds it), or `'node:http'`. Both answer alike (spec/http1.md); `'net'`
+   * costs less a request (docs/internals.md). Where llhttp cannot load, `'net'` falls back to
+   * `'node:http'` with a warning. Default `'node:http'`.
+   */
+  http1?: 'net' | 'node:http';
 }
 
 /** A running rxgi server. */
@@ -149,6 +158,7 @@ export const DEFAULTS = {
   idleTimeout: 60_000,
   allowedOrigins: [] as readonly string[],
   accessLog: false,
+  http1: 'node:http' as 'net' | 'node:http',
 } as const;
 
 /**
@@ -167,6 +177,7 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
   const websocket = new WebSocketDriver(settings);
   // One clock for every time limit of every connection (spec/server.md §2).
   const clock = new Clock(settings);
+  const onNet = settings.http1 === 'net' && llhttpLoads();
   const h1 = createHttp1Server({
     ...HTTP1_MESSAGES,
     maxHeaderSize: settings.maxHeaderSize,
@@ -195,14 +206,16 @@ export async function serve(app: App, options: ServeOptions = {}): Promise<RxgiS
     options.tls === undefined
       ? (socket: Socket, bytes: Buffer) => startH2c(h2, socket, bytes)
       : undefined;
-  const http1 = attachHttp1(
-    h1,
-    app,
-    { ...settings, websocket, clock, preface },
-    options.tls !== undefined,
-  );
+  const secure = options.tls !== undefined;
+  let http1: Http1Driver;
+  let acceptHttp1: HttpServer | ((socket: Socket) => void) = h1;
+  if (onNet) {
+    const net = attachHttp1Net(app, { ...settings, websocket, clock, preface }, secure);
+    http1 = net;
+    acceptHttp1 = net.accept;
+  } else http1 = attachHttp1(h1, app, { ...settings, websocket, clock, preface }, secure);
   const { server: listener, closeUnassigned } = createListener(
-    h1,
+    acceptHttp1,
     h2,
     options.tls,
     clock,
@@ -330,6 +343,17 @@ async function shutdown(
   http2.dispose();
   clock.stop();
   await lifespan?.shutdown(deadline);
+}
+
+/** llhttp loads here; where it does not, `http1: 'net'` is served by node:http, with a warning. */
+function llhttpLoads(): boolean {
+  const loaded = parserModule();
+  if (!loaded.ok) {
+    logger().warn("llhttp could not load: HTTP/1.1 is served by node:http instead of 'net'", {
+      error: loaded.error,
+    });
+  }
+  return loaded.ok;
 }
 
 function definedOnly<T extends object>(options: T): Partial<T> {

@@ -301,8 +301,8 @@ describe('HTTP/1.1 driver', () => {
     const server = await start(app);
     const response = await raw(server.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     const parts = response.split('HTTP/1.1 ').slice(1);
-    expect(parts[0]).toMatch(/^103 Early Hints\r\nLink: <\/style.css>; rel=preload; as=style/);
-    expect(parts[1]).toMatch(/^103 Early Hints\r\nLink: <\/app.js>; rel=preload/);
+    expect(parts[0]).toMatch(/^103 Early Hints\r\nLink: <\/style.css>; rel=preload; as=style/i);
+    expect(parts[1]).toMatch(/^103 Early Hints\r\nLink: <\/app.js>; rel=preload/i);
     expect(parts[2]).toMatch(/^200 OK\r\n[\s\S]*link: <\/app.js>; rel=preload/);
   });
 
