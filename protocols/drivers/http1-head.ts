@@ -74,19 +74,28 @@ const ABSOLUTE = /^https?:\/\/([^/?#]*)([^#]*)/i;
 const SLASH = 47;
 
 /**
- * What RFC 9112 refuses in a head node:http accepted, or null: more than one Host field or an
- * invalid one (§3.2, 400), a major version other than 1 (505). The later rule wins.
+ * What RFC 9112 refuses in a head its parser accepted, or null: no Host field on HTTP/1.1,
+ * more than one or an invalid one (§3.2, 400), a transfer coding that does not end with
+ * chunked (§6.3, 400: the body's length cannot be known), a major version other than 1 (505).
+ * The later rule wins. (node:http refuses the first and the fourth itself.)
  */
 function headProblem(
   req: RawHead,
   authority: string,
   hosts: number,
   absolute: boolean,
+  coding: string | undefined,
 ): HeadRefusal | null {
   if (req.httpVersionMajor !== 1) {
     return { status: 505, reason: `HTTP/${req.httpVersion} is not served on this connection` };
   }
+  if (coding !== undefined && !endsChunked(coding)) {
+    return { status: 400, reason: 'the request body has a transfer coding other than chunked' };
+  }
   if (hosts > 1) return { status: 400, reason: 'the request has more than one Host field' };
+  if (hosts === 0 && req.httpVersion !== '1.0') {
+    return { status: 400, reason: 'the request has no Host field' };
+  }
   if (authority !== validHost) {
     if (HOST.test(authority)) validHost = authority;
     else {
@@ -95,6 +104,13 @@ function headProblem(
     }
   }
   return null;
+}
+
+/** True when the last coding of a `Transfer-Encoding` value is chunked (RFC 9112 §6.3). */
+function endsChunked(coding: string): boolean {
+  if (coding === 'chunked') return true;
+  const last = coding.slice(coding.lastIndexOf(',') + 1).trim();
+  return last.toLowerCase() === 'chunked';
 }
 
 /**
@@ -139,6 +155,7 @@ export function parseHead(
   let key: string | undefined;
   let version: string | undefined;
   let expect: string | undefined;
+  let coding: string | undefined;
   // Each field line is `name: value` and CRLF on the wire (RFC 9112 §5).
   let size = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -157,6 +174,7 @@ export function parseHead(
         break;
       case 'transfer-encoding':
         chunked = true;
+        coding = coding === undefined ? value : `${coding}, ${value}`;
         break;
       case 'te':
         te = hasToken(value, 'trailers');
@@ -186,7 +204,7 @@ export function parseHead(
   }
   refusal =
     overLimits(req, raw.length / 2, size, limits) ??
-    headProblem(req, authority, hosts, target !== req.url) ??
+    headProblem(req, authority, hosts, target !== req.url, coding) ??
     refusal;
   const mark = target.indexOf('?');
   const http = req.httpVersion === '1.0' ? '1.0' : '1.1';

@@ -1013,8 +1013,14 @@ export class NetConnection
   private answered(stream: NetStream): void {
     stream.set(ANSWERED);
     if (stream.has(CLOSE_AFTER) || this.has(NO_MORE)) {
+      const clean = stream.inEnded && this.pending === null;
       this.stopReading();
-      endLingering(this.socket);
+      // A client whose request was read to its end has nothing more to send: the socket goes
+      // once the answer is out, as node:http lets it go (a lingering socket, kept for a client
+      // that may still be sending, cost ~500 bytes a connection more promoted to the old
+      // generation). Otherwise a reset could discard the answer: it lingers.
+      if (clean) this.socket.destroySoon();
+      else endLingering(this.socket);
       return;
     }
     // The request may still be coming (the app answered before the body's end, or did not

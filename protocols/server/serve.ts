@@ -113,7 +113,7 @@ export interface ServeOptions {
    * What serves HTTP/1.1: `'net'`, rxgi's own driver on node:net with llhttp (the parser of
    * node:http, as undici builds it), or `'node:http'`. Both answer alike (spec/http1.md); `'net'`
    * costs less a request (docs/internals.md). Where llhttp cannot load, `'net'` falls back to
-   * `'node:http'` with a warning. Default `'node:http'`.
+   * `'node:http'` with a warning. Default `'net'`.
    */
   http1?: 'net' | 'node:http';
 }
@@ -158,7 +158,7 @@ export const DEFAULTS = {
   idleTimeout: 60_000,
   allowedOrigins: [] as readonly string[],
   accessLog: false,
-  http1: 'node:http' as 'net' | 'node:http',
+  http1: 'net' as 'net' | 'node:http',
 } as const;
 
 /**

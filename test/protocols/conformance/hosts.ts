@@ -258,18 +258,20 @@ export const HOSTS: HostKind[] = [
   },
   {
     name: 'Bun: serve',
-    how: "rxgi's `serve(app)` in Bun, on Bun's node:http (test/fixtures/serve-host.mjs); Bun's node:http2 server does not take h2c, and its node:http sends no trailers and no 103",
+    how: "rxgi's `serve(app)` in Bun, HTTP/1.1 on rxgi's own driver over Bun's node:net (test/fixtures/serve-host.mjs); Bun's node:http2 server does not take h2c",
     start: () =>
       runtimeHost('bun', 'test/fixtures/serve-host.mjs', [
         'h1',
+        'trailers',
         'request-trailers',
+        'early-hints',
         'websocket',
         'tunnel-refusal',
         'continue',
+        'limits',
+        'timeouts',
       ]),
     known: {
-      'field-text-out':
-        "Bun's node:http writes a field value's characters as UTF-8, not one byte each",
       'ws-utf8':
         "Bun's own `ws` checks a fragmented text message only once it is whole: a first fragment with invalid UTF-8 does not close the session",
     },

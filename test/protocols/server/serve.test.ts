@@ -319,12 +319,21 @@ describe('a connection per request after a full GC (the process, measured)', () 
   // With the Set, node 20 promoted 1.4 MB a scavenge against bare node:http's 0.4 MB, and node
   // 22 380 KB against 1 KB (node 22 promotes almost nothing from a bare server); node 24
   // promotes about as much from a bare server, 1.3 MB, either way.
-  it('promotes about as much per scavenge as bare node:http', async () => {
+  // The other way round, a server that allocates less than node:http a request (rxgi's own
+  // HTTP/1.1 driver, without node:http's objects) scavenges less often, and each scavenge
+  // promotes what more requests left alive: 0.63-0.69 MB a scavenge against bare node:http's
+  // 0.41-0.44 MB, but 640 bytes a request against its 500. A regression that promotes every
+  // socket shows in both measures; a server is held to the fairer of the two for it.
+  it('promotes about as much per scavenge, or per request, as bare node:http', async () => {
     const raw = await promotedAfterFullGc('raw-h1', 5_000, closingRequests);
     const rxgi = await promotedAfterFullGc('rxgi', 5_000, closingRequests);
     expect(raw.scavenges).toBeGreaterThanOrEqual(4);
     expect(rxgi.scavenges).toBeGreaterThanOrEqual(4);
-    expect(rxgi.perScavenge).toBeLessThan(raw.perScavenge * 1.5 + 100_000);
+    const ratio = Math.min(
+      rxgi.perScavenge / (raw.perScavenge * 1.5 + 100_000),
+      rxgi.perRequest / (raw.perRequest * 1.5 + 100),
+    );
+    expect(ratio).toBeLessThan(1);
   }, 60_000);
 });
 
