@@ -26,6 +26,22 @@ const SLOW = [
   'test/**/*.slow.test.ts',
 ];
 
+/**
+ * The HTTP/1.1 suites again with serve on the node:http driver (`http1: 'node:http'`, which
+ * test/helpers.ts `start` passes on): serve's default is rxgi's own driver on node:net. The
+ * conformance suite reaches that driver through the matrix's node:http hosts (`toNodeListener`, on its `Http1Connection`).
+ */
+const NODE_HTTP = [
+  'test/protocols/drivers/http1.test.ts',
+  'test/protocols/drivers/header-limits.test.ts',
+  'test/protocols/drivers/timeouts.test.ts',
+  'test/protocols/drivers/field-text.test.ts',
+  'test/protocols/drivers/access-log.test.ts',
+  'test/protocols/drivers/app-events.test.ts',
+  'test/protocols/drivers/websocket.test.ts',
+  'test/protocols/drivers/linger.test.ts',
+];
+
 /** `rxgi` and its subpaths resolve to the sources of the faces package.json exports. */
 function faces() {
   const manifest = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
@@ -53,6 +69,10 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: SLOW } },
       { extends: true, test: { name: 'slow', include: SLOW } },
+      {
+        extends: true,
+        test: { name: 'node:http', include: NODE_HTTP, env: { RXGI_TEST_HTTP1: 'node:http' } },
+      },
     ],
   },
 });

@@ -104,6 +104,16 @@ describe('the packed package', () => {
     expect(stdout.trim()).toBe('hello from require');
   });
 
+  it('serves HTTP/1.1 on its own driver: llhttp loads from the installed undici', async () => {
+    // Where it could not, serve would fall back to node:http with a warning.
+    const { stdout, stderr } = await run(process.execPath, ['hello.mjs'], {
+      cwd: project,
+      env: { ...process.env, RXGI_LOG: 'warn' },
+    });
+    expect(stdout.trim()).toBe('hello from import');
+    expect(stderr).not.toContain('llhttp');
+  });
+
   it('every entry point of the exports map loads alike through import and require', async () => {
     const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     const subpaths = Object.keys(manifest.exports)

@@ -844,7 +844,7 @@ export class NetConnection
       status === 304 ||
       (status >= 100 && status < 200);
     if (noBody) stream.set(NO_BODY);
-    if (!date) head += `date: ${httpDate()}\r\n`;
+    if (!date) head += `Date: ${httpDate()}\r\n`;
     if (event.end) {
       if (length < 0 && !chunked) {
         const size = body !== undefined ? chunkLength(body) : noBody ? -1 : 0;
@@ -855,7 +855,7 @@ export class NetConnection
       // of unknown length there ends with the connection.
       if (stream.has(HTTP10)) close = true;
       else chunked = true;
-      if (chunked) head += 'transfer-encoding: chunked\r\n';
+      if (chunked) head += 'Transfer-Encoding: chunked\r\n';
     } else if (
       length >= 0 &&
       event.trailers === true &&
@@ -870,7 +870,7 @@ export class NetConnection
     if (chunked && !noBody) stream.set(CHUNKED);
     if (close) {
       stream.set(CLOSE_AFTER);
-      head += 'connection: close\r\n\r\n';
+      head += 'Connection: close\r\n\r\n';
     } else head += KEEP_ALIVE_FIELDS(this.options.keepAliveTimeout);
     stream.set(HEAD_WRITTEN);
     const socket = this.socket;
@@ -998,8 +998,8 @@ export class NetConnection
     const head =
       `HTTP/1.1 ${status} ${statusText(status)}\r\n` +
       `content-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `date: ${httpDate()}\r\n` +
-      (close ? 'connection: close\r\n\r\n' : KEEP_ALIVE_FIELDS(this.options.keepAliveTimeout));
+      `Date: ${httpDate()}\r\n` +
+      (close ? 'Connection: close\r\n\r\n' : KEEP_ALIVE_FIELDS(this.options.keepAliveTimeout));
     this.socket.write(stream.has(HEAD_METHOD) ? head : head + body);
     this.answered(stream);
   }
@@ -1114,8 +1114,8 @@ function KEEP_ALIVE_FIELDS(timeout: number): string {
     keepAliveFor = timeout;
     keepAliveFields =
       timeout > 0
-        ? `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(timeout / 1000)}\r\n\r\n`
-        : 'connection: keep-alive\r\n\r\n';
+        ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(timeout / 1000)}\r\n\r\n`
+        : 'Connection: keep-alive\r\n\r\n';
   }
   return keepAliveFields;
 }
