@@ -24,7 +24,6 @@ import type {
   ResponseEvent,
   TrailersOutEvent,
   WsAcceptEvent,
-  WsMessageOutEvent,
 } from '../../core/events.js';
 import { assertPairs, getHeader, hasToken, lowerNames } from '../../core/headers.js';
 import { logger } from '../../core/log.js';
@@ -34,13 +33,12 @@ import { IndexedRoster } from '../../core/table.js';
 import type { TimeLimits } from './clock.js';
 import type { Http1Driver, Http1Options } from './http1.js';
 import { parseHead, type RawHead } from './http1-head.js';
-import { internFields, oneCloseListener } from './http1-upgrade.js';
+import { Http1Host, internFields, oneCloseListener } from './http1-upgrade.js';
 import { endLingering, lingerAfterEnd } from './linger.js';
 import { FAIL, LLHTTP, PAUSE, type ParserHandler, RequestParser } from './llhttp.js';
 import {
   type BodyInput,
   NODE_STREAM_FREE_BIT,
-  NodeConnection,
   NodeStream,
   peerOf,
   socketInfo,
@@ -179,7 +177,7 @@ const LAST_CHUNK = '0\r\n\r\n';
  * It is the parser's handler, and the `RawHead` `parseHead` reads.
  */
 export class NetConnection
-  extends NodeConnection<NetStream, Http1NetOptions>
+  extends Http1Host<NetStream, Http1NetOptions>
   implements ParserHandler, RawHead, OutputClock, BodyInput
 {
   private nextId = 1;
@@ -700,21 +698,11 @@ export class NetConnection
 
   /** The client ended its side. */
   clientEnded(): void {
-    if (this.upgraded) return;
-    const stream = this.active;
-    if (stream === null) {
-      // Between requests, or part way through a head: nothing to answer.
-      this.socket.destroy();
-      return;
-    }
-    this.set(KEEP_ALIVE, false);
-    this.stopReading();
-    if (!stream.inEnded) {
-      // The body will not come: the exchange is cut.
-      const error = new RxgiError(ERR.BAD_BODY, 'the client ended the request body early', 400);
-      this.failStream(stream, error, false, 8);
-    }
-    // Otherwise its answer still goes out, and the connection closes after it.
+    // A client that ends its side has gone (SPEC.md §8.3 [close-on-disconnect]), as node:http
+    // takes it: its socket does not stay half open (the listener's default), node ends ours
+    // once what was written has gone, and the exchanges in flight get `close` 8 as it closes.
+    // What it sent and was not read yet is dropped.
+    if (!this.upgraded) this.stopReading();
   }
 
   /** The socket closed. */
@@ -729,19 +717,6 @@ export class NetConnection
     if (!this.has(STARTED)) this.accessLog = false;
     super.end(reason);
     this.options.roster?.delete(this);
-  }
-
-  override wsClosed(stream: NetStream, code: number, reason: string): void {
-    super.wsClosed(stream, code, reason);
-    // An upgraded socket carries nothing else: the connection ends with its session.
-    this.end();
-  }
-
-  /** The server is going away: a WebSocket session closes with 1001 (or `code`). */
-  goAway(code = 1001, reason = 'server shutting down'): void {
-    for (const stream of this.streamList()) {
-      if (stream.wsOpen) this.serverClose(stream, code, reason);
-    }
   }
 
   /** @internal One tick of the time limits (spec/server.md §2). */
@@ -1061,20 +1036,6 @@ export class NetConnection
     // ws reads only these of node's request (its `handleUpgrade`).
     driver.accept(stream, request as unknown as IncomingMessage, socket, head, event);
     oneCloseListener(socket);
-  }
-
-  protected sendMessage(stream: NetStream, event: WsMessageOutEvent): void {
-    if (!this.options.websocket!.send(stream, event.data)) {
-      this.serverClose(stream, 1008, 'write buffer full');
-    }
-  }
-
-  protected forwardMessage(stream: NetStream, data: Uint8Array | string, limit: number): boolean {
-    return this.options.websocket!.forward(stream, data, limit);
-  }
-
-  protected closeWebSocket(stream: NetStream, code: number, reason: string): void {
-    this.options.websocket?.close(stream, code, reason);
   }
 
   protected closeConnection(): void {

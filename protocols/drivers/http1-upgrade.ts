@@ -4,7 +4,45 @@
  * few.
  */
 import type { Socket } from 'node:net';
-import type { HeaderList } from '../../core/events.js';
+import type { HeaderList, WsMessageOutEvent } from '../../core/events.js';
+import { NodeConnection, type NodeStream, type StreamLimits } from './node-connection.js';
+import type { WebSocketDriver } from './websocket.js';
+
+/**
+ * What both HTTP/1.1 connections do as hosts of a WebSocket session: the session is the
+ * connection's only stream once accepted, and the connection ends with it.
+ */
+export abstract class Http1Host<
+  S extends NodeStream,
+  O extends StreamLimits & { websocket: WebSocketDriver | null },
+> extends NodeConnection<S, O> {
+  override wsClosed(stream: S, code: number, reason: string): void {
+    super.wsClosed(stream, code, reason);
+    // An upgraded socket carries nothing else: the connection ends with its session.
+    this.end();
+  }
+
+  /** The server is going away: a WebSocket session closes with 1001 (or `code`). */
+  goAway(code = 1001, reason = 'server shutting down'): void {
+    for (const stream of this.streamList()) {
+      if (stream.wsOpen) this.serverClose(stream, code, reason);
+    }
+  }
+
+  protected sendMessage(stream: S, event: WsMessageOutEvent): void {
+    if (!this.options.websocket!.send(stream, event.data)) {
+      this.serverClose(stream, 1008, 'write buffer full');
+    }
+  }
+
+  protected forwardMessage(stream: S, data: Uint8Array | string, limit: number): boolean {
+    return this.options.websocket!.forward(stream, data, limit);
+  }
+
+  protected closeWebSocket(stream: S, code: number, reason: string): void {
+    this.options.websocket?.close(stream, code, reason);
+  }
+}
 
 /** Pairs of 'close' listeners made one (`oneCloseListener`), by their first and second. */
 const closePairs = new WeakMap<Listener, WeakMap<Listener, Listener>>();

@@ -14,7 +14,6 @@ import type {
   ResponseEvent,
   TrailersOutEvent,
   WsAcceptEvent,
-  WsMessageOutEvent,
 } from '../../core/events.js';
 import {
   assertPairs,
@@ -33,9 +32,9 @@ import type { Clock, TimeLimits } from './clock.js';
 import { type HeadLimits, parseHead } from './http1-head.js';
 import { isPreface, releasePreface } from './http1-preface.js';
 import { writeRawResponse, writeStatus } from './http1-response.js';
-import { internFields, oneCloseListener } from './http1-upgrade.js';
+import { Http1Host, internFields, oneCloseListener } from './http1-upgrade.js';
 import { endLingering, lingerAfterEnd } from './linger.js';
-import { NodeConnection, NodeStream, peerOf, socketInfo } from './node-connection.js';
+import { NodeStream, peerOf, socketInfo } from './node-connection.js';
 import { type OutputClock, outputStalled } from './send-clock.js';
 import { handshakeProblem, parseSubprotocols, type WebSocketDriver } from './websocket.js';
 
@@ -124,10 +123,7 @@ class Http1Stream extends NodeStream {
 }
 
 /** An HTTP/1.1 connection: its requests in sequence, and any WebSocket it upgrades to. */
-export class Http1Connection
-  extends NodeConnection<Http1Stream, Http1Options>
-  implements OutputClock
-{
+export class Http1Connection extends Http1Host<Http1Stream, Http1Options> implements OutputClock {
   private nextId = 1;
   // The socket's send clock (send-clock.ts): responses go out on it one at a time, and one
   // forgotten once complete may still wait there for a client that stopped reading.
@@ -285,22 +281,9 @@ export class Http1Connection
     this.sweepStreams(now, elapsed, limits);
   }
 
-  override wsClosed(stream: Http1Stream, code: number, reason: string): void {
-    super.wsClosed(stream, code, reason);
-    // An upgraded socket carries nothing else: the connection ends with its session.
-    this.end();
-  }
-
   override end(reason?: string): void {
     super.end(reason);
     this.options.roster?.delete(this);
-  }
-
-  /** The server is going away: every WebSocket session closes with 1001 (or `code`). */
-  goAway(code = 1001, reason = 'server shutting down'): void {
-    for (const stream of this.streamList()) {
-      if (stream.wsOpen) this.serverClose(stream, code, reason);
-    }
   }
 
   // --- Wire side -----------------------------------------------------------------------------
@@ -403,20 +386,6 @@ export class Http1Connection
     stream.req = null;
     driver.accept(stream, req, socket, head, event);
     oneCloseListener(socket);
-  }
-
-  protected sendMessage(stream: Http1Stream, event: WsMessageOutEvent): void {
-    if (!this.options.websocket!.send(stream, event.data)) {
-      this.serverClose(stream, 1008, 'write buffer full');
-    }
-  }
-
-  protected forwardMessage(stream: Http1Stream, data: Uint8Array | string, limit: number): boolean {
-    return this.options.websocket!.forward(stream, data, limit);
-  }
-
-  protected closeWebSocket(stream: Http1Stream, code: number, reason: string): void {
-    this.options.websocket?.close(stream, code, reason);
   }
 
   protected writeError(stream: Http1Stream, status: number): void {

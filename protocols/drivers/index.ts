@@ -19,5 +19,6 @@ export type { EventSink } from '../../core/request.js';
 export { errorBody, statusText } from '../../core/status.js';
 export { StreamState } from '../../core/stream-state.js';
 export type { Http1Options } from './http1.js';
+export type { Http1NetOptions } from './http1-net.js';
 export type { Http2Options } from './http2.js';
 export type { WebSocketOptions } from './websocket.js';

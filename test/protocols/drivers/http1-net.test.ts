@@ -2,11 +2,11 @@
 // does where node:http did it for the other driver, against hostile clients above all. The
 // shared HTTP/1.1 suites run on it too (and again on node:http: vitest.config.ts).
 
-import { connect as http2Connect } from 'node:http2';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import type { InboundEvent } from 'rxgi';
 import { handle, text, upgrade } from 'rxgi';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exchange, session } from '../../h2client.js';
 import { closeServers, raw, rawTimed, sleep, start, statusOf, until } from '../../helpers.js';
 
 afterEach(closeServers);
@@ -136,19 +136,10 @@ describe('HTTP/1.1 on node:net: heads', () => {
     });
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     const { port } = relay.address() as AddressInfo;
-    const client = http2Connect(`http://127.0.0.1:${port}`);
+    const client = await session(`http://127.0.0.1:${port}`);
     try {
-      const body = await new Promise<string>((resolve, reject) => {
-        const stream = client.request({ ':path': '/' });
-        let text = '';
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        stream.on('end', () => resolve(text));
-        stream.on('error', reject);
-      });
-      expect(body).toBe('hello');
+      const response = await exchange(client, { ':path': '/' });
+      expect(response.body.toString()).toBe('hello');
     } finally {
       client.close();
       relay.close();
