@@ -100,6 +100,8 @@ const IN_HEAD = DRIVER_FREE_BIT << 8;
 const UPGRADE = DRIVER_FREE_BIT << 9;
 /** No more requests are read on this connection. */
 const NO_MORE = DRIVER_FREE_BIT << 10;
+/** The socket is corked until the next tick (`writeBody`). */
+const CORKED = DRIVER_FREE_BIT << 11;
 
 /** An HTTP/1.1 exchange or WebSocket session on a connection of this driver. */
 class NetStream extends NodeStream {
@@ -903,13 +905,18 @@ export class NetConnection
       const message = `the app wrote past the ${limit}-byte write buffer limit`;
       throw new RxgiError(ERR.WRITE_BUFFER_FULL, message);
     }
+    // What a streamed body writes in one turn of the loop goes out in one system call, as
+    // node:http's writes do: the socket is corked until the next tick.
+    if (!this.has(CORKED)) {
+      this.set(CORKED);
+      socket.cork();
+      process.nextTick(uncork, this);
+    }
     let taken: boolean;
     if (stream.has(CHUNKED)) {
-      socket.cork();
       socket.write(`${size.toString(16)}\r\n`);
       socket.write(chunk);
       taken = socket.write('\r\n');
-      socket.uncork();
     } else taken = socket.write(chunk);
     if (taken) {
       this.flushed(stream, size);
@@ -1052,6 +1059,12 @@ export class NetConnection
     this.socket.destroy();
   }
 
+  /** @internal The next tick after a body write: what was written goes out. */
+  uncork(): void {
+    this.set(CORKED, false);
+    this.socket.uncork();
+  }
+
   /** @internal The socket took what was waiting. */
   socketDrained(): void {
     const stream = this.active;
@@ -1185,6 +1198,9 @@ function onDrain(this: NetSocket): void {
 }
 function resumeLater(connection: NetConnection): void {
   connection.resumeLater();
+}
+function uncork(connection: NetConnection): void {
+  connection.uncork();
 }
 
 /** The HTTP/1.1 driver on node:net: call `accept` with each socket of the port. */
