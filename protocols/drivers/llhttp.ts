@@ -46,7 +46,7 @@ interface Wasm {
 const wasm = (globalThis as unknown as { WebAssembly: Wasm }).WebAssembly;
 
 interface LlhttpExports {
-  memory: { buffer: ArrayBuffer };
+  memory: { buffer: ArrayBufferLike };
   malloc(size: number): number;
   free(pointer: number): void;
   llhttp_alloc(type: number): number;
@@ -88,18 +88,92 @@ let methods: string[] = [];
 let inputSize = 0;
 let input = 0;
 
+/**
+ * Pages (64 KiB) the module's memory may grow to: a parser takes ~130 bytes, so room for some
+ * two million connections. Reserved, not used: pages never written take no memory.
+ */
+const MAX_PAGES = 4096;
+
+/**
+ * The module with its memory made shared (`SharedArrayBuffer`), up to `maxPages`. A memory
+ * that is not shared detaches its old `ArrayBuffer` when it grows (llhttp's `malloc` grows it
+ * past ~650 parsers, or for a larger input buffer), and the first detach in a process turns
+ * off a V8 fast path for every typed-array access after it, for good (the "array buffer
+ * detaching protector"): a loop such as ws's unmasking then takes 1.8 times as long, and a
+ * 1 MiB WebSocket echo after large HTTP/1.1 bodies ran 1.6 times as long. A shared memory
+ * grows without detaching. The memory section (id 5 of the binary format) holds a count, then
+ * each memory's limits: flags (1: a maximum follows; 3: shared, with a maximum), the LEB128
+ * minimum, the maximum. Any other module is returned as it is.
+ */
+function withSharedMemory(binary: Uint8Array, maxPages: number): Uint8Array {
+  let at = 8;
+  while (at < binary.length) {
+    const id = binary[at];
+    const [size, start] = leb(binary, at + 1);
+    if (id === 5) {
+      const [count, afterCount] = leb(binary, start);
+      const flags = binary[afterCount];
+      if (count !== 1 || (flags !== 0 && flags !== 1)) return binary;
+      const [min, afterMin] = leb(binary, afterCount + 1);
+      const max = flags === 1 ? leb(binary, afterMin)[0] : maxPages;
+      const body = Buffer.concat([Buffer.from([1, 3]), encode(min), encode(Math.max(min, max))]);
+      return Buffer.concat([
+        binary.subarray(0, at),
+        Buffer.from([5]),
+        encode(body.length),
+        body,
+        binary.subarray(start + size),
+      ]);
+    }
+    at = start + size;
+  }
+  return binary;
+}
+
+/** An unsigned LEB128 number at `at`: its value and the offset after it. */
+function leb(bytes: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = bytes[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return [value, at];
+    shift += 7;
+  }
+}
+
+function encode(value: number): Buffer {
+  const out: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    out.push(byte);
+  } while (value > 0);
+  return Buffer.from(out);
+}
+
 function load(): LlhttpExports | null {
   const require = createRequire(import.meta.url);
   const constants = require('undici/lib/llhttp/constants.js') as {
     METHODS: Record<string, number>;
   };
+  const simd = require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer;
+  const plain = require('undici/lib/llhttp/llhttp-wasm.js') as Buffer;
+  // The SIMD build where WebAssembly SIMD runs; each with a shared memory where that compiles.
   let module: object | undefined;
-  try {
-    module = new wasm.Module(require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer);
-  } catch {
-    // No SIMD here: the plain build.
+  for (const binary of [simd, plain]) {
+    for (const variant of [withSharedMemory(binary, MAX_PAGES), binary]) {
+      try {
+        module = new wasm.Module(variant);
+        break;
+      } catch {
+        // The next one.
+      }
+    }
+    if (module !== undefined) break;
   }
-  module ??= new wasm.Module(require('undici/lib/llhttp/llhttp-wasm.js') as Buffer);
+  if (module === undefined) throw new Error('no build of llhttp compiles here');
   const instance = new wasm.Instance(module, {
     env: {
       wasm_on_message_begin: () => (current as RequestParser).handler.onMessageBegin(),
