@@ -821,7 +821,6 @@ export class NetConnection
       status === 304 ||
       (status >= 100 && status < 200);
     if (noBody) stream.set(NO_BODY);
-    if (!date) head += `Date: ${httpDate()}\r\n`;
     if (event.end) {
       if (length < 0 && !chunked) {
         const size = body !== undefined ? chunkLength(body) : noBody ? -1 : 0;
@@ -845,6 +844,9 @@ export class NetConnection
       return;
     }
     if (chunked && !noBody) stream.set(CHUNKED);
+    // After the length, as the node:http driver's heads have it (the app's fields, then
+    // node's own).
+    if (!date) head += `Date: ${httpDate()}\r\n`;
     if (close) {
       stream.set(CLOSE_AFTER);
       head += 'Connection: close\r\n\r\n';
