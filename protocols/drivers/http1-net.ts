@@ -1030,17 +1030,14 @@ export class NetConnection
     this.active = null;
     const head = stream.upgradeHead ?? EMPTY;
     stream.upgradeHead = null;
-    const request = upgradeRequest(this, event.subprotocol);
+    const request = upgradeRequest(this);
     // From here the socket belongs to the session; its end is the connection's end.
-    socket.removeListener('data', onData);
-    socket.removeListener('end', onEnd);
-    socket.removeListener('error', onError);
-    socket.removeListener('close', onClose);
-    socket.removeListener('drain', onDrain);
-    this.freeParser();
+    this.release();
     // ws ends the socket after the closing handshake: a client that then keeps its side open
     // has the bounded close of any socket the driver ends.
     lingerAfterEnd(socket);
+    // Paused since the head (`upgradeParsed`). ws would not resume a socket paused on purpose;
+    // its 'data' listener is on before this takes effect (on the next tick).
     socket.resume();
     // ws reads only these of node's request (its `handleUpgrade`).
     driver.accept(stream, request as unknown as IncomingMessage, socket, head, event);
@@ -1147,8 +1144,7 @@ function writeRawAnswer(
  * What `ws` reads of an upgrade request (`handleUpgrade`): its method, target and fields by
  * lower-case name, repeated ones joined as node:http joins them.
  */
-function upgradeRequest(connection: NetConnection, subprotocol: string | null) {
-  void subprotocol;
+function upgradeRequest(connection: NetConnection) {
   const headers: Record<string, string> = {};
   const raw = connection.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
