@@ -19,13 +19,12 @@ import type {
   Chunk,
   DataOutEvent,
   EarlyHintsEvent,
-  HeaderList,
   RequestEvent,
   ResponseEvent,
   TrailersOutEvent,
   WsAcceptEvent,
 } from '../../core/events.js';
-import { assertPairs, getHeader, hasToken, lowerNames } from '../../core/headers.js';
+import { assertPairs, getHeader, hasToken, lowerNames, withoutField } from '../../core/headers.js';
 import { logger } from '../../core/log.js';
 import { errorBody, statusText } from '../../core/status.js';
 import { withBit } from '../../core/stream-state.js';
@@ -33,6 +32,7 @@ import { IndexedRoster } from '../../core/table.js';
 import type { TimeLimits } from './clock.js';
 import type { Http1Driver, Http1Options } from './http1.js';
 import { parseHead, type RawHead } from './http1-head.js';
+import { writeRawResponse } from './http1-response.js';
 import { Http1Host, internFields, oneCloseListener } from './http1-upgrade.js';
 import { endLingering, lingerAfterEnd } from './linger.js';
 import { FAIL, LLHTTP, PAUSE, type ParserHandler, RequestParser } from './llhttp.js';
@@ -541,7 +541,8 @@ export class NetConnection
       this.set(KEEP_ALIVE, false);
       return;
     }
-    writeAnswer(this.socket, status, body);
+    if (this.socket.writableEnded) return;
+    writeRawResponse(this.socket, status, TEXT_PLAIN, body);
     if (this.accessLog) {
       if (this.has(STARTED)) this.logRefused(method, target, status, body);
       else {
@@ -556,7 +557,6 @@ export class NetConnection
         );
       }
     }
-    endLingering(this.socket);
   }
 
   /** llhttp could not read what the client sent (SPEC.md §8): 400, then close. */
@@ -637,8 +637,7 @@ export class NetConnection
     reason: string,
   ): void {
     const body = `${reason}\n`;
-    writeRawAnswer(this.socket, status, headers, body);
-    endLingering(this.socket);
+    writeRawResponse(this.socket, status, headers, body);
     this.logRefused(event.method, event.target, status, body, true);
   }
 
@@ -757,9 +756,10 @@ export class NetConnection
   protected writeResponse(stream: NetStream, event: ResponseEvent): void {
     if (stream.websocket) {
       // A denied WebSocket handshake: a complete answer, and the connection closes.
-      writeRawAnswer(this.socket, event.status, event.headers, event.body ?? '', event.end);
+      const fields = event.headers;
+      for (let i = 0; i < fields.length; i += 2) checkField(fields[i], fields[i + 1]);
+      writeRawResponse(this.socket, event.status, fields, event.body ?? '', event.end);
       stream.set(HEAD_WRITTEN);
-      if (event.end) endLingering(this.socket);
       return;
     }
     const status = event.status;
@@ -840,7 +840,11 @@ export class NetConnection
       !stream.has(HTTP10)
     ) {
       // The promised trailers win over the length (SPEC.md §6): the head goes again, chunked.
-      this.writeResponse(stream, { ...event, headers: withoutLength(headers), end: false });
+      this.writeResponse(stream, {
+        ...event,
+        headers: withoutField(headers, 'content-length'),
+        end: false,
+      });
       return;
     }
     if (chunked && !noBody) stream.set(CHUNKED);
@@ -1072,6 +1076,7 @@ export class NetConnection
 }
 
 const EMPTY = Buffer.alloc(0);
+const TEXT_PLAIN = ['content-type', 'text/plain; charset=utf-8'];
 const NO_FIELDS: string[] = [];
 /** The HTTP/2 connection preface (RFC 9113 §3.4), which llhttp has read in full when it stops. */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -1093,51 +1098,12 @@ function KEEP_ALIVE_FIELDS(timeout: number): string {
   return keepAliveFields;
 }
 
-function withoutLength(headers: HeaderList): HeaderList {
-  const list: HeaderList = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].toLowerCase() !== 'content-length') list.push(headers[i], headers[i + 1]);
-  }
-  return list;
-}
-
 /** A field of a raw head, by lower-case name. */
 function getRawField(raw: string[], name: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i].length === name.length && raw[i].toLowerCase() === name) return raw[i + 1];
   }
   return undefined;
-}
-
-/** A complete `text/plain` answer of the driver's own, closing the connection. */
-function writeAnswer(socket: Socket, status: number, body: string): void {
-  if (socket.destroyed || socket.writableEnded) return;
-  socket.write(
-    `HTTP/1.1 ${status} ${statusText(status)}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\ndate: ${httpDate()}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
-
-/** A complete answer with `headers` (a denied or invalid handshake), closing the connection. */
-function writeRawAnswer(
-  socket: Socket,
-  status: number,
-  headers: HeaderList,
-  body: Chunk,
-  end = true,
-): void {
-  if (socket.destroyed || socket.writableEnded) return;
-  let head = `HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\n`;
-  let length = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    checkField(headers[i], headers[i + 1]);
-    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    if (headers[i].toLowerCase() === 'content-length') length = true;
-  }
-  const size = chunkLength(body);
-  if (end && !length) head += `content-length: ${size}\r\n`;
-  socket.write(`${head}\r\n`, 'latin1');
-  if (size > 0) socket.write(body);
 }
 
 /**
