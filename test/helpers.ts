@@ -188,16 +188,24 @@ export async function withLogs<T>(test: (lines: LogLine[]) => Promise<T> | T): P
  * while `load` sends it requests (and resolves to how many it sent); the server collects all
  * garbage after the `fullGcAt`th, once the young generation has grown to its working size.
  * Returns the bytes V8 promoted in the scavenges after that full GC, per request and per
- * scavenge, and how many scavenges there were.
+ * scavenge, and how many scavenges there were. `v8Flags` go to the server's node.
  */
 export async function promotedAfterFullGc(
   mode: 'rxgi' | 'raw-h1' | 'raw-h2',
   fullGcAt: number,
   load: (port: number) => Promise<number>,
+  v8Flags: readonly string[] = [],
 ): Promise<{ perRequest: number; perScavenge: number; scavenges: number }> {
   const child = spawn(
     process.execPath,
-    ['--expose-gc', '--trace-gc-nvp', 'test/fixtures/gc-server.mjs', mode, String(fullGcAt)],
+    [
+      '--expose-gc',
+      '--trace-gc-nvp',
+      ...v8Flags,
+      'test/fixtures/gc-server.mjs',
+      mode,
+      String(fullGcAt),
+    ],
     { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise((resolve) => child.once('exit', resolve));
