@@ -23,8 +23,8 @@
  */
 import { TextDecoder } from 'node:util';
 import type { WebSocket } from 'ws';
-import * as wsModule from 'ws';
 import { ERR, RxgiError } from '../../core/errors.js';
+import { wsModule } from './ws-module.js';
 
 /** The parts of ws's `Receiver` this module uses (see the module comment). */
 export interface ReceiverInternals {
@@ -72,7 +72,7 @@ function wsChanged(what: string): RxgiError {
  * fragmented messages to that implementation's own limits and says so (spec/websocket.md).
  */
 export function missingWsInternals(): string | null {
-  const receiver = (wsModule as { Receiver?: { prototype: Record<string, unknown> } }).Receiver;
+  const receiver = (wsModule() as { Receiver?: { prototype: Record<string, unknown> } }).Receiver;
   if (receiver === undefined) return 'WebSocket.Receiver';
   for (const name of ['dataMessage', 'createError']) {
     if (typeof receiver.prototype[name] !== 'function') return `Receiver#${name}`;

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { chunkLength } from '../../core/connection.js';
 import { ERR } from '../../core/errors.js';
 import { WS_CODE, type WsAcceptEvent } from '../../core/events.js';
@@ -9,6 +9,7 @@ import { NO_PROTOCOLS, type StreamState } from '../../core/stream-state.js';
 import { IndexedRoster } from '../../core/table.js';
 import { assembleFragments, missingWsInternals } from './websocket-fragments.js';
 import { plainSession, writeWhole } from './websocket-frame.js';
+import { wsModule } from './ws-module.js';
 
 /** A `ws` session's socket, written to directly when the session is plain (`plainSession`). */
 interface PlainSocket {
@@ -103,38 +104,44 @@ const failures = new WeakMap<WebSocket, { code: number; reason: string }>();
  * (`_autoPongComplete`, a closure and its context: 96 bytes an idle session holds); here it is
  * made at the first ping, where the session first needs it (see `pongSent`).
  */
-class SessionSocket extends WebSocket {
-  /** The callback of ws's automatic pongs (ws 8.18+: it counts those not yet sent). */
-  get _autoPongComplete(): () => void {
-    const self = this as SessionSocket & { [kPongSent]?: () => void };
-    self[kPongSent] ??= () => pongSent(self);
-    return self[kPongSent];
-  }
-  /** ws's constructor gives it one made for this session: it is not kept. */
-  set _autoPongComplete(_made: () => void) {}
-
-  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
-    const self = this as TrackedSocket;
-    // ws emits at most two arguments with any event.
-    if (self[kSession] === undefined) return super.emit(event, a, b);
-    switch (event) {
-      case 'message':
-        onMessage.call(self, a as Buffer, b as boolean);
-        return true;
-      case 'pong':
-        onPong.call(self);
-        return true;
-      case 'error':
-        onError.call(self, a as Error);
-        return true;
-      case 'close':
-        onClose.call(self, a as number, b as Buffer);
-        return true;
-      default:
-        return super.emit(event, a, b);
+function makeSessionSocket() {
+  return class SessionSocket extends wsModule().WebSocket {
+    /** The callback of ws's automatic pongs (ws 8.18+: it counts those not yet sent). */
+    get _autoPongComplete(): () => void {
+      const self = this as WebSocket & { [kPongSent]?: () => void };
+      self[kPongSent] ??= () => pongSent(self);
+      return self[kPongSent];
     }
-  }
+    /** ws's constructor gives it one made for this session: it is not kept. */
+    set _autoPongComplete(_made: () => void) {}
+
+    override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+      const self = this as TrackedSocket;
+      // ws emits at most two arguments with any event.
+      if (self[kSession] === undefined) return super.emit(event, a, b);
+      switch (event) {
+        case 'message':
+          onMessage.call(self, a as Buffer, b as boolean);
+          return true;
+        case 'pong':
+          onPong.call(self);
+          return true;
+        case 'error':
+          onError.call(self, a as Error);
+          return true;
+        case 'close':
+          onClose.call(self, a as number, b as Buffer);
+          return true;
+        default:
+          return super.emit(event, a, b);
+      }
+    }
+  };
 }
+
+type SessionSocketClass = ReturnType<typeof makeSessionSocket>;
+/** The class, made at the first session (see `wsModule`). */
+let SessionSocket: SessionSocketClass | null = null;
 
 type ServerSession = new (address: null, protocols: undefined, options: object) => WebSocket;
 type SetSocket = (
@@ -266,47 +273,57 @@ function sameHost(origin: string, authority: string): boolean {
  * moves messages between sessions and their connection's event stream.
  */
 export class WebSocketDriver {
-  private readonly server: WebSocketServer;
+  /** ws's server and the class of this driver's sessions, made at the first session. */
+  private made: { server: WebSocketServer; Socket: SessionSocketClass; byBytes: boolean } | null =
+    null;
   private readonly timer: NodeJS.Timeout | null;
   /** Open sessions of every connection, for pings. */
   private readonly sessions = new IndexedRoster<WebSocketStream>('wsIndex');
   /** Which pages may open sessions. */
   readonly origins: OriginPolicy;
-  /** ws's receiver can be taken over: fragments are held by bytes (websocket-fragments.ts). */
-  private readonly byBytes: boolean;
-  /** The class of this driver's sessions: a `SessionSocket` whose prototype holds `sessions` (`kRoster`). */
-  private readonly Socket: typeof SessionSocket;
 
   constructor(readonly options: WebSocketOptions) {
     this.origins = new OriginPolicy(options.allowedOrigins);
+    this.timer =
+      options.pingInterval > 0 ? setInterval(() => this.ping(), options.pingInterval) : null;
+    this.timer?.unref();
+  }
+
+  /**
+   * ws's server in noServer mode, and the class of this driver's sessions: a `SessionSocket`
+   * whose prototype holds `sessions` (`kRoster`). Made at the first session, when `ws` loads
+   * (`wsModule`). `byBytes`: ws's receiver can be taken over, so fragments are held by bytes
+   * (websocket-fragments.ts).
+   */
+  private started(): { server: WebSocketServer; Socket: SessionSocketClass; byBytes: boolean } {
+    if (this.made !== null) return this.made;
     const missing = missingWsInternals();
-    this.byBytes = missing === null;
-    this.Socket = class DriverSocket extends SessionSocket {};
-    Object.defineProperty(this.Socket.prototype, kRoster, { value: this.sessions });
     if (missing !== null && !warnedFragments) {
       warnedFragments = true;
       logger().warn(
         `this ws has no ${missing}: fragmented WebSocket messages keep its own limits, not maxMessageSize alone (spec/websocket.md)`,
       );
     }
-    this.server = new WebSocketServer({
+    SessionSocket ??= makeSessionSocket();
+    const Socket = class DriverSocket extends SessionSocket {};
+    Object.defineProperty(Socket.prototype, kRoster, { value: this.sessions });
+    const server = new (wsModule().WebSocketServer)({
       noServer: true,
       clientTracking: false,
-      maxPayload: options.maxMessageSize,
+      maxPayload: this.options.maxMessageSize,
       // Messages are limited by bytes, however split: websocket-fragments.ts holds the fragments.
       maxFragments: 0,
       perMessageDeflate: false,
-      WebSocket: this.Socket,
+      WebSocket: Socket,
       handleProtocols: (_offered, request) => (request as UpgradeRequest)[kSubprotocol] ?? false,
     });
-    this.server.on('headers', (lines: string[], request: UpgradeRequest) => {
+    server.on('headers', (lines: string[], request: UpgradeRequest) => {
       const extra = request[kHeaders];
       if (extra === undefined) return;
       for (let i = 0; i < extra.length; i += 2) lines.push(`${extra[i]}: ${extra[i + 1]}`);
     });
-    this.timer =
-      options.pingInterval > 0 ? setInterval(() => this.ping(), options.pingInterval) : null;
-    this.timer?.unref();
+    this.made = { server, Socket, byBytes: missing === null };
+    return this.made;
   }
 
   /** Complete the handshake of `request` as the app's `ws-accept` says. */
@@ -320,7 +337,7 @@ export class WebSocketDriver {
     const upgrade = request as UpgradeRequest;
     upgrade[kSubprotocol] = event.subprotocol;
     upgrade[kHeaders] = event.headers;
-    this.server.handleUpgrade(request, socket, head, (ws) => this.attach(stream, ws));
+    this.started().server.handleUpgrade(request, socket, head, (ws) => this.attach(stream, ws));
   }
 
   /**
@@ -329,7 +346,7 @@ export class WebSocketDriver {
    */
   adopt(stream: WebSocketStream, duplex: Duplex): void {
     // `new WebSocket(null)` is ws's server-side session (ws's own server does the same).
-    const ws = new (this.Socket as unknown as ServerSession)(null, undefined, {
+    const ws = new (this.started().Socket as unknown as ServerSession)(null, undefined, {
       maxPayload: this.options.maxMessageSize,
       // What ws's own server passes: pongs answered, and a close handshake given 30 s
       // (without it ws cuts the stream about 1 ms after its close frame, RFC 6455 §7.1.1).
@@ -348,7 +365,7 @@ export class WebSocketDriver {
 
   /** Run a session on an open `ws` WebSocket. */
   attach(stream: WebSocketStream, ws: WebSocket): void {
-    if (this.byBytes) assembleFragments(ws);
+    if (this.started().byBytes) assembleFragments(ws);
     shareNoExtensions(ws);
     stream.ws = ws;
     stream.wsAlive = true;
@@ -358,7 +375,7 @@ export class WebSocketDriver {
     ws.binaryType = 'nodebuffer';
     // A SessionSocket hands its events to the shared listeners itself; another WebSocket gets
     // them as listeners.
-    if (!(ws instanceof SessionSocket)) {
+    if (SessionSocket === null || !(ws instanceof SessionSocket)) {
       (ws as TrackedSocket)[kRoster] = this.sessions;
       ws.on('message', onMessage);
       ws.on('pong', onPong);
@@ -503,7 +520,7 @@ function shareNoExtensions(ws: WebSocket): void {
 // The listeners of every session, `this` its WebSocket (see `WebSocketStream`).
 function onMessage(this: TrackedSocket, data: Buffer, isBinary: boolean): void {
   // A session the server closed reads on only for the peer's close frame.
-  if (this.readyState !== WebSocket.OPEN) return;
+  if (this.readyState !== this.OPEN) return;
   const stream = this[kSession]!;
   const host = stream.host;
   const message = isBinary ? data : data.toString('utf8');

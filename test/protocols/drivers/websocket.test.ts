@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
+import { promisify } from 'node:util';
 import type { App, InboundEvent, OutboundEvent } from 'rxgi';
 import { handle, status, text, upgrade } from 'rxgi';
 import { filter, ignoreElements, map, merge, mergeMap, NEVER, Observable, tap } from 'rxjs';
@@ -398,5 +400,51 @@ describe('WebSocket driver', () => {
     await until(() => received.includes('101 Switching Protocols'));
     expect(streams).toEqual([1, 2]);
     socket.destroy();
+  });
+});
+
+// A server process of its own: this one has loaded ws for its clients. It serves from dist/, as
+// the package does, and opens its WebSocket with raw bytes, so that no client loads ws there.
+const LAZY_WS = `
+const { handle, serve, text, upgrade } = await import(process.argv[1]);
+const { createRequire } = await import('node:module');
+const { connect } = await import('node:net');
+const cache = createRequire(process.cwd() + '/').cache;
+const loaded = () => Object.keys(cache).some((file) => file.includes('/node_modules/ws/'));
+const app = handle((req) => (req.websocket ? upgrade((messages) => messages) : text('http')));
+const server = await serve(app, { host: '127.0.0.1', port: 0, http1: process.env.RXGI_TEST_HTTP1 });
+const atStart = loaded();
+const body = await (await fetch('http://127.0.0.1:' + server.port + '/')).text();
+const afterHttp = loaded();
+const answer = await new Promise((resolve, reject) => {
+  const socket = connect(server.port, '127.0.0.1');
+  let text = '';
+  socket.on('data', (chunk) => {
+    text += chunk.toString('latin1');
+    if (text.includes('\\r\\n\\r\\n')) { socket.destroy(); resolve(text.split('\\r\\n')[0]); }
+  });
+  socket.on('error', reject);
+  socket.write('GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n');
+});
+console.log(JSON.stringify({ atStart, body, afterHttp, answer, afterUpgrade: loaded() }));
+await server.close();
+`;
+
+describe('loading ws', () => {
+  it('waits for the first WebSocket handshake: a server that serves only HTTP never loads it', async () => {
+    const dist = new URL('../../../dist/index.js', import.meta.url).href;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', LAZY_WS, dist],
+      { timeout: 20_000 },
+    );
+    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({
+      atStart: false,
+      body: 'http',
+      afterHttp: false,
+      answer: 'HTTP/1.1 101 Switching Protocols',
+      afterUpgrade: true,
+    });
   });
 });
